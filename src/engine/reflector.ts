@@ -1,0 +1,269 @@
+import type { Logger } from '../util/logger.js';
+import type { Route, RouteEvent } from '../kernel/route.js';
+import { routeKey } from '../kernel/route.js';
+import type { ProcessReason } from '../handlers/api.js';
+import type { ReflectedRoute } from './reflected-route.js';
+import type { Sink } from './sink.js';
+import { HoldDown, type HoldDownOptions } from './hold-down.js';
+import { SinkWorker, type ResyncRecord, type SinkDiff } from './sink-worker.js';
+
+/** The handler chain as the engine sees it. */
+export interface RouteChain {
+  process(route: ReflectedRoute, reason: ProcessReason): ReflectedRoute[];
+  originate(): ReflectedRoute[];
+}
+
+export interface ReflectorOptions {
+  chain: RouteChain;
+  sinks: Sink[];
+  holdDown: HoldDownOptions;
+  batchDelayMs: number;
+  logger: Logger;
+  observer?: Partial<ReflectorObserver>;
+}
+
+/** Hooks for metrics; every one optional. */
+export interface ReflectorObserver {
+  kernelEvent(op: 'add' | 'del'): void;
+  filtered(): void;
+  latency(sink: string, seconds: number): void;
+  resync(sink: string, rec: ResyncRecord): void;
+  holdDown(state: 'engaged' | 'released', count: number): void;
+}
+
+export interface SinkStatus {
+  name: string;
+  kind: string;
+  state: string;
+  desired: number;
+  applied: number;
+  pending: number;
+  writes: number;
+  deletes: number;
+  errors: number;
+  skipped: number;
+  lastError?: string;
+  lastResync?: ResyncRecord;
+  extra?: Record<string, unknown>;
+}
+
+/** Derived routes of one kernel route, bare when single (the common case). */
+type Derived = ReflectedRoute | ReflectedRoute[];
+
+const ORIGIN_PREFIX = 'origin|';
+
+/**
+ * The level-triggered core. It keeps, per kernel route key, what the handler
+ * chain made of the route, and feeds each sink worker its candidates. Workers
+ * drain dirty keys against what they applied, so the engine never replays an
+ * event queue: it converges on state.
+ */
+export class Reflector {
+  readonly workers: SinkWorker[];
+  private readonly derived = new Map<string, Derived>();
+  /** Kernel routes by key, as last seen (needed to re-run the chain). */
+  private readonly kernel = new Map<string, Route>();
+  private readonly holdDown: HoldDown;
+  private readonly logger: Logger;
+  private readonly observer: Partial<ReflectorObserver>;
+  private chain: RouteChain;
+  private reevaluatePending: string | undefined;
+  private idleWaiters: (() => void)[] = [];
+  private filteredCount = 0;
+
+  constructor(opts: ReflectorOptions) {
+    this.chain = opts.chain;
+    this.logger = opts.logger;
+    this.observer = opts.observer ?? {};
+    this.workers = opts.sinks.map((s) => new SinkWorker(s, opts.logger, {
+      latency: (sink, sec) => this.observer.latency?.(sink, sec),
+      resyncDone: (sink, rec) => this.observer.resync?.(sink, rec),
+      idle: () => this.checkIdle(),
+    }, opts.batchDelayMs));
+    this.holdDown = new HoldDown(opts.holdDown, {
+      release: (keys) => {
+        for (const k of keys) this.removeKernel(k);
+      },
+      engaged: (n) => {
+        this.logger.warn({ held: n }, 'hold-down engaged: mass withdrawal held back');
+        this.observer.holdDown?.('engaged', n);
+      },
+      released: (n, why) => {
+        this.logger.info({ released: n, why }, 'hold-down released');
+        this.observer.holdDown?.('released', n);
+      },
+    });
+  }
+
+  get kernelRouteCount(): number {
+    return this.kernel.size;
+  }
+
+  get filtered(): number {
+    return this.filteredCount;
+  }
+
+  get holdDownEngaged(): boolean {
+    return this.holdDown.isEngaged;
+  }
+
+  get heldDeletes(): number {
+    return this.holdDown.heldCount;
+  }
+
+  /** A normalized kernel event. */
+  onKernelEvent(ev: RouteEvent): void {
+    this.observer.kernelEvent?.(ev.op);
+    const key = routeKey(ev.route);
+    if (ev.op === 'add') {
+      this.holdDown.readded(key);
+      this.kernel.set(key, ev.route);
+      this.setDerived(key, this.runChain(ev.route, 'event'));
+      return;
+    }
+    if (!this.kernel.has(key)) return;
+    if (this.holdDown.deleted(key)) return;
+    this.removeKernel(key);
+  }
+
+  /** Run every route through the chain again (a handler's verdicts changed). Coalesced. */
+  reevaluate(reason: string): void {
+    if (this.reevaluatePending !== undefined) return;
+    this.reevaluatePending = reason;
+    setImmediate(() => {
+      const why = this.reevaluatePending!;
+      this.reevaluatePending = undefined;
+      this.logger.debug({ reason: why }, 're-evaluating routes through the chain');
+      for (const [key, route] of this.kernel) this.setDerived(key, this.runChain(route, 'reevaluate'));
+      this.refreshOriginated();
+    });
+  }
+
+  /** Swap the chain (config reload) and re-run every route through the new one. */
+  replaceChain(chain: RouteChain): void {
+    this.chain = chain;
+    for (const [key, route] of this.kernel) this.setDerived(key, this.runChain(route, 'resync'));
+    this.refreshOriginated();
+  }
+
+  refreshOriginated(): void {
+    const seen = new Set<string>();
+    for (const r of this.chain.originate()) {
+      const key = ORIGIN_PREFIX + routeKey(r);
+      seen.add(key);
+      this.setDerived(key, this.runChainAfterOrigin(r));
+    }
+    for (const key of [...this.derived.keys()]) {
+      if (key.startsWith(ORIGIN_PREFIX) && !seen.has(key)) this.setDerived(key, undefined);
+    }
+  }
+
+  /** Resync every sink (or the named ones): read what each holds, re-drain everything against it. */
+  async resyncSinks(reason: string, names?: string[]): Promise<void> {
+    const ws = names ? this.workers.filter((w) => names.includes(w.name)) : this.workers;
+    await Promise.all(ws.map((w) => w.requestResync(reason)));
+  }
+
+  async diff(): Promise<SinkDiff[]> {
+    return Promise.all(this.workers.map((w) => w.diff()));
+  }
+
+  /** Resolves when no sink has anything left to write. */
+  whenIdle(): Promise<void> {
+    return new Promise((resolve) => {
+      this.idleWaiters.push(resolve);
+      this.checkIdle();
+    });
+  }
+
+  sinkStatus(): SinkStatus[] {
+    return this.workers.map((w) => ({
+      name: w.name,
+      kind: w.sink.kind,
+      state: w.connection,
+      desired: w.desired.size,
+      applied: w.appliedCount,
+      pending: w.pendingCount,
+      ...w.stats,
+      ...(w.lastError ? { lastError: w.lastError } : {}),
+      ...(w.lastResync ? { lastResync: w.lastResync } : {}),
+      ...(w.sink.statusExtra ? { extra: w.sink.statusExtra() } : {}),
+    }));
+  }
+
+  /** Hold-down off now: deletes it held go out (shutdown, reload). */
+  flushHoldDown(): void {
+    this.holdDown.flush();
+  }
+
+  stop(): void {
+    this.holdDown.stop();
+    for (const w of this.workers) w.stop();
+  }
+
+  private removeKernel(key: string): void {
+    this.kernel.delete(key);
+    this.setDerived(key, undefined);
+  }
+
+  private runChain(route: ReflectedRoute, reason: ProcessReason): Derived | undefined {
+    const out = this.chain.process(route, reason);
+    if (out.length === 0) {
+      this.filteredCount++;
+      this.observer.filtered?.();
+      return undefined;
+    }
+    return out.length === 1 ? out[0]! : out;
+  }
+
+  private runChainAfterOrigin(route: ReflectedRoute): Derived | undefined {
+    // Originated routes have already passed the handler that made them; the chain
+    // object is responsible for running them through the rest (see HandlerChain).
+    return route;
+  }
+
+  private setDerived(key: string, next: Derived | undefined): void {
+    const prev = this.derived.get(key);
+    if (prev === next) return;
+    if (prev !== undefined && next !== undefined && sameDerived(prev, next)) {
+      // Same value: keep the old objects (the workers hold them) and write nothing.
+      return;
+    }
+    if (prev !== undefined) for (const r of each(prev)) for (const w of this.workers) w.removeCandidate(r);
+    if (next === undefined) this.derived.delete(key);
+    else {
+      this.derived.set(key, next);
+      for (const r of each(next)) for (const w of this.workers) w.addCandidate(r);
+    }
+  }
+
+  private checkIdle(): void {
+    if (this.idleWaiters.length === 0) return;
+    if (this.workers.some((w) => w.pendingCount > 0 || w.connection !== 'up')) return;
+    for (const f of this.idleWaiters.splice(0)) f();
+  }
+}
+
+function each(d: Derived): ReflectedRoute[] {
+  return Array.isArray(d) ? d : [d];
+}
+
+function sameDerived(a: Derived, b: Derived): boolean {
+  const x = each(a), y = each(b);
+  if (x.length !== y.length) return false;
+  for (let i = 0; i < x.length; i++) if (!sameRoute(x[i]!, y[i]!)) return false;
+  return true;
+}
+
+/** Structural equality of two reflected routes (handlers return fresh objects). */
+export function sameRoute(a: ReflectedRoute, b: ReflectedRoute): boolean {
+  if (a === b) return true;
+  if (a.prefix !== b.prefix || a.table !== b.table || a.metric !== b.metric || a.type !== b.type
+    || a.protocol !== b.protocol || a.vrf !== b.vrf || a.family !== b.family || a.nhid !== b.nhid) return false;
+  if (a.nexthops.length !== b.nexthops.length) return false;
+  for (let i = 0; i < a.nexthops.length; i++) {
+    const p = a.nexthops[i]!, q = b.nexthops[i]!;
+    if (p.gateway !== q.gateway || p.ifindex !== q.ifindex || p.weight !== q.weight || p.ifname !== q.ifname || !!p.onlink !== !!q.onlink) return false;
+  }
+  return JSON.stringify(a.bgp ?? null) === JSON.stringify(b.bgp ?? null);
+}

@@ -1,0 +1,339 @@
+import type { Logger } from '../util/logger.js';
+import type { ReflectedRoute } from './reflected-route.js';
+import type { Sink, SinkChange, SinkConnectionState } from './sink.js';
+import { pickWinner, type Candidates } from './candidates.js';
+
+export interface ResyncRecord {
+  at: string;
+  reason: string;
+  durationMs: number;
+  upserts: number;
+  deletes: number;
+  ok: boolean;
+  error?: string;
+}
+
+export interface SinkWorkerStats {
+  writes: number;
+  deletes: number;
+  errors: number;
+  skipped: number;
+  resyncs: number;
+}
+
+export interface SinkWorkerHooks {
+  /** Time from a key turning dirty to its change being applied, per applied change. */
+  latency(sink: string, seconds: number): void;
+  resyncDone(sink: string, rec: ResyncRecord): void;
+  /** The worker has nothing left to write (used for READY and for tests). */
+  idle(sink: string): void;
+}
+
+/** What one resync pass would write: computed without writing (rtreflect diff). */
+export interface SinkDiff {
+  sink: string;
+  upserts: { key: string; fingerprint: string; was?: string }[];
+  deletes: { key: string; fingerprint: string }[];
+}
+
+const RETRY_MIN_MS = 200;
+const RETRY_MAX_MS = 30_000;
+
+/**
+ * One sink's side of the level-triggered engine: the desired entries (by the
+ * sink's own key), what has been applied (key → fingerprint), and the dirty
+ * keys between them. A single loop drains dirty keys in batches, so a key that
+ * changes many times before the loop reaches it costs one write, and memory is
+ * bounded by the number of keys, not of events.
+ */
+export class SinkWorker {
+  readonly desired = new Map<string, Candidates>();
+  private applied = new Map<string, string>();
+  /** Dirty key → when it first turned dirty (ms, for latency). */
+  private dirty = new Map<string, number>();
+  private readonly fingerprints = new Map<string, string>();
+  private running = false;
+  private stopped = false;
+  private resyncReason: string | undefined;
+  private wake: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  private retryDelay = RETRY_MIN_MS;
+  private resyncWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  private everResynced = false;
+  lastResync: ResyncRecord | undefined;
+  lastError: string | undefined;
+  connection: SinkConnectionState = 'connecting';
+  readonly stats: SinkWorkerStats = { writes: 0, deletes: 0, errors: 0, skipped: 0, resyncs: 0 };
+
+  constructor(
+    readonly sink: Sink,
+    private readonly logger: Logger,
+    private readonly hooks: SinkWorkerHooks,
+    private readonly batchDelayMs: number,
+  ) {}
+
+  get name(): string {
+    return this.sink.name;
+  }
+
+  get appliedCount(): number {
+    return this.applied.size;
+  }
+
+  get pendingCount(): number {
+    return this.dirty.size;
+  }
+
+  get hasResynced(): boolean {
+    return this.everResynced;
+  }
+
+  /** A route now derives to this sink (or no longer does). */
+  addCandidate(route: ReflectedRoute): void {
+    const p = this.sink.project(route);
+    if ('skip' in p) {
+      this.stats.skipped++;
+      this.logger.warn({ sink: this.name, prefix: route.prefix, table: route.table, reason: p.skip }, 'route not reflected');
+      return;
+    }
+    const cur = this.desired.get(p.key);
+    if (cur === undefined) this.desired.set(p.key, route);
+    else if (Array.isArray(cur)) cur.push(route);
+    else this.desired.set(p.key, [cur, route]);
+    this.markDirty(p.key);
+  }
+
+  removeCandidate(route: ReflectedRoute): void {
+    const p = this.sink.project(route);
+    if ('skip' in p) return;
+    const cur = this.desired.get(p.key);
+    if (cur === undefined) return;
+    if (cur === route) this.desired.delete(p.key);
+    else if (Array.isArray(cur)) {
+      const i = cur.indexOf(route);
+      if (i < 0) return;
+      cur.splice(i, 1);
+      if (cur.length === 1) this.desired.set(p.key, cur[0]!);
+      else if (cur.length === 0) this.desired.delete(p.key);
+    } else return;
+    this.markDirty(p.key);
+  }
+
+  markDirty(key: string): void {
+    if (!this.dirty.has(key)) this.dirty.set(key, performance.now());
+    this.schedule();
+  }
+
+  /** Read the sink's own entries and re-drain everything against them. Resolves when that pass is applied. */
+  requestResync(reason: string): Promise<void> {
+    this.resyncReason = this.resyncReason ? this.resyncReason : reason;
+    const p = new Promise<void>((resolve, reject) => this.resyncWaiters.push({ resolve, reject }));
+    this.schedule(0);
+    return p;
+  }
+
+  setConnection(state: SinkConnectionState, detail?: string): void {
+    const was = this.connection;
+    this.connection = state;
+    if (state === 'up' && was !== 'up') this.schedule(0);
+    if (detail && state === 'down') this.lastError = detail;
+  }
+
+  /** What a resync would change now, applying nothing. */
+  async diff(): Promise<SinkDiff> {
+    const owned = await this.sink.readOwned();
+    const out: SinkDiff = { sink: this.name, upserts: [], deletes: [] };
+    for (const [key, cands] of this.desired) {
+      const p = this.sink.project(pickWinner(cands));
+      if ('skip' in p) continue;
+      const was = owned.get(key);
+      if (was !== p.fingerprint) out.upserts.push(was === undefined ? { key, fingerprint: p.fingerprint } : { key, fingerprint: p.fingerprint, was });
+    }
+    for (const [key, fp] of owned) if (!this.desired.has(key)) out.deletes.push({ key, fingerprint: fp });
+    return out;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.clearWake();
+    for (const w of this.resyncWaiters.splice(0)) w.reject(new Error(`sink ${this.name} stopped`));
+  }
+
+  private schedule(delay = this.batchDelayMs): void {
+    if (this.stopped || this.running) return;
+    if (this.wake) {
+      if (delay > 0) return;
+      this.clearWake();
+    }
+    const run = (): void => {
+      this.wake = undefined;
+      void this.loop();
+    };
+    this.wake = delay > 0 ? setTimeout(run, delay) : setImmediate(run);
+  }
+
+  private clearWake(): void {
+    if (!this.wake) return;
+    clearTimeout(this.wake as NodeJS.Timeout);
+    clearImmediate(this.wake as NodeJS.Immediate);
+    this.wake = undefined;
+  }
+
+  private intern(fp: string): string {
+    const have = this.fingerprints.get(fp);
+    if (have !== undefined) return have;
+    this.fingerprints.set(fp, fp);
+    return fp;
+  }
+
+  private async loop(): Promise<void> {
+    if (this.running || this.stopped) return;
+    this.running = true;
+    try {
+      while (!this.stopped && this.connection === 'up') {
+        if (this.resyncReason !== undefined) {
+          await this.resync();
+          continue;
+        }
+        if (this.dirty.size === 0) break;
+        await this.drainBatch();
+      }
+    } catch (err) {
+      this.stats.errors++;
+      this.lastError = (err as Error).message;
+      this.logger.warn({ sink: this.name, err: this.lastError, retryMs: this.retryDelay }, 'sink write failed; will retry');
+      this.retryLater();
+      return;
+    } finally {
+      this.running = false;
+    }
+    if (!this.stopped && this.connection === 'up' && this.dirty.size === 0 && this.resyncReason === undefined) {
+      this.retryDelay = RETRY_MIN_MS;
+      this.hooks.idle(this.name);
+    }
+  }
+
+  private retryLater(): void {
+    const d = this.retryDelay;
+    this.retryDelay = Math.min(RETRY_MAX_MS, this.retryDelay * 2);
+    this.clearWake();
+    this.wake = setTimeout(() => {
+      this.wake = undefined;
+      void this.loop();
+    }, d * (0.75 + Math.random() * 0.5));
+  }
+
+  private async resync(): Promise<void> {
+    const reason = this.resyncReason!;
+    const started = performance.now();
+    this.logger.info({ sink: this.name, reason }, 'sink resync started');
+    let owned: Map<string, string>;
+    try {
+      owned = await this.sink.readOwned();
+    } catch (err) {
+      // Keep the reason: the resync runs again when the sink is back.
+      throw err;
+    }
+    this.resyncReason = undefined;
+    this.fingerprints.clear();
+    const applied = new Map<string, string>();
+    for (const [k, fp] of owned) applied.set(k, this.intern(fp));
+    this.applied = applied;
+    const now = performance.now();
+    for (const k of this.desired.keys()) if (!this.dirty.has(k)) this.dirty.set(k, now);
+    for (const k of applied.keys()) if (!this.dirty.has(k)) this.dirty.set(k, now);
+    const before = { w: this.stats.writes, d: this.stats.deletes };
+    const waiters = this.resyncWaiters.splice(0);
+    let error: Error | undefined;
+    try {
+      while (this.dirty.size > 0 && !this.stopped && this.resyncReason === undefined) await this.drainBatch();
+    } catch (err) {
+      error = err as Error;
+    }
+    const rec: ResyncRecord = {
+      at: new Date().toISOString(),
+      reason,
+      durationMs: Math.round(performance.now() - started),
+      upserts: this.stats.writes - before.w,
+      deletes: this.stats.deletes - before.d,
+      ok: !error,
+      ...(error ? { error: error.message } : {}),
+    };
+    this.stats.resyncs++;
+    this.lastResync = rec;
+    if (!error) this.everResynced = true;
+    this.hooks.resyncDone(this.name, rec);
+    this.logger.info({ sink: this.name, ...rec }, 'sink resync finished');
+    if (error) {
+      this.resyncWaiters.push(...waiters);
+      throw error;
+    }
+    for (const w of waiters) w.resolve();
+  }
+
+  private async drainBatch(): Promise<void> {
+    const changes: SinkChange[] = [];
+    const since: number[] = [];
+    const max = this.sink.batchSize;
+    for (const [key, t] of this.dirty) {
+      if (changes.length >= max) break;
+      this.dirty.delete(key);
+      const cands = this.desired.get(key);
+      const cur = this.applied.get(key);
+      if (cands === undefined) {
+        if (cur !== undefined) {
+          changes.push({ op: 'delete', key, fingerprint: cur });
+          since.push(t);
+        }
+        continue;
+      }
+      const route = pickWinner(cands);
+      const p = this.sink.project(route);
+      if ('skip' in p) {
+        if (cur !== undefined) {
+          changes.push({ op: 'delete', key, fingerprint: cur });
+          since.push(t);
+        }
+        continue;
+      }
+      if (p.fingerprint === cur) continue;
+      changes.push({ op: 'upsert', key, fingerprint: p.fingerprint, route });
+      since.push(t);
+    }
+    if (changes.length === 0) return;
+    let report;
+    try {
+      report = await this.sink.apply(changes);
+    } catch (err) {
+      // Nothing is known to be applied: every key is dirty again.
+      for (let i = 0; i < changes.length; i++) if (!this.dirty.has(changes[i]!.key)) this.dirty.set(changes[i]!.key, since[i]!);
+      throw err;
+    }
+    const byKey = new Map<string, number>();
+    for (let i = 0; i < changes.length; i++) byKey.set(changes[i]!.key, i);
+    const now = performance.now();
+    for (const key of report.applied) {
+      const i = byKey.get(key);
+      if (i === undefined) continue;
+      const c = changes[i]!;
+      if (c.op === 'upsert') {
+        this.applied.set(key, this.intern(c.fingerprint));
+        this.stats.writes++;
+      } else {
+        this.applied.delete(key);
+        this.stats.deletes++;
+      }
+      this.hooks.latency(this.name, (now - since[i]!) / 1000);
+    }
+    if (report.failed.length > 0) {
+      this.stats.errors += report.failed.length;
+      this.lastError = `${report.failed[0]!.key}: ${report.failed[0]!.error}`;
+      this.logger.warn({ sink: this.name, failed: report.failed.length, first: report.failed[0] }, 'sink refused some changes; will retry them');
+      for (const f of report.failed) {
+        const i = byKey.get(f.key);
+        if (i !== undefined && !this.dirty.has(f.key)) this.dirty.set(f.key, since[i]!);
+      }
+      throw new Error(`${report.failed.length} change(s) refused by ${this.name}`);
+    }
+    this.retryDelay = RETRY_MIN_MS;
+  }
+}

@@ -1,0 +1,61 @@
+import type { Logger } from '../util/logger.js';
+import type { ReflectedRoute } from './reflected-route.js';
+
+/**
+ * What a sink makes of a desired route: its key in the dataplane and a
+ * fingerprint of everything the sink would write for it. Two routes with the
+ * same fingerprint need no write. The sink must be able to compute the same
+ * fingerprint from what it reads back (readOwned), so that a restart with an
+ * unchanged kernel writes nothing.
+ */
+export type SinkProjection =
+  | { key: string; fingerprint: string }
+  | { skip: string };
+
+export type SinkChange =
+  | { op: 'upsert'; key: string; fingerprint: string; route: ReflectedRoute }
+  | { op: 'delete'; key: string; fingerprint: string };
+
+export interface ApplyReport {
+  /** Keys whose change is now in the dataplane. */
+  applied: string[];
+  /** Keys whose change failed, with why. The engine retries them later. */
+  failed: { key: string; error: string }[];
+}
+
+export type SinkConnectionState = 'connecting' | 'up' | 'down' | 'stopped';
+
+export interface SinkHooks {
+  logger: Logger;
+  /**
+   * The sink lost or may have lost what it holds (reconnected, or the dataplane
+   * restarted and is empty again). The engine then resyncs this sink.
+   */
+  onResyncNeeded(reason: string): void;
+  /** Connection state changed (for status and metrics). */
+  onState(state: SinkConnectionState, detail?: string): void;
+}
+
+export interface SinkStatusExtra { [k: string]: unknown }
+
+/**
+ * A dataplane. Lifecycle: construct (no side effects) → start → apply/readOwned
+ * as long as it runs → stop. A sink reconnects by itself and tells the engine
+ * through hooks; apply and readOwned reject while it is down.
+ */
+export interface Sink {
+  readonly name: string;
+  readonly kind: string;
+  /** Whether to withdraw everything on shutdown, and how long to wait afterwards. */
+  readonly shutdownPolicy: { withdraw: boolean; graceMs: number };
+  /** Largest number of changes the engine should hand to apply() at once. */
+  readonly batchSize: number;
+  start(hooks: SinkHooks): Promise<void>;
+  project(route: ReflectedRoute): SinkProjection;
+  /** key → fingerprint of every entry this sink owns in the dataplane (its own only). */
+  readOwned(): Promise<Map<string, string>>;
+  apply(changes: SinkChange[]): Promise<ApplyReport>;
+  stop(opts: { withdraw: boolean }): Promise<void>;
+  state(): SinkConnectionState;
+  statusExtra?(): SinkStatusExtra;
+}

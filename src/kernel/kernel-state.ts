@@ -1,0 +1,729 @@
+/**
+ * The kernel's routes as rtreflect sees them: a model of the FIB for the
+ * watched protocols/tables, fed with rtnetlink messages in stream order, that
+ * turns them into normalized events (`add` = "this key now holds exactly this
+ * value", `del` = "gone"), emitting nothing when nothing changed.
+ *
+ * Kernel behaviour modelled here (checked on Linux 6.x):
+ * - IPv4 keeps several *aliases* per key (table, prefix, tos, metric); lookups
+ *   use the first usable one. Notification flags say where an alias went:
+ *   EXCL|CREATE = first of its key, CREATE = prepended, CREATE|APPEND =
+ *   appended, REPLACE = replaced the first. RTM_DELROUTE names the alias removed.
+ * - IPv6 keeps gateway routes of one key as siblings of one multipath route;
+ *   notifications carry the full sibling set, a sibling's RTM_DELROUTE only
+ *   that path. Routes without a gateway (and nexthop-object routes) are
+ *   separate entries, appended after the existing ones.
+ * - Routes using a nexthop object follow it: replacing the object changes
+ *   them, deleting it removes them (IPv4: without RTM_DELROUTE).
+ * - Taking a link down kills routes through it silently (single path) or marks
+ *   the path dead (multipath); the caller is asked to re-dump (`recheck`).
+ *
+ * Storage is lean: a key maps to its one Route (the common case) or to its
+ * alias list; next-hop arrays are interned and shared between routes.
+ */
+import { RtreflectError } from '../util/errors.js';
+import {
+  AF_INET, AF_INET6, IFF_LOWER_UP, IFF_UP, NLM_F_APPEND, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, RTM_DELADDR,
+  RTM_DELLINK, RTM_DELNEXTHOP, RTM_DELROUTE, RTM_F_CLONED, RTM_NEWLINK, RTM_NEWNEXTHOP, RTM_NEWROUTE,
+  RTNH_F_DEAD, RTNH_F_LINKDOWN, RTNH_F_ONLINK, RTN_BLACKHOLE, RTN_PROHIBIT, RTN_UNICAST, RTN_UNREACHABLE,
+} from './netlink-constants.js';
+import type { NlMsg } from './netlink-frame.js';
+import {
+  parseAddrMessage, parseLinkMessage, parseNexthopMessage, parseRouteMessage, type NexthopGroupMember,
+  type ParsedNextHop, type RouteMessage,
+} from './netlink-messages.js';
+import { routeEqual, routeKey, type NextHop, type Route, type RouteEvent, type RouteType } from './route.js';
+
+export interface KernelFilter {
+  /** null = all protocols. */
+  protocols: Set<number> | null;
+  /** null = all tables. */
+  tables: Set<number> | null;
+  families: Set<4 | 6>;
+}
+
+export interface IngestResult {
+  events: RouteEvent[];
+  /** Families whose routes may have changed without a notification: re-dump them (beginSnapshot...). */
+  recheck: (4 | 6)[];
+}
+
+export interface KernelStateOptions {
+  /** Things an operator should know about (a route waiting for an unknown nexthop object, ...). */
+  onWarning?: (message: string, details: Record<string, unknown>) => void;
+}
+
+type Fam = 4 | 6;
+type Slot = Route | Route[];
+
+interface NhObject {
+  id: number;
+  family: number;
+  blackhole: boolean;
+  oif: number;
+  gateway?: string;
+  flags: number;
+  group?: NexthopGroupMember[];
+}
+
+const UNUSABLE = RTNH_F_DEAD | RTNH_F_LINKDOWN;
+const EMPTY: NextHop[] = Object.freeze([]) as unknown as NextHop[];
+
+function typeName(t: number): RouteType | undefined {
+  switch (t) {
+    case RTN_UNICAST: return 'unicast';
+    case RTN_BLACKHOLE: return 'blackhole';
+    case RTN_UNREACHABLE: return 'unreachable';
+    case RTN_PROHIBIT: return 'prohibit';
+    default: return undefined;
+  }
+}
+
+/**
+ * Aliases we keep only to know what shadows or follows ours: other protocols'
+ * routes, other route types, and PLACEHOLDERs (an alias the kernel has that we
+ * never saw, inferred from notification flags).
+ */
+const foreign = new WeakSet<Route>();
+
+function makePlaceholder(r: Route): Route {
+  const p: Route = { ...r, protocol: -1, type: 'unicast', nexthops: EMPTY };
+  delete p.nhid;
+  foreign.add(p);
+  return p;
+}
+
+const isPlaceholder = (r: Route): boolean => r.protocol === -1;
+/** Usable = the kernel would forward with it. A placeholder is assumed usable. */
+const isUsable = (r: Route): boolean => r.type !== 'unicast' || r.nexthops.length > 0 || isPlaceholder(r);
+/** IPv6: gateway routes (not via nexthop objects) merge into one multipath route. */
+const qualifiesForEcmp = (r: Route): boolean =>
+  r.type === 'unicast' && r.nhid === undefined && r.nexthops.length > 0 && r.nexthops[0]!.gateway !== undefined;
+
+function effectiveOf(slot: Slot | undefined): Route | undefined {
+  if (slot === undefined) return undefined;
+  if (!Array.isArray(slot)) return isUsable(slot) && !foreign.has(slot) ? slot : undefined;
+  for (const r of slot) if (isUsable(r)) return foreign.has(r) ? undefined : r;
+  return undefined;
+}
+
+const samePath = (a: NextHop, b: NextHop): boolean => a.gateway === b.gateway && (a.ifindex ?? 0) === (b.ifindex ?? 0);
+
+function sameNexthops(a: NextHop[], b: NextHop[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (!samePath(a[i]!, b[i]!)) return false;
+  return true;
+}
+
+function nextHopOrder(a: NextHop, b: NextHop): number {
+  const ga = a.gateway ?? '', gb = b.gateway ?? '';
+  if (ga !== gb) return ga < gb ? -1 : 1;
+  return (a.ifindex ?? 0) - (b.ifindex ?? 0);
+}
+
+const nhText = (n: NextHop): string => `${n.gateway ?? ''}%${n.ifindex ?? 0}%${n.weight}%${n.onlink ? 1 : 0}%${n.ifname ?? ''}`;
+
+export class KernelState {
+  private readonly filter: KernelFilter;
+  private readonly warn: (message: string, details: Record<string, unknown>) => void;
+  private readonly slots: Record<Fam, Map<string, Slot>> = { 4: new Map(), 6: new Map() };
+  private count = 0;
+  private readonly links = new Map<number, { name: string; flags: number }>();
+  private readonly nhObjects = new Map<number, NhObject>();
+  /** member id -> ids of the groups holding it */
+  private readonly groupsOf = new Map<number, Set<number>>();
+  /** Reverse indexes, so link and nexthop changes cost O(affected routes). Keys of both families. */
+  private readonly byIfindex = new Map<number, Set<string>>();
+  private readonly byNhid = new Map<number, Set<string>>();
+  /** Links whose paths we dropped as dead; when they come back the kernel revives paths silently. */
+  private readonly strippedLinks = new Map<number, Set<Fam>>();
+  private readonly interned = new Map<string, NextHop[]>();
+  private internLimit = 4096;
+  private snap: { fam: Fam; seen: Set<string>; undo: Map<string, Slot | undefined>; extra: RouteEvent[] } | null = null;
+
+  constructor(filter: KernelFilter, opts: KernelStateOptions = {}) {
+    this.filter = filter;
+    this.warn = opts.onWarning ?? (() => {});
+  }
+
+  get size(): number { return this.count; }
+
+  get(key: string): Route | undefined {
+    return effectiveOf(this.slots[key.includes(':') ? 6 : 4].get(key));
+  }
+
+  *routes(): IterableIterator<Route> {
+    for (const fam of [4, 6] as const) {
+      for (const slot of this.slots[fam].values()) {
+        const r = effectiveOf(slot);
+        if (r) yield r;
+      }
+    }
+  }
+
+  ifname(ifindex: number): string | undefined {
+    return this.links.get(ifindex)?.name;
+  }
+
+  /** Any rtnetlink message, in stream order. Malformed messages throw ERR_NETLINK_MALFORMED (state unchanged). */
+  ingest(msg: NlMsg): IngestResult {
+    const res: IngestResult = { events: [], recheck: [] };
+    switch (msg.type) {
+      case RTM_NEWROUTE:
+      case RTM_DELROUTE:
+        this.onRoute(parseRouteMessage(msg.payload), msg.flags, msg.type === RTM_DELROUTE, res);
+        break;
+      case RTM_NEWNEXTHOP: {
+        const m = parseNexthopMessage(msg.payload);
+        this.setNexthop({ id: m.id, family: m.family, blackhole: m.blackhole, oif: m.oif, gateway: m.gateway, flags: m.flags, group: m.group }, res.events);
+        break;
+      }
+      case RTM_DELNEXTHOP:
+        this.deleteNexthop(parseNexthopMessage(msg.payload).id, res.events);
+        break;
+      case RTM_NEWLINK:
+      case RTM_DELLINK:
+        this.onLink(msg, res);
+        break;
+      case RTM_DELADDR: {
+        const m = parseAddrMessage(msg.payload);
+        // Routes using the address as prefsrc, or a gateway only reachable through it, are flushed silently.
+        if (m.family === AF_INET && this.filter.families.has(4) && this.slots[4].size > 0) addRecheck(res, 4);
+        break;
+      }
+      default:
+        break;
+    }
+    return res;
+  }
+
+  // ------------------------------------------------------------ snapshots
+
+  beginSnapshot(family: Fam): void {
+    if (this.snap) throw new RtreflectError('ERR_INTERNAL', `a snapshot of IPv${this.snap.fam} routes is already under way`, { userFacing: false });
+    this.snap = { fam: family, seen: new Set(), undo: new Map(), extra: [] };
+  }
+
+  /** A message of the dump (routes of the snapshot's family; nexthop or link messages are applied as they come). */
+  ingestSnapshot(msg: NlMsg): void {
+    const snap = this.snap;
+    if (!snap) throw new RtreflectError('ERR_INTERNAL', 'ingestSnapshot() without beginSnapshot()', { userFacing: false });
+    if (msg.type !== RTM_NEWROUTE) {
+      const r = this.ingest(msg);
+      snap.extra.push(...r.events);
+      return;
+    }
+    const m = parseRouteMessage(msg.payload);
+    const fam = famOf(m);
+    if (fam !== snap.fam || !this.accepts(m)) return;
+    const r = this.toRoute(m, fam);
+    const key = routeKey(r);
+    const map = this.slots[fam];
+    // The dump lists a key's aliases in kernel order: the first resets the key.
+    let next: Slot;
+    if (!snap.seen.has(key)) {
+      snap.seen.add(key);
+      next = r;
+    } else {
+      const cur = map.get(key);
+      next = cur === undefined ? r : Array.isArray(cur) ? [...cur, r] : [cur, r];
+    }
+    this.put(fam, key, next, null);
+  }
+
+  /** Ends the dump: returns exactly the difference between the state before and the dump. */
+  endSnapshot(family: Fam): RouteEvent[] {
+    const snap = this.snap;
+    if (!snap || snap.fam !== family) throw new RtreflectError('ERR_INTERNAL', `endSnapshot(${family}) without beginSnapshot(${family})`, { userFacing: false });
+    const map = this.slots[family];
+    for (const [key, slot] of map) {
+      if (!snap.seen.has(key) || !hasOwn(slot)) this.put(family, key, undefined, null);
+    }
+    const events: RouteEvent[] = [];
+    for (const [key, before] of snap.undo) diff(effectiveOf(before), effectiveOf(map.get(key)), events);
+    events.push(...snap.extra);
+    this.snap = null;
+    return events;
+  }
+
+  /** The dump failed: forget it, the state is as before beginSnapshot (routes; nexthop/link updates stay). */
+  abortSnapshot(family: Fam): void {
+    const snap = this.snap;
+    if (!snap || snap.fam !== family) return;
+    this.snap = null;
+    for (const [key, before] of snap.undo) this.put(family, key, before, null);
+  }
+
+  // ------------------------------------------------------------ routes
+
+  private accepts(m: RouteMessage): boolean {
+    const t = this.filter.tables;
+    // Cache clones are not FIB entries; source-specific IPv6 routes are not modelled.
+    return (m.flags & RTM_F_CLONED) === 0 && m.srcLen === 0 && (t === null || t.has(m.table));
+  }
+
+  private isOwn(m: RouteMessage): boolean {
+    const p = this.filter.protocols;
+    return typeName(m.type) !== undefined && (p === null || p.has(m.protocol));
+  }
+
+  private onRoute(m: RouteMessage, nlFlags: number, isDel: boolean, res: IngestResult): void {
+    const fam = famOf(m);
+    if (fam === 0 || !this.filter.families.has(fam) || !this.accepts(m)) return;
+    const r = this.toRoute(m, fam);
+    const key = routeKey(r);
+    const cur = this.slots[fam].get(key);
+    if (cur === undefined && foreign.has(r)) return; // not ours, and shadows nothing of ours
+    // Fast path (nearly every message of a full table): our route as the only alias of its key.
+    if (!isDel && !foreign.has(r) && (cur === undefined ? (nlFlags & (NLM_F_APPEND | NLM_F_REPLACE | NLM_F_EXCL)) === NLM_F_EXCL || (nlFlags & (NLM_F_APPEND | NLM_F_CREATE | NLM_F_REPLACE)) === 0
+      : fam === 4 && !Array.isArray(cur) && ((nlFlags & NLM_F_REPLACE) !== 0 || ((nlFlags & (NLM_F_APPEND | NLM_F_CREATE | NLM_F_EXCL)) === 0 && sameAlias(cur as Route, r))))) {
+      this.put(fam, key, cur !== undefined && routeEqual(cur as Route, r) ? cur : r, res.events);
+      if (r.nhid !== undefined && r.nexthops.length === 0 && !this.nhObjects.has(r.nhid)) {
+        this.warn('route refers to a nexthop object not seen yet; it is held until the object arrives', { route: key, nhid: r.nhid });
+      }
+      return;
+    }
+    const list = cur === undefined ? [] : Array.isArray(cur) ? cur.slice() : [cur];
+    let next: Route[] | undefined;
+    const intern = (nhs: NextHop[]): NextHop[] => this.intern(nhs);
+    if (fam === 4) next = isDel ? delV4(list, r) : newV4(list, r, nlFlags);
+    else next = isDel ? delV6(list, r, rawPaths(m), intern) : newV6(list, r, nlFlags, m.multipath, res, intern);
+    if (next === undefined) return;
+    this.put(fam, key, next.length === 0 ? undefined : next.length === 1 ? next[0]! : next, res.events);
+    if (r.nhid !== undefined && r.nexthops.length === 0 && !isDel && !foreign.has(r) && !this.nhObjects.has(r.nhid)) {
+      this.warn('route refers to a nexthop object not seen yet; it is held until the object arrives', { route: key, nhid: r.nhid });
+    }
+  }
+
+  /** Normalizes a parsed message into a Route (usable paths only, sorted, interned). */
+  private toRoute(m: RouteMessage, fam: Fam): Route {
+    const type = typeName(m.type);
+    const r: Route = {
+      // Other route types (local, multicast...) are kept only as foreign aliases that shadow ours.
+      family: fam, prefix: m.prefix, table: m.table, protocol: m.protocol, type: type ?? 'blackhole',
+      metric: m.metric, tos: m.tos, nexthops: EMPTY,
+    };
+    if (m.nhid !== 0) {
+      r.nhid = m.nhid;
+      const resolved = this.resolve(m.nhid);
+      if (resolved) {
+        r.nexthops = resolved.nexthops;
+        if (resolved.blackhole && type === 'unicast') r.type = 'blackhole';
+      } else if (type === 'unicast') {
+        r.nexthops = this.fromParsed(m.nexthops);
+      }
+    } else if (type === 'unicast') {
+      r.nexthops = this.fromParsed(m.nexthops);
+    }
+    if (!this.isOwn(m)) foreign.add(r);
+    else for (const nh of m.nexthops) if (nh.ifindex && this.linkDead(nh.ifindex, nh.flags)) this.noteStripped(nh.ifindex, fam);
+    return r;
+  }
+
+  private linkDead(ifindex: number, flags: number): boolean {
+    if (flags & UNUSABLE) return true;
+    const l = this.links.get(ifindex);
+    return l !== undefined && !linkUp(l.flags);
+  }
+
+  private noteStripped(ifindex: number, fam: Fam): void {
+    let s = this.strippedLinks.get(ifindex);
+    if (!s) this.strippedLinks.set(ifindex, s = new Set());
+    s.add(fam);
+  }
+
+  private fromParsed(nhs: ParsedNextHop[]): NextHop[] {
+    if (nhs.length === 0) return EMPTY;
+    const out: NextHop[] = [];
+    for (const p of nhs) {
+      if (p.ifindex && this.linkDead(p.ifindex, p.flags)) continue;
+      if (p.flags & UNUSABLE) continue;
+      out.push(this.makeNextHop(p.gateway, p.ifindex, p.weight, (p.flags & RTNH_F_ONLINK) !== 0));
+    }
+    return this.intern(out);
+  }
+
+  private makeNextHop(gateway: string | undefined, ifindex: number, weight: number, onlink: boolean): NextHop {
+    const nh: NextHop = { weight };
+    if (gateway !== undefined) nh.gateway = gateway;
+    if (ifindex) {
+      nh.ifindex = ifindex;
+      const name = this.links.get(ifindex)?.name;
+      if (name !== undefined) nh.ifname = name;
+    }
+    if (onlink) nh.onlink = true;
+    return nh;
+  }
+
+  /** Shares equal next-hop arrays between routes (most routes use a handful of path sets). */
+  private intern(nhs: NextHop[]): NextHop[] {
+    if (nhs.length === 0) return EMPTY;
+    if (nhs.length === 1) {
+      if (nhs[0]!.weight !== 1) nhs = [{ ...nhs[0]!, weight: 1 }]; // a single path has no ECMP weight
+    } else {
+      if (Object.isFrozen(nhs)) nhs = [...nhs];
+      nhs.sort(nextHopOrder);
+    }
+    let k = nhText(nhs[0]!);
+    for (let i = 1; i < nhs.length; i++) k += ',' + nhText(nhs[i]!);
+    const hit = this.interned.get(k);
+    if (hit) return hit;
+    for (const nh of nhs) Object.freeze(nh);
+    Object.freeze(nhs);
+    this.interned.set(k, nhs);
+    if (this.interned.size > this.internLimit) this.compactInterned();
+    return nhs;
+  }
+
+  /** Drops interned arrays no route uses any more (amortized: runs when the table doubled). */
+  private compactInterned(): void {
+    const live = new Set<NextHop[]>();
+    for (const fam of [4, 6] as const) {
+      for (const slot of this.slots[fam].values()) {
+        if (Array.isArray(slot)) for (const r of slot) live.add(r.nexthops);
+        else live.add(slot.nexthops);
+      }
+    }
+    for (const [k, v] of this.interned) if (!live.has(v)) this.interned.delete(k);
+    this.internLimit = Math.max(4096, this.interned.size * 2);
+  }
+
+  /**
+   * Replaces a key's slot, keeps the indexes and the count, and appends the
+   * event the change means (none during a snapshot: the undo log has it).
+   */
+  private put(fam: Fam, key: string, next: Slot | undefined, events: RouteEvent[] | null): void {
+    const map = this.slots[fam];
+    const prev = map.get(key);
+    if (prev === next) return;
+    if (this.snap && this.snap.fam === fam && !this.snap.undo.has(key)) this.snap.undo.set(key, prev);
+    if (next === undefined) map.delete(key);
+    else map.set(key, next);
+    this.reindex(key, prev, next);
+    const before = effectiveOf(prev), after = effectiveOf(next);
+    if (before && !after) this.count--;
+    else if (!before && after) this.count++;
+    if (events && !(this.snap && this.snap.fam === fam)) diff(before, after, events);
+  }
+
+  private reindex(key: string, prev: Slot | undefined, next: Slot | undefined): void {
+    if (prev !== undefined && next !== undefined && !Array.isArray(prev) && !Array.isArray(next) &&
+        prev.nexthops === next.nexthops && prev.nhid === next.nhid) return;
+    forEachAlias(prev, (r) => {
+      for (const nh of r.nexthops) if (nh.ifindex) unindex(this.byIfindex, nh.ifindex, key);
+      if (r.nhid !== undefined) unindex(this.byNhid, r.nhid, key);
+    });
+    forEachAlias(next, (r) => {
+      for (const nh of r.nexthops) if (nh.ifindex) index(this.byIfindex, nh.ifindex, key);
+      if (r.nhid !== undefined) index(this.byNhid, r.nhid, key);
+    });
+  }
+
+  // ------------------------------------------------------------ nexthop objects
+
+  private resolve(id: number): { nexthops: NextHop[]; blackhole: boolean } | undefined {
+    const o = this.nhObjects.get(id);
+    if (!o) return undefined;
+    if (o.blackhole) return { nexthops: EMPTY, blackhole: true };
+    if (!o.group) {
+      const dead = (o.flags & UNUSABLE) !== 0 || (o.oif !== 0 && this.linkDead(o.oif, 0));
+      return { nexthops: dead ? EMPTY : this.intern([this.makeNextHop(o.gateway, o.oif, 1, (o.flags & RTNH_F_ONLINK) !== 0)]), blackhole: false };
+    }
+    const out: NextHop[] = [];
+    for (const m of o.group) {
+      const mo = this.nhObjects.get(m.id);
+      if (!mo) continue;
+      if (mo.blackhole) return { nexthops: EMPTY, blackhole: true };
+      if ((mo.flags & UNUSABLE) || (mo.oif !== 0 && this.linkDead(mo.oif, 0))) continue;
+      out.push(this.makeNextHop(mo.gateway, mo.oif, m.weight, (mo.flags & RTNH_F_ONLINK) !== 0));
+    }
+    return { nexthops: this.intern(out), blackhole: false };
+  }
+
+  private setNexthop(o: NhObject, events: RouteEvent[]): void {
+    const old = this.nhObjects.get(o.id);
+    if (old?.group) for (const m of old.group) this.groupsOf.get(m.id)?.delete(o.id);
+    if (o.group) {
+      for (const m of o.group) {
+        let s = this.groupsOf.get(m.id);
+        if (!s) this.groupsOf.set(m.id, s = new Set());
+        s.add(o.id);
+      }
+    }
+    this.nhObjects.set(o.id, o);
+    this.refreshUsers(o.id, events);
+    for (const g of this.groupsOf.get(o.id) ?? []) this.refreshUsers(g, events);
+  }
+
+  /** Re-resolves the routes using nexthop object `id` directly. */
+  private refreshUsers(id: number, events: RouteEvent[]): void {
+    const keys = this.byNhid.get(id);
+    if (!keys) return;
+    for (const key of [...keys]) {
+      const fam: Fam = key.includes(':') ? 6 : 4;
+      const slot = this.slots[fam].get(key);
+      if (slot === undefined) continue;
+      const list = Array.isArray(slot) ? slot : [slot];
+      let changed = false;
+      const next = list.map((r) => {
+        if (r.nhid !== id) return r;
+        const res = this.resolve(id);
+        const nexthops = res ? res.nexthops : EMPTY;
+        const type: RouteType = res?.blackhole && r.type === 'unicast' ? 'blackhole' : r.type === 'blackhole' && res && !res.blackhole ? 'unicast' : r.type;
+        if (nexthops === r.nexthops && type === r.type) return r;
+        changed = true;
+        const nr: Route = { ...r, nexthops, type };
+        if (foreign.has(r)) foreign.add(nr);
+        return nr;
+      });
+      if (changed) this.put(fam, key, next.length === 1 ? next[0]! : next, events);
+    }
+  }
+
+  /** The kernel deletes the object, empties it from groups (deleting emptied groups) and removes the routes using it. */
+  private deleteNexthop(id: number, events: RouteEvent[]): void {
+    const o = this.nhObjects.get(id);
+    this.nhObjects.delete(id);
+    if (o?.group) for (const m of o.group) this.groupsOf.get(m.id)?.delete(id);
+    const groups = this.groupsOf.get(id);
+    this.groupsOf.delete(id);
+    for (const g of groups ?? []) {
+      const go = this.nhObjects.get(g);
+      if (!go?.group) continue;
+      const rest = go.group.filter((m) => m.id !== id);
+      if (rest.length === 0) this.deleteNexthop(g, events);
+      else {
+        this.nhObjects.set(g, { ...go, group: rest });
+        this.refreshUsers(g, events);
+      }
+    }
+    const keys = this.byNhid.get(id);
+    if (!keys) return;
+    for (const key of [...keys]) {
+      const fam: Fam = key.includes(':') ? 6 : 4;
+      const slot = this.slots[fam].get(key);
+      if (slot === undefined) continue;
+      const rest = (Array.isArray(slot) ? slot : [slot]).filter((r) => r.nhid !== id);
+      this.put(fam, key, rest.length === 0 || !rest.some((r) => !foreign.has(r)) ? undefined : rest.length === 1 ? rest[0]! : rest, events);
+    }
+  }
+
+  // ------------------------------------------------------------ links
+
+  private onLink(msg: NlMsg, res: IngestResult): void {
+    const m = parseLinkMessage(msg.payload);
+    const prev = this.links.get(m.ifindex);
+    if (msg.type === RTM_DELLINK) {
+      this.linkDown(m.ifindex, true, res);
+      this.links.delete(m.ifindex);
+      this.strippedLinks.delete(m.ifindex);
+      return;
+    }
+    this.links.set(m.ifindex, { name: m.ifname ?? prev?.name ?? '', flags: m.flags });
+    const wasUp = prev === undefined || linkUp(prev.flags);
+    const isUp = linkUp(m.flags);
+    if (wasUp && !isUp) this.linkDown(m.ifindex, (m.flags & IFF_UP) === 0, res);
+    else if (!wasUp && isUp) {
+      // The kernel revives dead paths on this link without telling anyone.
+      for (const fam of this.strippedLinks.get(m.ifindex) ?? []) addRecheck(res, fam);
+      this.strippedLinks.delete(m.ifindex);
+    }
+  }
+
+  /**
+   * The link is down (admin down, carrier lost) or gone: the kernel drops or
+   * kills the paths through it without a notification. Drop them here (emitting
+   * `del`s for routes left without paths) and ask for a re-dump to confirm.
+   */
+  private linkDown(ifindex: number, adminDown: boolean, res: IngestResult): void {
+    if (adminDown) {
+      // nexthop objects on the device are removed silently (nexthop_flush_dev).
+      for (const o of [...this.nhObjects.values()]) if (!o.group && o.oif === ifindex) this.deleteNexthop(o.id, res.events);
+    }
+    // Paths dropped earlier as dead may now be gone for good (the kernel flushes them on unregister).
+    for (const fam of this.strippedLinks.get(ifindex) ?? []) addRecheck(res, fam);
+    const keys = this.byIfindex.get(ifindex);
+    if (!keys || keys.size === 0) return;
+    for (const key of [...keys]) {
+      const fam: Fam = key.includes(':') ? 6 : 4;
+      const slot = this.slots[fam].get(key);
+      if (slot === undefined) continue;
+      const next = (Array.isArray(slot) ? slot : [slot]).map((r) => {
+        if (!r.nexthops.some((n) => n.ifindex === ifindex)) return r;
+        const nr: Route = { ...r, nexthops: this.intern(r.nexthops.filter((n) => n.ifindex !== ifindex)) };
+        if (foreign.has(r)) foreign.add(nr);
+        return nr;
+      });
+      this.put(fam, key, next.length === 1 ? next[0]! : next, res.events);
+      this.noteStripped(ifindex, fam);
+      addRecheck(res, fam);
+    }
+  }
+
+}
+
+// ---------------------------------------------------------------- alias-list updates (pure)
+
+function famOf(m: RouteMessage): Fam | 0 {
+  return m.family === AF_INET ? 4 : m.family === AF_INET6 ? 6 : 0;
+}
+
+function linkUp(flags: number): boolean {
+  return (flags & IFF_UP) !== 0 && (flags & IFF_LOWER_UP) !== 0;
+}
+
+function addRecheck(res: IngestResult, fam: Fam): void {
+  if (!res.recheck.includes(fam)) res.recheck.push(fam);
+}
+
+function hasOwn(slot: Slot): boolean {
+  return Array.isArray(slot) ? slot.some((r) => !foreign.has(r)) : !foreign.has(slot);
+}
+
+function forEachAlias(slot: Slot | undefined, fn: (r: Route) => void): void {
+  if (slot === undefined) return;
+  if (Array.isArray(slot)) for (const r of slot) fn(r);
+  else fn(slot);
+}
+
+function index(m: Map<number, Set<string>>, id: number, key: string): void {
+  let s = m.get(id);
+  if (!s) m.set(id, s = new Set());
+  s.add(key);
+}
+
+function unindex(m: Map<number, Set<string>>, id: number, key: string): void {
+  const s = m.get(id);
+  if (s && s.delete(key) && s.size === 0) m.delete(id);
+}
+
+function diff(before: Route | undefined, after: Route | undefined, events: RouteEvent[]): void {
+  if (after) {
+    if (!before || !routeEqual(before, after)) events.push({ op: 'add', route: after });
+  } else if (before) {
+    events.push({ op: 'del', route: before });
+  }
+}
+
+/** Drops lists holding nothing of ours: we track other aliases only where they shadow ours. */
+function keepIfOwn(list: Route[]): Route[] {
+  return list.some((r) => !foreign.has(r)) ? list : [];
+}
+
+/** IPv4 RTM_NEWROUTE: flags say where the kernel put the alias (fib_table_insert). */
+function newV4(list: Route[], r: Route, nlFlags: number): Route[] | undefined {
+  if (nlFlags & NLM_F_REPLACE) {
+    if (list.length === 0) return keepIfOwn([r]);
+    list[0] = r;
+  } else if (nlFlags & NLM_F_APPEND) {
+    // APPEND is only reported when aliases existed: one we never saw comes first.
+    if (list.length === 0) list.push(makePlaceholder(r));
+    list.push(r);
+  } else if (nlFlags & NLM_F_EXCL) {
+    return keepIfOwn([r]);
+  } else if (nlFlags & NLM_F_CREATE) {
+    // prepend: before the existing aliases (if we knew none, one follows that we never saw).
+    if (list.length === 0) list.push(makePlaceholder(r));
+    list.unshift(r);
+  } else {
+    // No placement flags (a re-announcement): the same alias again, or a new first one.
+    if (list.some((a) => sameAlias(a, r) && routeEqual(a, r))) return undefined;
+    const i = list.findIndex((a) => sameAlias(a, r));
+    if (i >= 0) list[i] = r;
+    else if (list.length === 0) list.push(r);
+    else list[0] = r;
+  }
+  return keepIfOwn(list);
+}
+
+function sameAlias(a: Route, r: Route): boolean {
+  return a.protocol === r.protocol && a.type === r.type && a.nhid === r.nhid && sameNexthops(a.nexthops, r.nexthops);
+}
+
+/** IPv4 RTM_DELROUTE: the message describes the alias removed. */
+function delV4(list: Route[], r: Route): Route[] | undefined {
+  let i = list.findIndex((a) => sameAlias(a, r));
+  if (i < 0) i = list.findIndex((a) => a.protocol === r.protocol && a.type === r.type);
+  if (i < 0) i = list.findIndex((a) => a.protocol === r.protocol);
+  if (i < 0) i = list.findIndex(isPlaceholder);
+  if (i < 0) return undefined;
+  list.splice(i, 1);
+  return keepIfOwn(list);
+}
+
+/** IPv6 RTM_NEWROUTE (fib6_add_rt2node). */
+type Intern = (nhs: NextHop[]) => NextHop[];
+
+function newV6(list: Route[], r: Route, nlFlags: number, multipath: boolean, res: IngestResult, intern: Intern): Route[] | undefined {
+  const ecmp = qualifiesForEcmp(r);
+  if (nlFlags & NLM_F_REPLACE) {
+    // Replaces the first entry of the same kind (the sibling group, or a non-gateway route).
+    const i = list.findIndex((a) => !isPlaceholder(a) && qualifiesForEcmp(a) === ecmp);
+    if (i >= 0) list[i] = r;
+    else list.unshift(r);
+    return keepIfOwn(list);
+  }
+  const g = ecmp ? list.findIndex((a) => qualifiesForEcmp(a)) : -1;
+  if (g >= 0) {
+    // The notification carries the whole sibling set; the group keeps its first route's protocol (as a dump shows it).
+    const head = list[g]!;
+    const nexthops = multipath ? r.nexthops : mergePaths(head.nexthops, r.nexthops, intern);
+    if (nexthops === head.nexthops) return undefined;
+    const nr: Route = { ...head, nexthops };
+    if (foreign.has(head)) foreign.add(nr);
+    list[g] = nr;
+    return keepIfOwn(list);
+  }
+  if (list.length === 0) {
+    if (multipath && (nlFlags & NLM_F_APPEND) && !foreign.has(r)) {
+      // Siblings joined a group we do not hold (headed by another protocol's route): only a dump tells.
+      addRecheck(res, 6);
+      return undefined;
+    }
+    // A single path reported without EXCL means an entry of the same metric existed.
+    if (!multipath && (nlFlags & NLM_F_CREATE) && !(nlFlags & NLM_F_EXCL)) list.push(makePlaceholder(r));
+    list.push(r);
+    return keepIfOwn(list);
+  }
+  if (list.some((a) => sameAlias(a, r))) return undefined;
+  list.push(r); // new entries go after those of the same metric
+  return keepIfOwn(list);
+}
+
+function mergePaths(a: NextHop[], b: NextHop[], intern: Intern): NextHop[] {
+  const add = b.filter((n) => !a.some((x) => samePath(x, n)));
+  if (add.length === 0) return a;
+  return intern([...a, ...add]);
+}
+
+/** Every path the message names, dead ones included (deletes name paths we may have dropped as dead). */
+function rawPaths(m: RouteMessage): NextHop[] {
+  return m.nexthops.map((p) => (p.gateway === undefined ? { weight: 1, ifindex: p.ifindex } : { weight: 1, gateway: p.gateway, ifindex: p.ifindex }));
+}
+
+/** IPv6 RTM_DELROUTE: one sibling (remove that path) or the whole route (all its paths). */
+function delV6(list: Route[], r: Route, raw: NextHop[], intern: Intern): Route[] | undefined {
+  if (raw.length > 0 && r.nhid === undefined && r.type === 'unicast') {
+    const i = list.findIndex((a) => a.nhid === undefined && a.nexthops.some((n) => raw.some((x) => samePath(n, x))));
+    if (i < 0) {
+      // Paths we already dropped as dead: only a route left with no path at all is the one deleted.
+      const j = list.findIndex((a) => a.type === 'unicast' && a.nexthops.length === 0 && !isPlaceholder(a) && a.protocol === r.protocol);
+      if (j < 0) return undefined;
+      list.splice(j, 1);
+      return keepIfOwn(list);
+    }
+    {
+      const a = list[i]!;
+      const rest = a.nexthops.filter((n) => !raw.some((x) => samePath(n, x)));
+      if (rest.length === 0) list.splice(i, 1);
+      else {
+        const nr: Route = { ...a, nexthops: intern(rest) };
+        if (foreign.has(a)) foreign.add(nr);
+        list[i] = nr;
+      }
+      return keepIfOwn(list);
+    }
+  }
+  return delV4(list, r);
+}

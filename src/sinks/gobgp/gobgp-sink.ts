@@ -1,0 +1,414 @@
+/**
+ * The GoBGP sink: injects reflected routes into gobgpd's RIB over its gRPC API.
+ *
+ * - Writes go through AddPathStream with binary NLRI/attributes (~1000 paths per
+ *   message); withdrawals are `is_withdraw` paths in the same stream.
+ * - Every path carries the ownership mark; readOwned lists only local paths with it.
+ * - gobgpd 3.10 can crash when its RIB is read during a bulk write, so all RIB
+ *   access from this sink is serialized.
+ * - gobgpd forgets injected paths when it restarts: any loss of the channel is
+ *   reported as onResyncNeeded once it is back.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { RtreflectError } from '../../util/errors.js';
+import type { Logger } from '../../util/logger.js';
+import { formatPrefix } from '../../util/ip.js';
+import type { ReflectedRoute } from '../../engine/reflected-route.js';
+import type { ApplyReport, Sink, SinkChange, SinkConnectionState, SinkHooks, SinkProjection, SinkStatusExtra } from '../../engine/sink.js';
+import { decodeAttrs, decodePrefixNlri } from './bgp-wire.js';
+import { GobgpClient, rdToAny, rtToAny, type AddPathStreamRequest, type ApiPathIn } from './gobgp-api.js';
+import { PATHS_PER_MESSAGE, withGobgpDefaults, type GobgpSinkOptions } from './gobgp-options.js';
+import {
+  encodePlan, encodeWithdraw, fingerprintFromRead, fingerprintOf, gobgpKey, hasMark, idsOfFingerprint,
+  parseGobgpKey, parseOwnershipMark, planRoute, type PathPlan, type ReadPath,
+} from './gobgp-paths.js';
+
+export type { GobgpSinkOptions } from './gobgp-options.js';
+
+interface KeyOps { key: string; vrf?: string; paths: ApiPathIn[]; ids?: number[]; deleted: boolean }
+
+const CONNECTION_CODES = new Set([grpc.status.UNAVAILABLE, grpc.status.CANCELLED, grpc.status.DEADLINE_EXCEEDED, grpc.status.INTERNAL]);
+
+function isConnectionError(e: unknown): boolean {
+  const code = (e as { code?: number })?.code;
+  return typeof code === 'number' && CONNECTION_CODES.has(code);
+}
+function errText(e: unknown): string { return (e as { details?: string })?.details || (e as Error)?.message || String(e); }
+
+export function createGobgpSink(options: GobgpSinkOptions | (Partial<GobgpSinkOptions> & { name: string }), deps: { logger: Logger }): Sink & { readonly client: GobgpClient | undefined } {
+  return new GobgpSink(withGobgpDefaults(options), deps.logger);
+}
+
+class GobgpSink implements Sink {
+  readonly kind = 'gobgp';
+  readonly name: string;
+  readonly shutdownPolicy: { withdraw: boolean; graceMs: number };
+  readonly batchSize: number;
+  client: GobgpClient | undefined;
+
+  private readonly opts: GobgpSinkOptions;
+  private readonly mark;
+  private log: Logger;
+  private hooks: SinkHooks | undefined;
+  private st: SinkConnectionState = 'stopped';
+  private stopped = false;
+  private everUp = false;
+  private resyncReason: string | undefined;
+  private connecting: Promise<void> | undefined;
+  private healthTimer: NodeJS.Timeout | undefined;
+  private backoffTimer: { timer: NodeJS.Timeout; wake: () => void } | undefined;
+  /** RIB access queue: reads never overlap writes (gobgpd 3.10 crash). */
+  private queue: Promise<unknown> = Promise.resolve();
+  /** Add-path ids in gobgpd per key, to withdraw the paths a changed route no longer has. */
+  private readonly appliedIds = new Map<string, number | number[]>();
+  private knownVrfs = new Set<string>();
+  private lastError: string | undefined;
+  private generation = 0;
+
+  constructor(opts: GobgpSinkOptions, logger: Logger) {
+    this.opts = opts;
+    this.name = opts.name;
+    this.batchSize = opts.batchSize;
+    this.shutdownPolicy = { ...opts.shutdown };
+    this.mark = parseOwnershipMark(opts.ownership);
+    this.log = logger.child({ sink: opts.name });
+    if (!(Number.isInteger(opts.batchSize) && opts.batchSize > 0)) throw new RtreflectError('ERR_GOBGP_CONFIG', `gobgp sink "${opts.name}": batchSize must be a positive integer`);
+  }
+
+  state(): SinkConnectionState { return this.st; }
+
+  statusExtra(): SinkStatusExtra {
+    return { address: this.opts.address, routes: this.appliedIds.size, vrfs: [...this.knownVrfs], ...(this.lastError ? { lastError: this.lastError } : {}) };
+  }
+
+  private setState(s: SinkConnectionState, detail?: string): void {
+    if (this.st === s) return;
+    this.st = s;
+    try { this.hooks?.onState(s, detail); } catch (e) { this.log.error({ err: e }, 'onState hook threw'); }
+  }
+
+  async start(hooks: SinkHooks): Promise<void> {
+    this.hooks = hooks;
+    this.log = hooks.logger.child({ sink: this.name });
+    this.stopped = false;
+    this.client = new GobgpClient(this.opts.address, { protoDir: this.opts.protoDir, callTimeoutMs: this.opts.callTimeoutMs });
+    this.setState('connecting');
+    this.kickConnect();
+    // Wait for the first attempt only; later attempts continue in the background.
+    const first = this.connecting!;
+    await Promise.race([first, new Promise((r) => setTimeout(r, this.opts.connectTimeoutMs + 200).unref())]);
+    if (this.st !== 'up') {
+      this.startedWithoutConnection = true;
+      this.log.warn({ address: this.opts.address }, 'gobgpd not reachable yet; will keep trying');
+    }
+  }
+
+  project(route: ReflectedRoute): SinkProjection {
+    const p = planRoute(route, this.mark);
+    if ('skip' in p) return p;
+    return { key: p.key, fingerprint: fingerprintOf(p) };
+  }
+
+  // ---- connection ----
+
+  private kickConnect(): void {
+    if (this.connecting || this.stopped) return;
+    this.connecting = this.connectLoop().catch((e) => { this.log.error({ err: e }, 'gobgp connect loop failed'); }).finally(() => { this.connecting = undefined; });
+  }
+
+  private async connectLoop(): Promise<void> {
+    let delay = this.opts.backoff.initialMs;
+    while (!this.stopped) {
+      const client = this.client!;
+      try {
+        await client.waitForReady(this.opts.connectTimeoutMs);
+        const bgp = await client.getBgp();
+        if (!bgp.global?.asn) throw new Error('gobgpd has no global configuration yet (BGP not started)');
+        await this.refreshVrfs();
+        this.onUp();
+        return;
+      } catch (e) {
+        this.lastError = `connect to ${this.opts.address}: ${errText(e)}`;
+        this.log.debug({ err: errText(e), delayMs: delay }, 'gobgpd not reachable');
+        if (this.st === 'up') this.goDown(this.lastError);
+      }
+      const j = this.opts.backoff.jitter;
+      await this.sleep(delay * (1 - j + 2 * j * Math.random()));
+      delay = Math.min(delay * 2, this.opts.backoff.maxMs);
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => { clearTimeout(timer); this.backoffTimer = undefined; resolve(); };
+      const timer = setTimeout(wake, ms);
+      this.backoffTimer = { timer, wake };
+    });
+  }
+
+  private onUp(): void {
+    if (this.stopped) return;
+    this.generation++;
+    this.setState('up');
+    this.log.info({ address: this.opts.address }, 'connected to gobgpd');
+    this.watchChannel();
+    this.startHealth();
+    const reason = this.resyncReason ?? (this.everUp ? 'gobgpd reconnected' : undefined);
+    this.everUp = true;
+    this.resyncReason = undefined;
+    // The first connection during start() needs no resync (the engine syncs after start); any later one does.
+    if (reason !== undefined || this.startedWithoutConnection) {
+      this.startedWithoutConnection = false;
+      try { this.hooks?.onResyncNeeded(reason ?? 'gobgpd connected'); } catch (e) { this.log.error({ err: e }, 'onResyncNeeded hook threw'); }
+    }
+  }
+  private startedWithoutConnection = false;
+
+  /** Leaving READY means the TCP connection went away: gobgpd may have restarted and lost our paths. */
+  private watchChannel(): void {
+    const gen = this.generation;
+    const ch = this.client!.channel;
+    const watch = (from: grpc.connectivityState): void => {
+      if (this.stopped || gen !== this.generation) return;
+      try { ch.watchConnectivityState(from, Date.now() + 86_400_000, () => {
+        if (this.stopped || gen !== this.generation || this.st !== 'up') return;
+        const now = ch.getConnectivityState(false);
+        if (now === grpc.connectivityState.READY) { watch(now); return; }
+        this.goDown(`gRPC channel to gobgpd left READY (${grpc.connectivityState[now]})`);
+      }); } catch { /* channel closed */ }
+    };
+    watch(ch.getConnectivityState(false));
+  }
+
+  private startHealth(): void {
+    clearInterval(this.healthTimer);
+    const gen = this.generation;
+    this.healthTimer = setInterval(() => {
+      if (this.stopped || gen !== this.generation || this.st !== 'up') return;
+      this.client!.getBgp().then(
+        (r) => { if (!r.global?.asn && gen === this.generation) this.goDown('gobgpd lost its global configuration'); },
+        (e) => { if (gen === this.generation) this.goDown(`gobgpd health check failed: ${errText(e)}`); },
+      );
+    }, this.opts.healthIntervalMs);
+    this.healthTimer.unref();
+  }
+
+  private goDown(reason: string): void {
+    if (this.stopped || this.st !== 'up') return;
+    this.generation++;
+    clearInterval(this.healthTimer);
+    this.lastError = reason;
+    this.resyncReason = `gobgpd connection lost (${reason}); it may have restarted and forgotten injected paths`;
+    this.log.warn({ reason }, 'gobgpd connection down');
+    this.setState('down', reason);
+    this.kickConnect();
+  }
+
+  private requireUp(): GobgpClient {
+    if (this.st !== 'up' || !this.client) {
+      throw new RtreflectError('ERR_GOBGP_DOWN', `gobgp sink "${this.name}": not connected to gobgpd at ${this.opts.address}${this.lastError ? ` (${this.lastError})` : ''}`);
+    }
+    return this.client;
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async refreshVrfs(): Promise<void> {
+    this.knownVrfs = new Set((await this.client!.listVrfs()).map((v) => v.name));
+  }
+
+  // ---- reading ----
+
+  async readOwned(): Promise<Map<string, string>> {
+    this.requireUp();
+    return this.serial(async () => {
+      const client = this.requireUp();
+      try {
+        const grouped = new Map<string, { vrf?: string; paths: ReadPath[] }>();
+        await this.refreshVrfs();
+        const tables: (string | undefined)[] = [undefined, ...this.knownVrfs];
+        for (const vrf of tables) {
+          for (const fam of [4, 6] as const) {
+            for (const d of await client.listPaths(fam, vrf !== undefined ? { vrf } : {})) {
+              for (const p of d.paths) {
+                // Local paths only: learned ones have the peer's address here.
+                if (p.neighbor_ip && p.neighbor_ip !== '<nil>') continue;
+                if (!p.nlri_binary?.length || !p.identifier) continue;
+                const attrs = decodeAttrs(p.pattrs_binary ?? []);
+                if (!hasMark(attrs, this.mark)) continue;
+                const prefix = decodePrefixNlri(p.nlri_binary, fam).prefix;
+                const key = gobgpKey(vrf, formatPrefix(prefix));
+                let g = grouped.get(key);
+                if (!g) grouped.set(key, (g = { ...(vrf !== undefined ? { vrf } : {}), paths: [] }));
+                g.paths.push({ prefix, id: p.identifier, attrs });
+              }
+            }
+          }
+        }
+        const out = new Map<string, string>();
+        this.appliedIds.clear();
+        for (const [key, g] of grouped) {
+          out.set(key, fingerprintFromRead(g.vrf, g.paths));
+          const ids = g.paths.map((p) => p.id);
+          this.appliedIds.set(key, ids.length === 1 ? ids[0]! : ids);
+        }
+        return out;
+      } catch (e) {
+        if (isConnectionError(e)) this.goDown(`ListPath failed: ${errText(e)}`);
+        throw new RtreflectError('ERR_GOBGP_READ', `gobgp sink "${this.name}": reading gobgpd's RIB failed: ${errText(e)}`, { cause: e });
+      }
+    });
+  }
+
+  // ---- writing ----
+
+  async apply(changes: SinkChange[]): Promise<ApplyReport> {
+    this.requireUp();
+    return this.serial(() => this.applyNow(changes));
+  }
+
+  private async applyNow(changes: SinkChange[]): Promise<ApplyReport> {
+    const client = this.requireUp();
+    const failed: ApplyReport['failed'] = [];
+    const ops: KeyOps[] = [];
+    const vrfFailures = new Map<string, string>();
+    for (const ch of changes) {
+      try {
+        const op = ch.op === 'upsert' ? this.upsertOps(ch.key, ch.route) : this.deleteOps(ch.key, ch.fingerprint);
+        if (typeof op === 'string') { failed.push({ key: ch.key, error: op }); continue; }
+        if (op.vrf !== undefined && !op.deleted) {
+          const err = vrfFailures.get(op.vrf) ?? await this.ensureVrf(op.vrf);
+          if (err) { vrfFailures.set(op.vrf, err); failed.push({ key: ch.key, error: err }); continue; }
+        }
+        ops.push(op);
+      } catch (e) {
+        failed.push({ key: ch.key, error: errText(e) });
+      }
+    }
+    const applied: string[] = [];
+    if (ops.length) {
+      try {
+        await client.addPathStream(messagesOf(ops));
+        for (const op of ops) this.recordApplied(op, applied);
+      } catch (e) {
+        if (isConnectionError(e)) {
+          this.goDown(`AddPathStream failed: ${errText(e)}`);
+          for (const op of ops) failed.push({ key: op.key, error: `gobgpd unreachable: ${errText(e)}` });
+        } else {
+          // One bad path rejects its whole message: find it by sending each key alone.
+          this.log.warn({ err: errText(e) }, 'gobgpd rejected a batch; retrying key by key');
+          for (const op of ops) {
+            try {
+              await client.addPathStream(messagesOf([op]));
+              this.recordApplied(op, applied);
+            } catch (e2) {
+              if (isConnectionError(e2)) this.goDown(`AddPathStream failed: ${errText(e2)}`);
+              failed.push({ key: op.key, error: `gobgpd refused the path: ${errText(e2)}` });
+            }
+          }
+        }
+      }
+    }
+    return { applied, failed };
+  }
+
+  private recordApplied(op: KeyOps, applied: string[]): void {
+    if (op.deleted) this.appliedIds.delete(op.key);
+    else this.appliedIds.set(op.key, op.ids!.length === 1 ? op.ids![0]! : op.ids!);
+    applied.push(op.key);
+  }
+
+  private upsertOps(key: string, route: ReflectedRoute): KeyOps | string {
+    const plan = planRoute(route, this.mark);
+    if ('skip' in plan) return `cannot be carried by GoBGP: ${plan.skip}`;
+    if (plan.key !== key) return `key mismatch: change names ${key}, route projects to ${plan.key}`;
+    const paths = encodePlan(plan);
+    const ids = plan.hops.map((h) => h.id);
+    // Paths the previous version had and this one has not: withdraw after adding the new ones.
+    for (const old of this.idsOf(key)) if (!ids.includes(old)) paths.push(encodeWithdraw(plan.prefix, old));
+    return { key, ...(plan.vrf !== undefined ? { vrf: plan.vrf } : {}), paths, ids, deleted: false };
+  }
+
+  private deleteOps(key: string, fingerprint: string): KeyOps | string {
+    const { vrf, prefix } = parseGobgpKey(key);
+    const ids = new Set([...idsOfFingerprint(fingerprint), ...this.idsOf(key)]);
+    if (ids.size === 0) return `nothing to withdraw: no add-path identifier known for ${key}`;
+    return { key, ...(vrf !== undefined ? { vrf } : {}), paths: [...ids].map((id) => encodeWithdraw(prefix, id)), deleted: true };
+  }
+
+  private idsOf(key: string): number[] {
+    const v = this.appliedIds.get(key);
+    return v === undefined ? [] : typeof v === 'number' ? [v] : v;
+  }
+
+  /** undefined when the VRF exists (or was created), else why not. */
+  private async ensureVrf(name: string): Promise<string | undefined> {
+    if (this.knownVrfs.has(name)) return undefined;
+    await this.refreshVrfs();
+    if (this.knownVrfs.has(name)) return undefined;
+    const conf = this.opts.vrfs[name];
+    if (!this.opts.createVrfs || !conf) {
+      return `VRF "${name}" does not exist in gobgpd; define it in gobgpd's config, or list it under the gobgp sink's vrfs (rd, rt) with createVrfs: true`;
+    }
+    try {
+      const imp = conf.importRt ?? conf.rt ?? [], exp = conf.exportRt ?? conf.rt ?? [];
+      await this.client!.addVrf({ name, rd: rdToAny(conf.rd), import_rt: imp.map(rtToAny), export_rt: exp.map(rtToAny), id: conf.id ?? 0 });
+      this.knownVrfs.add(name);
+      this.log.info({ vrf: name, rd: conf.rd }, 'created VRF in gobgpd');
+      return undefined;
+    } catch (e) {
+      return `creating VRF "${name}" in gobgpd failed: ${errText(e)}`;
+    }
+  }
+
+  // ---- stop ----
+
+  async stop(opts: { withdraw: boolean }): Promise<void> {
+    if (this.stopped) return;
+    try {
+      if (opts.withdraw && this.st === 'up') {
+        try {
+          const owned = await this.readOwned();
+          const changes: SinkChange[] = [...owned].map(([key, fingerprint]) => ({ op: 'delete', key, fingerprint }));
+          let failed = 0;
+          for (let i = 0; i < changes.length; i += this.batchSize) {
+            failed += (await this.apply(changes.slice(i, i + this.batchSize))).failed.length;
+          }
+          this.log.info({ withdrawn: changes.length - failed, failed }, 'withdrew owned paths from gobgpd');
+          if (changes.length && this.shutdownPolicy.graceMs > 0) await new Promise((r) => setTimeout(r, this.shutdownPolicy.graceMs));
+        } catch (e) {
+          this.log.warn({ err: errText(e) }, 'withdrawing paths on stop failed');
+        }
+      }
+    } finally {
+      this.stopped = true;
+      this.generation++;
+      clearInterval(this.healthTimer);
+      this.backoffTimer?.wake();
+      await this.queue.catch(() => undefined);
+      this.client?.close();
+      this.setState('stopped');
+    }
+  }
+}
+
+/** AddPathStream messages, PATHS_PER_MESSAGE paths each, one VRF per message. */
+function* messagesOf(ops: KeyOps[]): Generator<AddPathStreamRequest> {
+  const byVrf = new Map<string | undefined, ApiPathIn[]>();
+  for (const op of ops) {
+    let list = byVrf.get(op.vrf);
+    if (!list) byVrf.set(op.vrf, (list = []));
+    for (const p of op.paths) list.push(p);
+  }
+  for (const [vrf, paths] of byVrf) {
+    for (let i = 0; i < paths.length; i += PATHS_PER_MESSAGE) {
+      yield { table_type: vrf === undefined ? 'GLOBAL' : 'VRF', vrf_id: vrf ?? '', paths: paths.slice(i, i + PATHS_PER_MESSAGE) };
+    }
+  }
+}
+
+export type { PathPlan };

@@ -1,0 +1,437 @@
+import { RtreflectError } from '../../util/errors.js';
+import type { Logger } from '../../util/logger.js';
+import { nameCrc } from './vpp-api-defs.js';
+import type { VppCodec, VppMessage } from './vpp-codec.js';
+import { VppTransport } from './vpp-transport.js';
+
+/**
+ * VPP binary-API client over the socket transport: handshake, message ids by
+ * name+CRC, many requests in flight within a window, replies matched by
+ * context, old-style dumps closed by control_ping, per-request timeouts.
+ * Reconnection is driven by the owner through `onClose` and `connect()`
+ * (see `ReconnectLoop`).
+ */
+
+/** sockclnt_create and its reply have fixed ids: they are needed before the message table is known. */
+const SOCKCLNT_CREATE_ID = 15;
+const SOCKCLNT_CREATE_REPLY_ID = 16;
+
+/** A few of VPP's api_errno values, to make failures readable. */
+const VPP_ERRORS: Record<number, string> = {
+  [-1]: 'UNSPECIFIED', [-2]: 'INVALID_SW_IF_INDEX', [-3]: 'NO_SUCH_FIB', [-6]: 'NO_SUCH_ENTRY', [-7]: 'INVALID_VALUE',
+  [-52]: 'NO_PATHS_IN_ROUTE', [-99]: 'TABLE_TOO_BIG', [-165]: 'EAGAIN', [-171]: 'INVALID_PREFIX_LENGTH',
+};
+export const VPP_EAGAIN = -165;
+
+export function vppErrorName(retval: number): string {
+  return VPP_ERRORS[retval] ?? 'error';
+}
+
+export interface VppClientOptions {
+  socket: string;
+  /** Shown by VPP in `show api clients`. */
+  clientName: string;
+  window: number;
+  requestTimeoutMs: number;
+  connectTimeoutMs: number;
+  logger: Logger;
+  /** The connection was lost (VPP closed it, it failed, or a reply was malformed). Not called for close(). */
+  onClose?: (err: Error) => void;
+}
+
+interface Pending {
+  name: string;
+  /** Message that ends the request: its reply, or control_ping_reply for a dump. */
+  endName: string;
+  detailName?: string;
+  details?: VppMessage[];
+  resolve(v: VppMessage | VppMessage[]): void;
+  reject(e: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+/** How a definition compares with what the running VPP offers. */
+export type MessageStatus = { ok: true } | { ok: false; reason: 'missing' } | { ok: false; reason: 'crc'; vppCrc: string; ourCrc: string };
+
+export class VppClient {
+  private transport: VppTransport | undefined;
+  private clientIndex = 0;
+  private context = 1;
+  private readonly pending = new Map<number, Pending>();
+  /** VPP's message table: name_crc → id, and name → crc. */
+  private table = new Map<string, number>();
+  private vppCrcs = new Map<string, string>();
+  /** Our resolved messages: name → id, id → name. */
+  private ids = new Map<string, number>();
+  private names = new Map<number, string>();
+  private handshake: { resolve(p: Buffer): void } | undefined;
+  private inflight = 0;
+  private waitQ: (() => void)[] = [];
+  private waitHead = 0;
+  private consecutiveTimeouts = 0;
+  private generation = 0;
+  private closing = false;
+
+  constructor(private readonly codec: VppCodec, private readonly opts: VppClientOptions) {}
+
+  get connected(): boolean {
+    return this.transport !== undefined && !this.transport.isClosed && this.ids.size > 0;
+  }
+
+  /** One connection attempt: socket + sockclnt_create. Resolves ids of every message in our definitions that VPP knows with the same CRC. */
+  async connect(): Promise<void> {
+    this.teardown(undefined);
+    this.closing = false;
+    const gen = ++this.generation;
+    const t = await VppTransport.connect(this.opts.socket, {
+      onMessage: (p) => this.onMessage(p, gen),
+      onClose: (err) => this.onTransportClose(err, gen),
+    }, this.opts.connectTimeoutMs);
+    this.transport = t;
+    const replyP = new Promise<Buffer>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.handshake = undefined;
+        reject(new RtreflectError('ERR_VPP_CONNECT', `VPP did not answer sockclnt_create on ${this.opts.socket} within ${this.opts.connectTimeoutMs} ms`));
+      }, this.opts.connectTimeoutMs);
+      this.handshake = { resolve: (p) => { clearTimeout(timer); resolve(p); } };
+      this.handshakeReject = (e) => { clearTimeout(timer); reject(e); };
+    });
+    try {
+      t.send(this.codec.encode('sockclnt_create', { _vl_msg_id: SOCKCLNT_CREATE_ID, context: 0, name: this.opts.clientName.slice(0, 63) }));
+      const payload = await replyP;
+      const reply = this.codec.decode('sockclnt_create_reply', payload);
+      if (reply.response !== 0) throw new RtreflectError('ERR_VPP_CONNECT', `VPP refused the API client registration (sockclnt_create response ${String(reply.response)})`);
+      this.clientIndex = reply.index as number;
+      this.table = new Map();
+      this.vppCrcs = new Map();
+      for (const e of reply.message_table as { index: number; name: string }[]) {
+        this.table.set(e.name, e.index);
+        const m = /^(.*)_([0-9a-f]{8})$/.exec(e.name);
+        if (m) this.vppCrcs.set(m[1]!, m[2]!);
+      }
+      this.ids = new Map();
+      this.names = new Map();
+      for (const [name, def] of this.codec.defs.messages) {
+        const id = this.table.get(nameCrc(name, def.crc));
+        if (id !== undefined) {
+          this.ids.set(name, id);
+          this.names.set(id, name);
+        }
+      }
+      if (!this.ids.has('control_ping')) throw this.statusError(['control_ping']);
+    } catch (err) {
+      this.teardown(undefined);
+      throw err instanceof RtreflectError ? err : new RtreflectError('ERR_VPP_CONNECT', `VPP API handshake on ${this.opts.socket} failed: ${(err as Error).message}`, { cause: err });
+    } finally {
+      this.handshake = undefined;
+      this.handshakeReject = undefined;
+    }
+  }
+
+  private handshakeReject: ((e: Error) => void) | undefined;
+
+  status(name: string): MessageStatus {
+    const def = this.codec.defs.messages.get(name);
+    if (!def) return { ok: false, reason: 'missing' };
+    if (this.ids.has(name)) return { ok: true };
+    const vppCrc = this.vppCrcs.get(name);
+    if (vppCrc === undefined) return { ok: false, reason: 'missing' };
+    return { ok: false, reason: 'crc', vppCrc: `0x${vppCrc}`, ourCrc: def.crc };
+  }
+
+  has(name: string): boolean {
+    return this.ids.has(name);
+  }
+
+  /** Throws one error naming every listed message the running VPP lacks or has in another version. */
+  require(names: string[]): void {
+    const bad = names.filter((n) => !this.ids.has(n));
+    if (bad.length) throw this.statusError(bad);
+  }
+
+  private statusError(names: string[]): RtreflectError {
+    const parts = names.map((n) => {
+      const s = this.status(n);
+      if (s.ok) return '';
+      if (!this.codec.defs.messages.has(n)) return `${n}: not in the API definitions read (apiDir)`;
+      if (s.reason === 'crc') return `${n}: definitions have CRC ${s.ourCrc}, running VPP has ${s.vppCrc}`;
+      return `${n}: not offered by the running VPP (older VPP, or its plugin is not loaded)`;
+    }).filter(Boolean);
+    return new RtreflectError(
+      'ERR_VPP_API_MISMATCH',
+      `the running VPP does not match the API definitions rtreflect read: ${parts.join('; ')}. Point apiDir at the share/vpp/api directory of the VPP that is running (the two must come from the same VPP build)`,
+    );
+  }
+
+  /** Sends a request and resolves with its reply (whatever its retval). */
+  request(name: string, fields: VppMessage = {}, replyName?: string): Promise<VppMessage> {
+    const svc = this.codec.defs.services.get(name);
+    const end = replyName ?? svc?.reply ?? `${name}_reply`;
+    return this.send(name, fields, end) as Promise<VppMessage>;
+  }
+
+  /** Sends a request, and throws ERR_VPP_RETVAL when its reply's retval is not 0. */
+  async call(name: string, fields: VppMessage = {}): Promise<VppMessage> {
+    const r = await this.request(name, fields);
+    const rv = r.retval as number | undefined;
+    if (rv !== undefined && rv !== 0) {
+      throw new RtreflectError('ERR_VPP_RETVAL', `VPP refused ${name}: retval ${rv} (${vppErrorName(rv)})`, { details: { retval: rv } });
+    }
+    return r;
+  }
+
+  /** Old-style dump: the request, then control_ping with the same context; details end at control_ping_reply. */
+  dump(name: string, fields: VppMessage = {}, detailName?: string): Promise<VppMessage[]> {
+    const dn = detailName ?? this.codec.defs.services.get(name)?.reply ?? name.replace(/_dump$/, '_details');
+    return this.send(name, fields, 'control_ping_reply', dn, true) as Promise<VppMessage[]>;
+  }
+
+  /**
+   * New-style cursor stream (`*_get`): details, then the reply carrying a cursor;
+   * retval EAGAIN means "ask again from this cursor".
+   */
+  async getAll(name: string, fields: VppMessage = {}): Promise<VppMessage[]> {
+    const svc = this.codec.defs.services.get(name);
+    if (!svc?.streamMsg) throw new RtreflectError('ERR_VPP_API_DEFS', `${name} is not a cursor stream in the API definitions`);
+    const out: VppMessage[] = [];
+    let cursor = 0;
+    for (let round = 0; round < 100_000; round++) {
+      const res = (await this.send(name, { ...fields, cursor }, svc.reply, svc.streamMsg)) as VppMessage[];
+      const reply = res.pop()!;
+      out.push(...res);
+      const rv = reply.retval as number;
+      if (rv === VPP_EAGAIN) { cursor = reply.cursor as number; continue; }
+      if (rv !== 0) throw new RtreflectError('ERR_VPP_RETVAL', `VPP refused ${name}: retval ${rv} (${vppErrorName(rv)})`);
+      return out;
+    }
+    throw new RtreflectError('ERR_VPP_PROTOCOL', `VPP kept asking to continue ${name}; giving up`);
+  }
+
+  private async send(name: string, fields: VppMessage, endName: string, detailName?: string, ping = false): Promise<VppMessage | VppMessage[]> {
+    const id = this.ids.get(name);
+    if (id === undefined) {
+      if (!this.transport || this.transport.isClosed) throw new RtreflectError('ERR_VPP_DISCONNECTED', `VPP API connection is down; ${name} not sent`);
+      throw this.statusError([name]);
+    }
+    await this.acquire();
+    const t = this.transport;
+    if (!t || t.isClosed) {
+      this.release();
+      throw new RtreflectError('ERR_VPP_DISCONNECTED', `VPP API connection is down; ${name} not sent`);
+    }
+    const ctx = this.nextContext();
+    let payload: Buffer, ping_: Buffer | undefined;
+    try {
+      payload = this.codec.encode(name, { ...fields, _vl_msg_id: id, client_index: this.clientIndex, context: ctx });
+      if (ping) ping_ = this.codec.encode('control_ping', { _vl_msg_id: this.ids.get('control_ping')!, client_index: this.clientIndex, context: ctx });
+    } catch (err) {
+      this.release();
+      throw err;
+    }
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (this.pending.get(ctx)?.timer !== timer) return;
+        this.pending.delete(ctx);
+        this.release();
+        reject(new RtreflectError('ERR_VPP_TIMEOUT', `VPP did not answer ${name} within ${this.opts.requestTimeoutMs} ms`));
+        // Many timeouts in a row: the connection is wedged; start over.
+        if (++this.consecutiveTimeouts >= 3 && this.transport === t) {
+          t.destroy(new RtreflectError('ERR_VPP_TIMEOUT', `VPP stopped answering on ${this.opts.socket}; reconnecting`));
+        }
+      }, this.opts.requestTimeoutMs);
+      this.pending.set(ctx, { name, endName, detailName, details: detailName ? [] : undefined, resolve, reject, timer });
+      t.send(payload);
+      if (ping_) t.send(ping_);
+    });
+  }
+
+  private nextContext(): number {
+    // Skip 0 (the handshake's) and contexts still in use after a wrap.
+    do {
+      this.context = (this.context + 1) >>> 0;
+    } while (this.context === 0 || this.pending.has(this.context));
+    return this.context;
+  }
+
+  private acquire(): Promise<void> {
+    if (this.inflight < this.opts.window) {
+      this.inflight++;
+      return Promise.resolve();
+    }
+    return new Promise((r) => this.waitQ.push(r));
+  }
+
+  private release(): void {
+    if (this.waitHead < this.waitQ.length) {
+      const next = this.waitQ[this.waitHead]!;
+      this.waitQ[this.waitHead++] = undefined as unknown as () => void;
+      if (this.waitHead > 1024 && this.waitHead * 2 > this.waitQ.length) {
+        this.waitQ = this.waitQ.slice(this.waitHead);
+        this.waitHead = 0;
+      }
+      next(); // the slot passes straight to the next waiter
+    } else {
+      this.inflight--;
+    }
+  }
+
+  private onMessage(payload: Buffer, gen: number): void {
+    if (gen !== this.generation) return;
+    if (payload.length < 2) return this.fail(new RtreflectError('ERR_VPP_DECODE', `VPP sent a ${payload.length}-byte message, too short for a message id`));
+    const id = payload.readUInt16BE(0);
+    if (this.handshake) {
+      if (id === SOCKCLNT_CREATE_REPLY_ID) this.handshake.resolve(payload);
+      return;
+    }
+    const name = this.names.get(id);
+    if (name === undefined) {
+      this.opts.logger.debug({ id }, 'VPP sent a message rtreflect has no definition for; ignored');
+      return;
+    }
+    let msg: VppMessage;
+    try {
+      msg = this.codec.decode(name, payload);
+    } catch (err) {
+      return this.fail(err as Error);
+    }
+    if (name === 'memclnt_keepalive') {
+      const rid = this.ids.get('memclnt_keepalive_reply');
+      if (rid !== undefined) this.transport?.send(this.codec.encode('memclnt_keepalive_reply', { _vl_msg_id: rid, context: msg.context, retval: 0 }));
+      return;
+    }
+    const ctx = msg.context as number;
+    const p = this.pending.get(ctx);
+    if (!p) return; // a late reply to a request that timed out
+    this.consecutiveTimeouts = 0;
+    if (name === p.detailName && p.details) {
+      p.details.push(msg);
+      // A detail is progress: restart the request's timer so long dumps do not time out.
+      p.timer.refresh();
+      return;
+    }
+    if (name !== p.endName) {
+      this.opts.logger.warn({ request: p.name, got: name }, 'VPP answered with an unexpected message; ignored');
+      return;
+    }
+    clearTimeout(p.timer);
+    this.pending.delete(ctx);
+    this.release();
+    if (p.details) {
+      if (p.endName !== 'control_ping_reply') p.details.push(msg);
+      p.resolve(p.details);
+    } else p.resolve(msg);
+  }
+
+  /** A malformed reply: never guess; drop the connection so the owner reconnects and resyncs. */
+  private fail(err: Error): void {
+    this.opts.logger.error({ err: err.message }, 'malformed message from VPP; resetting the API connection');
+    this.transport?.destroy(err);
+  }
+
+  private onTransportClose(err: Error | undefined, gen: number): void {
+    if (gen !== this.generation) return;
+    this.handshakeReject?.(err ?? new RtreflectError('ERR_VPP_DISCONNECTED', 'VPP closed the API socket during the handshake'));
+    const hadSession = this.ids.size > 0;
+    this.teardown(err);
+    if (hadSession && err && !this.closing) this.opts.onClose?.(err);
+  }
+
+  /** Rejects everything outstanding with `err` (or a generic disconnect) and forgets the connection. */
+  private teardown(err: Error | undefined): void {
+    const t = this.transport;
+    this.transport = undefined;
+    this.ids = new Map();
+    this.names = new Map();
+    t?.destroy();
+    const e = new RtreflectError('ERR_VPP_DISCONNECTED', `VPP API connection lost${err ? `: ${err.message}` : ''}`, { cause: err });
+    for (const [ctx, p] of this.pending) {
+      clearTimeout(p.timer);
+      this.pending.delete(ctx);
+      p.reject(e);
+    }
+    // Waiters wake up, see the connection is down and fail.
+    this.inflight = 0;
+    const waiters = this.waitQ.slice(this.waitHead);
+    this.waitQ = [];
+    this.waitHead = 0;
+    for (const w of waiters) { this.inflight++; w(); }
+    this.consecutiveTimeouts = 0;
+  }
+
+  /** Says goodbye (sockclnt_delete) and closes. */
+  async close(): Promise<void> {
+    this.closing = true;
+    const t = this.transport;
+    if (t && !t.isClosed && this.ids.has('sockclnt_delete')) {
+      await Promise.race([
+        this.request('sockclnt_delete', { index: this.clientIndex }).catch(() => undefined),
+        new Promise((r) => setTimeout(r, 500)),
+      ]);
+    }
+    this.generation++;
+    this.teardown(undefined);
+  }
+}
+
+export interface BackoffOptions { initialMs: number; maxMs: number }
+
+/** Exponential backoff with jitter (50–100 % of the step), capped. */
+export function backoffDelay(attempt: number, b: BackoffOptions, rnd: () => number = Math.random): number {
+  const step = Math.min(b.maxMs, b.initialMs * 2 ** Math.min(attempt, 30));
+  return Math.round(step * (0.5 + rnd() * 0.5));
+}
+
+/**
+ * Keeps a client connected: after a loss it retries with backoff, runs `setup`
+ * on each new connection and then `onUp`. `setup` failures count as failed attempts.
+ */
+export class ReconnectLoop {
+  private timer: NodeJS.Timeout | undefined;
+  private attempt = 0;
+  private stopped = false;
+  private running = false;
+
+  constructor(
+    private readonly client: VppClient,
+    private readonly backoff: BackoffOptions,
+    private readonly setup: () => Promise<void>,
+    private readonly onUp: () => void,
+    private readonly onAttemptFailed: (err: Error, retryInMs: number) => void,
+  ) {}
+
+  schedule(): void {
+    if (this.stopped || this.timer || this.running) return;
+    const delay = backoffDelay(this.attempt++, this.backoff);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.tryOnce();
+    }, delay);
+    this.timer.unref?.();
+  }
+
+  private async tryOnce(): Promise<void> {
+    if (this.stopped) return;
+    this.running = true;
+    try {
+      await this.client.connect();
+      await this.setup();
+      this.running = false;
+      if (this.stopped) return;
+      this.attempt = 0;
+      this.onUp();
+    } catch (err) {
+      this.running = false;
+      if (this.stopped) return;
+      if (this.client.connected) await this.client.close().catch(() => undefined);
+      const next = backoffDelay(this.attempt, this.backoff);
+      this.onAttemptFailed(err as Error, next);
+      this.schedule();
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}

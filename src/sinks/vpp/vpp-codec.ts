@@ -1,0 +1,492 @@
+import { RtreflectError } from '../../util/errors.js';
+import type { ApiDefsData, FieldDef, MessageDef } from './vpp-api-defs.js';
+
+/**
+ * Encoder/decoder for VPP binary-API messages, driven by the definitions.
+ * Wire format: packed, big-endian. Values in JS:
+ *  - u8..u32, i8..i32, f64, enums: number (enums also accept their value names on encode)
+ *  - u64, i64: bigint (numbers accepted on encode)
+ *  - bool: boolean
+ *  - string (fixed `[64]` or variable `u32 length + bytes`): string
+ *  - u8 arrays (fixed or variable): Uint8Array
+ *  - other arrays: arrays; structs: objects
+ *  - unions: an object with one member set on encode; on decode every member,
+ *    read from the same bytes (the discriminator lives elsewhere)
+ * Missing fields encode as the definition's default, else zero. A variable
+ * array's length field is filled in from the array.
+ */
+
+export type VppMessage = Record<string, unknown>;
+
+class Writer {
+  buf = Buffer.allocUnsafe(4096);
+  off = 0;
+  ensure(n: number): void {
+    if (this.off + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.off + n) size *= 2;
+    const nb = Buffer.allocUnsafe(size);
+    this.buf.copy(nb, 0, 0, this.off);
+    this.buf = nb;
+  }
+  zero(n: number): void {
+    this.ensure(n);
+    this.buf.fill(0, this.off, this.off + n);
+    this.off += n;
+  }
+}
+
+class Cursor {
+  off = 0;
+  constructor(readonly buf: Buffer, readonly end: number, readonly msg: string) {}
+  need(n: number, path: string): void {
+    if (this.off + n > this.end) {
+      throw new RtreflectError(
+        'ERR_VPP_DECODE',
+        `VPP message ${this.msg} is truncated: field ${path} needs ${n} byte(s) at offset ${this.off}, the message has ${this.end}`,
+      );
+    }
+  }
+}
+
+interface Node {
+  /** Byte size when it does not depend on the value. */
+  fixed: number | undefined;
+  /** Smallest possible encoded size (to bound counts read from the wire). */
+  min: number;
+  enc(w: Writer, v: unknown, path: string, msg: string): void;
+  dec(c: Cursor, path: string, parent: Record<string, unknown>): unknown;
+}
+
+function encErr(msg: string, path: string, what: string): RtreflectError {
+  return new RtreflectError('ERR_VPP_ENCODE', `cannot encode VPP message ${msg}: field ${path} ${what}`, { userFacing: false });
+}
+
+function intNode(bytes: 1 | 2 | 4, signed: boolean): Node {
+  const lo = signed ? -(2 ** (bytes * 8 - 1)) : 0;
+  const hi = signed ? 2 ** (bytes * 8 - 1) - 1 : 2 ** (bytes * 8) - 1;
+  return {
+    fixed: bytes,
+    min: bytes,
+    enc(w, v, path, msg) {
+      const n = v === undefined ? 0 : typeof v === 'boolean' ? Number(v) : v;
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < lo || n > hi) throw encErr(msg, path, `must be an integer in ${lo}..${hi}, got ${String(v)}`);
+      w.ensure(bytes);
+      if (bytes === 1) signed ? w.buf.writeInt8(n, w.off) : w.buf.writeUInt8(n, w.off);
+      else if (bytes === 2) signed ? w.buf.writeInt16BE(n, w.off) : w.buf.writeUInt16BE(n, w.off);
+      else signed ? w.buf.writeInt32BE(n, w.off) : w.buf.writeUInt32BE(n, w.off);
+      w.off += bytes;
+    },
+    dec(c, path) {
+      c.need(bytes, path);
+      const o = c.off;
+      c.off += bytes;
+      if (bytes === 1) return signed ? c.buf.readInt8(o) : c.buf[o]!;
+      if (bytes === 2) return signed ? c.buf.readInt16BE(o) : c.buf.readUInt16BE(o);
+      return signed ? c.buf.readInt32BE(o) : c.buf.readUInt32BE(o);
+    },
+  };
+}
+
+function int64Node(signed: boolean): Node {
+  return {
+    fixed: 8,
+    min: 8,
+    enc(w, v, path, msg) {
+      let n: bigint;
+      try {
+        n = BigInt((v ?? 0) as bigint | number);
+      } catch {
+        throw encErr(msg, path, `must be an integer, got ${String(v)}`);
+      }
+      w.ensure(8);
+      try {
+        signed ? w.buf.writeBigInt64BE(n, w.off) : w.buf.writeBigUInt64BE(n, w.off);
+      } catch {
+        throw encErr(msg, path, `is out of range for ${signed ? 'i64' : 'u64'}: ${n}`);
+      }
+      w.off += 8;
+    },
+    dec(c, path) {
+      c.need(8, path);
+      const o = c.off;
+      c.off += 8;
+      return signed ? c.buf.readBigInt64BE(o) : c.buf.readBigUInt64BE(o);
+    },
+  };
+}
+
+const f64Node: Node = {
+  fixed: 8,
+  min: 8,
+  enc(w, v, path, msg) {
+    const n = v ?? 0;
+    if (typeof n !== 'number') throw encErr(msg, path, `must be a number, got ${String(v)}`);
+    w.ensure(8);
+    w.buf.writeDoubleBE(n, w.off);
+    w.off += 8;
+  },
+  dec(c, path) {
+    c.need(8, path);
+    c.off += 8;
+    return c.buf.readDoubleBE(c.off - 8);
+  },
+};
+
+const boolNode: Node = {
+  fixed: 1,
+  min: 1,
+  enc(w, v, path, msg) {
+    if (v !== undefined && typeof v !== 'boolean' && v !== 0 && v !== 1) throw encErr(msg, path, `must be a boolean, got ${String(v)}`);
+    w.ensure(1);
+    w.buf[w.off++] = v ? 1 : 0;
+  },
+  dec(c, path) {
+    c.need(1, path);
+    return c.buf[c.off++] !== 0;
+  },
+};
+
+function fixedStringNode(len: number): Node {
+  return {
+    fixed: len,
+    min: len,
+    enc(w, v, path, msg) {
+      const s = v ?? '';
+      if (typeof s !== 'string') throw encErr(msg, path, `must be a string`);
+      const b = Buffer.from(s, 'utf8');
+      // Keep room for the NUL: VPP reads these as C strings.
+      if (b.length >= len) throw encErr(msg, path, `is ${b.length} bytes long; at most ${len - 1} fit`);
+      w.ensure(len);
+      b.copy(w.buf, w.off);
+      w.buf.fill(0, w.off + b.length, w.off + len);
+      w.off += len;
+    },
+    dec(c, path) {
+      c.need(len, path);
+      let e = c.buf.indexOf(0, c.off);
+      if (e < 0 || e > c.off + len) e = c.off + len;
+      const s = c.buf.toString('utf8', c.off, e);
+      c.off += len;
+      return s;
+    },
+  };
+}
+
+const varStringNode: Node = {
+  fixed: undefined,
+  min: 4,
+  enc(w, v, path, msg) {
+    const s = v ?? '';
+    if (typeof s !== 'string') throw encErr(msg, path, `must be a string`);
+    const b = Buffer.from(s, 'utf8');
+    w.ensure(4 + b.length);
+    w.buf.writeUInt32BE(b.length, w.off);
+    b.copy(w.buf, w.off + 4);
+    w.off += 4 + b.length;
+  },
+  dec(c, path) {
+    c.need(4, path);
+    const n = c.buf.readUInt32BE(c.off);
+    c.off += 4;
+    c.need(n, path);
+    const s = c.buf.toString('utf8', c.off, c.off + n);
+    c.off += n;
+    return s;
+  },
+};
+
+function fixedBytesNode(len: number): Node {
+  return {
+    fixed: len,
+    min: len,
+    enc(w, v, path, msg) {
+      const b = v ?? new Uint8Array(0);
+      if (!(b instanceof Uint8Array)) throw encErr(msg, path, `must be a Uint8Array of ${len} bytes`);
+      if (b.length > len) throw encErr(msg, path, `is ${b.length} bytes; at most ${len}`);
+      w.ensure(len);
+      w.buf.set(b, w.off);
+      w.buf.fill(0, w.off + b.length, w.off + len);
+      w.off += len;
+    },
+    dec(c, path) {
+      c.need(len, path);
+      const out = new Uint8Array(len);
+      out.set(c.buf.subarray(c.off, c.off + len));
+      c.off += len;
+      return out;
+    },
+  };
+}
+
+function fixedArrayNode(elem: Node, len: number): Node {
+  return {
+    fixed: elem.fixed === undefined ? undefined : elem.fixed * len,
+    min: elem.min * len,
+    enc(w, v, path, msg) {
+      const a = (v ?? []) as unknown[];
+      if (!Array.isArray(a)) throw encErr(msg, path, `must be an array of ${len}`);
+      if (a.length > len) throw encErr(msg, path, `has ${a.length} elements; at most ${len}`);
+      for (let i = 0; i < len; i++) elem.enc(w, a[i], `${path}[${i}]`, msg);
+    },
+    dec(c, path, parent) {
+      const out: unknown[] = new Array(len);
+      for (let i = 0; i < len; i++) out[i] = elem.dec(c, `${path}[${i}]`, parent);
+      return out;
+    },
+  };
+}
+
+/** Variable array: its count is in a preceding field (`lengthFrom`), or it runs to the end of the message. */
+function varArrayNode(elem: Node, lengthFrom: string | undefined, isBytes: boolean): Node {
+  return {
+    fixed: undefined,
+    min: 0,
+    enc(w, v, path, msg) {
+      const a = v ?? (isBytes ? new Uint8Array(0) : []);
+      if (isBytes) {
+        if (!(a instanceof Uint8Array)) throw encErr(msg, path, `must be a Uint8Array`);
+        w.ensure(a.length);
+        w.buf.set(a, w.off);
+        w.off += a.length;
+        return;
+      }
+      if (!Array.isArray(a)) throw encErr(msg, path, `must be an array`);
+      for (let i = 0; i < a.length; i++) elem.enc(w, a[i], `${path}[${i}]`, msg);
+    },
+    dec(c, path, parent) {
+      let n: number;
+      if (lengthFrom !== undefined) {
+        const raw = parent[lengthFrom];
+        n = typeof raw === 'bigint' ? Number(raw) : (raw as number);
+      } else {
+        n = elem.min > 0 ? Math.floor((c.end - c.off) / elem.min) : 0;
+      }
+      // Bound the count by the bytes left, so a corrupt count cannot make us allocate gigabytes.
+      if (elem.min > 0 && n * elem.min > c.end - c.off) {
+        throw new RtreflectError(
+          'ERR_VPP_DECODE',
+          `VPP message ${c.msg} is truncated or corrupt: ${path} claims ${n} element(s) of ${elem.min}+ bytes, ${c.end - c.off} byte(s) left`,
+        );
+      }
+      if (isBytes) {
+        const out = new Uint8Array(n);
+        out.set(c.buf.subarray(c.off, c.off + n));
+        c.off += n;
+        return out;
+      }
+      const out: unknown[] = new Array(n);
+      for (let i = 0; i < n; i++) out[i] = elem.dec(c, `${path}[${i}]`, parent);
+      return out;
+    },
+  };
+}
+
+interface CompiledField { name: string; node: Node; default?: unknown; lengthFor?: string }
+
+function structNode(fields: CompiledField[]): Node {
+  let fixed: number | undefined = 0, min = 0;
+  for (const f of fields) {
+    fixed = fixed === undefined || f.node.fixed === undefined ? undefined : fixed + f.node.fixed;
+    min += f.node.min;
+  }
+  return {
+    fixed,
+    min,
+    enc(w, v, path, msg) {
+      const o = (v ?? {}) as Record<string, unknown>;
+      if (typeof o !== 'object') throw encErr(msg, path, `must be an object`);
+      for (const f of fields) {
+        let fv = o[f.name];
+        if (f.lengthFor !== undefined) {
+          const arr = o[f.lengthFor] as { length?: number } | undefined;
+          const n = arr?.length ?? 0;
+          if (fv === undefined) fv = n;
+          else if (Number(fv) !== n) throw encErr(msg, path === '' ? f.name : `${path}.${f.name}`, `is ${String(fv)} but ${f.lengthFor} has ${n} element(s)`);
+        } else if (fv === undefined) fv = f.default;
+        f.node.enc(w, fv, path === '' ? f.name : `${path}.${f.name}`, msg);
+      }
+    },
+    dec(c, path) {
+      const o: Record<string, unknown> = {};
+      for (const f of fields) o[f.name] = f.node.dec(c, path === '' ? f.name : `${path}.${f.name}`, o);
+      return o;
+    },
+  };
+}
+
+function unionNode(members: { name: string; node: Node }[], unionName: string): Node {
+  let size = 0;
+  for (const m of members) {
+    if (m.node.fixed === undefined) throw new RtreflectError('ERR_VPP_API_DEFS', `union ${unionName} has a variable-size member ${m.name}`);
+    size = Math.max(size, m.node.fixed);
+  }
+  return {
+    fixed: size,
+    min: size,
+    enc(w, v, path, msg) {
+      const start = w.off;
+      if (v !== undefined) {
+        const o = v as Record<string, unknown>;
+        const m = members.find((mm) => o[mm.name] !== undefined);
+        if (!m) throw encErr(msg, path, `must set one of ${members.map((mm) => mm.name).join(', ')}`);
+        m.node.enc(w, o[m.name], `${path}.${m.name}`, msg);
+      }
+      const used = w.off - start;
+      w.zero(size - used);
+    },
+    dec(c, path, parent) {
+      c.need(size, path);
+      const start = c.off;
+      const o: Record<string, unknown> = {};
+      for (const m of members) {
+        c.off = start;
+        o[m.name] = m.node.dec(c, `${path}.${m.name}`, parent);
+      }
+      c.off = start + size;
+      return o;
+    },
+  };
+}
+
+function enumNode(base: Node, values: Map<string, number>, name: string): Node {
+  return {
+    fixed: base.fixed,
+    min: base.min,
+    enc(w, v, path, msg) {
+      let n = v ?? 0;
+      if (typeof n === 'string') {
+        const x = values.get(n);
+        if (x === undefined) throw encErr(msg, path, `has no value named ${n} in enum ${name}`);
+        n = x;
+      }
+      // Numbers are not checked against the names: several flag sets are declared as plain enums.
+      base.enc(w, n, path, msg);
+    },
+    dec: base.dec,
+  };
+}
+
+function skipNode(inner: Node): Node {
+  const size = inner.fixed;
+  if (size === undefined) return inner;
+  return {
+    fixed: size,
+    min: size,
+    enc: inner.enc,
+    dec(c, path) {
+      c.need(size, path);
+      c.off += size;
+      return undefined;
+    },
+  };
+}
+
+const BASE: Record<string, Node> = {
+  u8: intNode(1, false), u16: intNode(2, false), u32: intNode(4, false),
+  i8: intNode(1, true), i16: intNode(2, true), i32: intNode(4, true),
+  u64: int64Node(false), i64: int64Node(true), f64: f64Node, bool: boolNode,
+};
+
+export class VppCodec {
+  private readonly nodes = new Map<string, Node>();
+  private readonly msgNodes = new Map<string, Node>();
+  private readonly w = new Writer();
+
+  private readonly skip: Set<string>;
+
+  /**
+   * `skipOnDecode`: field names (at any depth) whose bytes decoding steps over
+   * instead of building values, e.g. fib_path's 16-entry `label_stack` when
+   * reading a million routes. They still encode normally.
+   */
+  constructor(readonly defs: ApiDefsData, opts: { skipOnDecode?: string[] } = {}) {
+    this.skip = new Set(opts.skipOnDecode ?? []);
+  }
+
+  message(name: string): MessageDef {
+    const m = this.defs.messages.get(name);
+    if (!m) throw new RtreflectError('ERR_VPP_API_DEFS', `VPP API message ${name} is not in the definitions read from ${this.defs.files.length} file(s); is apiDir the installed VPP's share/vpp/api directory?`);
+    return m;
+  }
+
+  /** Encodes a message to a fresh Buffer (the payload, without the socket header). */
+  encode(name: string, value: VppMessage): Buffer {
+    const node = this.msgNode(name);
+    const w = this.w;
+    w.off = 0;
+    node.enc(w, value, '', name);
+    return Buffer.from(w.buf.subarray(0, w.off));
+  }
+
+  /** Decodes a payload; throws ERR_VPP_DECODE on truncated or inconsistent input. Trailing bytes are ignored. */
+  decode(name: string, buf: Buffer): VppMessage {
+    const node = this.msgNode(name);
+    const c = new Cursor(buf, buf.length, name);
+    return node.dec(c, '', {}) as VppMessage;
+  }
+
+  private msgNode(name: string): Node {
+    let n = this.msgNodes.get(name);
+    if (!n) {
+      const m = this.message(name);
+      n = this.struct(m.fields, `message ${name}`);
+      this.msgNodes.set(name, n);
+    }
+    return n;
+  }
+
+  private struct(fields: FieldDef[], owner: string): Node {
+    const lengthFor = new Map<string, string>();
+    for (const f of fields) if (f.lengthFrom !== undefined) lengthFor.set(f.lengthFrom, f.name);
+    const compiled: CompiledField[] = fields.map((f) => ({
+      name: f.name,
+      node: this.skip.has(f.name) ? skipNode(this.fieldNode(f, owner)) : this.fieldNode(f, owner),
+      default: f.default,
+      lengthFor: lengthFor.get(f.name),
+    }));
+    return structNode(compiled);
+  }
+
+  private fieldNode(f: FieldDef, owner: string): Node {
+    if (f.type === 'string') {
+      return f.length !== undefined && f.length > 0 ? fixedStringNode(f.length) : varStringNode;
+    }
+    if (f.length === undefined) return this.typeNode(f.type, owner);
+    const isBytes = f.type === 'u8';
+    if (f.length > 0 && f.lengthFrom === undefined) {
+      return isBytes ? fixedBytesNode(f.length) : fixedArrayNode(this.typeNode(f.type, owner), f.length);
+    }
+    return varArrayNode(this.typeNode(f.type, owner), f.lengthFrom, isBytes);
+  }
+
+  private typeNode(type: string, owner: string): Node {
+    const base = BASE[type];
+    if (base) return base;
+    const cached = this.nodes.get(type);
+    if (cached) return cached;
+    const d = this.defs;
+    let node: Node;
+    const alias = d.aliases.get(type);
+    const st = d.types.get(type);
+    const un = d.unions.get(type);
+    const en = d.enums.get(type);
+    if (alias) {
+      node = alias.length !== undefined
+        ? this.fieldNode({ type: alias.type, name: type, length: alias.length }, owner)
+        : this.typeNode(alias.type, owner);
+    } else if (st) {
+      node = this.struct(st.fields, `type ${type}`);
+    } else if (un) {
+      node = unionNode(un.members.map((m) => ({ name: m.name, node: this.fieldNode(m, `union ${type}`) })), type);
+    } else if (en) {
+      const b = BASE[en.base];
+      if (!b) throw new RtreflectError('ERR_VPP_API_DEFS', `enum ${type} has unsupported base type ${en.base}`);
+      node = enumNode(b, en.values, type);
+    } else {
+      throw new RtreflectError('ERR_VPP_API_DEFS', `VPP API type ${type} (used by ${owner}) is not defined in the API files read; are they complete?`);
+    }
+    this.nodes.set(type, node);
+    return node;
+  }
+}

@@ -1,0 +1,497 @@
+import type { ApplyReport, Sink, SinkChange, SinkConnectionState, SinkHooks, SinkProjection, SinkStatusExtra } from '../../engine/sink.js';
+import type { ReflectedRoute } from '../../engine/reflected-route.js';
+import { RtreflectError } from '../../util/errors.js';
+import { addrToBytes, bytesToAddr, familyOf, type Family } from '../../util/ip.js';
+import { silentLogger, type Logger } from '../../util/logger.js';
+import { loadApiDefs, type ApiDefsData } from './vpp-api-defs.js';
+import { ReconnectLoop, VppClient, vppErrorName } from './vpp-client.js';
+import { VppCodec, type VppMessage } from './vpp-codec.js';
+import { resolveVppSinkOptions, type VppSinkOptions, type VppSinkOptionsInput } from './vpp-options.js';
+
+/**
+ * The VPP dataplane: routes go into VPP's FIB under a FIB source of
+ * rtreflect's own (fib_source_add), with the _v2 route messages, so that they
+ * are distinguishable from every other client's and can be read back and
+ * deleted without touching anybody else's.
+ */
+
+export interface VppSinkDeps {
+  logger?: Logger;
+  /** Definitions already loaded (tests); otherwise read from options.apiDir at start(). */
+  defs?: ApiDefsData;
+}
+
+const NO_IF = 0xffffffff;
+// fib_types.api: vl_api_fib_path_type_t / vl_api_fib_path_nh_proto_t / address_family.
+const PATH_NORMAL = 0, PATH_DROP = 2, PATH_ICMP_UNREACH = 5, PATH_ICMP_PROHIBIT = 6;
+const PATH_KIND: Record<number, WirePath['kind']> = { [PATH_NORMAL]: 'via', [PATH_DROP]: 'drop', [PATH_ICMP_UNREACH]: 'unreach', [PATH_ICMP_PROHIBIT]: 'prohibit' };
+const KIND_TYPE: Record<WirePath['kind'], number> = { via: PATH_NORMAL, drop: PATH_DROP, unreach: PATH_ICMP_UNREACH, prohibit: PATH_ICMP_PROHIBIT };
+const NH_PROTO_IP4 = 0, NH_PROTO_IP6 = 1;
+const AF_IP4 = 0, AF_IP6 = 1;
+const ERR_NO_SUCH_FIB = -3;
+
+/** What rtreflect writes for one route; the fingerprint is computed from this and from what VPP reports back. */
+interface WirePath {
+  kind: 'via' | 'drop' | 'unreach' | 'prohibit';
+  nh?: string;
+  sw: number;
+  weight: number;
+  preference: number;
+}
+interface WireRoute { table: number; family: Family; prefix: string; paths: WirePath[] }
+
+function pathText(p: WirePath): string {
+  if (p.kind !== 'via') return p.kind;
+  return `via:${p.nh ?? ''}@${p.sw === NO_IF ? '' : p.sw}*${p.weight}/${p.preference}`;
+}
+
+/** Canonical text of what is written: equal text, no write needed. */
+export function wireFingerprint(r: WireRoute): string {
+  const ps = r.paths.map(pathText).sort();
+  return `${r.table}|${r.prefix}|${ps.join(',')}`;
+}
+
+function isLinkLocal6(a: string): boolean {
+  return /^fe[89ab]/i.test(a);
+}
+
+function parseKey(key: string): { table: number; prefix: string; family: Family; addr: Uint8Array; len: number } {
+  const bar = key.indexOf('|');
+  const table = Number(key.slice(0, bar));
+  const prefix = key.slice(bar + 1);
+  const slash = prefix.lastIndexOf('/');
+  const addrText = prefix.slice(0, slash);
+  if (bar < 1 || !Number.isInteger(table) || slash < 0) throw new RtreflectError('ERR_VPP_KEY', `"${key}" is not a VPP sink key (table|prefix)`, { userFacing: false });
+  return { table, prefix, family: familyOf(addrText), addr: addrToBytes(addrText), len: Number(prefix.slice(slash + 1)) };
+}
+
+function addressUnion(family: Family, bytes: Uint8Array): VppMessage {
+  return family === 4 ? { ip4: bytes } : { ip6: bytes };
+}
+
+class VppSink implements Sink {
+  readonly kind = 'vpp';
+  readonly name: string;
+  readonly shutdownPolicy: { withdraw: boolean; graceMs: number };
+  readonly batchSize: number;
+
+  private readonly opts: VppSinkOptions;
+  private logger: Logger;
+  private hooks: SinkHooks | undefined;
+  private client: VppClient | undefined;
+  private loop: ReconnectLoop | undefined;
+  private st: SinkConnectionState = 'down';
+  private mode: 'v2' | 'v1' | undefined;
+  private srcId = 0;
+  /** `${family}:${table}` → tables known to exist (or being created). */
+  private tables = new Map<string, Promise<void>>();
+  /** Kernel interface (by index, and by name) → VPP sw_if_index. */
+  private ifByIndex = new Map<number, number>();
+  private ifByName = new Map<string, number>();
+  private mappingConfigured = false;
+  /** v1 fallback: the keys rtreflect wrote (no FIB source of its own to tell them apart). */
+  private recorded = new Map<string, string>();
+  private readonly counters = { nextHopOnlyFallbacks: 0, skippedUnmappedInterface: 0, skippedLinkLocalNoInterface: 0, skippedUnmappedVrf: 0, reconnects: 0, writes: 0, writeFailures: 0 };
+  private readonly unmappedInterfaces = new Set<string>();
+  private lastError: string | undefined;
+
+  constructor(opts: VppSinkOptions, private readonly deps: VppSinkDeps) {
+    this.opts = opts;
+    this.name = opts.name;
+    this.shutdownPolicy = { ...opts.shutdown };
+    this.batchSize = opts.batchSize;
+    this.logger = deps.logger ?? silentLogger();
+  }
+
+  state(): SinkConnectionState {
+    return this.st;
+  }
+
+  private setState(s: SinkConnectionState, detail?: string): void {
+    this.st = s;
+    this.hooks?.onState(s, detail);
+  }
+
+  async start(hooks: SinkHooks): Promise<void> {
+    this.hooks = hooks;
+    this.logger = (this.deps.logger ?? hooks.logger).child({ sink: this.name });
+    this.setState('connecting');
+    const defs = this.deps.defs ?? loadApiDefs(this.opts.apiDir);
+    const codec = new VppCodec(defs, { skipOnDecode: ['label_stack'] });
+    const client = new VppClient(codec, {
+      socket: this.opts.socket,
+      clientName: `rtreflect-${this.name}`,
+      window: this.opts.window,
+      requestTimeoutMs: this.opts.requestTimeoutMs,
+      connectTimeoutMs: this.opts.connectTimeoutMs,
+      logger: this.logger,
+      onClose: (err) => {
+        this.lastError = err.message;
+        this.logger.warn({ err: err.message }, 'VPP API connection lost; reconnecting');
+        this.setState('down', err.message);
+        this.loop?.schedule();
+      },
+    });
+    this.client = client;
+    this.loop = new ReconnectLoop(
+      client,
+      this.opts.backoff,
+      () => this.setup(),
+      () => {
+        this.counters.reconnects++;
+        this.logger.info({ mode: this.mode, fibSource: this.srcId }, 'VPP API connection re-established; resync needed');
+        this.setState('up');
+        hooks.onResyncNeeded('VPP API connection re-established (VPP may have restarted)');
+      },
+      (err, retryInMs) => {
+        this.lastError = err.message;
+        this.logger.warn({ err: err.message, retryInMs }, 'VPP API connection attempt failed');
+        this.setState('down', err.message);
+      },
+    );
+    try {
+      await client.connect();
+      await this.setup();
+    } catch (err) {
+      const e = err as RtreflectError;
+      // VPP not (yet) there: keep trying in the background. A version mismatch or bad definitions: fail now.
+      if (e.code === 'ERR_VPP_CONNECT' || e.code === 'ERR_VPP_DISCONNECTED' || e.code === 'ERR_VPP_TIMEOUT') {
+        this.lastError = e.message;
+        this.logger.warn({ err: e.message }, 'VPP is not reachable yet; retrying in the background');
+        if (client.connected) await client.close();
+        this.setState('down', e.message);
+        this.loop.schedule();
+        return;
+      }
+      await client.close().catch(() => undefined);
+      this.setState('down', e.message);
+      throw err;
+    }
+    this.setState('up');
+  }
+
+  /** Runs on every new connection: checks versions, finds our FIB source, learns tables and interfaces. */
+  private async setup(): Promise<void> {
+    const c = this.client!;
+    const v2 = ['fib_source_add', 'fib_source_dump', 'ip_route_add_del_v2', 'ip_route_v2_dump'];
+    const st = v2.map((n) => ({ n, s: c.status(n) }));
+    // A message VPP has in another version means our definitions are wrong: never misencode, refuse.
+    const crcBad = st.filter((x) => !x.s.ok && x.s.reason === 'crc').map((x) => x.n);
+    if (crcBad.length) c.require(crcBad);
+    const mode = st.every((x) => x.s.ok) ? 'v2' : 'v1';
+    if (mode === 'v1' && this.mode !== 'v1') {
+      this.logger.warn({ missing: st.filter((x) => !x.s.ok).map((x) => x.n) },
+        'this VPP lacks the _v2 route messages or fib_source_add: falling back to ip_route_add_del under the shared API source; rtreflect tracks the routes it wrote in memory only, so after an rtreflect restart stale routes are not removed');
+    }
+    this.mode = mode;
+    c.require(['control_ping', 'ip_table_add_del', 'ip_table_dump', 'sw_interface_dump', ...(mode === 'v2' ? v2 : ['ip_route_add_del', 'ip_route_dump'])]);
+    if (mode === 'v2') this.srcId = await this.findOrAddSource();
+    this.tables = new Map();
+    for (const t of await c.dump('ip_table_dump')) {
+      const tb = t.table as { table_id: number; is_ip6: boolean };
+      this.tables.set(`${tb.is_ip6 ? 6 : 4}:${tb.table_id}`, Promise.resolve());
+    }
+    await this.refreshInterfaces();
+  }
+
+  private async findOrAddSource(): Promise<number> {
+    const c = this.client!;
+    const { name, priority } = this.opts.fibSource;
+    for (const d of await c.dump('fib_source_dump')) {
+      const s = d.src as { name: string; id: number; priority: number };
+      if (s.name === name) {
+        if (s.priority !== priority) {
+          this.logger.warn({ source: name, vppPriority: s.priority, configured: priority }, 'FIB source exists in VPP with another priority; VPP cannot change it until it restarts');
+        }
+        return s.id;
+      }
+    }
+    const r = await c.call('fib_source_add', { src: { name, priority, id: 0 } });
+    return r.id as number;
+  }
+
+  private async refreshInterfaces(): Promise<void> {
+    const c = this.client!;
+    const byIndex = new Map<number, number>();
+    const byName = new Map<string, number>();
+    const vppNames = new Map<string, number>();
+    for (const d of await c.dump('sw_interface_dump', { sw_if_index: NO_IF, name_filter_valid: false, name_filter: '' })) {
+      vppNames.set(d.interface_name as string, d.sw_if_index as number);
+    }
+    let lcpPairs = 0;
+    if (this.opts.useLinuxCp && c.has('lcp_itf_pair_get')) {
+      try {
+        for (const p of await c.getAll('lcp_itf_pair_get')) {
+          byIndex.set(p.vif_index as number, p.phy_sw_if_index as number);
+          byName.set(p.host_if_name as string, p.phy_sw_if_index as number);
+          lcpPairs++;
+        }
+      } catch (err) {
+        this.logger.warn({ err: (err as Error).message }, 'cannot read linux-cp interface pairs; using the interfaces map only');
+      }
+    }
+    for (const [kname, vname] of Object.entries(this.opts.interfaces)) {
+      const sw = vppNames.get(vname);
+      if (sw === undefined) {
+        this.logger.warn({ kernel: kname, vpp: vname }, 'interfaces map names a VPP interface that does not exist; routes via it fall back to next-hop-only');
+        continue;
+      }
+      if (!byName.has(kname)) byName.set(kname, sw);
+    }
+    this.ifByIndex = byIndex;
+    this.ifByName = byName;
+    this.mappingConfigured = lcpPairs > 0 || Object.keys(this.opts.interfaces).length > 0;
+    this.logger.debug({ lcpPairs, mapped: byName.size }, 'VPP interface map refreshed');
+  }
+
+  private vppTable(route: ReflectedRoute): number | string {
+    if (route.vrf !== undefined) {
+      const t = this.opts.vrfTables[route.vrf];
+      return t === undefined ? `VRF "${route.vrf}" has no VPP table; add it to the VPP sink's vrfTables` : t;
+    }
+    const o = this.opts.tables[String(route.table)];
+    if (o !== undefined) return o;
+    return route.table === 254 || route.table === 255 ? 0 : route.table;
+  }
+
+  private mapInterface(ifindex: number | undefined, ifname: string | undefined): number | undefined {
+    if (ifname !== undefined) {
+      const s = this.ifByName.get(ifname);
+      if (s !== undefined) return s;
+    }
+    if (ifindex !== undefined) return this.ifByIndex.get(ifindex);
+    return undefined;
+  }
+
+  private noteUnmapped(ifname: string | undefined, ifindex: number | undefined): void {
+    const label = ifname ?? `ifindex ${ifindex}`;
+    if (!this.unmappedInterfaces.has(label) && this.unmappedInterfaces.size < 1000) {
+      this.unmappedInterfaces.add(label);
+      this.logger.warn({ interface: label }, 'kernel interface has no VPP counterpart (no linux-cp pair, not in the interfaces map)');
+    }
+  }
+
+  /** The route as VPP will hold it, or why it is not reflected. */
+  private wire(route: ReflectedRoute, count = false): WireRoute | string {
+    const table = this.vppTable(route);
+    if (typeof table === 'string') {
+      if (count) this.counters.skippedUnmappedVrf++;
+      return table;
+    }
+    const base = { table, family: route.family, prefix: route.prefix };
+    switch (route.type) {
+      case 'blackhole': return { ...base, paths: [{ kind: 'drop', sw: NO_IF, weight: 1, preference: 0 }] };
+      case 'unreachable': return { ...base, paths: [{ kind: 'unreach', sw: NO_IF, weight: 1, preference: 0 }] };
+      case 'prohibit': return { ...base, paths: [{ kind: 'prohibit', sw: NO_IF, weight: 1, preference: 0 }] };
+      default: break;
+    }
+    if (route.nexthops.length === 0) return 'unicast route without next hops';
+    const paths: WirePath[] = [];
+    for (const nh of route.nexthops) {
+      const hasIf = nh.ifindex !== undefined || nh.ifname !== undefined;
+      let sw = hasIf ? this.mapInterface(nh.ifindex, nh.ifname) : undefined;
+      // VPP's weight is a u8; the kernel's goes to 256.
+      const weight = Math.min(255, Math.max(1, nh.weight));
+      if (nh.gateway === undefined) {
+        if (sw === undefined) {
+          if (count) this.counters.skippedUnmappedInterface++;
+          if (hasIf) this.noteUnmapped(nh.ifname, nh.ifindex);
+          return `next hop is interface ${nh.ifname ?? nh.ifindex ?? '?'} only, which has no VPP interface (add a linux-cp pair or an interfaces entry)`;
+        }
+        paths.push({ kind: 'via', sw, weight, preference: 0 });
+        continue;
+      }
+      if (sw === undefined) {
+        if (familyOf(nh.gateway) === 6 && isLinkLocal6(nh.gateway)) {
+          if (count) this.counters.skippedLinkLocalNoInterface++;
+          if (hasIf) this.noteUnmapped(nh.ifname, nh.ifindex);
+          return `link-local gateway ${nh.gateway} needs its interface (${nh.ifname ?? nh.ifindex ?? '?'}) mapped to VPP`;
+        }
+        if (hasIf && this.mappingConfigured) {
+          if (count) this.counters.nextHopOnlyFallbacks++;
+          this.noteUnmapped(nh.ifname, nh.ifindex);
+        }
+        sw = NO_IF; // VPP resolves the gateway recursively
+      }
+      paths.push({ kind: 'via', nh: nh.gateway, sw, weight, preference: 0 });
+    }
+    return { ...base, paths };
+  }
+
+  project(route: ReflectedRoute): SinkProjection {
+    const w = this.wire(route, true);
+    if (typeof w === 'string') return { skip: w };
+    return { key: `${w.table}|${w.prefix}`, fingerprint: wireFingerprint(w) };
+  }
+
+  private fibPath(p: WirePath, r: WireRoute): VppMessage {
+    const nhFamily = p.nh !== undefined ? familyOf(p.nh) : r.family;
+    const nhBytes = p.nh !== undefined ? addrToBytes(p.nh) : new Uint8Array(nhFamily === 4 ? 4 : 16);
+    return {
+      sw_if_index: p.sw,
+      table_id: r.table,
+      rpf_id: 0,
+      weight: p.weight,
+      preference: p.preference,
+      type: KIND_TYPE[p.kind],
+      flags: 0,
+      proto: nhFamily === 4 ? NH_PROTO_IP4 : NH_PROTO_IP6,
+      nh: { address: addressUnion(nhFamily, nhBytes), via_label: 0, obj_id: 0, classify_table_index: NO_IF },
+      n_labels: 0,
+    };
+  }
+
+  private routeBody(table: number, family: Family, addr: Uint8Array, len: number, paths: VppMessage[]): VppMessage {
+    const body: VppMessage = {
+      table_id: table,
+      stats_index: 0,
+      prefix: { address: { af: family === 4 ? AF_IP4 : AF_IP6, un: addressUnion(family, addr) }, len },
+      paths,
+    };
+    if (this.mode === 'v2') body.src = this.srcId;
+    return body;
+  }
+
+  private ensureTable(table: number, family: Family): Promise<void> {
+    if (table === 0 || !this.opts.createTables) return Promise.resolve();
+    const k = `${family}:${table}`;
+    let p = this.tables.get(k);
+    if (!p) {
+      p = this.client!.call('ip_table_add_del', { is_add: true, table: { table_id: table, is_ip6: family === 6, name: '' } }).then(() => {
+        this.logger.info({ table, family }, 'created VPP table');
+      });
+      p.catch(() => this.tables.delete(k));
+      this.tables.set(k, p);
+    }
+    return p;
+  }
+
+  private requireUp(what: string): VppClient {
+    const c = this.client;
+    if (!c || !c.connected || this.st !== 'up') throw new RtreflectError('ERR_VPP_DISCONNECTED', `VPP sink ${this.name} is ${this.st}; cannot ${what}`);
+    return c;
+  }
+
+  async apply(changes: SinkChange[]): Promise<ApplyReport> {
+    const c = this.requireUp('apply changes');
+    const addName = this.mode === 'v2' ? 'ip_route_add_del_v2' : 'ip_route_add_del';
+    const one = async (ch: SinkChange): Promise<void> => {
+      if (ch.op === 'upsert') {
+        const w = this.wire(ch.route);
+        if (typeof w === 'string') throw new RtreflectError('ERR_VPP_SKIP', w);
+        await this.ensureTable(w.table, w.family);
+        const addr = addrToBytes(w.prefix.slice(0, w.prefix.lastIndexOf('/')));
+        const len = Number(w.prefix.slice(w.prefix.lastIndexOf('/') + 1));
+        const route = this.routeBody(w.table, w.family, addr, len, w.paths.map((p) => this.fibPath(p, w)));
+        const r = await c.request(addName, { is_add: true, is_multipath: false, route });
+        if (r.retval !== 0) throw new RtreflectError('ERR_VPP_RETVAL', `VPP refused ${w.prefix} in table ${w.table}: retval ${String(r.retval)} (${vppErrorName(r.retval as number)})`);
+        if (this.mode === 'v1') this.recorded.set(ch.key, ch.fingerprint);
+      } else {
+        const k = parseKey(ch.key);
+        const route = this.routeBody(k.table, k.family, k.addr, k.len, []);
+        const r = await c.request(addName, { is_add: false, is_multipath: false, route });
+        // A missing table holds nothing to delete.
+        if (r.retval !== 0 && r.retval !== ERR_NO_SUCH_FIB) {
+          throw new RtreflectError('ERR_VPP_RETVAL', `VPP refused to delete ${k.prefix} in table ${k.table}: retval ${String(r.retval)} (${vppErrorName(r.retval as number)})`);
+        }
+        this.recorded.delete(ch.key);
+      }
+    };
+    const results = await Promise.allSettled(changes.map(one));
+    const report: ApplyReport = { applied: [], failed: [] };
+    results.forEach((res, i) => {
+      const key = changes[i]!.key;
+      if (res.status === 'fulfilled') report.applied.push(key);
+      else report.failed.push({ key, error: (res.reason as Error).message });
+    });
+    this.counters.writes += report.applied.length;
+    this.counters.writeFailures += report.failed.length;
+    return report;
+  }
+
+  async readOwned(): Promise<Map<string, string>> {
+    const c = this.requireUp('read its routes');
+    // Interfaces may have changed while we were away; projections after a resync use the fresh map.
+    await this.refreshInterfaces();
+    const tables = await c.dump('ip_table_dump');
+    const out = new Map<string, string>();
+    const perTable = tables.map(async (t) => {
+      const tb = t.table as { table_id: number; is_ip6: boolean };
+      const table = { table_id: tb.table_id, is_ip6: tb.is_ip6, name: '' };
+      const details = this.mode === 'v2'
+        ? await c.dump('ip_route_v2_dump', { src: this.srcId, table })
+        : await c.dump('ip_route_dump', { table });
+      for (const d of details) {
+        const entry = this.fromDetails(d.route as VppMessage);
+        if (!entry) continue;
+        if (this.mode === 'v1' && !this.recorded.has(entry.key)) continue;
+        out.set(entry.key, entry.fingerprint);
+      }
+    });
+    await Promise.all(perTable);
+    return out;
+  }
+
+  /** Key and fingerprint of a route VPP reports, comparable with project(). */
+  private fromDetails(r: VppMessage): { key: string; fingerprint: string } | undefined {
+    const pfx = r.prefix as { address: { af: number; un: { ip4: Uint8Array; ip6: Uint8Array } }; len: number };
+    const family: Family = pfx.address.af === AF_IP6 ? 6 : 4;
+    const prefix = `${bytesToAddr(family === 4 ? pfx.address.un.ip4 : pfx.address.un.ip6)}/${pfx.len}`;
+    const table = r.table_id as number;
+    const key = `${table}|${prefix}`;
+    // Another source wins this prefix: VPP shows its paths, not ours. Mark it so the engine rewrites ours (idempotent).
+    if (this.mode === 'v2' && r.src !== this.srcId) return { key, fingerprint: `shadowed-by-source-${String(r.src)}` };
+    const paths: WirePath[] = [];
+    for (const p of r.paths as VppMessage[]) {
+      const kind = PATH_KIND[p.type as number];
+      if (!kind) return { key, fingerprint: `unsupported-path-type-${String(p.type)}` };
+      if (kind !== 'via') {
+        paths.push({ kind, sw: NO_IF, weight: 1, preference: 0 });
+        continue;
+      }
+      const nhU = (p.nh as { address: { ip4: Uint8Array; ip6: Uint8Array } }).address;
+      const nhBytes = p.proto === NH_PROTO_IP6 ? nhU.ip6 : nhU.ip4;
+      const zero = nhBytes.every((b) => b === 0);
+      paths.push({ kind, nh: zero ? undefined : bytesToAddr(nhBytes), sw: p.sw_if_index as number, weight: p.weight as number, preference: p.preference as number });
+    }
+    return { key, fingerprint: wireFingerprint({ table, family, prefix, paths }) };
+  }
+
+  async stop(opts: { withdraw: boolean }): Promise<void> {
+    this.loop?.stop();
+    const c = this.client;
+    try {
+      if (opts.withdraw && c?.connected && this.st === 'up') {
+        const owned = await this.readOwned();
+        const dels: SinkChange[] = [...owned].map(([key, fingerprint]) => ({ op: 'delete', key, fingerprint }));
+        for (let i = 0; i < dels.length; i += this.batchSize) {
+          const rep = await this.apply(dels.slice(i, i + this.batchSize));
+          if (rep.failed.length) this.logger.warn({ failed: rep.failed.length, first: rep.failed[0] }, 'some routes could not be withdrawn from VPP');
+        }
+        this.logger.info({ withdrawn: dels.length }, 'withdrew rtreflect routes from VPP');
+      }
+    } finally {
+      await c?.close();
+      this.setState('stopped');
+    }
+  }
+
+  statusExtra(): SinkStatusExtra {
+    return {
+      socket: this.opts.socket,
+      mode: this.mode ?? 'unknown',
+      fibSourceId: this.mode === 'v2' ? this.srcId : undefined,
+      ...this.counters,
+      unmappedInterfaces: [...this.unmappedInterfaces],
+      lastError: this.lastError,
+    };
+  }
+}
+
+/** A VPP sink. `options` are validated and completed with defaults (VPP_SINK_DEFAULTS); construction has no side effects. */
+export function createVppSink(options: VppSinkOptionsInput | VppSinkOptions = {}, deps: VppSinkDeps = {}): Sink {
+  return new VppSink(resolveVppSinkOptions(options), deps);
+}
+
+export { VPP_SINK_DEFAULTS, resolveVppSinkOptions, vppSinkOptionsSchema } from './vpp-options.js';
+export type { VppSinkOptions, VppSinkOptionsInput } from './vpp-options.js';

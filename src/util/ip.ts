@@ -1,0 +1,105 @@
+import { isIPv4, isIPv6 } from 'node:net';
+import { RtreflectError } from './errors.js';
+
+export type Family = 4 | 6;
+
+/** Bytes of an address, network order. Throws on text that is not an address. */
+export function addrToBytes(text: string): Uint8Array {
+  if (isIPv4(text)) return Uint8Array.from(text.split('.').map(Number));
+  if (!isIPv6(text)) throw new RtreflectError('ERR_BAD_ADDRESS', `"${text}" is not an IPv4 or IPv6 address`);
+  let s = text;
+  const out = new Uint8Array(16);
+  // An embedded dotted quad (::ffff:1.2.3.4) becomes two hex groups.
+  const lastColon = s.lastIndexOf(':');
+  const tail = s.slice(lastColon + 1);
+  if (tail.includes('.')) {
+    const b = tail.split('.').map(Number);
+    s = s.slice(0, lastColon + 1) + ((b[0]! << 8) | b[1]!).toString(16) + ':' + ((b[2]! << 8) | b[3]!).toString(16);
+  }
+  const [head, rest] = s.includes('::') ? s.split('::') as [string, string] : [s, undefined];
+  const headGroups = head ? head.split(':') : [];
+  const tailGroups = rest !== undefined && rest !== '' ? rest.split(':') : [];
+  const groups = rest === undefined ? headGroups : [...headGroups, ...Array(8 - headGroups.length - tailGroups.length).fill('0'), ...tailGroups];
+  for (let i = 0; i < 8; i++) {
+    const v = parseInt(groups[i]!, 16);
+    out[i * 2] = v >> 8;
+    out[i * 2 + 1] = v & 0xff;
+  }
+  return out;
+}
+
+/** Canonical text of an address held in `len` bytes (4 or 16) at `off`. */
+export function bytesToAddr(buf: Uint8Array, off = 0, len = buf.length - off): string {
+  if (len === 4) return `${buf[off]}.${buf[off + 1]}.${buf[off + 2]}.${buf[off + 3]}`;
+  if (len !== 16) throw new RtreflectError('ERR_BAD_ADDRESS', `an address is 4 or 16 bytes long, not ${len}`);
+  const g: number[] = [];
+  for (let i = 0; i < 8; i++) g.push((buf[off + i * 2]! << 8) | buf[off + i * 2 + 1]!);
+  // RFC 5952: compress the longest run (>= 2) of zero groups, the first one on a tie.
+  let bestStart = -1, bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (g[i] !== 0) { i++; continue; }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen && j - i >= 2) { bestStart = i; bestLen = j - i; }
+    i = j;
+  }
+  const hex = g.map((v) => v.toString(16));
+  if (bestStart < 0) return hex.join(':');
+  return hex.slice(0, bestStart).join(':') + '::' + hex.slice(bestStart + bestLen).join(':');
+}
+
+export function familyOf(addr: string): Family {
+  if (isIPv4(addr)) return 4;
+  if (isIPv6(addr)) return 6;
+  throw new RtreflectError('ERR_BAD_ADDRESS', `"${addr}" is not an IPv4 or IPv6 address`);
+}
+
+export function canonicalAddr(addr: string): string {
+  return bytesToAddr(addrToBytes(addr));
+}
+
+export interface Prefix { family: Family; addr: Uint8Array; len: number }
+
+/** Parses "a.b.c.d/n" or "x::/n" (a bare address is a host prefix); host bits must be zero unless `mask` is set. */
+export function parsePrefix(text: string, opts: { mask?: boolean } = {}): Prefix {
+  const slash = text.indexOf('/');
+  const addrText = slash < 0 ? text : text.slice(0, slash);
+  const family = familyOf(addrText);
+  const max = family === 4 ? 32 : 128;
+  const lenText = slash < 0 ? String(max) : text.slice(slash + 1);
+  const len = /^\d{1,3}$/.test(lenText) ? Number(lenText) : NaN;
+  if (!(len >= 0 && len <= max)) {
+    throw new RtreflectError('ERR_BAD_PREFIX', `"${text}": prefix length must be 0..${max}`);
+  }
+  const addr = addrToBytes(addrText);
+  const masked = maskBytes(addr, len);
+  if (!opts.mask && !bytesEqual(addr, masked)) {
+    throw new RtreflectError('ERR_BAD_PREFIX', `"${text}" has host bits set; did you mean ${bytesToAddr(masked)}/${len}?`);
+  }
+  return { family, addr: masked, len };
+}
+
+export function formatPrefix(p: Prefix): string {
+  return `${bytesToAddr(p.addr)}/${p.len}`;
+}
+
+export function maskBytes(addr: Uint8Array, len: number): Uint8Array {
+  const out = new Uint8Array(addr.length);
+  for (let i = 0; i < addr.length; i++) {
+    const bits = Math.max(0, Math.min(8, len - i * 8));
+    out[i] = bits === 0 ? 0 : addr[i]! & (0xff << (8 - bits));
+  }
+  return out;
+}
+
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** True when prefix `inner` lies within `outer` (same family, inner.len >= outer.len). */
+export function prefixContains(outer: Prefix, inner: Prefix): boolean {
+  if (outer.family !== inner.family || inner.len < outer.len) return false;
+  return bytesEqual(maskBytes(inner.addr, outer.len), outer.addr);
+}

@@ -1,0 +1,263 @@
+import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync, readdirSync, statSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadApiDefs, nameCrc, type ApiDefsData } from '../../src/sinks/vpp/vpp-api-defs.js';
+import { VppCodec, type VppMessage } from '../../src/sinks/vpp/vpp-codec.js';
+import { FrameReader, frame } from '../../src/sinks/vpp/vpp-transport.js';
+
+export const FIXTURE_API_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../fixtures/vpp-api');
+
+let cachedDefs: ApiDefsData | undefined;
+export function fixtureDefs(): ApiDefsData {
+  cachedDefs ??= loadApiDefs(FIXTURE_API_DIR);
+  return cachedDefs;
+}
+
+// ---------------------------------------------------------------------------
+// A scripted peer speaking VPP's socket protocol, for unit tests of framing,
+// handshake, version checks and malformed replies (things a real VPP will not
+// produce on demand).
+
+export interface FakeVppOptions {
+  /** Message name → CRC to advertise instead of the definition's (version mismatch tests). */
+  crcOverride?: Record<string, string>;
+  /** Messages not to advertise at all. */
+  omit?: string[];
+  /** Answers a decoded request; return replies (name + fields), or a raw Buffer payload, or nothing. */
+  handle?: (name: string, req: VppMessage, peer: FakePeer) => void;
+}
+
+export interface FakePeer {
+  reply(name: string, fields: VppMessage): void;
+  raw(payload: Buffer): void;
+  rawBytes(bytes: Buffer): void;
+  close(): void;
+  ids: Map<string, number>;
+}
+
+export class FakeVpp {
+  readonly dir = mkdtempSync(join(tmpdir(), 'rtr-fakevpp-'));
+  readonly path = join(this.dir, 'api.sock');
+  readonly codec: VppCodec;
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  readonly ids = new Map<string, number>();
+  readonly names = new Map<number, string>();
+  readonly received: { name: string; msg: VppMessage }[] = [];
+  connections = 0;
+
+  constructor(private readonly opts: FakeVppOptions = {}, defs: ApiDefsData = fixtureDefs()) {
+    this.codec = new VppCodec(defs);
+    let id = 20;
+    for (const name of [...defs.messages.keys()].sort()) {
+      if (name === 'sockclnt_create') { this.ids.set(name, 15); continue; }
+      if (name === 'sockclnt_create_reply') { this.ids.set(name, 16); continue; }
+      this.ids.set(name, id++);
+    }
+    for (const [n, i] of this.ids) this.names.set(i, n);
+  }
+
+  listen(): Promise<void> {
+    this.server = createServer((s) => this.onConn(s));
+    return new Promise((r) => this.server!.listen(this.path, r));
+  }
+
+  private onConn(s: Socket): void {
+    this.connections++;
+    this.sockets.add(s);
+    s.on('close', () => this.sockets.delete(s));
+    s.on('error', () => undefined);
+    const reader = new FrameReader();
+    const peer: FakePeer = {
+      reply: (name, fields) => {
+        if (!s.destroyed) s.write(frame(this.codec.encode(name, { ...fields, _vl_msg_id: this.ids.get(name)! })));
+      },
+      raw: (payload) => { if (!s.destroyed) s.write(frame(payload)); },
+      rawBytes: (bytes) => { if (!s.destroyed) s.write(bytes); },
+      close: () => s.destroy(),
+      ids: this.ids,
+    };
+    s.on('data', (chunk) => {
+      for (const p of reader.push(chunk)) {
+        const name = this.names.get(p.readUInt16BE(0));
+        if (!name) continue;
+        const msg = this.codec.decode(name, p);
+        this.received.push({ name, msg });
+        if (name === 'sockclnt_create') {
+          const table = [...this.ids]
+            .filter(([n]) => !this.opts.omit?.includes(n))
+            .map(([n, index]) => ({ index, name: nameCrc(n, this.opts.crcOverride?.[n] ?? this.codec.defs.messages.get(n)!.crc) }));
+          peer.reply('sockclnt_create_reply', { client_index: 0, context: msg.context, response: 0, index: 7, message_table: table });
+          continue;
+        }
+        if (name === 'control_ping') {
+          peer.reply('control_ping_reply', { context: msg.context, retval: 0, client_index: 7, vpe_pid: 1 });
+          continue;
+        }
+        this.opts.handle?.(name, msg, peer);
+      }
+    });
+  }
+
+  /** Drops every client connection (like a VPP restart). */
+  dropAll(): void {
+    for (const s of this.sockets) s.destroy();
+  }
+
+  async close(): Promise<void> {
+    this.dropAll();
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------
+// A real VPP, in a network namespace of the test's own, for live tests and the bench.
+
+export function findVppBinary(): string | undefined {
+  const env = process.env.RTREFLECT_VPP_BIN;
+  if (env) return existsSync(env) ? env : undefined;
+  if (existsSync('/opt/vpp/bin/vpp')) return '/opt/vpp/bin/vpp';
+  const r = spawnSync('sh', ['-c', 'command -v vpp'], { encoding: 'utf8' });
+  return r.status === 0 && r.stdout.trim() ? r.stdout.trim() : undefined;
+}
+
+export const NO_VPP_MESSAGE = 'no VPP binary found (set RTREFLECT_VPP_BIN or install to /opt/vpp); live VPP tests skipped';
+
+/** The install's prefix: <prefix>/bin/vpp. */
+function vppPrefix(bin: string): string {
+  return resolve(dirname(bin), '..');
+}
+
+function findUnder(root: string, pred: (p: string) => boolean, depth = 4): string | undefined {
+  if (depth < 0 || !existsSync(root)) return undefined;
+  for (const e of readdirSync(root)) {
+    const p = join(root, e);
+    if (pred(p)) return p;
+    if (statSync(p).isDirectory()) {
+      const f = findUnder(p, pred, depth - 1);
+      if (f) return f;
+    }
+  }
+  return undefined;
+}
+
+export function vppApiDir(bin: string): string {
+  const p = join(vppPrefix(bin), 'share/vpp/api');
+  return existsSync(p) ? p : '/usr/share/vpp/api';
+}
+
+export function vppPluginDir(bin: string): string | undefined {
+  return findUnder(join(vppPrefix(bin), 'lib'), (p) => p.endsWith('/vpp_plugins') && statSync(p).isDirectory());
+}
+
+export interface LiveVpp {
+  ns: string;
+  dir: string;
+  apiSock: string;
+  cliSock: string;
+  apiDir: string;
+  pid: number;
+  bin: string;
+  /** Runs a vppctl command against this VPP. */
+  cli(cmd: string): string;
+  /** Kills VPP (SIGKILL by PID) and starts it again with the same config. */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+function sh(cmd: string, args: string[]): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (cond()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/**
+ * Starts VPP inside a new namespace `rtr-vpp-<purpose>-<random>` with an af_packet
+ * interface on a veth whose peer (10.99.0.1/24, 2001:db8:99::1/64) is in the same namespace.
+ * VPP's side is host-vpp0 with 10.99.0.2/24 and 2001:db8:99::2/64.
+ */
+export async function startLiveVpp(bin: string, purpose: string, opts: { mainHeap?: string } = {}): Promise<LiveVpp> {
+  const tag = `${purpose}-${Math.random().toString(36).slice(2, 8)}`;
+  const ns = `rtr-vpp-${tag}`;
+  const dir = mkdtempSync(join(tmpdir(), `rtr-vpp-${tag}-`));
+  const apiSock = join(dir, 'api.sock');
+  const cliSock = join(dir, 'cli.sock');
+  const pluginDir = vppPluginDir(bin);
+  const conf = `unix { nodaemon cli-listen ${cliSock} runtime-dir ${dir} log ${dir}/vpp.log }
+socksvr { socket-name ${apiSock} }
+api-segment { prefix rtr${tag.replace(/[^a-z0-9]/g, '')} }
+statseg { socket-name ${dir}/stats.sock size 32M page-size 4k }
+memory { main-heap-size ${opts.mainHeap ?? '1G'} main-heap-page-size 4k }
+buffers { buffers-per-numa 16384 page-size 4k }
+cpu { main-core 0 }
+plugins { ${pluginDir ? `path ${pluginDir}` : ''} plugin default { disable } plugin af_packet_plugin.so { enable } plugin linux_cp_plugin.so { enable } plugin ping_plugin.so { enable } }
+`;
+  writeFileSync(join(dir, 'startup.conf'), conf);
+  sh('ip', ['netns', 'add', ns]);
+  let proc: ChildProcess | undefined;
+  const vpp: LiveVpp = {
+    ns, dir, apiSock, cliSock, bin, apiDir: vppApiDir(bin), pid: 0,
+    cli: (cmd) => sh('ip', ['netns', 'exec', ns, join(dirname(bin), 'vppctl'), '-s', cliSock, ...cmd.split(' ')]),
+    restart: async () => {
+      await killVpp();
+      await launch();
+    },
+    stop: async () => {
+      try { await killVpp(); } finally {
+        spawnSync('ip', ['netns', 'del', ns]);
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+  async function killVpp(): Promise<void> {
+    const p = proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const exited = new Promise((r) => p.once('exit', r));
+    process.kill(p.pid!, 'SIGKILL');
+    await exited;
+    rmSync(apiSock, { force: true });
+    rmSync(cliSock, { force: true });
+  }
+  async function launch(): Promise<void> {
+    proc = spawn('ip', ['netns', 'exec', ns, bin, '-c', join(dir, 'startup.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    proc.stderr!.on('data', (d) => { stderr = (stderr + String(d)).slice(-4000); });
+    // `ip netns exec` execs vpp: the PID is VPP's.
+    vpp.pid = proc.pid!;
+    try {
+      await waitFor(() => existsSync(apiSock) && existsSync(cliSock) || proc!.exitCode !== null, 30_000, 'VPP sockets');
+      if (proc.exitCode !== null) throw new Error(`VPP exited with ${proc.exitCode}: ${stderr}`);
+      await waitFor(() => { try { vpp.cli('show version'); return true; } catch { return false; } }, 15_000, 'VPP CLI');
+      vpp.cli('create host-interface name vpp0');
+      vpp.cli('set interface state host-vpp0 up');
+      vpp.cli('set interface ip address host-vpp0 10.99.0.2/24');
+      vpp.cli('set interface ip address host-vpp0 2001:db8:99::2/64');
+    } catch (err) {
+      throw new Error(`${(err as Error).message}; VPP stderr: ${stderr}`);
+    }
+  }
+  try {
+    sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+    sh('ip', ['-n', ns, 'link', 'add', 'vpp0', 'type', 'veth', 'peer', 'name', 'host0']);
+    sh('ip', ['-n', ns, 'link', 'set', 'vpp0', 'up']);
+    sh('ip', ['-n', ns, 'link', 'set', 'host0', 'up']);
+    sh('ip', ['-n', ns, 'addr', 'add', '10.99.0.1/24', 'dev', 'host0']);
+    sh('ip', ['-n', ns, '-6', 'addr', 'add', '2001:db8:99::1/64', 'dev', 'host0', 'nodad']);
+    await launch();
+  } catch (err) {
+    await vpp.stop();
+    throw err;
+  }
+  return vpp;
+}

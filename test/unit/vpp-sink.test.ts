@@ -1,0 +1,154 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { ReflectedRoute } from '../../src/engine/reflected-route.js';
+import type { SinkConnectionState, SinkHooks } from '../../src/engine/sink.js';
+import { createVppSink } from '../../src/sinks/vpp/vpp-sink.js';
+import { resolveVppSinkOptions, VPP_SINK_DEFAULTS } from '../../src/sinks/vpp/vpp-options.js';
+import { RtreflectError } from '../../src/util/errors.js';
+import { silentLogger } from '../../src/util/logger.js';
+import { FakeVpp, fixtureDefs, type FakeVppOptions } from '../helpers/vpp.js';
+
+function route(over: Partial<ReflectedRoute>): ReflectedRoute {
+  return { family: 4, prefix: '192.0.2.0/24', table: 254, protocol: 12, type: 'unicast', metric: 0, tos: 0, nexthops: [{ gateway: '10.99.0.1', ifindex: 3, ifname: 'eth1', weight: 1 }], ...over };
+}
+
+function hooks(): SinkHooks & { resyncs: string[]; states: SinkConnectionState[] } {
+  const h = {
+    logger: silentLogger(),
+    resyncs: [] as string[],
+    states: [] as SinkConnectionState[],
+    onResyncNeeded(reason: string) { h.resyncs.push(reason); },
+    onState(s: SinkConnectionState) { h.states.push(s); },
+  };
+  return h;
+}
+
+test('options: defaults, and errors that name the field', () => {
+  const o = resolveVppSinkOptions({ tables: { '100': 5 }, fibSource: { priority: 20 } });
+  assert.equal(o.socket, '/run/vpp/api.sock');
+  assert.equal(o.apiDir, '/usr/share/vpp/api');
+  assert.deepEqual(o.fibSource, { name: 'rtreflect', priority: 20 });
+  assert.equal(o.shutdown.withdraw, false, 'VPP keeps forwarding when the agent stops');
+  assert.equal(o.batchSize, VPP_SINK_DEFAULTS.batchSize);
+  assert.throws(() => resolveVppSinkOptions({ tables: { main: 5 } }), (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_CONFIG' && /tables\.main: kernel table ids are numbers/.test(e.message));
+  assert.throws(() => resolveVppSinkOptions({ fibSource: { priority: 300 } }), /fibSource\.priority/);
+  assert.throws(() => resolveVppSinkOptions({ sockett: 'x' }), /Unrecognized key/);
+  assert.throws(() => resolveVppSinkOptions({ backoff: { initialMs: 100, maxMs: 10 } }), /backoff\.maxMs/);
+});
+
+test('table mapping: main/local → 0, others 1:1, overrides, VRFs', () => {
+  const s = createVppSink({ tables: { '100': 5 }, vrfTables: { blue: 20 } });
+  const key = (r: Partial<ReflectedRoute>) => {
+    const p = s.project(route(r));
+    return 'key' in p ? p.key : p.skip;
+  };
+  assert.equal(key({ table: 254 }), '0|192.0.2.0/24');
+  assert.equal(key({ table: 255 }), '0|192.0.2.0/24');
+  assert.equal(key({ table: 42 }), '42|192.0.2.0/24');
+  assert.equal(key({ table: 100 }), '5|192.0.2.0/24');
+  assert.equal(key({ vrf: 'blue' }), '20|192.0.2.0/24');
+  assert.match(key({ vrf: 'red' }), /VRF "red" has no VPP table; add it to the VPP sink's vrfTables/);
+});
+
+test('fingerprints: order-independent, sensitive to what is written', () => {
+  const s = createVppSink({});
+  const fp = (r: Partial<ReflectedRoute>) => {
+    const p = s.project(route(r));
+    assert.ok('fingerprint' in p, JSON.stringify(p));
+    return p.fingerprint;
+  };
+  const a = { gateway: '10.99.0.1', ifindex: 3, weight: 1 }, b = { gateway: '10.99.0.3', ifindex: 3, weight: 2 };
+  assert.equal(fp({ nexthops: [a, b] }), fp({ nexthops: [b, a] }));
+  assert.notEqual(fp({ nexthops: [a, b] }), fp({ nexthops: [a, { ...b, weight: 3 }] }));
+  assert.notEqual(fp({ nexthops: [a] }), fp({ nexthops: [a, b] }));
+  // Metric and protocol are not written to VPP.
+  assert.equal(fp({ metric: 10, protocol: 186 }), fp({}));
+  const kinds = ['blackhole', 'unreachable', 'prohibit'] as const;
+  const fps = kinds.map((type) => fp({ type, nexthops: [] }));
+  assert.equal(new Set([...fps, fp({})]).size, 4);
+  assert.equal(fp({ family: 6, prefix: '2001:db8::/32', nexthops: [{ gateway: '2001:db8:99::1', weight: 1 }] }), '0|2001:db8::/32|via:2001:db8:99::1@*1/0');
+});
+
+test('next hops without a VPP interface: gateway → next-hop-only, interface-only or link-local → skipped with the reason', () => {
+  const s = createVppSink({});
+  const p1 = s.project(route({ nexthops: [{ gateway: '10.99.0.1', ifindex: 3, ifname: 'eth1', weight: 1 }] }));
+  assert.ok('fingerprint' in p1 && p1.fingerprint.endsWith('via:10.99.0.1@*1/0'), JSON.stringify(p1));
+  const p2 = s.project(route({ nexthops: [{ ifindex: 3, ifname: 'eth1', weight: 1 }] }));
+  assert.ok('skip' in p2 && /interface eth1 only, which has no VPP interface/.test(p2.skip));
+  const p3 = s.project(route({ family: 6, prefix: '2001:db8::/32', nexthops: [{ gateway: 'fe80::1', ifindex: 3, ifname: 'eth1', weight: 1 }] }));
+  assert.ok('skip' in p3 && /link-local gateway fe80::1 needs its interface \(eth1\) mapped/.test(p3.skip));
+  const extra = s.statusExtra!();
+  assert.equal(extra.skippedUnmappedInterface, 1);
+  assert.equal(extra.skippedLinkLocalNoInterface, 1);
+  // Weights above VPP's u8 are capped.
+  const p4 = s.project(route({ nexthops: [{ gateway: '10.99.0.1', weight: 256 }] }));
+  assert.ok('fingerprint' in p4 && p4.fingerprint.endsWith('*255/0'));
+});
+
+async function withFake(opts: FakeVppOptions, fn: (f: FakeVpp) => Promise<void>): Promise<void> {
+  const f = new FakeVpp({
+    ...opts,
+    handle: (name, req, peer) => {
+      if (name === 'fib_source_add') peer.reply('fib_source_add_reply', { context: req.context, retval: 0, id: 21 });
+      if (name === 'lcp_itf_pair_get') peer.reply('lcp_itf_pair_get_reply', { context: req.context, retval: 0, cursor: 0 });
+      opts.handle?.(name, req, peer);
+    },
+  });
+  await f.listen();
+  try {
+    await fn(f);
+  } finally {
+    await f.close();
+  }
+}
+
+test('start refuses a VPP whose route messages differ from the definitions, naming both CRCs', async () => {
+  await withFake({ crcOverride: { ip_route_v2_dump: '0x01020304' } }, async (f) => {
+    const s = createVppSink({ socket: f.path }, { defs: fixtureDefs() });
+    await assert.rejects(s.start(hooks()), (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_VPP_API_MISMATCH'
+      && /ip_route_v2_dump: definitions have CRC 0xd16f72e6, running VPP has 0x01020304/.test(e.message));
+    assert.equal(s.state(), 'down');
+  });
+});
+
+test('without the _v2 messages the sink falls back to ip_route_add_del and says so', async () => {
+  await withFake({ omit: ['ip_route_add_del_v2', 'ip_route_v2_dump'] }, async (f) => {
+    const s = createVppSink({ socket: f.path }, { defs: fixtureDefs() });
+    await s.start(hooks());
+    try {
+      assert.equal(s.statusExtra!().mode, 'v1');
+    } finally {
+      await s.stop({ withdraw: false });
+    }
+  });
+});
+
+test('allocates its FIB source once, and a lost connection leads to reconnect and a resync request', async () => {
+  await withFake({}, async (f) => {
+    const h = hooks();
+    const s = createVppSink({ socket: f.path, backoff: { initialMs: 20, maxMs: 50 } }, { defs: fixtureDefs() });
+    await s.start(h);
+    try {
+      assert.equal(s.state(), 'up');
+      assert.equal(s.statusExtra!().fibSourceId, 21);
+      assert.equal(f.received.filter((m) => m.name === 'fib_source_add').length, 1);
+      const src = f.received.find((m) => m.name === 'fib_source_add')!.msg.src as { name: string; priority: number };
+      assert.deepEqual([src.name, src.priority], ['rtreflect', 130]);
+      f.dropAll();
+      for (let i = 0; i < 100 && h.resyncs.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(h.resyncs.length, 1);
+      assert.equal(s.state(), 'up');
+      assert.ok(h.states.includes('down'));
+      assert.equal(f.connections, 2);
+    } finally {
+      await s.stop({ withdraw: false });
+    }
+    assert.equal(s.state(), 'stopped');
+  });
+});
+
+test('a sink that is down rejects apply and readOwned', async () => {
+  const s = createVppSink({});
+  await assert.rejects(s.readOwned(), (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_VPP_DISCONNECTED');
+  await assert.rejects(s.apply([]), (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_VPP_DISCONNECTED');
+});

@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { reportAndExit } from './cli-errors.js';
 import { watchCommand } from './watch-command.js';
@@ -9,13 +8,13 @@ import { diffCommand, logLevelCommand, resyncCommand, statusCommand } from './co
 import { labCommand } from './lab-command.js';
 import { DEFAULT_CONTROL_SOCKET } from '../control/control-client.js';
 import { DEFAULT_CONFIG_PATH } from '../config/load-config.js';
+import { packageVersion } from '../util/package-info.js';
 
-const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 const program = new Command()
   .name('rtreflect')
   .description('Reflect the kernel routes of chosen routing protocols into GoBGP and VPP.')
-  .version(pkg.version)
+  .version(packageVersion())
   .exitOverride()
   .configureOutput({ outputError: (str, write) => write(`rtreflect: ${str.replace(/^error: /, '')}`) })
   .showSuggestionAfterError(true);

@@ -84,7 +84,10 @@ const backoffSchema = (initialMs: number, maxMs: number) => obj({
 
 interface SidecarCommon {
   binary: string;
-  neighbors: { address: string; peerAs: number; addPaths: boolean }[];
+  neighbors: {
+    address: string; peerAs: number; addPaths: boolean; families?: ('ipv4-unicast' | 'ipv6-unicast')[];
+    localAddress?: string; description?: string; authPassword?: string; ebgpMultihop?: number; extendedNexthop?: boolean;
+  }[];
   global?: { as: number; routerId: string; listenPort: number; listenAddresses?: string[] };
 }
 /** With `enabled: true`, `global` is always there. */
@@ -143,6 +146,12 @@ const gobgpSinkSchema = () => obj({
       address: address(),
       peerAs: int(1, 0xffffffff),
       addPaths: z.boolean().default(false),
+      families: z.array(z.enum(['ipv4-unicast', 'ipv6-unicast'])).min(1).optional(),
+      localAddress: address().optional(),
+      description: z.string().optional(),
+      authPassword: z.string().optional(),
+      ebgpMultihop: int(1, 255).optional(),
+      extendedNexthop: z.boolean().optional(),
     })).default([]),
   }).transform((s, ctx): SidecarConfig => {
     if (s.enabled && !s.global) {

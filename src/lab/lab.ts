@@ -1,8 +1,8 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { RtreflectError } from '../util/errors.js';
+import { packageRoot } from '../util/package-info.js';
 
 /**
  * A lab on the local machine: two network namespaces joined by a veth.
@@ -34,7 +34,8 @@ const PEER_V6 = 'fd00:255::2';
 const ROUTER_GRPC = '127.0.0.1:50051';
 const PEER_GRPC_PORT = 50052;
 
-const cliPath = (): string => resolve(fileURLToPath(new URL('../cli/main.js', import.meta.url)));
+/** The built CLI (the lab runs what `npm run build` made, as an operator would). */
+const cliPath = (): string => join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
 
 function run(cmd: string, args: string[], opts: { input?: string } = {}): string {
   try {
@@ -82,7 +83,6 @@ export function birdConfig(routes: number, routerId: string): string {
   }
   return `router id ${routerId};
 protocol device {}
-protocol direct { ipv4; ipv6; interface "nh0"; }
 protocol static static4 {
   ipv4;
 ${v4.join('\n')}
@@ -117,8 +117,8 @@ sinks:
       enabled: true
       global: { as: 65001, routerId: "${ROUTER_V4}", listenPort: 179 }
       neighbors:
-        - { address: "${PEER_V4}", peerAs: 65002, addPaths: true }
-        - { address: "${PEER_V6}", peerAs: 65002, addPaths: true }
+        - { address: "${PEER_V4}", peerAs: 65002, addPaths: true, families: [ipv4-unicast] }
+        - { address: "${PEER_V6}", peerAs: 65002, addPaths: true, families: [ipv6-unicast] }
 control:
   socket: "${join(dir, 'control.sock')}"
 log:
@@ -129,9 +129,9 @@ log:
 function peerGobgpdConfig(): string {
   return JSON.stringify({
     global: { config: { as: 65002, 'router-id': PEER_V4, port: 179 } },
-    neighbors: [ROUTER_V4, ROUTER_V6].map((addr) => ({
+    neighbors: [[ROUTER_V4, 'ipv4-unicast'], [ROUTER_V6, 'ipv6-unicast']].map(([addr, fam]) => ({
       config: { 'neighbor-address': addr, 'peer-as': 65001 },
-      'afi-safis': ['ipv4-unicast', 'ipv6-unicast'].map((f) => ({ config: { 'afi-safi-name': f }, 'add-paths': { config: { receive: true } } })),
+      'afi-safis': [{ config: { 'afi-safi-name': fam }, 'add-paths': { config: { receive: true } } }],
     })),
   }, null, 2);
 }
@@ -172,12 +172,14 @@ export async function labUp(o: LabOptions): Promise<void> {
       run('ip', ['netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0']);
     }
     run('ip', ['-n', router, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', peer]);
-    run('ip', ['-batch', '-'], { input: [
-      `-n ${router} addr add ${ROUTER_V4}/30 dev eth0`, `-n ${router} addr add ${ROUTER_V6}/64 dev eth0 nodad`, `-n ${router} link set eth0 up`,
-      `-n ${peer} addr add ${PEER_V4}/30 dev eth0`, `-n ${peer} addr add ${PEER_V6}/64 dev eth0 nodad`, `-n ${peer} link set eth0 up`,
+    run('ip', ['-n', router, '-batch', '-'], { input: [
+      `addr add ${ROUTER_V4}/30 dev eth0`, `addr add ${ROUTER_V6}/64 dev eth0 nodad`, 'link set eth0 up',
       // The next hops' subnet, on a veth pair (some kernels have no dummy links).
-      `-n ${router} link add nh0 type veth peer name nh1`, `-n ${router} addr add 192.0.2.1/24 dev nh0`,
-      `-n ${router} addr add 2001:db8:ffff::1/64 dev nh0 nodad`, `-n ${router} link set nh0 up`, `-n ${router} link set nh1 up`,
+      'link add nh0 type veth peer name nh1', 'addr add 192.0.2.1/24 dev nh0',
+      'addr add 2001:db8:ffff::1/64 dev nh0 nodad', 'link set nh0 up', 'link set nh1 up',
+    ].join('\n') + '\n' });
+    run('ip', ['-n', peer, '-batch', '-'], { input: [
+      `addr add ${PEER_V4}/30 dev eth0`, `addr add ${PEER_V6}/64 dev eth0 nodad`, 'link set eth0 up',
     ].join('\n') + '\n' });
 
     writeFileSync(join(o.dir, 'bird.conf'), birdConfig(o.routes, ROUTER_V4));

@@ -6,7 +6,7 @@ import { runCommand } from './run-command.js';
 import { checkConfigCommand } from './check-config-command.js';
 import { diffCommand, logLevelCommand, resyncCommand, statusCommand } from './control-commands.js';
 import { labCommand } from './lab-command.js';
-import { DEFAULT_CONTROL_SOCKET } from '../control/control-client.js';
+import { DEFAULT_CONTROL_SOCKET, controlRequest } from '../control/control-client.js';
 import { DEFAULT_CONFIG_PATH } from '../config/load-config.js';
 import { packageVersion } from '../util/package-info.js';
 
@@ -59,6 +59,14 @@ program.command('diff')
   .option('--json', 'machine-readable')
   .addOption(controlOption())
   .action(async (o) => diffCommand(o));
+
+program.command('reload')
+  .description('ask the running daemon to re-read its config (as SIGHUP does); a bad config changes nothing')
+  .addOption(controlOption())
+  .action(async (o: { control: string }) => {
+    const res = await controlRequest(o.control, 'reload') as { note?: string };
+    process.stdout.write(`config reloaded${res.note ? `; ${res.note}` : ''}\n`);
+  });
 
 program.command('log-level')
   .description('change the running daemon\'s log level without a restart')

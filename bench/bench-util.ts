@@ -1,0 +1,139 @@
+/**
+ * Shared pieces of the benchmarks: argument parsing, result tables, RSS, percentiles,
+ * the rtreflect command line (compiled or under tsx), and a gRPC client for the few
+ * gobgpd calls the benches need beyond GobgpClient (GetTable, WatchEvent).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import { loadGobgpService } from '../src/sinks/gobgp/gobgp-api.js';
+import { packageRoot } from '../src/util/package-info.js';
+
+/** `--name N` from argv (integers; `1e6` and `1_000_000` accepted), else def. */
+export function intArg(argv: string[], name: string, def: number): number {
+  const i = argv.indexOf(`--${name}`);
+  if (i < 0) return def;
+  const v = Number(String(argv[i + 1]).replace(/_/g, ''));
+  if (!Number.isInteger(v) || v < 0) throw new Error(`--${name} needs a non-negative integer, got "${argv[i + 1]}"`);
+  return v;
+}
+
+export function strArg(argv: string[], name: string): string | undefined {
+  const i = argv.indexOf(`--${name}`);
+  return i < 0 ? undefined : argv[i + 1];
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export function percentile(xs: number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+}
+
+/** VmRSS of a process in bytes (0 when it is gone). */
+export function rssOf(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+export interface Row { metric: string; value: string; target?: string; verdict?: string }
+
+/** Prints rows as an aligned table. */
+export function printTable(title: string, rows: Row[]): void {
+  const head: Row = { metric: 'metric', value: 'value', target: 'target', verdict: '' };
+  const all = [head, ...rows];
+  const w = (k: keyof Row) => Math.max(...all.map((r) => (r[k] ?? '').length));
+  const [a, b, c] = [w('metric'), w('value'), w('target')];
+  console.log(`\n== ${title}`);
+  for (const r of all) {
+    console.log(`${r.metric.padEnd(a)}  ${r.value.padStart(b)}  ${(r.target ?? '').padEnd(c)}  ${r.verdict ?? ''}`.trimEnd());
+  }
+}
+
+export const verdict = (ok: boolean): string => (ok ? 'ok' : 'MISSED');
+export const fmtMs = (ms: number): string => `${ms.toFixed(ms < 10 ? 2 : 0)} ms`;
+export const fmtInt = (n: number): string => Math.round(n).toLocaleString('en');
+
+/** Whether this module runs as compiled JS (dist/bench) or as TypeScript under tsx. */
+export function runningCompiled(): boolean {
+  return fileURLToPath(import.meta.url).endsWith('.js');
+}
+
+/** argv to start the rtreflect CLI the same way this bench runs (compiled, else under tsx). */
+export function rtreflectCommand(args: string[]): string[] {
+  const root = packageRoot();
+  return runningCompiled()
+    ? [process.execPath, join(root, 'dist/src/cli/main.js'), ...args]
+    : [process.execPath, '--import', 'tsx', join(root, 'src/cli/main.ts'), ...args];
+}
+
+/** Raw access to gobgpd's API for measurements. */
+export class GobgpProbe {
+  private readonly c: grpc.Client & Record<string, any>;
+  constructor(address: string) {
+    const Ctor = loadGobgpService();
+    this.c = new Ctor(address, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': 64 * 1024 * 1024 }) as grpc.Client & Record<string, any>;
+  }
+
+  /** Number of paths in the global RIB of a family (cheap: gobgpd keeps counters). */
+  paths(family: 4 | 6): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.c.GetTable({ table_type: 'GLOBAL', family: { afi: family === 4 ? 'AFI_IP' : 'AFI_IP6', safi: 'SAFI_UNICAST' } },
+        { deadline: Date.now() + 30_000 },
+        (err: Error | null, r: { num_path?: number | string }) => (err ? reject(err) : resolve(Number(r?.num_path ?? 0))));
+    });
+  }
+
+  async totalPaths(): Promise<number> {
+    return (await this.paths(4)) + (await this.paths(6));
+  }
+
+  /** Polls until the global RIB holds `n` paths; resolves with the time it was first seen (performance.now()). */
+  async waitForPaths(n: number, timeoutMs: number, everyMs = 25): Promise<number> {
+    const deadline = performance.now() + timeoutMs;
+    let last = -1;
+    for (;;) {
+      last = await this.totalPaths();
+      const now = performance.now();
+      if (last === n) return now;
+      if (now > deadline) throw new Error(`gobgpd holds ${last} paths after ${timeoutMs} ms, expected ${n}`);
+      await sleep(everyMs);
+    }
+  }
+
+  /**
+   * Best-path events: calls onPrefix with "a.b.c.d/len" of every path in each table event.
+   * Returns a function that cancels the watch.
+   */
+  watchBest(onPrefix: (prefix: string, withdrawal: boolean) => void): () => void {
+    const call = this.c.WatchEvent({ table: { filters: [{ type: 'BEST', init: false }] } }) as grpc.ClientReadableStream<any>;
+    call.on('data', (ev: { table?: { paths?: { nlri?: { type_url?: string; value?: Buffer }; is_withdraw?: boolean }[] } }) => {
+      for (const p of ev.table?.paths ?? []) {
+        if (p.nlri?.value) onPrefix(decodeIpAddressPrefix(p.nlri.value), !!p.is_withdraw);
+      }
+    });
+    call.on('error', () => { /* cancelled */ });
+    return () => call.cancel();
+  }
+
+  close(): void { this.c.close(); }
+}
+
+/** apipb.IPAddressPrefix: prefix_len = 1 (varint), prefix = 2 (string). */
+function decodeIpAddressPrefix(b: Buffer): string {
+  let len = 0, text = '';
+  for (let i = 0; i < b.length;) {
+    const tag = b[i++]!;
+    let v = 0, shift = 0, x: number;
+    do { x = b[i++]!; v |= (x & 0x7f) << shift; shift += 7; } while (x & 0x80);
+    if (tag === 0x08) len = v;
+    else if ((tag & 7) === 2) { if (tag >> 3 === 2) text = b.toString('latin1', i, i + v); i += v; }
+  }
+  return `${text}/${len}`;
+}

@@ -1,0 +1,186 @@
+/**
+ * The engine's own logic, without a dataplane: coalescing, winner selection,
+ * resync as a diff, hold-down, retries. The sink here is an in-memory
+ * dataplane (RecordingSink) so every write can be counted; the same behaviours
+ * are exercised against real gobgpd in test/integration/e2e-*.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Reflector, type RouteChain } from '../../src/engine/reflector.js';
+import type { ApplyReport, Sink, SinkChange, SinkHooks, SinkProjection } from '../../src/engine/sink.js';
+import type { ReflectedRoute } from '../../src/engine/reflected-route.js';
+import type { Route } from '../../src/kernel/route.js';
+import { silentLogger } from '../../src/util/logger.js';
+
+class RecordingSink implements Sink {
+  readonly kind = 'memory';
+  readonly shutdownPolicy = { withdraw: false, graceMs: 0 };
+  readonly batchSize = 100;
+  readonly held = new Map<string, string>();
+  readonly writes: SinkChange[] = [];
+  refuse = new Set<string>();
+  constructor(readonly name = 'mem') {}
+  async start(_hooks: SinkHooks): Promise<void> {}
+  project(r: ReflectedRoute): SinkProjection {
+    if (r.type === 'prohibit') return { skip: 'prohibit routes are not carried' };
+    return { key: r.prefix, fingerprint: `${r.metric}|${r.nexthops.map((n) => n.gateway).join(',')}` };
+  }
+  async readOwned(): Promise<Map<string, string>> {
+    return new Map(this.held);
+  }
+  async apply(changes: SinkChange[]): Promise<ApplyReport> {
+    const report: ApplyReport = { applied: [], failed: [] };
+    for (const c of changes) {
+      if (this.refuse.has(c.key)) {
+        report.failed.push({ key: c.key, error: 'refused' });
+        continue;
+      }
+      this.writes.push(c);
+      if (c.op === 'upsert') this.held.set(c.key, c.fingerprint);
+      else this.held.delete(c.key);
+      report.applied.push(c.key);
+    }
+    return report;
+  }
+  async stop(): Promise<void> {}
+  state(): 'up' { return 'up'; }
+}
+
+const passThrough: RouteChain = { process: (r) => [r], originate: () => [] };
+
+function route(prefix: string, gw: string, metric = 0): Route {
+  return { family: 4, prefix, table: 254, protocol: 12, type: 'unicast', metric, tos: 0, nexthops: [{ gateway: gw, weight: 1 }] };
+}
+
+function setup(opts: { chain?: RouteChain; holdDown?: Partial<{ enabled: boolean; threshold: number; windowMs: number; delayMs: number }> } = {}) {
+  const sink = new RecordingSink();
+  const r = new Reflector({
+    chain: opts.chain ?? passThrough,
+    sinks: [sink],
+    holdDown: { enabled: false, threshold: 3, windowMs: 30, delayMs: 200, ...opts.holdDown },
+    batchDelayMs: 0,
+    logger: silentLogger(),
+  });
+  r.workers[0]!.setConnection('up');
+  return { sink, r };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((res) => setTimeout(res, ms));
+
+test('a key that changes 1,000 times before the sink is written costs one write', async () => {
+  const { sink, r } = setup();
+  for (let i = 0; i < 1000; i++) r.onKernelEvent({ op: 'add', route: route('10.0.0.0/24', `192.0.2.${i % 250}`) });
+  r.onKernelEvent({ op: 'add', route: route('10.0.0.0/24', '192.0.2.7') });
+  await r.whenIdle();
+  assert.equal(sink.writes.length, 1);
+  assert.equal(sink.held.get('10.0.0.0/24'), '0|192.0.2.7');
+});
+
+test('the lowest metric wins the dataplane entry, and the next one takes over when it goes', async () => {
+  const { sink, r } = setup();
+  r.onKernelEvent({ op: 'add', route: route('10.1.0.0/24', '192.0.2.2', 20) });
+  r.onKernelEvent({ op: 'add', route: route('10.1.0.0/24', '192.0.2.1', 10) });
+  await r.whenIdle();
+  assert.equal(sink.held.get('10.1.0.0/24'), '10|192.0.2.1');
+  r.onKernelEvent({ op: 'del', route: route('10.1.0.0/24', '192.0.2.1', 10) });
+  await r.whenIdle();
+  assert.equal(sink.held.get('10.1.0.0/24'), '20|192.0.2.2');
+  r.onKernelEvent({ op: 'del', route: route('10.1.0.0/24', '192.0.2.2', 20) });
+  await r.whenIdle();
+  assert.equal(sink.held.has('10.1.0.0/24'), false);
+});
+
+test('resync applies exactly the difference between desired and what the sink holds', async () => {
+  const { sink, r } = setup();
+  sink.held.set('10.0.1.0/24', '0|192.0.2.1'); // already right
+  sink.held.set('10.0.2.0/24', '0|192.0.2.9'); // stale next hop
+  sink.held.set('10.0.3.0/24', '0|192.0.2.1'); // no longer in the kernel
+  r.onKernelEvent({ op: 'add', route: route('10.0.1.0/24', '192.0.2.1') });
+  r.onKernelEvent({ op: 'add', route: route('10.0.2.0/24', '192.0.2.1') });
+  r.onKernelEvent({ op: 'add', route: route('10.0.4.0/24', '192.0.2.1') });
+  await r.resyncSinks('test');
+  await r.whenIdle();
+  const summary = sink.writes.map((w) => `${w.op} ${w.key}`).sort();
+  assert.deepEqual(summary, ['delete 10.0.3.0/24', 'upsert 10.0.2.0/24', 'upsert 10.0.4.0/24']);
+  assert.deepEqual(r.sinkStatus()[0]!.lastResync && { u: r.sinkStatus()[0]!.lastResync!.upserts, d: r.sinkStatus()[0]!.lastResync!.deletes }, { u: 2, d: 1 });
+});
+
+test('a restart with the kernel unchanged writes nothing', async () => {
+  const first = setup();
+  for (let i = 0; i < 50; i++) first.r.onKernelEvent({ op: 'add', route: route(`10.2.${i}.0/24`, '192.0.2.1', i) });
+  await first.r.resyncSinks('start-up');
+  await first.r.whenIdle();
+  // A new engine (the restarted daemon) against the same dataplane contents.
+  const { sink, r } = setup();
+  for (const [k, v] of first.sink.held) sink.held.set(k, v);
+  for (let i = 0; i < 50; i++) r.onKernelEvent({ op: 'add', route: route(`10.2.${i}.0/24`, '192.0.2.1', i) });
+  await r.resyncSinks('start-up');
+  await r.whenIdle();
+  assert.equal(sink.writes.length, 0);
+  assert.equal(r.sinkStatus()[0]!.applied, 50);
+});
+
+test('routes the chain drops or the sink cannot carry are not written, and are counted', async () => {
+  const chain: RouteChain = { process: (rt) => (rt.prefix.startsWith('10.9.') ? [] : [rt]), originate: () => [] };
+  const { sink, r } = setup({ chain });
+  r.onKernelEvent({ op: 'add', route: route('10.9.0.0/24', '192.0.2.1') });
+  r.onKernelEvent({ op: 'add', route: { ...route('10.8.0.0/24', '192.0.2.1'), type: 'prohibit', nexthops: [] } });
+  r.onKernelEvent({ op: 'add', route: route('10.7.0.0/24', '192.0.2.1') });
+  await r.whenIdle();
+  assert.deepEqual([...sink.held.keys()], ['10.7.0.0/24']);
+  assert.equal(r.filtered, 1);
+  assert.equal(r.sinkStatus()[0]!.skipped, 1);
+});
+
+test('a lone delete goes out after the short window; a mass withdrawal is held and cancelled by re-adds', async () => {
+  const { sink, r } = setup({ holdDown: { enabled: true, threshold: 3, windowMs: 30, delayMs: 300 } });
+  for (let i = 0; i < 5; i++) r.onKernelEvent({ op: 'add', route: route(`10.3.${i}.0/24`, '192.0.2.1') });
+  await r.whenIdle();
+  r.onKernelEvent({ op: 'del', route: route('10.3.0.0/24', '192.0.2.1') });
+  await sleep(80);
+  await r.whenIdle();
+  assert.equal(sink.held.has('10.3.0.0/24'), false, 'a single delete is applied after the window');
+  assert.equal(r.holdDownEngaged, false);
+
+  sink.writes.length = 0;
+  for (let i = 1; i < 5; i++) r.onKernelEvent({ op: 'del', route: route(`10.3.${i}.0/24`, '192.0.2.1') });
+  assert.equal(r.holdDownEngaged, true);
+  await sleep(80);
+  assert.equal(sink.writes.length, 0, 'nothing withdrawn while held');
+  for (let i = 1; i < 4; i++) r.onKernelEvent({ op: 'add', route: route(`10.3.${i}.0/24`, '192.0.2.1') });
+  await sleep(350);
+  await r.whenIdle();
+  assert.deepEqual(sink.writes.map((w) => `${w.op} ${w.key}`), ['delete 10.3.4.0/24'], 'only the route that did not come back is withdrawn');
+  assert.equal(r.holdDownEngaged, false);
+  r.stop();
+});
+
+test('a change the sink refuses is retried until it is applied', async () => {
+  const { sink, r } = setup();
+  sink.refuse.add('10.4.0.0/24');
+  r.onKernelEvent({ op: 'add', route: route('10.4.0.0/24', '192.0.2.1') });
+  r.onKernelEvent({ op: 'add', route: route('10.4.1.0/24', '192.0.2.1') });
+  await sleep(50);
+  assert.equal(sink.held.has('10.4.1.0/24'), true, 'the other change is not held back');
+  assert.equal(sink.held.has('10.4.0.0/24'), false);
+  assert.ok(r.sinkStatus()[0]!.errors >= 1);
+  sink.refuse.clear();
+  await sleep(400);
+  await r.whenIdle();
+  assert.equal(sink.held.get('10.4.0.0/24'), '0|192.0.2.1');
+  r.stop();
+});
+
+test('diff reports what a resync would change without writing', async () => {
+  const { sink, r } = setup();
+  sink.held.set('10.5.1.0/24', '0|192.0.2.9');
+  sink.held.set('10.5.2.0/24', '0|192.0.2.1');
+  r.workers[0]!.setConnection('down');
+  r.onKernelEvent({ op: 'add', route: route('10.5.1.0/24', '192.0.2.1') });
+  r.onKernelEvent({ op: 'add', route: route('10.5.3.0/24', '192.0.2.1') });
+  const [d] = await r.diff();
+  assert.deepEqual(d!.upserts.map((u) => [u.key, u.was ?? null]).sort(), [['10.5.1.0/24', '0|192.0.2.9'], ['10.5.3.0/24', null]]);
+  assert.deepEqual(d!.deletes.map((x) => x.key), ['10.5.2.0/24']);
+  assert.equal(sink.writes.length, 0);
+  r.stop();
+});

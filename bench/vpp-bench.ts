@@ -1,6 +1,6 @@
 /**
  * VPP sink throughput against a real VPP (in a namespace of its own).
- *   node --import tsx bench/vpp-bench.ts [--routes 100000] [--parallel 1] [--paths 1]
+ *   node --import tsx bench/vpp-bench.ts [--routes 100000] [--parallel 1] [--paths 1] [--batch 512]
  * Prints: cold apply rate, time until VPP holds every route, readOwned time,
  * and the number of writes a restarted sink would need with unchanged state (expected 0).
  */
@@ -17,6 +17,7 @@ const { values } = parseArgs({
     routes: { type: 'string', default: '100000' },
     parallel: { type: 'string', default: '1' },
     paths: { type: 'string', default: '1' },
+    batch: { type: 'string' },
   },
 });
 const N = Math.min(1_200_000, Number(values.routes));
@@ -55,7 +56,7 @@ async function main(): Promise<void> {
   const vpp = await startLiveVpp(bin, 'bench', { mainHeap: N > 300_000 ? '4G' : '1G' });
   try {
     const defs = loadApiDefs(vpp.apiDir);
-    const opts = { socket: vpp.apiSock, apiDir: vpp.apiDir };
+    const opts = { socket: vpp.apiSock, apiDir: vpp.apiDir, ...(values.batch ? { batchSize: Number(values.batch) } : {}) };
     const sink = createVppSink(opts, { defs });
     await sink.start(hooks);
 

@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { packageRoot } from '../../src/util/package-info.js';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -162,7 +163,7 @@ test('loadConfig names a missing or unreadable file', async () => {
 });
 
 test('examples/rtreflect.yaml is valid and warning-free', async () => {
-  const c = await loadConfig(new URL('../../examples/rtreflect.yaml', import.meta.url).pathname);
+  const c = await loadConfig(join(packageRoot(), 'examples/rtreflect.yaml'));
   assert.deepEqual(c.warnings, []);
   assert.deepEqual(c.handlers.map((h) => h.type), ['filter', 'prefix-list', 'vrf-map', 'health-gate', 'next-hop', 'bgp-attributes', 'module']);
   assert.deepEqual(c.sinks.map((s) => s.name), ['gobgp', 'vpp']);

@@ -1,4 +1,5 @@
 import { test, before, after } from 'node:test';
+import { packageRoot } from '../../src/util/package-info.js';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -131,7 +132,7 @@ test('module loading: relative to the config dir, default exports, and clear err
 });
 
 test('the example user handler loads from the path in the example config, without a build', async () => {
-  const cfgPath = fileURLToPath(new URL('../../examples/rtreflect.yaml', import.meta.url));
+  const cfgPath = join(packageRoot(), 'examples/rtreflect.yaml');
   const cfg = await loadConfig(cfgPath);
   const spec = cfg.handlers.find((h) => h.type === 'module')!;
   assert.equal(spec.module, './handlers/tag-by-prefix.mjs');

@@ -1,4 +1,6 @@
 import { test } from 'node:test';
+import { packageRoot } from '../../src/util/package-info.js';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { splitMessages, type NlMsg } from '../../src/kernel/netlink-frame.js';
@@ -148,7 +150,7 @@ test('IPv6: a sibling of another protocol joins our route, which keeps its proto
 test('IPv6 stream captured from Linux 6.18 (append, sibling delete, replace, prepend, cross-protocol sibling)', () => {
   const { s, feed } = setup();
   const events: string[] = [];
-  for (const m of splitMessages(readFileSync(new URL('../fixtures/rtnl-ipv6-siblings.bin', import.meta.url)))) events.push(...show(s.ingest(m)));
+  for (const m of splitMessages(readFileSync(join(packageRoot(), 'test/fixtures/rtnl-ipv6-siblings.bin')))) events.push(...show(s.ingest(m)));
   assert.deepEqual(events, [
     'add 2001:db8:100::/48 2001:db8:1::2',
     'add 2001:db8:100::/48 2001:db8:1::2,2001:db8:2::2',
@@ -207,7 +209,7 @@ test('blackhole nexthop object makes a blackhole route', () => {
 test('nexthop stream captured from Linux 6.18', () => {
   const { s } = setup();
   const events: string[] = [];
-  for (const m of splitMessages(readFileSync(new URL('../fixtures/rtnl-nexthop-objects.bin', import.meta.url)))) events.push(...show(s.ingest(m)));
+  for (const m of splitMessages(readFileSync(join(packageRoot(), 'test/fixtures/rtnl-nexthop-objects.bin')))) events.push(...show(s.ingest(m)));
   assert.deepEqual(events, [
     'add 203.0.113.0/24 10.1.0.2*4,10.2.0.2',
     'add 203.0.114.0/24 10.1.0.2',

@@ -1,4 +1,6 @@
 import { test } from 'node:test';
+import { packageRoot } from '../../src/util/package-info.js';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { splitMessages, type NlMsg } from '../../src/kernel/netlink-frame.js';
@@ -88,20 +90,20 @@ test('links and addresses', () => {
 test('messages captured from Linux 6.18 parse', () => {
   const seen = new Map<number, number>();
   for (const f of ['rtnl-ipv4-aliases.bin', 'rtnl-ipv6-siblings.bin', 'rtnl-nexthop-objects.bin']) {
-    for (const m of splitMessages(readFileSync(new URL(`../fixtures/${f}`, import.meta.url)))) {
+    for (const m of splitMessages(readFileSync(join(packageRoot(), 'test/fixtures', f)))) {
       seen.set(m.type, (seen.get(m.type) ?? 0) + 1);
       if (m.type === RTM_NEWROUTE || m.type === RTM_DELROUTE) parseRouteMessage(m.payload);
       if (m.type === RTM_NEWNEXTHOP || m.type === RTM_DELNEXTHOP) parseNexthopMessage(m.payload);
     }
   }
   assert.ok((seen.get(RTM_NEWROUTE) ?? 0) >= 20);
-  const nh = [...splitMessages(readFileSync(new URL('../fixtures/rtnl-nexthop-objects.bin', import.meta.url)))];
+  const nh = [...splitMessages(readFileSync(join(packageRoot(), 'test/fixtures/rtnl-nexthop-objects.bin')))];
   const group = parseNexthopMessage(nh[3]!.payload);
   assert.deepEqual(group.group, [{ id: 1, weight: 4 }, { id: 2, weight: 1 }]);
   const viaRoute = parseRouteMessage(nh.find((m) => m.type === RTM_NEWROUTE && parseRouteMessage(m.payload).prefix === '203.0.115.0/24')!.payload);
   assert.equal(viaRoute.nhid, 3);
   assert.deepEqual(viaRoute.nexthops, [{ gateway: '2001:db8:1::2', ifindex: 3, weight: 1, flags: 0 }]);
-  const v6 = [...splitMessages(readFileSync(new URL('../fixtures/rtnl-ipv6-siblings.bin', import.meta.url)))];
+  const v6 = [...splitMessages(readFileSync(join(packageRoot(), 'test/fixtures/rtnl-ipv6-siblings.bin')))];
   const append = parseRouteMessage(v6[1]!.payload);
   assert.equal(append.multipath, true);
   assert.equal(append.metric, 1024);

@@ -1,0 +1,293 @@
+/**
+ * Full-table benchmark: a full Internet-sized table (default 1,000,000 IPv4 + 200,000 IPv6
+ * routes, proto bird) in the kernel of a throwaway namespace, reflected into gobgpd.
+ *
+ *   node dist/bench/run.js --only full [--v4 N] [--v6 N] [--changes 1000]
+ *   node --import tsx bench/full-table-bench.ts [--v4 N] [--v6 N]
+ *
+ * Measures, with targets:
+ *  1. T_raw: a minimal raw AddPathStream injector (paths pre-built) into a fresh gobgpd.
+ *  2. T_rt: `rtreflect run` started cold until gobgpd's RIB holds every route; T_rt / T_raw ≤ 1.2.
+ *  3. rtreflect's RSS at that size minus its RSS with an empty kernel, per route ≤ 200 bytes.
+ *  4. Restart with the kernel unchanged: time to READY ≤ 5 s, 0 writes.
+ *  5. Single-change latency kernel → gobgpd RIB (best-path watch), p99 ≤ 2 ms.
+ *
+ * rtreflect and gobgpd run in the host namespace on loopback (free port) and rtreflect
+ * watches the bench namespace's kernel through `source.netns`: that keeps gobgpd's API
+ * reachable from this process (for the watch) without any interface outside the namespace.
+ * Needs root. Namespace, processes and temp files are removed on every exit path.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, openSync, closeSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createNetns, type Netns } from '../test/helpers/netns.js';
+import { startGobgpd, type TestGobgpd } from '../test/helpers/gobgpd.js';
+import { controlRequest } from '../src/control/control-client.js';
+import { encodePlan, parseOwnershipMark, planRoute, type PathPlan } from '../src/sinks/gobgp/gobgp-paths.js';
+import type { AddPathStreamRequest, ApiPathIn } from '../src/sinks/gobgp/gobgp-api.js';
+import type { ReflectedRoute } from '../src/engine/reflected-route.js';
+import {
+  GobgpProbe, fmtInt, fmtMs, intArg, percentile, printTable, rssOf, rtreflectCommand, sleep, verdict, type Row,
+} from './bench-util.js';
+
+export interface FullTableOptions {
+  v4: number;
+  v6: number;
+  /** Single changes for the latency measurement. */
+  changes: number;
+  /** gobgpd RIB poll interval while waiting for counts. */
+  pollMs: number;
+}
+
+export function fullTableOptions(argv: string[]): FullTableOptions {
+  const routes = intArg(argv, 'routes', -1);
+  // --routes N: N IPv4 routes and N/5 IPv6 (the shape of a full table).
+  const v4 = intArg(argv, 'v4', routes >= 0 ? routes : 1_000_000);
+  const v6 = intArg(argv, 'v6', routes >= 0 ? Math.floor(routes / 5) : 200_000);
+  return { v4, v6, changes: intArg(argv, 'changes', 1000), pollMs: intArg(argv, 'poll-ms', 100) };
+}
+
+const GW4 = ['10.254.0.2', '10.254.0.3', '10.254.0.4', '10.254.0.5'];
+const GW6 = ['fd00:254::2', 'fd00:254::3', 'fd00:254::4', 'fd00:254::5'];
+const CHANGE_GW4 = '10.254.0.9';
+
+/** IPv4 /24 number i (65536 per first octet, from 16.0.0.0). */
+const v4Prefix = (i: number): string => `${16 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}.0/24`;
+/** IPv6 /48 number i under 2a00::/12-ish space (valid text; not necessarily RFC 5952 canonical). */
+const v6Prefix = (i: number): string => `2a00:${(1 + (i >> 16)).toString(16)}:${(i & 0xffff).toString(16)}::/48`;
+
+function kernelLines(o: FullTableOptions): Generator<string[]> {
+  return (function* () {
+    const chunk = 100_000;
+    for (let s = 0; s < o.v4; s += chunk) {
+      const lines: string[] = [];
+      for (let i = s; i < Math.min(o.v4, s + chunk); i++) lines.push(`route add ${v4Prefix(i)} via ${GW4[i & 3]} proto bird`);
+      yield lines;
+    }
+    for (let s = 0; s < o.v6; s += chunk) {
+      const lines: string[] = [];
+      for (let i = s; i < Math.min(o.v6, s + chunk); i++) lines.push(`route add ${v6Prefix(i)} via ${GW6[i & 3]} proto bird`);
+      yield lines;
+    }
+  })();
+}
+
+/** The routes as rtreflect will reflect them (no handlers): the raw injector sends the same paths. */
+function reflectedRoutes(o: FullTableOptions): ReflectedRoute[] {
+  const out: ReflectedRoute[] = [];
+  const base = { table: 254, protocol: 12, type: 'unicast' as const, metric: 0, tos: 0 };
+  for (let i = 0; i < o.v4; i++) out.push({ ...base, family: 4, prefix: v4Prefix(i), nexthops: [{ gateway: GW4[i & 3]!, weight: 1 }] });
+  for (let i = 0; i < o.v6; i++) out.push({ ...base, family: 6, prefix: v6Prefix(i), metric: 1024, nexthops: [{ gateway: GW6[i & 3]!, weight: 1 }] });
+  return out;
+}
+
+function* rawMessages(paths: ApiPathIn[]): Generator<AddPathStreamRequest> {
+  for (let i = 0; i < paths.length; i += 1000) yield { table_type: 'GLOBAL', paths: paths.slice(i, i + 1000) };
+}
+
+interface Daemon { child: ChildProcess; pid: number; socket: string; exited: Promise<void> }
+
+/** A running rtreflect: spawned, its log in dir. */
+function startRtreflect(dir: string, config: string, tag: string): Daemon {
+  const fd = openSync(join(dir, `rtreflect-${tag}.log`), 'a');
+  const [cmd, ...args] = rtreflectCommand(['run', '--config', config]);
+  const child = spawn(cmd!, args, { stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return { child, pid: child.pid!, socket: join(dir, 'control.sock'), exited };
+}
+
+async function stopRtreflect(d: Daemon | undefined): Promise<void> {
+  if (!d || d.child.exitCode !== null || d.child.signalCode !== null) return;
+  d.child.kill('SIGTERM');
+  const t = setTimeout(() => d.child.kill('SIGKILL'), 15_000);
+  await d.exited;
+  clearTimeout(t);
+}
+
+interface DaemonStatus {
+  daemon: { ready: boolean };
+  sinks: { applied: number; lastResync?: { upserts: number; deletes: number; durationMs: number } }[];
+}
+
+async function waitReady(d: Daemon, dir: string, tag: string, timeoutMs: number, everyMs = 50): Promise<{ at: number; status: DaemonStatus }> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    if (d.child.exitCode !== null || d.child.signalCode !== null) {
+      const log = join(dir, `rtreflect-${tag}.log`);
+      throw new Error(`rtreflect exited (${d.child.exitCode ?? d.child.signalCode}): ${existsSync(log) ? readFileSync(log, 'utf8').slice(-3000) : ''}`);
+    }
+    try {
+      const s = await controlRequest(d.socket, 'status', {}, { timeoutMs: 10_000 }) as DaemonStatus;
+      if (s.daemon.ready) return { at: performance.now(), status: s };
+    } catch { /* socket not there yet */ }
+    if (performance.now() > deadline) throw new Error(`rtreflect not READY after ${timeoutMs} ms`);
+    await sleep(everyMs);
+  }
+}
+
+function configText(ns: string, gobgp: string, dir: string): string {
+  return `version: 1
+source:
+  protocols: [bird]
+  tables: [main]
+  families: [4, 6]
+  netns: ${ns}
+engine:
+  holdDown: { enabled: false }
+  batchDelayMs: 0
+sinks:
+  - type: gobgp
+    name: gobgp
+    address: "${gobgp}"
+    shutdown: { withdraw: false, graceMs: 0 }
+control:
+  socket: "${join(dir, 'control.sock')}"
+log:
+  level: warn
+`;
+}
+
+export async function runFullTableBench(o: FullTableOptions): Promise<Record<string, number>> {
+  const total = o.v4 + o.v6;
+  console.log(`full-table bench: ${fmtInt(o.v4)} IPv4 + ${fmtInt(o.v6)} IPv6 routes (proto bird), ${o.changes} single changes`);
+  const dir = mkdtempSync(join(tmpdir(), 'rtr-ftbench-'));
+  let ns: Netns | undefined;
+  let g: TestGobgpd | undefined;
+  let rt: Daemon | undefined;
+  let probe: GobgpProbe | undefined;
+  let ipChild: ChildProcess | undefined;
+  const r: Record<string, number> = {};
+  const cleanup = async (): Promise<void> => {
+    try { ipChild?.stdin?.end(); } catch { /* gone */ }
+    if (ipChild?.exitCode === null) ipChild.kill('SIGTERM');
+    await stopRtreflect(rt);
+    probe?.close();
+    await g?.stop();
+    await ns?.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const onSignal = (): void => { void cleanup().finally(() => process.exit(130)); };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    ns = await createNetns('ftbench');
+    await ns.execBatch([
+      'link add veth0 type veth peer name veth1', 'link set veth0 up', 'link set veth1 up',
+      'addr add 10.254.0.1/24 dev veth0', 'addr add fd00:254::1/64 dev veth0 nodad',
+    ]);
+    g = await startGobgpd();
+    probe = new GobgpProbe(g.grpcAddress);
+    const config = join(dir, 'rtreflect.yaml');
+    writeFileSync(config, configText(ns.name, g.grpcAddress, dir));
+
+    // Idle RSS: the daemon with an empty kernel.
+    rt = startRtreflect(dir, config, 'idle');
+    await waitReady(rt, dir, 'idle', 60_000);
+    await sleep(1000);
+    r.idleRss = rssOf(rt.pid);
+    await stopRtreflect(rt);
+    rt = undefined;
+
+    // The table in the kernel.
+    let t = performance.now();
+    for (const lines of kernelLines(o)) await ns.execBatch(lines);
+    r.installMs = performance.now() - t;
+    console.log(`  kernel install (ip -batch): ${fmtMs(r.installMs)}`);
+
+    // 1. Raw baseline, into a fresh gobgpd (the rtreflect one stays empty).
+    {
+      const raw = await startGobgpd();
+      const rawProbe = new GobgpProbe(raw.grpcAddress);
+      try {
+        const mark = parseOwnershipMark({ largeCommunity: '4294967294:0:1' });
+        let rs: ReflectedRoute[] | undefined = reflectedRoutes(o);
+        const paths = rs.flatMap((x) => encodePlan(planRoute(x, mark) as PathPlan));
+        rs = undefined;
+        t = performance.now();
+        await raw.client.addPathStream(rawMessages(paths));
+        r.rawAckMs = performance.now() - t;
+        r.rawMs = (await rawProbe.waitForPaths(total, 600_000, o.pollMs)) - t;
+      } finally {
+        rawProbe.close();
+        await raw.stop();
+      }
+      console.log(`  raw injector: stream acknowledged ${fmtMs(r.rawAckMs)}, RIB complete ${fmtMs(r.rawMs)}`);
+    }
+
+    // 2. rtreflect cold start until gobgpd holds everything.
+    t = performance.now();
+    rt = startRtreflect(dir, config, 'cold');
+    r.rtMs = (await probe.waitForPaths(total, 600_000, o.pollMs)) - t;
+    const cold = await waitReady(rt, dir, 'cold', 600_000);
+    r.rtReadyMs = cold.at - t;
+    console.log(`  rtreflect cold: RIB complete ${fmtMs(r.rtMs)}, READY ${fmtMs(r.rtReadyMs)}`);
+
+    // 3. Memory per route.
+    await sleep(2000);
+    r.fullRss = rssOf(rt.pid);
+    r.bytesPerRoute = (r.fullRss - r.idleRss) / total;
+
+    // 4. Restart with the kernel unchanged.
+    await stopRtreflect(rt);
+    rt = undefined;
+    t = performance.now();
+    rt = startRtreflect(dir, config, 'restart');
+    const warm = await waitReady(rt, dir, 'restart', 600_000);
+    r.restartMs = warm.at - t;
+    const lr = warm.status.sinks[0]?.lastResync;
+    r.restartWrites = lr ? lr.upserts + lr.deletes : NaN;
+    r.restartResyncMs = lr?.durationMs ?? NaN;
+    console.log(`  restart: READY ${fmtMs(r.restartMs)} (sink resync ${fmtMs(r.restartResyncMs)}), writes ${r.restartWrites}`);
+
+    // 5. Single-change latency: kernel route replace → best-path event in gobgpd.
+    const waiting = new Map<string, () => void>();
+    const cancel = probe.watchBest((prefix) => { const w = waiting.get(prefix); if (w) { waiting.delete(prefix); w(); } });
+    ipChild = spawn('ip', ['-n', ns.name, '-force', '-batch', '-'], { stdio: ['pipe', 'ignore', 'inherit'] });
+    await sleep(500); // the watch stream is open
+    const lat: number[] = [];
+    let missed = 0;
+    const n = Math.min(o.changes, o.v4);
+    for (let i = 0; i < n; i++) {
+      const prefix = v4Prefix(i);
+      const seen = new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => { waiting.delete(prefix); resolve(false); }, 5000);
+        waiting.set(prefix, () => { clearTimeout(timer); resolve(true); });
+      });
+      const t0 = performance.now();
+      ipChild.stdin!.write(`route replace ${prefix} via ${CHANGE_GW4} proto bird\n`);
+      if (await seen) lat.push(performance.now() - t0); else missed++;
+    }
+    cancel();
+    r.latP50 = percentile(lat, 50);
+    r.latP99 = percentile(lat, 99);
+    r.latMax = Math.max(...lat);
+    r.latMissed = missed;
+
+    const rows: Row[] = [
+      { metric: 'routes (IPv4 + IPv6)', value: fmtInt(total) },
+      { metric: 'T_raw (raw AddPathStream, RIB complete)', value: fmtMs(r.rawMs) },
+      { metric: 'T_rt (rtreflect cold start → RIB complete)', value: fmtMs(r.rtMs) },
+      { metric: 'T_rt / T_raw', value: (r.rtMs / r.rawMs).toFixed(2), target: '≤ 1.2', verdict: verdict(r.rtMs / r.rawMs <= 1.2) },
+      { metric: 'rtreflect RSS idle / full', value: `${(r.idleRss / 2 ** 20).toFixed(0)} / ${(r.fullRss / 2 ** 20).toFixed(0)} MiB` },
+      { metric: 'memory per route (RSS delta)', value: `${r.bytesPerRoute.toFixed(0)} B`, target: '≤ 200 B', verdict: verdict(r.bytesPerRoute <= 200) },
+      { metric: 'restart → READY', value: fmtMs(r.restartMs), target: '≤ 5000 ms', verdict: verdict(r.restartMs <= 5000) },
+      { metric: 'restart writes (upserts + deletes)', value: String(r.restartWrites), target: '0', verdict: verdict(r.restartWrites === 0) },
+      { metric: `single change latency p50 (${lat.length} changes)`, value: fmtMs(r.latP50) },
+      { metric: 'single change latency p99', value: fmtMs(r.latP99), target: '≤ 2 ms', verdict: verdict(r.latP99 <= 2) },
+      { metric: 'single change latency max / missed', value: `${fmtMs(r.latMax)} / ${missed}` },
+    ];
+    printTable('full table: kernel → rtreflect → gobgpd', rows);
+    return r;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await cleanup();
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  runFullTableBench(fullTableOptions(process.argv.slice(2))).catch((e) => { console.error(e); process.exitCode = 1; });
+}

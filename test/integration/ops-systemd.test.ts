@@ -1,0 +1,166 @@
+/**
+ * systemd integration end to end: a real NOTIFY_SOCKET (a datagram unix socket
+ * bound by a python3 child, since Node has none) receives what `rtreflect run`
+ * sends. READY=1 must wait for the first resync to be applied to the sink (the
+ * sink is unreachable at first, so READY cannot come early by accident);
+ * WATCHDOG=1 repeats; SIGHUP brackets the reload with RELOADING=1/READY=1;
+ * SIGTERM says STOPPING=1 and withdraws.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { createNetns, type Netns } from '../helpers/netns.js';
+import { freePort, startGobgpd, type TestGobgpd } from '../helpers/gobgpd.js';
+import { controlRequest } from '../../src/control/control-client.js';
+import { packageRoot } from '../../src/util/package-info.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** The CLI as the running test was built: dist/ when compiled, src/ through tsx otherwise. */
+function cli(): string[] {
+  const root = packageRoot();
+  return import.meta.url.includes('/dist/')
+    ? [join(root, 'dist', 'src', 'cli', 'main.js')]
+    : ['--import', 'tsx', join(root, 'src', 'cli', 'main.ts')];
+}
+
+async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+/** Every datagram as one JSON line {t, msg}: t in ms since the epoch, like Date.now(). */
+const LISTENER = `
+import socket, sys, json, time, os
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+print(json.dumps({"t": 0, "msg": "LISTENING"}), flush=True)
+while True:
+    data = s.recv(65536)
+    print(json.dumps({"t": time.time() * 1000, "msg": data.decode()}), flush=True)
+`;
+
+interface Datagram { t: number; msg: string }
+
+function ribPrefixes(g: TestGobgpd): string[] {
+  const out = execFileSync('gobgp', [...g.cliArgs, 'global', 'rib', '-a', 'ipv4', '-j'], { encoding: 'utf8' });
+  const rib = JSON.parse(out.trim() || '{}') as Record<string, unknown>;
+  return Object.keys(rib).sort();
+}
+
+const PREFIXES = ['198.18.0.0/24', '198.18.1.0/24', '198.18.2.0/24', '198.18.3.0/24', '198.18.4.0/24'];
+
+const cleanups: (() => Promise<void> | void)[] = [];
+after(async () => {
+  for (const c of cleanups.reverse()) {
+    try { await c(); } catch { /* best effort: keep cleaning */ }
+  }
+});
+
+test('Type=notify protocol: READY after the first resync, WATCHDOG, RELOADING/READY on SIGHUP, STOPPING on SIGTERM', { timeout: 90_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rtr-sysd-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const ns: Netns = await createNetns('sysd');
+  cleanups.push(() => ns.destroy());
+  await ns.execBatch([
+    'link add nh0 type veth peer name nh1', 'addr add 192.0.2.1/24 dev nh0', 'link set nh0 up', 'link set nh1 up',
+    ...PREFIXES.map((p) => `route add ${p} via 192.0.2.10 proto bird`),
+  ]);
+
+  // The NOTIFY_SOCKET listener.
+  const notifyPath = join(dir, 'notify.sock');
+  const py = spawn('python3', ['-u', '-c', LISTENER, notifyPath], { stdio: ['ignore', 'pipe', 'inherit'] });
+  cleanups.push(() => { if (py.exitCode === null) py.kill('SIGKILL'); });
+  const grams: Datagram[] = [];
+  createInterface({ input: py.stdout! }).on('line', (l) => grams.push(JSON.parse(l) as Datagram));
+  await waitFor('the notify listener', () => grams.some((g) => g.msg === 'LISTENING'), 10_000);
+  const sent = (): Datagram[] => grams.filter((g) => g.msg !== 'LISTENING');
+
+  // gobgpd's port is chosen now, but gobgpd starts only later: until then the sink is down.
+  const grpcPort = await freePort();
+  const configPath = join(dir, 'rtreflect.yaml');
+  const control = join(dir, 'control.sock');
+  writeFileSync(configPath, `
+source:
+  protocols: [bird]
+  tables: [main]
+  families: [4]
+  netns: ${ns.name}
+sinks:
+  - type: gobgp
+    name: gobgp
+    address: "127.0.0.1:${grpcPort}"
+    connectTimeoutMs: 1000
+    backoff: { initialMs: 100, maxMs: 500 }
+    shutdown: { withdraw: true, graceMs: 0 }
+control:
+  socket: ${control}
+log:
+  level: info
+`);
+  const logs: Record<string, unknown>[] = [];
+  const daemon: ChildProcess = spawn(process.execPath, [...cli(), 'run', '--config', configPath], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, NOTIFY_SOCKET: notifyPath, WATCHDOG_USEC: '400000', RTREFLECT_LOG_FORMAT: 'json' },
+  });
+  const exited = new Promise<number | null>((r) => daemon.once('exit', (code) => r(code)));
+  cleanups.push(async () => { if (daemon.exitCode === null && daemon.signalCode === null) { daemon.kill('SIGKILL'); await exited; } });
+  createInterface({ input: daemon.stderr! }).on('line', (l) => { try { logs.push(JSON.parse(l) as Record<string, unknown>); } catch { logs.push({ msg: l }); } });
+
+  // Running, control socket up, sink unreachable: no READY yet, but the watchdog already pings.
+  const st0 = await waitFor('the control socket', async () => {
+    try { return await controlRequest(control, 'status', {}, { timeoutMs: 2000 }) as { daemon: { ready: boolean }; source: { routes: number } }; } catch { return undefined; }
+  });
+  await waitFor('three watchdog pings', () => sent().filter((g) => g.msg === 'WATCHDOG=1').length >= 3, 10_000);
+  assert.equal(st0.daemon.ready, false);
+  assert.ok(!sent().some((g) => g.msg.includes('READY=1')), 'no READY=1 while the only sink is unreachable');
+
+  const gobgpdStartedAt = Date.now();
+  const gobgpd = await startGobgpd({ grpcPort });
+  cleanups.push(() => gobgpd.stop());
+  const ready = await waitFor('READY=1', () => sent().find((g) => g.msg.split('\n').includes('READY=1')), 30_000);
+  // The moment READY arrives, gobgpd's RIB already holds every route: READY followed the first resync.
+  assert.deepEqual(ribPrefixes(gobgpd), PREFIXES, 'gobgpd holds every route when READY=1 is sent');
+  assert.ok(ready.t >= gobgpdStartedAt, 'READY=1 only after the sink came up');
+  const fields = Object.fromEntries(ready.msg.split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  assert.equal(fields.MAINPID, String(daemon.pid));
+  assert.equal(fields.STATUS, '5 kernel routes; gobgp up 5/5', 'STATUS= tells routes held and each sink\'s state');
+  const readyLog = logs.find((l) => l.msg === 'ready: first resync applied to every sink');
+  assert.ok(readyLog, 'a log line marks readiness');
+
+  // The watchdog keeps pinging after READY.
+  const pingsAtReady = sent().filter((g) => g.msg === 'WATCHDOG=1' && g.t > ready.t).length;
+  await waitFor('watchdog pings after READY', () => sent().filter((g) => g.msg === 'WATCHDOG=1' && g.t > ready.t).length >= pingsAtReady + 3, 10_000);
+
+  // STATUS= follows changes (pushed on sink state changes and every few seconds).
+  await ns.execBatch(['route add 198.18.5.0/24 via 192.0.2.10 proto bird']);
+  await waitFor('gobgpd learns the sixth route', () => ribPrefixes(gobgpd).length === 6);
+
+  // SIGHUP: RELOADING=1, then READY=1 when the reload (and its resync) is done.
+  const beforeHup = sent().length;
+  daemon.kill('SIGHUP');
+  const reloading = await waitFor('RELOADING=1', () => sent().slice(beforeHup).find((g) => g.msg.split('\n').includes('RELOADING=1')));
+  assert.match(reloading.msg, /^MONOTONIC_USEC=\d+$/m, 'RELOADING=1 carries MONOTONIC_USEC (Type=notify-reload)');
+  const reReady = await waitFor('READY=1 after the reload', () => sent().slice(beforeHup).find((g) => g.t >= reloading.t && g.msg.split('\n').includes('READY=1')));
+  assert.match(reReady.msg, /^STATUS=6 kernel routes; gobgp up 6\/6$/m);
+  await waitFor('the "config reloaded" log line', () => logs.some((l) => l.msg === 'config reloaded'));
+
+  // SIGTERM: STOPPING=1, routes withdrawn from gobgpd, clean exit.
+  const beforeTerm = sent().length;
+  daemon.kill('SIGTERM');
+  assert.equal(await exited, 0, 'SIGTERM ends the daemon with status 0');
+  await waitFor('STOPPING=1', () => sent().slice(beforeTerm).some((g) => g.msg === 'STOPPING=1'), 5000);
+  assert.deepEqual(ribPrefixes(gobgpd), [], 'the routes were withdrawn before exit');
+  assert.ok(logs.some((l) => l.msg === 'withdrawing routes before exit'));
+  const stoppingIdx = sent().findIndex((g) => g.msg === 'STOPPING=1');
+  assert.ok(!sent().slice(stoppingIdx + 1).some((g) => g.msg.includes('READY=1')), 'no READY=1 after STOPPING=1');
+});

@@ -65,12 +65,16 @@ export function runningCompiled(): boolean {
   return fileURLToPath(import.meta.url).endsWith('.js');
 }
 
-/** argv to start the rtreflect CLI the same way this bench runs (compiled, else under tsx). */
+/**
+ * argv to start the rtreflect CLI the same way this bench runs (compiled, else under tsx).
+ * RTR_BENCH_NODE_ARGS adds node options, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it.
+ */
 export function rtreflectCommand(args: string[]): string[] {
   const root = packageRoot();
+  const extra = (process.env.RTR_BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
   return runningCompiled()
-    ? [process.execPath, join(root, 'dist/src/cli/main.js'), ...args]
-    : [process.execPath, '--import', 'tsx', join(root, 'src/cli/main.ts'), ...args];
+    ? [process.execPath, ...extra, join(root, 'dist/src/cli/main.js'), ...args]
+    : [process.execPath, ...extra, '--import', 'tsx', join(root, 'src/cli/main.ts'), ...args];
 }
 
 /** Raw access to gobgpd's API for measurements. */

@@ -1,8 +1,10 @@
 /**
  * GoBGP sink throughput vs. a minimal raw AddPathStream injector with pre-built
  * binary paths, each against a fresh gobgpd on loopback.
- *   node --import tsx bench/gobgp-bench.ts [routes=100000] [unaryDeleteSample=2000]
+ *   node dist/bench/run.js --only gobgp [--routes 100000] [--unary 2000] [--batch 1000]
+ *   node --import tsx bench/gobgp-bench.ts [--routes 100000] [--unary 2000] [--batch 1000]
  */
+import { fileURLToPath } from 'node:url';
 import { startGobgpd } from '../test/helpers/gobgpd.js';
 import { createGobgpSink } from '../src/sinks/gobgp/gobgp-sink.js';
 import { encodePlan, encodeWithdraw, parseOwnershipMark, planRoute, type PathPlan } from '../src/sinks/gobgp/gobgp-paths.js';
@@ -11,8 +13,13 @@ import { silentLogger } from '../src/util/logger.js';
 import type { ReflectedRoute } from '../src/engine/reflected-route.js';
 import type { SinkChange } from '../src/engine/sink.js';
 
-const N = Number(process.argv[2] ?? 100_000);
-const UNARY = Number(process.argv[3] ?? 2000);
+import { intArg } from './bench-util.js';
+
+export interface GobgpBenchOptions { routes: number; unary: number; batch: number }
+
+export function gobgpBenchOptions(argv: string[]): GobgpBenchOptions {
+  return { routes: intArg(argv, 'routes', 100_000), unary: intArg(argv, 'unary', 2000), batch: intArg(argv, 'batch', 1000) || 1000 };
+}
 
 function routes(n: number): ReflectedRoute[] {
   const out: ReflectedRoute[] = [];
@@ -29,7 +36,11 @@ function* messages(paths: ApiPathIn[]): Generator<AddPathStreamRequest> {
 }
 
 const rate = (n: number, ms: number) => `${Math.round(n / (ms / 1000)).toLocaleString('en')} routes/s`;
+
+export async function runGobgpBench(o: GobgpBenchOptions): Promise<Record<string, number>> {
+const N = o.routes, UNARY = Math.min(o.unary, o.routes);
 const rs = routes(N);
+const out: Record<string, number> = {};
 console.log(`gobgp bench: ${N.toLocaleString('en')} IPv4 routes`);
 
 // Raw: paths built before the clock starts.
@@ -43,7 +54,7 @@ console.log(`gobgp bench: ${N.toLocaleString('en')} IPv4 routes`);
     await g.client.addPathStream(messages(paths));
     const rawMs = performance.now() - t;
     console.log(`raw AddPathStream add:       ${rawMs.toFixed(0)} ms  ${rate(N, rawMs)}`);
-    (globalThis as any).rawMs = rawMs;
+    out.rawMs = rawMs;
     const withdraws = plans.map((p) => encodeWithdraw(p.prefix, p.hops[0]!.id));
     t = performance.now();
     await g.client.addPathStream(messages(withdraws));
@@ -62,7 +73,7 @@ console.log(`gobgp bench: ${N.toLocaleString('en')} IPv4 routes`);
 // The sink: project + apply in batches, as the engine drives it.
 {
   const g = await startGobgpd();
-  const sink = createGobgpSink({ name: 'bench', address: g.grpcAddress, batchSize: Number(process.env.BENCH_BATCH ?? 1000), shutdown: { withdraw: false, graceMs: 0 } }, { logger: silentLogger() });
+  const sink = createGobgpSink({ name: 'bench', address: g.grpcAddress, batchSize: o.batch, shutdown: { withdraw: false, graceMs: 0 } }, { logger: silentLogger() });
   try {
     await sink.start({ logger: silentLogger(), onResyncNeeded: () => {}, onState: () => {} });
     let t = performance.now();
@@ -75,7 +86,8 @@ console.log(`gobgp bench: ${N.toLocaleString('en')} IPv4 routes`);
       failed += (await sink.apply(changes)).failed.length;
     }
     const sinkMs = performance.now() - t;
-    const rawMs = (globalThis as any).rawMs as number;
+    const rawMs = out.rawMs!;
+    out.sinkMs = sinkMs;
     console.log(`sink project+apply add:      ${sinkMs.toFixed(0)} ms  ${rate(N, sinkMs)}  (failed ${failed}; ${(sinkMs / rawMs).toFixed(2)}x raw)`);
     t = performance.now();
     const owned = await sink.readOwned();
@@ -90,4 +102,10 @@ console.log(`gobgp bench: ${N.toLocaleString('en')} IPv4 routes`);
     await sink.stop({ withdraw: false });
     await g.stop();
   }
+}
+return out;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  runGobgpBench(gobgpBenchOptions(process.argv.slice(2))).catch((e) => { console.error(e); process.exitCode = 1; });
 }

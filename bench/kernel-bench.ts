@@ -1,7 +1,8 @@
 /**
  * Kernel-side benchmark of the native rtnetlink socket, in a throwaway network namespace.
  *
- *   node --import tsx bench/kernel-bench.ts [--routes 1000000] [--bird 1000] [--burst 200000] [--repeat 5]
+ *   node dist/bench/run.js --only kernel [--routes 1000000] [--bird 1000] [--burst 200000] [--repeat 5]
+ *   node --import tsx bench/kernel-bench.ts [same options]
  *
  * Measures: a strict-check dump filtered to proto bird among many static routes (ours vs
  * `ip -n NS route show proto bird`), a full streaming dump, and the CPU our process spends
@@ -10,26 +11,30 @@
  */
 import { execFile } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { createNetns, type Netns } from '../test/helpers/netns.js';
 import { NetlinkSocket } from '../src/kernel/netlink-socket.js';
 import { buildRouteDumpRequest, netlinkDump } from '../src/kernel/netlink-dump.js';
 import { splitMessages } from '../src/kernel/netlink-frame.js';
 import { RTM_NEWROUTE, RTNLGRP_IPV4_ROUTE, RT_TABLE_MAIN } from '../src/kernel/netlink-constants.js';
+import { intArg } from './bench-util.js';
 
 const PROTO_BIRD = 12;
 
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return def;
-  const v = Number(process.argv[i + 1]);
-  if (!Number.isInteger(v) || v < 0) throw new Error(`--${name} needs a non-negative integer`);
-  return v;
+export interface KernelBenchOptions { routes: number; bird: number; burst: number; repeat: number }
+
+export function kernelBenchOptions(argv: string[]): KernelBenchOptions {
+  const routes = intArg(argv, 'routes', 1_000_000);
+  return {
+    routes,
+    bird: intArg(argv, 'bird', 1_000),
+    burst: intArg(argv, 'burst', Math.min(200_000, Math.max(1000, Math.floor(routes / 5)))),
+    repeat: Math.max(1, intArg(argv, 'repeat', 5)),
+  };
 }
 
-const ROUTES = arg('routes', 1_000_000);
-const BIRD = arg('bird', 1_000);
-const BURST = arg('burst', Math.min(200_000, Math.max(1000, Math.floor(ROUTES / 5))));
-const REPEAT = Math.max(1, arg('repeat', 5));
+// Set by runKernelBench (module-level so the helpers below stay as they were).
+let ROUTES = 0, BIRD = 0, BURST = 0, REPEAT = 1;
 
 /** Prefix number i of a /24 space starting at first octet `base` (65536 per octet). */
 const p24 = (base: number, i: number): string => `${base + (i >> 16)}.${(i >> 8) & 255}.${i & 255}.0/24`;
@@ -142,12 +147,14 @@ async function benchBurst(ns: Netns, base: number, filter: boolean): Promise<Rec
   }
 }
 
-async function main(): Promise<void> {
+export async function runKernelBench(o: KernelBenchOptions): Promise<void> {
+  ({ routes: ROUTES, bird: BIRD, burst: BURST, repeat: REPEAT } = o);
   console.log(`kernel-bench: ${ROUTES} static + ${BIRD} bird routes, burst ${BURST}, repeat ${REPEAT}`);
   const ns = await createNetns('bench');
   const stop = (): void => { void ns.destroy().finally(() => process.exit(130)); };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  const offSignals = (): void => { process.off('SIGINT', stop); process.off('SIGTERM', stop); };
   try {
     const installMs = await install(ns);
     console.log(`install (ip -batch):            ${ms(installMs)}  (${Math.round((ROUTES + BIRD) / (installMs / 1000))} routes/s)`);
@@ -169,11 +176,14 @@ async function main(): Promise<void> {
       `(unfiltered drain ${Math.round(nofilter.messages! / (nofilter.cpuMs! / 1000))} msgs per CPU-second)`);
     console.log(JSON.stringify({ routes: ROUTES, bird: BIRD, burst: BURST, installMs, dump: d, burstNoFilter: nofilter, burstFilter: withfilter }));
   } finally {
+    offSignals();
     await ns.destroy();
   }
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exitCode = 1;
-});
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  runKernelBench(kernelBenchOptions(process.argv.slice(2))).catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+  });
+}

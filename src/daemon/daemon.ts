@@ -57,7 +57,8 @@ export class Daemon {
     this.config = await loadConfig(this.opts.configPath, resolverFor());
     if (this.config.log?.level) log.level = this.config.log.level;
     this.chain = await this.buildChain(this.config);
-    this.sinks = createSinks(this.config, log);
+    // systemd's RuntimeDirectory= (the lab and tests set it too): where a sidecar gobgpd keeps its config.
+    this.sinks = createSinks(this.config, log, process.env.RUNTIME_DIRECTORY?.split(':')[0] || undefined);
     const sinkList: Sink[] = this.sinks.sinks;
     const metrics = new Metrics(() => this.reflector.sinkStatus(), () => this.reflector.kernelRouteCount);
     this.metrics = metrics;
@@ -82,10 +83,7 @@ export class Daemon {
     });
     this.source.on('event', (ev: RouteEvent) => this.reflector.onKernelEvent(ev));
     this.source.on('overrun', () => metrics.overruns.inc());
-    this.source.on('resync', (info: { reason: string; durationMs: number }) => {
-      metrics.resyncs.inc({ scope: 'kernel', trigger: info.reason });
-      metrics.resyncDuration.observe({ scope: 'kernel' }, info.durationMs / 1000);
-    });
+    this.source.on('resync', (info: { reason: string; durationMs: number }) => metrics.kernelResync(info));
 
     this.control = new ControlServer({
       path: this.opts.controlSocket ?? this.config.control.socket,
@@ -115,7 +113,6 @@ export class Daemon {
       await w.sink.start({
         logger: log.child({ sink: w.name }),
         onResyncNeeded: (reason) => {
-          metrics.resyncs.inc({ scope: 'sink', trigger: reason });
           void w.requestResync(reason).catch(() => undefined);
         },
         onState: (state, detail) => {
@@ -128,7 +125,6 @@ export class Daemon {
     await this.source.start();
     this.reflector.refreshOriginated();
     log.info({ routes: this.source.size }, 'kernel snapshot loaded; resyncing sinks');
-    metrics.resyncs.inc({ scope: 'kernel', trigger: 'start-up' });
     await this.reflector.resyncSinks('start-up');
     await this.reflector.whenIdle();
     this.ready = true;
@@ -147,7 +143,6 @@ export class Daemon {
     const run = async (): Promise<void> => {
       const t0 = performance.now();
       this.log.info({ reason }, 'full resync started');
-      this.metrics?.resyncs.inc({ scope: 'kernel', trigger: reason });
       await this.source.requestResync(reason);
       await this.reflector.resyncSinks(reason);
       this.lastFullResync = { at: new Date().toISOString(), reason, durationMs: Math.round(performance.now() - t0) };

@@ -5,13 +5,23 @@ import { RtreflectError } from '../util/errors.js';
 import type { ReflectorObserver, SinkStatus } from '../engine/reflector.js';
 import type { ResyncRecord } from '../engine/sink-worker.js';
 
+/**
+ * Resync reasons are free text for logs and status ("gobgpd connection lost (...)");
+ * a Prometheus label needs a small fixed set, or every new message is a new series.
+ */
+export function resyncTrigger(reason: string): string {
+  if (['start-up', 'control', 'reload', 'overrun', 'implicit-delete'].includes(reason)) return reason;
+  if (/^gobgpd conn|^VPP API connection|connect|restart/i.test(reason)) return 'sink-reconnect';
+  return 'other';
+}
+
 /** The daemon's Prometheus metrics. Gauges are read from live state at scrape time. */
 export class Metrics {
   readonly registry = new Registry();
   readonly kernelEvents = new Counter({ name: 'rtreflect_kernel_events_total', help: 'Normalized kernel route events', labelNames: ['type'], registers: [this.registry] });
   readonly filtered = new Counter({ name: 'rtreflect_routes_filtered_total', help: 'Routes dropped by the handler chain', registers: [this.registry] });
   readonly overruns = new Counter({ name: 'rtreflect_kernel_overruns_total', help: 'Netlink receive buffer overruns (events lost)', registers: [this.registry] });
-  readonly resyncs = new Counter({ name: 'rtreflect_resyncs_total', help: 'Resyncs by trigger', labelNames: ['scope', 'trigger'], registers: [this.registry] });
+  readonly resyncs = new Counter({ name: 'rtreflect_resyncs_total', help: 'Finished resyncs: scope kernel (re-dump) or sink (sink compared and repaired), by trigger', labelNames: ['scope', 'trigger'], registers: [this.registry] });
   readonly sinkWrites = new Counter({ name: 'rtreflect_sink_writes_total', help: 'Routes written to a sink', labelNames: ['sink', 'op'], registers: [this.registry] });
   readonly sinkErrors = new Counter({ name: 'rtreflect_sink_errors_total', help: 'Sink write errors', labelNames: ['sink'], registers: [this.registry] });
   readonly holdDowns = new Counter({ name: 'rtreflect_hold_down_engaged_total', help: 'Times hold-down engaged', registers: [this.registry] });
@@ -56,9 +66,18 @@ export class Metrics {
       kernelEvent: (op) => this.kernelEvents.inc({ type: op }),
       filtered: () => this.filtered.inc(),
       latency: (sink, s) => this.latency.observe({ sink }, s),
-      resync: (_sink, rec: ResyncRecord) => this.resyncDuration.observe({ scope: 'sink' }, rec.durationMs / 1000),
+      resync: (_sink, rec: ResyncRecord) => {
+        this.resyncs.inc({ scope: 'sink', trigger: resyncTrigger(rec.reason) });
+        this.resyncDuration.observe({ scope: 'sink' }, rec.durationMs / 1000);
+      },
       holdDown: (state) => { if (state === 'engaged') this.holdDowns.inc(); },
     };
+  }
+
+  /** A kernel re-dump finished (start-up, overrun, full resync). */
+  kernelResync(info: { reason: string; durationMs: number }): void {
+    this.resyncs.inc({ scope: 'kernel', trigger: resyncTrigger(info.reason) });
+    this.resyncDuration.observe({ scope: 'kernel' }, info.durationMs / 1000);
   }
 
   async listen(address: string, logger: Logger): Promise<void> {

@@ -150,7 +150,7 @@ export interface RibPath {
 interface RawPath {
   nlri?: { prefix?: string };
   age?: number;
-  attrs?: { type: number; nexthop?: string; metric?: number; communities?: number[]; value?: { global_admin: number; local_data1: number; local_data2: number }[]; nexthops?: string[] }[];
+  attrs?: { type: number; nexthop?: string; metric?: number; communities?: number[]; value?: { ASN: number; LocalData1: number; LocalData2: number }[] }[];
   'neighbor-ip'?: string;
   id?: number;
   'remote-id'?: number;
@@ -169,7 +169,7 @@ export function parseRib(json: string): RibPath[] {
   for (const [prefix, paths] of Object.entries(raw)) {
     for (const p of paths ?? []) {
       const attrs = p.attrs ?? [];
-      const nh = attrs.find((a) => a.type === 3)?.nexthop ?? attrs.find((a) => a.type === 14)?.nexthops?.[0] ?? '';
+      const nh = attrs.find((a) => a.type === 3 || a.type === 14)?.nexthop ?? '';
       const med = attrs.find((a) => a.type === 4)?.metric;
       const comms = attrs.find((a) => a.type === 8)?.communities ?? [];
       const large = attrs.find((a) => a.type === 32)?.value ?? [];
@@ -178,7 +178,7 @@ export function parseRib(json: string): RibPath[] {
         nextHop: nh,
         ...(med !== undefined ? { med } : {}),
         communities: comms.map(communityText),
-        largeCommunities: large.map((l) => `${l.global_admin}:${l.local_data1}:${l.local_data2}`),
+        largeCommunities: large.map((l) => `${l.ASN}:${l.LocalData1}:${l.LocalData2}`),
         id: p['remote-id'] ?? p.id ?? 0,
         age: p.age ?? 0,
         neighbor: p['neighbor-ip'] ?? '',
@@ -297,9 +297,10 @@ ipv4 table t100;
 protocol static static4 { ipv4; ${(routes.v4 ?? []).join('\n  ')} }
 protocol static static6 { ipv6; ${(routes.v6 ?? []).join('\n  ')} }
 protocol static static100 { ipv4 { table t100; }; ${(routes.table100 ?? []).join('\n  ')} }
-protocol kernel kernel4 { ipv4 { export all; }; merge paths on; }
-protocol kernel kernel6 { ipv6 { export all; }; merge paths on; }
-protocol kernel kernel100 { ipv4 { table t100; export all; }; kernel table 100; }
+# Long scan times: a scan deletes proto-bird routes BIRD did not make (tests add some with ip route).
+protocol kernel kernel4 { ipv4 { export all; }; merge paths on; scan time 3600; }
+protocol kernel kernel6 { ipv6 { export all; }; merge paths on; scan time 3600; }
+protocol kernel kernel100 { ipv4 { table t100; export all; }; kernel table 100; scan time 3600; }
 `;
     writeFileSync(join(this.dir, 'bird.conf'), conf);
     if (!this.bird) {

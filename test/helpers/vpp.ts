@@ -4,16 +4,43 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
+import { packageRoot } from '../../src/util/package-info.js';
 import { loadApiDefs, nameCrc, type ApiDefsData } from '../../src/sinks/vpp/vpp-api-defs.js';
 import { VppCodec, type VppMessage } from '../../src/sinks/vpp/vpp-codec.js';
 import { FrameReader, frame } from '../../src/sinks/vpp/vpp-transport.js';
 
-export const FIXTURE_API_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../fixtures/vpp-api');
+/**
+ * VPP's API definition files for the codec tests, first found of: $RTREFLECT_VPP_API_DIR,
+ * the project's shared definitions (../shared/vpp-api beside the checkout), an
+ * installed VPP's share/vpp/api. They are VPP's, so they are read, not copied here.
+ */
+function findApiDir(): string | undefined {
+  const candidates = [
+    process.env.RTREFLECT_VPP_API_DIR,
+    resolve(packageRoot(), '..', 'shared', 'vpp-api'),
+    '/opt/vpp/share/vpp/api',
+    '/usr/share/vpp/api',
+  ];
+  return candidates.find((d): d is string => !!d && existsSync(join(d, 'core', 'ip.api.json')));
+}
+
+export const FIXTURE_API_DIR = findApiDir();
+
+/** Tests that need the definitions skip, saying why, where none are present. */
+export const vppDefsSkip: string | false = FIXTURE_API_DIR ? false
+  : 'no VPP API definitions found (set RTREFLECT_VPP_API_DIR, or install VPP); VPP codec tests skipped';
 
 let cachedDefs: ApiDefsData | undefined;
 export function fixtureDefs(): ApiDefsData {
+  if (!FIXTURE_API_DIR) throw new Error(vppDefsSkip as string);
   cachedDefs ??= loadApiDefs(FIXTURE_API_DIR);
   return cachedDefs;
+}
+
+/** `test`, skipped with the reason when VPP's definitions are absent. */
+export function vppTest(name: string, fn: () => unknown): void {
+  test(name, { skip: vppDefsSkip }, fn as () => Promise<void>);
 }
 
 // ---------------------------------------------------------------------------
@@ -108,9 +135,14 @@ export class FakeVpp {
   }
 
   async close(): Promise<void> {
+    const closed = new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
     this.dropAll();
-    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
-    rmSync(this.dir, { recursive: true, force: true });
+    try {
+      // A client that reconnects at this instant would hold server.close() open: do not wait for ever.
+      await Promise.race([closed, new Promise((r) => setTimeout(r, 1000).unref())]);
+    } finally {
+      rmSync(this.dir, { recursive: true, force: true });
+    }
   }
 }
 

@@ -118,20 +118,20 @@ describe('KernelSource against the kernel', () => {
     const ns = await newNetns('ks-v6');
     const h = await open(ns);
     try {
-      assert.deepEqual(await h.step(['-6 route add 2001:db8:1::/48 via 2001:db8:ffff::10 proto bird']), ['add 254|2001:db8:1::/48|1024 unicast 2001:db8:ffff::10@v0*1']);
-      assert.deepEqual(await h.step(['-6 route append 2001:db8:1::/48 via 2001:db8:ffff::11 proto bird']),
+      assert.deepEqual(await h.step(['route add 2001:db8:1::/48 via 2001:db8:ffff::10 proto bird']), ['add 254|2001:db8:1::/48|1024 unicast 2001:db8:ffff::10@v0*1']);
+      assert.deepEqual(await h.step(['route append 2001:db8:1::/48 via 2001:db8:ffff::11 proto bird']),
         ['add 254|2001:db8:1::/48|1024 unicast 2001:db8:ffff::10@v0*1,2001:db8:ffff::11@v0*1'], 'an IPv6 append adds a path to the multipath route');
-      assert.deepEqual(await h.step(['-6 route replace 2001:db8:1::/48 via 2001:db8:eeee::10 proto bird']),
+      assert.deepEqual(await h.step(['route replace 2001:db8:1::/48 via 2001:db8:eeee::10 proto bird']),
         ['add 254|2001:db8:1::/48|1024 unicast 2001:db8:eeee::10@w0*1'], 'a replace leaves no old path');
       assert.equal(await h.mismatch(), '');
-      assert.deepEqual(await h.step(['-6 route add 2001:db8:2::/48 table 1000 proto bird nexthop via 2001:db8:ffff::10 weight 2 nexthop via 2001:db8:eeee::10']),
+      assert.deepEqual(await h.step(['route add 2001:db8:2::/48 table 1000 proto bird nexthop via 2001:db8:ffff::10 weight 2 nexthop via 2001:db8:eeee::10']),
         ['add 1000|2001:db8:2::/48|1024 unicast 2001:db8:eeee::10@w0*1,2001:db8:ffff::10@v0*2']);
-      assert.deepEqual(await h.step(['-6 route del 2001:db8:2::/48 table 1000 via 2001:db8:ffff::10']),
+      assert.deepEqual(await h.step(['route del 2001:db8:2::/48 table 1000 via 2001:db8:ffff::10']),
         ['add 1000|2001:db8:2::/48|1024 unicast 2001:db8:eeee::10@w0*1'], 'deleting one sibling keeps the others');
-      assert.deepEqual(await h.step(['-6 route add blackhole 2001:db8:3::/48 proto bird', '-6 route add unreachable 2001:db8:4::/48 proto bird',
-        '-6 route add prohibit 2001:db8:5::/48 proto bird table 100']),
+      assert.deepEqual(await h.step(['route add blackhole 2001:db8:3::/48 proto bird', 'route add unreachable 2001:db8:4::/48 proto bird',
+        'route add prohibit 2001:db8:5::/48 proto bird table 100']),
       ['add 254|2001:db8:3::/48|1024 blackhole', 'add 254|2001:db8:4::/48|1024 unreachable', 'add 100|2001:db8:5::/48|1024 prohibit']);
-      assert.deepEqual(await h.step(['-6 route del 2001:db8:1::/48 proto bird']), ['del 254|2001:db8:1::/48|1024 unicast 2001:db8:eeee::10@w0*1']);
+      assert.deepEqual(await h.step(['route del 2001:db8:1::/48 proto bird']), ['del 254|2001:db8:1::/48|1024 unicast 2001:db8:eeee::10@w0*1']);
       assert.equal(await h.mismatch(), '');
     } finally { h.close(); }
   });
@@ -143,7 +143,7 @@ describe('KernelSource against the kernel', () => {
       await h.step(['nexthop add id 1 via 192.0.2.10 dev v0', 'nexthop add id 2 via 192.0.2.11 dev v0', 'nexthop add id 10 group 1,2/2',
         'nexthop add id 3 via 2001:db8:ffff::10 dev v0']);
       assert.deepEqual(await h.step(['route add 10.10.0.0/24 nhid 10 proto bird', 'route add 10.11.0.0/24 nhid 1 proto bird',
-        '-6 route add 2001:db8:10::/48 nhid 3 proto bird']), [
+        'route add 2001:db8:10::/48 nhid 3 proto bird']), [
         'add 254|10.10.0.0/24|0 unicast 192.0.2.10@v0*2,192.0.2.11@v0*1', 'add 254|10.11.0.0/24|0 unicast 192.0.2.10@v0*1',
         'add 254|2001:db8:10::/48|1024 unicast 2001:db8:ffff::10@v0*1']);
       assert.equal(await h.mismatch(), '');
@@ -167,7 +167,7 @@ describe('KernelSource against the kernel', () => {
     const h = await open(ns);
     try {
       await h.step(['route add 10.20.0.0/24 via 198.51.100.10 proto bird', 'route add 10.21.0.0/24 proto bird nexthop via 192.0.2.10 nexthop via 198.51.100.10',
-        'route add 10.30.0.0/24 via 203.0.113.10 proto bird', '-6 route add 2001:db8:20::/48 via 2001:db8:eeee::10 proto bird']);
+        'route add 10.30.0.0/24 via 203.0.113.10 proto bird', 'route add 2001:db8:20::/48 via 2001:db8:eeee::10 proto bird']);
       assert.equal(await h.mismatch(), '');
       let from = h.events.length;
       await ns.execBatch(['link set w0 down']);
@@ -191,10 +191,10 @@ describe('KernelSource against the kernel', () => {
     const h = await open(ns);
     try {
       assert.deepEqual(await h.step(['route add 10.40.0.0/24 via 192.0.2.10 proto static', 'route add 10.41.0.0/24 via 192.0.2.10',
-        'route add 10.42.0.0/24 via 192.0.2.10 proto kernel', '-6 route add 2001:db8:40::/48 via 2001:db8:ffff::10 proto static']), []);
-      assert.deepEqual(await h.step(['route add 10.43.0.0/24 via 192.0.2.10 proto bird', '-6 route add 2001:db8:43::/48 via 2001:db8:ffff::10 proto bird']),
+        'route add 10.42.0.0/24 via 192.0.2.10 proto kernel', 'route add 2001:db8:40::/48 via 2001:db8:ffff::10 proto static']), []);
+      assert.deepEqual(await h.step(['route add 10.43.0.0/24 via 192.0.2.10 proto bird', 'route add 2001:db8:43::/48 via 2001:db8:ffff::10 proto bird']),
         ['add 254|10.43.0.0/24|0 unicast 192.0.2.10@v0*1', 'add 254|2001:db8:43::/48|1024 unicast 2001:db8:ffff::10@v0*1']);
-      assert.deepEqual(await h.step(['route replace 10.43.0.0/24 via 192.0.2.11 proto static', '-6 route replace 2001:db8:43::/48 via 2001:db8:ffff::11 proto static']),
+      assert.deepEqual(await h.step(['route replace 10.43.0.0/24 via 192.0.2.11 proto static', 'route replace 2001:db8:43::/48 via 2001:db8:ffff::11 proto static']),
         ['del 254|10.43.0.0/24|0 unicast 192.0.2.10@v0*1', 'del 254|2001:db8:43::/48|1024 unicast 2001:db8:ffff::10@v0*1']);
       assert.equal(await h.mismatch(), '');
       assert.deepEqual([...h.src.routes()].filter((r) => !r.prefix.startsWith('10.254.')), []);

@@ -5,7 +5,7 @@ import { VppCodec } from '../../src/sinks/vpp/vpp-codec.js';
 import { FrameReader, frame, MAX_PAYLOAD } from '../../src/sinks/vpp/vpp-transport.js';
 import { RtreflectError } from '../../src/util/errors.js';
 import { silentLogger } from '../../src/util/logger.js';
-import { FakeVpp, fixtureDefs, type FakeVppOptions } from '../helpers/vpp.js';
+import { FakeVpp, fixtureDefs, type FakeVppOptions, vppTest, vppDefsSkip } from '../helpers/vpp.js';
 
 function isErr(code: string, re?: RegExp) {
   return (e: unknown) => e instanceof RtreflectError && e.code === code && (!re || re.test(e.message));
@@ -25,7 +25,7 @@ async function withFake(opts: FakeVppOptions, clientOpts: Partial<VppClientOptio
   }
 }
 
-test('frames are reassembled whatever the read boundaries', () => {
+vppTest('frames are reassembled whatever the read boundaries', () => {
   const payloads = [Buffer.from([1, 2, 3]), Buffer.alloc(0), Buffer.from('hello world'), Buffer.alloc(70000, 7)];
   const stream = Buffer.concat(payloads.map(frame));
   for (const step of [1, 2, 5, 16, 17, 1000, stream.length]) {
@@ -41,13 +41,13 @@ test('frames are reassembled whatever the read boundaries', () => {
   assert.deepEqual([...new FrameReader().push(f)[0]!], [9]);
 });
 
-test('an impossible frame length is a protocol error', () => {
+vppTest('an impossible frame length is a protocol error', () => {
   const h = Buffer.alloc(16);
   h.writeUInt32BE(MAX_PAYLOAD + 1, 8);
   assert.throws(() => new FrameReader().push(h), isErr('ERR_VPP_PROTOCOL', /not a VPP API socket/));
 });
 
-test('handshake resolves ids by name and CRC; requests and dumps work', async () => {
+vppTest('handshake resolves ids by name and CRC; requests and dumps work', async () => {
   await withFake({
     handle: (name, req, peer) => {
       if (name === 'ip_table_add_del') peer.reply('ip_table_add_del_reply', { context: req.context, retval: 0 });
@@ -67,7 +67,7 @@ test('handshake resolves ids by name and CRC; requests and dumps work', async ()
   });
 });
 
-test('a CRC mismatch names the message and both versions', async () => {
+vppTest('a CRC mismatch names the message and both versions', async () => {
   await withFake({ crcOverride: { ip_route_add_del_v2: '0xdeadbeef' }, omit: ['lcp_itf_pair_get'] }, {}, async (c) => {
     await c.connect();
     assert.equal(c.has('ip_route_add_del_v2'), false);
@@ -78,7 +78,7 @@ test('a CRC mismatch names the message and both versions', async () => {
   });
 });
 
-test('requests are pipelined within the window and matched by context', async () => {
+vppTest('requests are pipelined within the window and matched by context', async () => {
   let outstanding = 0, maxOutstanding = 0;
   await withFake({
     handle: (name, req, peer) => {
@@ -100,7 +100,7 @@ test('requests are pipelined within the window and matched by context', async ()
   });
 });
 
-test('a malformed reply fails the request clearly, resets the connection, and does not crash', async () => {
+vppTest('a malformed reply fails the request clearly, resets the connection, and does not crash', async () => {
   let closed: Error | undefined;
   await withFake({
     handle: (name, req, peer) => {
@@ -117,16 +117,16 @@ test('a malformed reply fails the request clearly, resets the connection, and do
     await assert.rejects(c.request('ip_table_add_del', {}), isErr('ERR_VPP_DISCONNECTED'));
   });
 });
-const fake_codec = new VppCodec(fixtureDefs());
+const fake_codec = vppDefsSkip ? (undefined as unknown as VppCodec) : new VppCodec(fixtureDefs());
 
-test('a request VPP does not answer times out', async () => {
+vppTest('a request VPP does not answer times out', async () => {
   await withFake({}, { requestTimeoutMs: 100 }, async (c) => {
     await c.connect();
     await assert.rejects(c.request('ip_table_add_del', {}), isErr('ERR_VPP_TIMEOUT', /did not answer ip_table_add_del within 100 ms/));
   });
 });
 
-test('cursor streams continue while VPP says EAGAIN', async () => {
+vppTest('cursor streams continue while VPP says EAGAIN', async () => {
   await withFake({
     handle: (name, req, peer) => {
       if (name !== 'lcp_itf_pair_get') return;
@@ -141,7 +141,7 @@ test('cursor streams continue while VPP says EAGAIN', async () => {
   });
 });
 
-test('losing the connection rejects what is in flight and tells the owner', async () => {
+vppTest('losing the connection rejects what is in flight and tells the owner', async () => {
   let closed: Error | undefined;
   await withFake({ handle: (name, _req, peer) => { if (name === 'ip_table_add_del') peer.close(); } }, { onClose: (e) => { closed = e; } }, async (c) => {
     await c.connect();
@@ -153,12 +153,12 @@ test('losing the connection rejects what is in flight and tells the owner', asyn
   });
 });
 
-test('connecting to a missing socket says what to check', async () => {
+vppTest('connecting to a missing socket says what to check', async () => {
   const c = new VppClient(new VppCodec(fixtureDefs()), { socket: '/nonexistent/api.sock', clientName: 't', window: 1, requestTimeoutMs: 100, connectTimeoutMs: 500, logger: silentLogger() });
   await assert.rejects(c.connect(), isErr('ERR_VPP_CONNECT', /\/nonexistent\/api\.sock: ENOENT \(is VPP running/));
 });
 
-test('backoff grows, is capped, and is jittered', () => {
+vppTest('backoff grows, is capped, and is jittered', () => {
   const b = { initialMs: 100, maxMs: 1000 };
   assert.equal(backoffDelay(0, b, () => 1), 100);
   assert.equal(backoffDelay(3, b, () => 1), 800);

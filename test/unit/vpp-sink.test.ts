@@ -6,7 +6,7 @@ import { createVppSink } from '../../src/sinks/vpp/vpp-sink.js';
 import { resolveVppSinkOptions, VPP_SINK_DEFAULTS } from '../../src/sinks/vpp/vpp-options.js';
 import { RtreflectError } from '../../src/util/errors.js';
 import { silentLogger } from '../../src/util/logger.js';
-import { FakeVpp, fixtureDefs, type FakeVppOptions } from '../helpers/vpp.js';
+import { FakeVpp, fixtureDefs, type FakeVppOptions, vppTest, vppDefsSkip } from '../helpers/vpp.js';
 
 function route(over: Partial<ReflectedRoute>): ReflectedRoute {
   return { family: 4, prefix: '192.0.2.0/24', table: 254, protocol: 12, type: 'unicast', metric: 0, tos: 0, nexthops: [{ gateway: '10.99.0.1', ifindex: 3, ifname: 'eth1', weight: 1 }], ...over };
@@ -23,7 +23,7 @@ function hooks(): SinkHooks & { resyncs: string[]; states: SinkConnectionState[]
   return h;
 }
 
-test('options: defaults, and errors that name the field', () => {
+vppTest('options: defaults, and errors that name the field', () => {
   const o = resolveVppSinkOptions({ tables: { '100': 5 }, fibSource: { priority: 20 } });
   assert.equal(o.socket, '/run/vpp/api.sock');
   assert.equal(o.apiDir, '/usr/share/vpp/api');
@@ -36,7 +36,7 @@ test('options: defaults, and errors that name the field', () => {
   assert.throws(() => resolveVppSinkOptions({ backoff: { initialMs: 100, maxMs: 10 } }), /backoff\.maxMs/);
 });
 
-test('table mapping: main/local → 0, others 1:1, overrides, VRFs', () => {
+vppTest('table mapping: main/local → 0, others 1:1, overrides, VRFs', () => {
   const s = createVppSink({ tables: { '100': 5 }, vrfTables: { blue: 20 } });
   const key = (r: Partial<ReflectedRoute>) => {
     const p = s.project(route(r));
@@ -50,7 +50,7 @@ test('table mapping: main/local → 0, others 1:1, overrides, VRFs', () => {
   assert.match(key({ vrf: 'red' }), /VRF "red" has no VPP table; add it to the VPP sink's vrfTables/);
 });
 
-test('fingerprints: order-independent, sensitive to what is written', () => {
+vppTest('fingerprints: order-independent, sensitive to what is written', () => {
   const s = createVppSink({});
   const fp = (r: Partial<ReflectedRoute>) => {
     const p = s.project(route(r));
@@ -69,7 +69,7 @@ test('fingerprints: order-independent, sensitive to what is written', () => {
   assert.equal(fp({ family: 6, prefix: '2001:db8::/32', nexthops: [{ gateway: '2001:db8:99::1', weight: 1 }] }), '0|2001:db8::/32|via:2001:db8:99::1@*1/0');
 });
 
-test('next hops without a VPP interface: gateway → next-hop-only, interface-only or link-local → skipped with the reason', () => {
+vppTest('next hops without a VPP interface: gateway → next-hop-only, interface-only or link-local → skipped with the reason', () => {
   const s = createVppSink({});
   const p1 = s.project(route({ nexthops: [{ gateway: '10.99.0.1', ifindex: 3, ifname: 'eth1', weight: 1 }] }));
   assert.ok('fingerprint' in p1 && p1.fingerprint.endsWith('via:10.99.0.1@*1/0'), JSON.stringify(p1));
@@ -102,7 +102,7 @@ async function withFake(opts: FakeVppOptions, fn: (f: FakeVpp) => Promise<void>)
   }
 }
 
-test('start refuses a VPP whose route messages differ from the definitions, naming both CRCs', async () => {
+vppTest('start refuses a VPP whose route messages differ from the definitions, naming both CRCs', async () => {
   await withFake({ crcOverride: { ip_route_v2_dump: '0x01020304' } }, async (f) => {
     const s = createVppSink({ socket: f.path }, { defs: fixtureDefs() });
     await assert.rejects(s.start(hooks()), (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_VPP_API_MISMATCH'
@@ -111,7 +111,7 @@ test('start refuses a VPP whose route messages differ from the definitions, nami
   });
 });
 
-test('without the _v2 messages the sink falls back to ip_route_add_del and says so', async () => {
+vppTest('without the _v2 messages the sink falls back to ip_route_add_del and says so', async () => {
   await withFake({ omit: ['ip_route_add_del_v2', 'ip_route_v2_dump'] }, async (f) => {
     const s = createVppSink({ socket: f.path }, { defs: fixtureDefs() });
     await s.start(hooks());
@@ -123,7 +123,7 @@ test('without the _v2 messages the sink falls back to ip_route_add_del and says 
   });
 });
 
-test('allocates its FIB source once, and a lost connection leads to reconnect and a resync request', async () => {
+vppTest('allocates its FIB source once, and a lost connection leads to reconnect and a resync request', async () => {
   await withFake({}, async (f) => {
     const h = hooks();
     const s = createVppSink({ socket: f.path, backoff: { initialMs: 20, maxMs: 50 } }, { defs: fixtureDefs() });
@@ -147,7 +147,7 @@ test('allocates its FIB source once, and a lost connection leads to reconnect an
   });
 });
 
-test('a sink that is down rejects apply and readOwned', async () => {
+vppTest('a sink that is down rejects apply and readOwned', async () => {
   const s = createVppSink({});
   await assert.rejects(s.readOwned(), (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_VPP_DISCONNECTED');
   await assert.rejects(s.apply([]), (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_VPP_DISCONNECTED');

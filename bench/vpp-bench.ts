@@ -1,106 +1,265 @@
 /**
- * VPP sink throughput against a real VPP (in a namespace of its own).
- *   node --import tsx bench/vpp-bench.ts [--routes 100000] [--parallel 1] [--paths 1] [--batch 512]
- * Prints: cold apply rate, time until VPP holds every route, readOwned time,
- * and the number of writes a restarted sink would need with unchanged state (expected 0).
+ * VPP bench, end to end: proto bird routes in the kernel of VPP's namespace →
+ * `rtreflect run` (VPP sink) → a real VPP's FIB, timed until VPP holds them all
+ * (VPP's own `show ip[6] fib summary` counts, polled).
+ *
+ *   node dist/bench/vpp-bench.js [--v4 100000] [--v6 20000] [--full] [--routes N] [--no-linux-nl]
+ *   (or: import { main } from './vpp-bench.js'; await main(['--v4', '100000']))
+ *
+ * --full is 1,000,000 + 200,000; --routes N means N IPv4 + N/5 IPv6.
+ * RTR_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles rtreflect.
+ *
+ * Phases:
+ *  1. cold: the table is in the kernel first, then rtreflect starts: routes/s into VPP's FIB
+ *     and the time until VPP holds all (anchor: ~175,000 routes/s published for VPP's linux-cp family).
+ *  2. restart: rtreflect stopped and started with the kernel unchanged: writes (expected 0) and time.
+ *  3. streaming, same table, same run: rtreflect running, the table added to the kernel
+ *     (ip -batch); then VPP's own linux_nl plugin in a second VPP, the same table added
+ *     to its namespace's kernel. Time until each VPP holds all; ratio rtreflect/linux_nl.
+ *     linux_nl in this VPP build never dumps the kernel at start-up (it opens its netlink
+ *     socket when the first linux-cp pair appears and only re-syncs after a socket error),
+ *     so a cold-start comparison is impossible: the comparison is on route *arrival*.
  */
-import { parseArgs } from 'node:util';
-import type { ReflectedRoute } from '../src/engine/reflected-route.js';
-import type { Sink, SinkChange } from '../src/engine/sink.js';
-import { loadApiDefs } from '../src/sinks/vpp/vpp-api-defs.js';
-import { createVppSink } from '../src/sinks/vpp/vpp-sink.js';
-import { silentLogger } from '../src/util/logger.js';
-import { findVppBinary, NO_VPP_MESSAGE, startLiveVpp } from '../test/helpers/vpp.js';
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
+import { controlRequest } from '../src/control/control-client.js';
+import { findVppBinary, NO_VPP_MESSAGE, startLiveVpp, type LiveVpp } from '../test/helpers/vpp.js';
+import { NsProcess } from '../test/helpers/e2e-topology.js';
+import { fmtInt, fmtMs, intArg, printTable, rssOf, rtreflectCommand, sleep, type Row } from './bench-util.js';
 
-const { values } = parseArgs({
-  options: {
-    routes: { type: 'string', default: '100000' },
-    parallel: { type: 'string', default: '1' },
-    paths: { type: 'string', default: '1' },
-    batch: { type: 'string' },
-  },
-});
-const N = Math.min(1_200_000, Number(values.routes));
-const PARALLEL = Math.max(1, Number(values.parallel));
-const PATHS = Math.max(1, Math.min(4, Number(values.paths)));
+/** Published figure for VPP's linux-cp family programming the FIB (routes/s). */
+const LINUX_CP_ANCHOR = 175_000;
 
-function routeAt(i: number): ReflectedRoute {
-  // /24s from 1.0.0.0 upwards: 16M of them, more than any table.
-  const a = 0x01000000 + i * 256;
-  const prefix = `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.0/24`;
-  const nexthops = Array.from({ length: PATHS }, (_, k) => ({ gateway: `10.99.0.${k + 1}`, weight: 1 }));
-  return { family: 4, prefix, table: 254, protocol: 12, type: 'unicast', metric: 0, tos: 0, nexthops };
+interface SinkView { state: string; writes: number; deletes: number; lastResync?: { upserts: number; deletes: number; durationMs: number; ok: boolean } }
+
+function v4Prefix(i: number): string {
+  // /24s from 20.0.0.0: 1.2M of them end below 39.0.0.0, clear of 10/8 and 127/8.
+  const a = 0x14000000 + i * 256;
+  return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.0/24`;
 }
 
-const hooks = { logger: silentLogger(), onResyncNeeded() {}, onState() {} };
+function v6Prefix(i: number): string {
+  return `2a00:${(i >>> 16).toString(16)}:${(i & 0xffff).toString(16)}::/48`;
+}
 
-async function pushAll(sink: Sink, changes: SinkChange[]): Promise<number> {
-  let failed = 0, next = 0;
-  const worker = async () => {
-    while (next < changes.length) {
-      const batch = changes.slice(next, next + sink.batchSize);
-      next += batch.length;
-      failed += (await sink.apply(batch)).failed.length;
+/** The table as an `ip -batch` file: v4 /24s via 10.99.0.10-13, v6 /48s via 2001:db8:99::10. */
+function writeTable(path: string, v4: number, v6: number): void {
+  const lines: string[] = [];
+  for (let i = 0; i < v4; i++) lines.push(`route add ${v4Prefix(i)} via 10.99.0.${10 + (i & 3)} proto bird`);
+  for (let i = 0; i < v6; i++) lines.push(`route add ${v6Prefix(i)} via 2001:db8:99::10 proto bird`);
+  writeFileSync(path, lines.join('\n') + '\n');
+}
+
+function loadTable(ns: string, file: string): number {
+  const t = performance.now();
+  execFileSync('ip', ['-n', ns, '-batch', file], { stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 64 << 20 });
+  return performance.now() - t;
+}
+
+/** `show ip fib summary` → count of entries with this prefix length (table 0). */
+function fibCount(vpp: LiveVpp, ip6: boolean, len: number): number {
+  const out = vpp.cli(ip6 ? 'show ip6 fib summary' : 'show ip fib summary');
+  let inT0 = false;
+  for (const line of out.split('\n')) {
+    if (/VRF:/.test(line)) { inT0 = /VRF:0,/.test(line); continue; }
+    const m = /^\s*(\d+)\s+(\d+)\s*$/.exec(line);
+    if (inT0 && m && Number(m[1]) === len) return Number(m[2]);
+  }
+  return 0;
+}
+
+/** Polls VPP until it holds v4 /24s and v6 /48s (beyond the base counts); returns ms since t0. */
+async function waitHolds(vpp: LiveVpp, t0: number, want4: number, want6: number, base4: number, timeoutMs: number): Promise<number> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const c4 = fibCount(vpp, false, 24) - base4;
+    const c6 = want6 ? fibCount(vpp, true, 48) : 0;
+    if (c4 >= want4 && c6 >= want6) return performance.now() - t0;
+    if (Date.now() > end) throw new Error(`VPP holds ${c4}/${want4} IPv4 and ${c6}/${want6} IPv6 routes after ${timeoutMs} ms`);
+    await sleep(c4 + c6 > 0.9 * (want4 + want6) ? 50 : 200);
+  }
+}
+
+class Rtreflect {
+  readonly proc: NsProcess;
+  readonly control: string;
+  constructor(private readonly vpp: LiveVpp, readonly dir: string) {
+    this.control = join(dir, 'control.sock');
+    const config = join(dir, 'rtreflect.yaml');
+    writeFileSync(config, `source: { protocols: [bird], tables: [main], families: [4, 6] }
+engine: { holdDown: { enabled: false } }
+sinks:
+  - type: vpp
+    name: vpp
+    socket: "${vpp.apiSock}"
+    apiDir: "${vpp.apiDir}"
+    interfaces: { host0: host-vpp0 }
+control: { socket: "${this.control}" }
+log: { level: warn, format: json }
+`);
+    this.proc = new NsProcess(vpp.ns, rtreflectCommand(['run', '--config', config, '--control', this.control]), join(dir, 'rtreflect.log'));
+  }
+
+  async status(): Promise<{ daemon: { ready: boolean }; sinks: SinkView[] } | undefined> {
+    try {
+      return await controlRequest(this.control, 'status', {}, { timeoutMs: 10_000 }) as { daemon: { ready: boolean }; sinks: SinkView[] };
+    } catch {
+      return undefined;
     }
-  };
-  await Promise.all(Array.from({ length: PARALLEL }, worker));
-  return failed;
+  }
+
+  /** Starts it; resolves when the sink's first resync is done (ms since start). */
+  async start(timeoutMs: number): Promise<number> {
+    const t0 = performance.now();
+    this.proc.start();
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      if (!this.proc.running) throw new Error(`rtreflect exited: ${this.proc.log().slice(-3000)}`);
+      const st = await this.status();
+      if (st?.daemon.ready && st.sinks[0]?.lastResync) return performance.now() - t0;
+      if (Date.now() > end) throw new Error(`rtreflect not ready after ${timeoutMs} ms: ${this.proc.log().slice(-3000)}`);
+      await sleep(100);
+    }
+  }
 }
 
-async function main(): Promise<void> {
+export interface VppBenchResult { v4: number; v6: number; coldMs?: number; restartWrites?: number; streamRtreflectMs?: number; streamLinuxNlMs?: number; linuxNlSkipped?: string }
+
+/** Runs the bench; args as on the command line. Resolves with the figures (also printed). */
+export async function main(args: string[] = process.argv.slice(2)): Promise<VppBenchResult | undefined> {
   const bin = findVppBinary();
   if (!bin) {
     console.log(NO_VPP_MESSAGE);
-    return;
+    return undefined;
   }
-  const vpp = await startLiveVpp(bin, 'bench', { mainHeap: N > 300_000 ? '4G' : '1G' });
+  const full = args.includes('--full');
+  const routes = intArg(args, 'routes', 0);
+  const v4 = intArg(args, 'v4', full ? 1_000_000 : routes || 100_000);
+  const v6 = intArg(args, 'v6', full ? 200_000 : routes ? Math.floor(routes / 5) : 20_000);
+  const total = v4 + v6;
+  const heap = total > 300_000 ? '6G' : '2G';
+  const timeoutMs = 120_000 + total * 2;
+  const dir = mkdtempSync(join(tmpdir(), 'rtr-vpp-bench-'));
+  const table = join(dir, 'table.batch');
+  writeTable(table, v4, v6);
+  const res: VppBenchResult = { v4, v6 };
+  const rows: Row[] = [];
+  let vpp: LiveVpp | undefined;
+  let rtr: Rtreflect | undefined;
   try {
-    const defs = loadApiDefs(vpp.apiDir);
-    const opts = { socket: vpp.apiSock, apiDir: vpp.apiDir, ...(values.batch ? { batchSize: Number(values.batch) } : {}) };
-    const sink = createVppSink(opts, { defs });
-    await sink.start(hooks);
+    // ---- 1. cold start with the table already in the kernel ----
+    vpp = await startLiveVpp(bin, 'bench', { mainHeap: heap });
+    const base4 = fibCount(vpp, false, 24);
+    const loadMs = loadTable(vpp.ns, table);
+    rows.push({ metric: 'kernel: ip -batch of the table', value: fmtMs(loadMs) });
+    rtr = new Rtreflect(vpp, dir);
+    const t0 = performance.now();
+    await rtr.start(timeoutMs);
+    const coldMs = await waitHolds(vpp, t0, v4, v6, base4, timeoutMs);
+    res.coldMs = coldMs;
+    const rate = total / (coldMs / 1000);
+    rows.push({ metric: 'cold: start → VPP holds all', value: fmtMs(coldMs) });
+    rows.push({ metric: 'cold: routes/s into VPP FIB', value: fmtInt(rate), target: `anchor ${fmtInt(LINUX_CP_ANCHOR)}`, verdict: `ratio ${(rate / LINUX_CP_ANCHOR).toFixed(2)}` });
+    rows.push({ metric: 'rtreflect RSS after cold load', value: `${fmtInt(rssOf(rtr.proc.pid!) / 1048576)} MiB` });
 
-    let t = performance.now();
-    const routes = Array.from({ length: N }, (_, i) => routeAt(i));
-    const changes: SinkChange[] = routes.map((r) => {
-      const p = sink.project(r);
-      if (!('key' in p)) throw new Error(p.skip);
-      return { op: 'upsert', key: p.key, fingerprint: p.fingerprint, route: r };
-    });
-    const projectMs = performance.now() - t;
+    // ---- 2. restart with the kernel unchanged ----
+    await rtr.proc.stop(30_000);
+    const readyMs = await rtr.start(timeoutMs);
+    const st = (await rtr.status())!.sinks[0]!;
+    res.restartWrites = st.writes + st.deletes;
+    rows.push({ metric: 'restart: writes (upserts+deletes)', value: `${st.lastResync?.upserts ?? '?'}+${st.lastResync?.deletes ?? '?'}`, target: '0', verdict: st.writes + st.deletes === 0 ? 'ok' : 'MISSED' });
+    rows.push({ metric: 'restart: start → resynced', value: fmtMs(readyMs) });
+    rows.push({ metric: 'restart: sink resync (read+compare)', value: fmtMs(st.lastResync?.durationMs ?? NaN) });
 
-    t = performance.now();
-    const failed = await pushAll(sink, changes);
-    const applyMs = performance.now() - t;
-    // Every apply resolved after VPP's reply: VPP holds them now. Count them to be sure.
-    t = performance.now();
-    const owned = await sink.readOwned();
-    const readMs = performance.now() - t;
-    await sink.stop({ withdraw: false });
-
-    const again = createVppSink(opts, { defs });
-    await again.start(hooks);
-    t = performance.now();
-    const owned2 = await again.readOwned();
-    let writes = 0;
-    for (const r of routes) {
-      const p = again.project(r);
-      if ('key' in p && owned2.get(p.key) !== p.fingerprint) writes++;
-    }
-    const resyncMs = performance.now() - t;
-    await again.stop({ withdraw: false });
-
-    const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
-    console.log(`VPP sink bench: ${fmt(N)} IPv4 routes, ${PATHS} path(s) each, ${PARALLEL} apply call(s) in parallel, batch ${sink.batchSize}, window 512`);
-    console.log(`  project():               ${fmt(projectMs)} ms (${fmt(N / (projectMs / 1000))} routes/s)`);
-    console.log(`  cold apply:              ${fmt(applyMs)} ms (${fmt(N / (applyMs / 1000))} routes/s), ${failed} failed`);
-    console.log(`  VPP holds (readOwned):   ${fmt(owned.size)} routes, dump took ${fmt(readMs)} ms`);
-    console.log(`  restart, unchanged:      ${writes} writes needed; readOwned + compare took ${fmt(resyncMs)} ms`);
-    console.log(`  RSS: ${fmt(process.memoryUsage().rss / 1048576)} MiB`);
-    if (owned.size !== N || writes !== 0 || failed !== 0) process.exitCode = 1;
-  } finally {
+    // ---- 3a. streaming into rtreflect: empty kernel, rtreflect up, table added ----
+    await rtr.proc.stop(30_000);
     await vpp.stop();
+    vpp = undefined;
+    vpp = await startLiveVpp(bin, 'bench', { mainHeap: heap });
+    const b4 = fibCount(vpp, false, 24);
+    rtr = new Rtreflect(vpp, dir);
+    await rtr.start(timeoutMs);
+    let t1 = performance.now();
+    loadTable(vpp.ns, table);
+    const streamR = await waitHolds(vpp, t1, v4, v6, b4, timeoutMs);
+    res.streamRtreflectMs = streamR;
+    rows.push({ metric: 'stream: rtreflect, ip -batch → VPP holds all', value: fmtMs(streamR), verdict: `${fmtInt(total / (streamR / 1000))} routes/s` });
+    await rtr.proc.stop(30_000);
+    rtr = undefined;
+    await vpp.stop();
+    vpp = undefined;
+
+    // ---- 3b. the same with VPP's linux_nl ----
+    if (args.includes('--no-linux-nl')) {
+      res.linuxNlSkipped = '--no-linux-nl';
+    } else {
+      const nl = await startLinuxNlVpp(bin, heap);
+      if (typeof nl === 'string') {
+        res.linuxNlSkipped = nl;
+      } else {
+        vpp = nl;
+        const nb4 = fibCount(vpp, false, 24);
+        t1 = performance.now();
+        loadTable(vpp.ns, table);
+        const streamN = await waitHolds(vpp, t1, v4, v6, nb4, timeoutMs);
+        res.streamLinuxNlMs = streamN;
+        rows.push({ metric: 'stream: linux_nl, ip -batch → VPP holds all', value: fmtMs(streamN), verdict: `${fmtInt(total / (streamN / 1000))} routes/s` });
+        const ratio = streamR / streamN;
+        rows.push({ metric: 'stream: time ratio rtreflect/linux_nl', value: ratio.toFixed(2), target: '<= 1.0', verdict: ratio <= 1 ? 'ok' : 'MISSED' });
+      }
+    }
+    if (res.linuxNlSkipped) rows.push({ metric: 'linux_nl comparison', value: 'skipped', target: res.linuxNlSkipped });
+    printTable(`VPP: ${fmtInt(v4)} IPv4 + ${fmtInt(v6)} IPv6 proto bird routes, kernel → rtreflect → VPP (${bin})`, rows);
+    return res;
+  } finally {
+    try { await rtr?.proc.stop(10_000); } catch { /* keep tearing down */ }
+    try { await vpp?.stop(); } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
 }
 
-await main();
+/**
+ * A VPP with linux_cp + linux_nl. linux_nl ignores every netlink message while there is no
+ * linux-cp pair, and real pairs need a tap (vhost-net, absent here); linux_cp_unittest's
+ * `test lcp add` makes a pair without one: each call maps the next kernel ifindex (1, 2, …)
+ * to a VPP interface. Pairs for ifindex 1..4 cover host0 (where the next hops are) whatever
+ * its index, all to host-vpp0-less loopbacks: the routes' paths go via a loopback, which
+ * VPP accepts as attached next hops. Returns why not, when this VPP cannot do that.
+ */
+async function startLinuxNlVpp(bin: string, heap: string): Promise<LiveVpp | string> {
+  let vpp: LiveVpp;
+  try {
+    vpp = await startLiveVpp(bin, 'benchnl', { mainHeap: heap, plugins: ['linux_nl_plugin.so', 'linux_cp_unittest_plugin.so'] });
+  } catch (err) {
+    return `VPP with linux_nl did not start: ${(err as Error).message.slice(0, 300)}`;
+  }
+  try {
+    for (let i = 0; i < 8; i++) vpp.cli('create loopback interface');
+    for (let i = 0; i < 4; i++) {
+      vpp.cli(`set interface state loop${2 * i} up`);
+      vpp.cli(`test lcp add phy loop${2 * i} host loop${2 * i + 1}`);
+    }
+  } catch (err) {
+    await vpp.stop();
+    return `cannot make linux-cp pairs with linux_cp_unittest: ${(err as Error).message.slice(0, 300)}`;
+  }
+  const pairs = vpp.cli('show lcp').split('\n').filter((l) => l.startsWith('itf-pair')).length;
+  if (pairs < 4) {
+    await vpp.stop();
+    return `linux_cp_unittest could not make linux-cp pairs (${pairs}); linux_nl programs nothing without one`;
+  }
+  return vpp;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  main().then((r) => {
+    if (r && (r.restartWrites ?? 0) !== 0) process.exitCode = 1;
+  }, (err: Error) => {
+    console.error(`vpp-bench failed: ${err.stack ?? err.message}`);
+    process.exitCode = 1;
+  });
+}

@@ -42,17 +42,31 @@ export async function logLevelCommand(level: string, o: ControlOpts): Promise<vo
   process.stdout.write(`log level is now ${res.level}\n`);
 }
 
-interface StatusReply {
+export interface StatusReply {
   daemon: { pid: number; uptimeSeconds: number; ready: boolean; logLevel: string; lastFullResync?: { at: string; reason: string; durationMs: number } };
   source: { routes: number; overruns: number; resyncs: number; events: { add: number; del: number }; lastResync?: { at: string; reason: string; durationMs: number; adds: number; dels: number }; receiveBufferBytes: number };
   engine: { holdDownEngaged: boolean; heldDeletes: number; filtered: number };
   sinks: { name: string; kind: string; state: string; desired: number; applied: number; pending: number; writes: number; deletes: number; errors: number; skipped: number; lastError?: string; lastResync?: { at: string; reason: string; durationMs: number; upserts: number; deletes: number; ok: boolean } }[];
+  handlers?: { name: string; type: string; errors: number; lastError?: string; services?: { name: string; healthy: boolean; upChecks: number; minHealthy: number; checks: unknown[] }[] }[];
 }
 
+/** 3661 → "1h01m01s": what a person reads at a glance. */
+export function formatDuration(seconds: number): string {
+  const d = Math.floor(seconds / 86400), h = Math.floor(seconds / 3600) % 24, m = Math.floor(seconds / 60) % 60, s = Math.floor(seconds % 60);
+  const two = (n: number): string => String(n).padStart(2, '0');
+  if (d > 0) return `${d}d${two(h)}h${two(m)}m`;
+  if (h > 0) return `${h}h${two(m)}m${two(s)}s`;
+  if (m > 0) return `${m}m${two(s)}s`;
+  return `${s}s`;
+}
+
+/** The human `rtreflect status`: one line per source and engine, a table of sinks, then problems. */
 export function renderStatus(st: StatusReply): string {
   const lines: string[] = [];
   const d = st.daemon;
-  lines.push(`rtreflect pid ${d.pid}, up ${d.uptimeSeconds}s, ${d.ready ? 'ready' : 'starting'}, log level ${d.logLevel}`);
+  const fr = d.lastFullResync;
+  lines.push(`rtreflect pid ${d.pid}, up ${formatDuration(d.uptimeSeconds)}, ${d.ready ? 'ready' : 'starting (first resync not applied yet)'}, log level ${d.logLevel}` +
+    (fr ? `; last full resync ${fr.at} (${fr.reason}, ${fr.durationMs} ms)` : ''));
   const s = st.source;
   const lr = s.lastResync;
   lines.push(`kernel: ${s.routes} routes, ${s.events.add} adds / ${s.events.del} deletes seen, ${s.overruns} overruns, ${s.resyncs} resyncs` +
@@ -64,8 +78,14 @@ export function renderStatus(st: StatusReply): string {
     rows.push([k.name, k.kind, k.state, String(k.desired), String(k.applied), String(k.pending), String(k.writes), String(k.deletes), String(k.errors), String(k.skipped),
       r ? `${r.at} ${r.reason} ${r.durationMs}ms +${r.upserts} -${r.deletes}${r.ok ? '' : ' FAILED'}` : '-']);
   }
+  const numeric = (i: number): boolean => i >= 3 && i <= 9;
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  for (const r of rows) lines.push(r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+  for (const r of rows) lines.push(r.map((c, i) => (numeric(i) && r !== rows[0] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd());
   for (const k of st.sinks) if (k.lastError) lines.push(`${k.name}: last error: ${k.lastError}`);
+  for (const h of st.handlers ?? []) {
+    const svcs = (h.services ?? []).map((v) => `${v.name} ${v.healthy ? 'healthy' : 'UNHEALTHY'} (${v.upChecks}/${v.checks.length} checks up, ${v.minHealthy} needed)`);
+    if (svcs.length > 0) lines.push(`handler ${h.name}: ${svcs.join(', ')}`);
+    if (h.errors > 0) lines.push(`handler ${h.name}: ${h.errors} errors${h.lastError ? `, last: ${h.lastError}` : ''}`);
+  }
   return lines.join('\n') + '\n';
 }

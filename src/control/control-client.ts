@@ -31,7 +31,7 @@ export function controlRequest(path: string, cmd: string, args: Record<string, u
       while ((nl = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
-        let msg: { progress?: Record<string, unknown>; ok?: boolean; result?: unknown; error?: string };
+        let msg: { progress?: Record<string, unknown>; ok?: boolean; result?: unknown; error?: string; code?: string };
         try {
           msg = JSON.parse(line) as typeof msg;
         } catch {
@@ -40,7 +40,8 @@ export function controlRequest(path: string, cmd: string, args: Record<string, u
         }
         if (msg.progress) opts.onProgress?.(msg.progress);
         else if (msg.ok) finish(null, msg.result);
-        else finish(new RtreflectError('ERR_CONTROL_REFUSED', `daemon: ${msg.error ?? 'request failed'}`));
+        // The daemon's own error code (e.g. ERR_BAD_ARGUMENT) decides the exit status.
+        else finish(new RtreflectError(typeof msg.code === 'string' && /^ERR_[A-Z_]+$/.test(msg.code) ? msg.code : 'ERR_CONTROL_REFUSED', `daemon: ${msg.error ?? 'request failed'}`));
       }
     });
     sock.on('close', () => finish(new RtreflectError('ERR_CONTROL_PROTOCOL', `the daemon at ${path} closed the connection without an answer`)));

@@ -31,7 +31,10 @@ export class ControlServer {
 
   async start(): Promise<void> {
     const { path } = this.opts;
-    await mkdir(dirname(path), { recursive: true, mode: 0o750 });
+    const dir = dirname(path);
+    // Only a directory we made (or systemd's RuntimeDirectory=) is ours to hand to the group; never /run or /tmp.
+    const created = await mkdir(dir, { recursive: true, mode: 0o750 });
+    const ownDir = created !== undefined || (process.env.RUNTIME_DIRECTORY ?? '').split(':').includes(dir);
     await removeStaleSocket(path);
     const gid = this.opts.group !== undefined ? groupId(this.opts.group) : undefined;
     const server = createServer((sock) => this.onClient(sock));
@@ -46,12 +49,39 @@ export class ControlServer {
     } finally {
       process.umask(oldMask);
     }
-    if (gid !== undefined) {
-      await chown(path, process.getuid?.() ?? 0, gid);
-      await chmod(path, 0o660);
-      await chown(dirname(path), process.getuid?.() ?? 0, gid).catch(() => undefined);
-    }
     this.server = server;
+    if (gid !== undefined) {
+      try {
+        await this.giveToGroup(path, dir, ownDir, gid);
+      } catch (err) {
+        await this.close();
+        throw err;
+      }
+    }
+  }
+
+  /** Socket 0660 root:group; its directory traversable by the group (or members could not reach it). */
+  private async giveToGroup(path: string, dir: string, ownDir: boolean, gid: number): Promise<void> {
+    const group = this.opts.group!;
+    try {
+      // uid -1: keep the owner; changing only the group needs no CAP_CHOWN when we are a member.
+      await chown(path, -1, gid);
+      await chmod(path, 0o660);
+      if (ownDir) {
+        await chown(dir, -1, gid);
+        await chmod(dir, 0o750);
+      }
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'error';
+      throw new RtreflectError('ERR_CONTROL_LISTEN', `control.group: cannot give the control socket ${path} to group "${group}" (${code}): `
+        + 'rtreflect needs CAP_CHOWN or to be a member of that group; under systemd add "SupplementaryGroups=' + group
+        + '" and "SystemCallFilter=@chown" in a drop-in (systemctl edit rtreflect; see the comments in rtreflect.service)');
+    }
+    const st = await stat(dir);
+    const traversable = (st.mode & 0o001) !== 0 || ((st.mode & 0o010) !== 0 && st.gid === gid);
+    if (!traversable) {
+      this.opts.logger.warn({ dir, group }, `control.group: members of "${group}" cannot enter ${dir} (mode ${(st.mode & 0o777).toString(8)}); give the directory to the group or put the socket in a directory of its own`);
+    }
   }
 
   async close(): Promise<void> {

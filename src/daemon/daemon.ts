@@ -57,8 +57,9 @@ export class Daemon {
     this.config = await loadConfig(this.opts.configPath, resolverFor());
     if (this.config.log?.level) log.level = this.config.log.level;
     this.chain = await this.buildChain(this.config);
-    // systemd's RuntimeDirectory= (the lab and tests set it too): where a sidecar gobgpd keeps its config.
-    this.sinks = createSinks(this.config, log, process.env.RUNTIME_DIRECTORY?.split(':')[0] || undefined);
+    // Where a sidecar gobgpd keeps its files: systemd's RuntimeDirectory=, else beside the control socket.
+    const runtimeDir = process.env.RUNTIME_DIRECTORY?.split(':')[0] || dirname(resolvePath(this.opts.controlSocket ?? this.config.control.socket));
+    this.sinks = createSinks(this.config, log, runtimeDir);
     const sinkList: Sink[] = this.sinks.sinks;
     const metrics = new Metrics(() => this.reflector.sinkStatus(), () => this.reflector.kernelRouteCount);
     this.metrics = metrics;
@@ -70,6 +71,9 @@ export class Daemon {
       logger: log,
       observer: metrics.observer(),
     });
+    // The kernel snapshot must not be written before the start-up resync has read what each
+    // sink still holds: after a restart that is everything, and re-writing it re-announces it.
+    for (const w of this.reflector.workers) w.deferWritesUntilResync();
     const src = this.config.source;
     this.source = new KernelSource({
       protocols: src.protocols,
@@ -176,12 +180,17 @@ export class Daemon {
       this.reflector.replaceChain(chain);
       await old.close();
       if (next.log?.level) log.level = next.log.level;
-      const restartNeeded = JSON.stringify(next.source) !== JSON.stringify(this.config.source)
-        || JSON.stringify(next.sinks) !== JSON.stringify(this.config.sinks);
-      this.config = next;
-      log.info({ restartNeeded }, 'config reloaded');
+      // Only the handler chain and the log level change on reload; the engine (hold-down,
+      // batching) is built once too, so a change there also waits for a restart: say so.
+      const restartNeeded = (['source', 'engine', 'sinks'] as const)
+        .filter((k) => JSON.stringify(next[k]) !== JSON.stringify(this.config[k]));
+      // Keep what actually runs, so status tells the truth and a later reload warns again.
+      this.config = { ...next, source: this.config.source, engine: this.config.engine, sinks: this.config.sinks };
+      const note = restartNeeded.length ? `${restartNeeded.join(', ')} settings changed; they take effect on restart` : undefined;
+      if (note) log.warn({ restartNeeded }, `config reloaded: ${note}`);
+      else log.info({ restartNeeded: false }, 'config reloaded');
       await this.fullResync('reload');
-      return restartNeeded ? { reloaded: true, note: 'source and sink settings take effect on restart' } : { reloaded: true };
+      return note ? { reloaded: true, note } : { reloaded: true };
     } finally {
       this.notifier.ready(this.statusLine());
     }
@@ -191,7 +200,7 @@ export class Daemon {
     const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
     if (!levels.includes(level)) throw new RtreflectError('ERR_BAD_ARGUMENT', `log level "${level}" is not one of ${levels.join(', ')}`);
     this.log.level = level;
-    this.log.info({ level }, 'log level changed');
+    this.log.info({ logLevel: level }, 'log level changed'); // not "level": pino's own key
     return { level };
   }
 

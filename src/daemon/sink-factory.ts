@@ -14,7 +14,8 @@ export interface SinkBundle {
 }
 
 /** Constructs the configured sinks (no side effects) and any sidecar gobgpd. */
-export function createSinks(config: RtreflectConfig, logger: Logger, runtimeDir = '/run/rtreflect'): SinkBundle {
+/** `runtimeDir` holds sidecar files (beside the control socket, so two daemons never share it). */
+export function createSinks(config: RtreflectConfig, logger: Logger, runtimeDir: string): SinkBundle {
   const sinks: Sink[] = [];
   const supervisors: GobgpdSupervisor[] = [];
   for (const spec of config.sinks) {

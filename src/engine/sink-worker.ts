@@ -36,6 +36,8 @@ export interface SinkDiff {
   deletes: { key: string; fingerprint: string }[];
 }
 
+/** Batches handed to a sink at once (see drainAll). */
+const PIPELINE = 2;
 const RETRY_MIN_MS = 200;
 const RETRY_MAX_MS = 30_000;
 
@@ -51,6 +53,9 @@ export class SinkWorker {
   private applied = new Map<string, string>();
   /** Dirty key → when it first turned dirty (ms, for latency). */
   private dirty = new Map<string, number>();
+  private dirtyIter: MapIterator<[string, number]> | undefined;
+  /** Keys of batches handed to the sink and not answered yet. */
+  private readonly inFlight = new Set<string>();
   private readonly fingerprints = new Map<string, string>();
   private running = false;
   private stopped = false;
@@ -59,6 +64,8 @@ export class SinkWorker {
   private retryDelay = RETRY_MIN_MS;
   private resyncWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   private everResynced = false;
+  /** False while writes wait for a resync to read what the sink already holds (deferWritesUntilResync). */
+  private baselineKnown = true;
   lastResync: ResyncRecord | undefined;
   lastError: string | undefined;
   connection: SinkConnectionState = 'connecting';
@@ -121,6 +128,15 @@ export class SinkWorker {
   markDirty(key: string): void {
     if (!this.dirty.has(key)) this.dirty.set(key, performance.now());
     this.schedule();
+  }
+
+  /**
+   * Write nothing until the next resync has read what the sink already holds. At start-up this
+   * keeps a restarted daemon from re-writing every route the dataplane still has (each one would
+   * be re-announced to peers); the resync then writes only the difference.
+   */
+  deferWritesUntilResync(): void {
+    this.baselineKnown = false;
   }
 
   /** Read the sink's own entries and re-drain everything against them. Resolves when that pass is applied. */
@@ -194,8 +210,8 @@ export class SinkWorker {
           await this.resync();
           continue;
         }
-        if (this.dirty.size === 0) break;
-        await this.drainBatch();
+        if (this.dirty.size === 0 || !this.baselineKnown) break;
+        await this.drainAll(() => !this.stopped && this.connection === 'up' && this.resyncReason === undefined && this.baselineKnown && this.dirty.size > 0);
       }
     } catch (err) {
       this.stats.errors++;
@@ -238,6 +254,7 @@ export class SinkWorker {
     const applied = new Map<string, string>();
     for (const [k, fp] of owned) applied.set(k, this.intern(fp));
     this.applied = applied;
+    this.baselineKnown = true;
     const now = performance.now();
     for (const k of this.desired.keys()) if (!this.dirty.has(k)) this.dirty.set(k, now);
     for (const k of applied.keys()) if (!this.dirty.has(k)) this.dirty.set(k, now);
@@ -245,7 +262,7 @@ export class SinkWorker {
     const waiters = this.resyncWaiters.splice(0);
     let error: Error | undefined;
     try {
-      while (this.dirty.size > 0 && !this.stopped && this.resyncReason === undefined) await this.drainBatch();
+      await this.drainAll(() => this.dirty.size > 0 && !this.stopped && this.resyncReason === undefined);
     } catch (err) {
       error = err as Error;
     }
@@ -270,12 +287,54 @@ export class SinkWorker {
     for (const w of waiters) w.resolve();
   }
 
-  private async drainBatch(): Promise<void> {
+  /**
+   * Drains dirty keys while `more()` holds, with up to PIPELINE batches handed to the sink at
+   * once: choosing and projecting the next batch overlaps the sink's round trip for the last.
+   * A key is never in two unfinished batches, so batches cannot overtake each other per key.
+   */
+  private async drainAll(more: () => boolean): Promise<void> {
+    const inflight = new Set<Promise<void>>();
+    let failure: { err: unknown } | undefined;
+    try {
+      while (failure === undefined && more()) {
+        const batch = this.takeBatch();
+        if (batch === undefined) {
+          if (inflight.size === 0) break;
+          await Promise.race(inflight);
+          continue;
+        }
+        if (batch.changes.length === 0) continue;
+        const p: Promise<void> = this.applyBatch(batch.changes, batch.since)
+          .catch((err: unknown) => { failure ??= { err }; })
+          .finally(() => inflight.delete(p));
+        inflight.add(p);
+        if (inflight.size >= PIPELINE) await Promise.race(inflight);
+      }
+    } finally {
+      await Promise.all(inflight);
+    }
+    if (failure !== undefined) throw failure.err;
+  }
+
+  /** The next batch of changes (possibly empty: every key taken was in sync); undefined when no dirty key can be taken now. */
+  private takeBatch(): { changes: SinkChange[]; since: number[] } | undefined {
     const changes: SinkChange[] = [];
     const since: number[] = [];
     const max = this.sink.batchSize;
-    for (const [key, t] of this.dirty) {
-      if (changes.length >= max) break;
+    let scanned = 0, taken = 0;
+    const limit = this.dirty.size;
+    // One iterator across batches: restarting at the front each time would walk over the
+    // deleted entries V8 keeps until the next rehash (quadratic over a full-table resync).
+    for (; changes.length < max && scanned < limit; scanned++) {
+      let n = (this.dirtyIter ??= this.dirty.entries()).next();
+      if (n.done) {
+        this.dirtyIter = this.dirty.entries();
+        n = this.dirtyIter.next();
+        if (n.done) break;
+      }
+      const [key, t] = n.value;
+      if (this.inFlight.has(key)) continue; // stays dirty; taken once its batch is done
+      taken++;
       this.dirty.delete(key);
       const cands = this.desired.get(key);
       const cur = this.applied.get(key);
@@ -299,7 +358,11 @@ export class SinkWorker {
       changes.push({ op: 'upsert', key, fingerprint: p.fingerprint, route });
       since.push(t);
     }
-    if (changes.length === 0) return;
+    return taken === 0 ? undefined : { changes, since };
+  }
+
+  private async applyBatch(changes: SinkChange[], since: number[]): Promise<void> {
+    for (const c of changes) this.inFlight.add(c.key);
     let report;
     try {
       report = await this.sink.apply(changes);
@@ -307,6 +370,8 @@ export class SinkWorker {
       // Nothing is known to be applied: every key is dirty again.
       for (let i = 0; i < changes.length; i++) if (!this.dirty.has(changes[i]!.key)) this.dirty.set(changes[i]!.key, since[i]!);
       throw err;
+    } finally {
+      for (const c of changes) this.inFlight.delete(c.key);
     }
     const byKey = new Map<string, number>();
     for (let i = 0; i < changes.length; i++) byKey.set(changes[i]!.key, i);

@@ -97,27 +97,33 @@ export class KernelSource extends EventEmitter {
 
   /** Subscribe, dump, replay. Resolves once the initial snapshot has been emitted as `add` events. */
   async start(): Promise<void> {
+    this.openEvents();
+    if (!this.stats.receiveBufferForced && this.stats.receiveBufferBytes < this.opts.receiveBufferBytes) {
+      this.opts.logger.warn({ wanted: this.opts.receiveBufferBytes, got: this.stats.receiveBufferBytes },
+        'receive buffer smaller than asked (no CAP_NET_ADMIN for SO_RCVBUFFORCE; net.core.rmem_max caps it): overruns are more likely');
+    }
+    this.dumper = NetlinkSocket.open({ strictCheck: true, receiveBufferBytes: 8 * 1024 * 1024, ...(this.opts.netns ? { netns: this.opts.netns } : {}) });
+    this.dumper.unref();
+    await this.runResync('start-up', new Set(this.opts.families));
+  }
+
+  /** Opens (subscribes) the event socket; a replaced socket's late callbacks are ignored. */
+  private openEvents(): void {
     const groups = [RTNLGRP_LINK, RTNLGRP_NEXTHOP];
     if (this.opts.families.includes(4)) groups.push(RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV4_IFADDR);
     if (this.opts.families.includes(6)) groups.push(RTNLGRP_IPV6_ROUTE, RTNLGRP_IPV6_IFADDR);
-    this.events = NetlinkSocket.open({
+    const sock = NetlinkSocket.open({
       groups,
       receiveBufferBytes: this.opts.receiveBufferBytes,
       protocolFilter: this.opts.bpfFilter && this.opts.protocols ? this.opts.protocols : null,
       ...(this.opts.netns ? { netns: this.opts.netns } : {}),
     });
-    this.stats.receiveBufferBytes = this.events.receiveBufferBytes;
-    this.stats.receiveBufferForced = this.events.forced;
-    if (!this.events.forced && this.events.receiveBufferBytes < this.opts.receiveBufferBytes) {
-      this.opts.logger.warn({ wanted: this.opts.receiveBufferBytes, got: this.events.receiveBufferBytes },
-        'receive buffer smaller than asked (no CAP_NET_ADMIN for SO_RCVBUFFORCE; net.core.rmem_max caps it): overruns are more likely');
-    }
-    this.events.on('data', (batch: Buffer) => this.onBatch(batch));
-    this.events.on('overrun', () => this.onOverrun());
-    this.events.on('error', (err: Error) => this.opts.logger.error({ err: err.message }, 'netlink event socket error'));
-    this.dumper = NetlinkSocket.open({ strictCheck: true, receiveBufferBytes: 8 * 1024 * 1024, ...(this.opts.netns ? { netns: this.opts.netns } : {}) });
-    this.dumper.unref();
-    await this.runResync('start-up', new Set(this.opts.families));
+    this.stats.receiveBufferBytes = sock.receiveBufferBytes;
+    this.stats.receiveBufferForced = sock.forced;
+    sock.on('data', (batch: Buffer) => { if (this.events === sock) this.onBatch(batch); });
+    sock.on('overrun', () => { if (this.events === sock) this.onOverrun(); });
+    sock.on('error', (err: Error) => this.opts.logger.error({ err: err.message }, 'netlink event socket error'));
+    this.events = sock;
   }
 
   /**
@@ -207,10 +213,9 @@ export class KernelSource extends EventEmitter {
 
   private *routeRequests(family: Family): Generator<Buffer> {
     const table = this.opts.tables && this.opts.tables.length === 1 ? this.opts.tables[0] : undefined;
-    const protos = this.opts.protocols ?? [undefined];
-    for (const protocol of protos) {
-      yield buildRouteDumpRequest({ family, seq: this.seq++, ...(protocol !== undefined ? { protocol } : {}), ...(table !== undefined ? { table } : {}) });
-    }
+    // Every protocol: another protocol's alias listed before ours shadows it (the kernel forwards with
+    // that one), and a dump filtered by protocol would hide it. The state keeps only what touches ours.
+    yield buildRouteDumpRequest({ family, seq: this.seq++, ...(table !== undefined ? { table } : {}) });
   }
 
   private async dumpInto(req: Buffer, each: (m: NlMsg) => void, opts: { optional?: boolean } = {}): Promise<void> {
@@ -256,9 +261,21 @@ export class KernelSource extends EventEmitter {
   }
 
   private onOverrun(): void {
+    if (this.closed) return;
     this.stats.overruns++;
     this.stats.lastOverrun = new Date().toISOString();
     this.opts.logger.warn({ overruns: this.stats.overruns }, 'netlink receive buffer overrun: events lost, resyncing');
+    // What is still queued in this socket predates the loss: replayed over the coming dump it would
+    // bring back state that lost messages had changed (a deleted route re-added). A fresh subscription
+    // made before the dump makes "dump + what follows" whole again, as at start-up.
+    try {
+      const old = this.events;
+      this.openEvents();
+      old?.close();
+      if (this.syncing) this.queued = [];
+    } catch (err) {
+      this.opts.logger.error({ err: (err as Error).message }, 'cannot reopen the netlink event socket after an overrun; keeping the old one');
+    }
     this.emit('overrun', { at: this.stats.lastOverrun });
     void this.requestResync('overrun', this.opts.families, { rateLimited: true }).catch((err) =>
       this.opts.logger.error({ err: (err as Error).message }, 'kernel resync after overrun failed'));

@@ -285,6 +285,11 @@ export class KernelState {
       return;
     }
     const list = cur === undefined ? [] : Array.isArray(cur) ? cur.slice() : [cur];
+    if (!isDel && (nlFlags & NLM_F_REPLACE) && nexthopReannouncement(list, r, fam)) {
+      // Leave the aliases as they are (RTM_NEWNEXTHOP, which follows, refreshes their paths) and re-dump to be sure.
+      addRecheck(res, fam);
+      return;
+    }
     let next: Route[] | undefined;
     const intern = (nhs: NextHop[]): NextHop[] => this.intern(nhs);
     if (fam === 4) next = isDel ? delV4(list, r) : newV4(list, r, nlFlags);
@@ -639,6 +644,21 @@ function newV4(list: Route[], r: Route, nlFlags: number): Route[] | undefined {
 
 function sameAlias(a: Route, r: Route): boolean {
   return a.protocol === r.protocol && a.type === r.type && a.nhid === r.nhid && sameNexthops(a.nexthops, r.nexthops);
+}
+
+const sameNhUser = (a: Route, r: Route): boolean => a.nhid === r.nhid && a.protocol === r.protocol && a.type === r.type;
+
+/**
+ * Replacing a nexthop object makes the kernel re-announce every route using it with NLM_F_REPLACE,
+ * wherever that route sits among its key's aliases, while a real replace hits the first alias (IPv6:
+ * the first of the same kind). So when the alias a replace would hit is not this route but another
+ * alias already is, the message is (most likely) such a re-announcement, not a replace.
+ */
+function nexthopReannouncement(list: Route[], r: Route, fam: Fam): boolean {
+  if (r.nhid === undefined || list.length < 2) return false;
+  const target = fam === 4 ? 0 : list.findIndex((a) => !isPlaceholder(a) && qualifiesForEcmp(a) === qualifiesForEcmp(r));
+  if (target >= 0 && sameNhUser(list[target]!, r)) return false;
+  return list.some((a, i) => i !== target && sameNhUser(a, r));
 }
 
 /** IPv4 RTM_DELROUTE: the message describes the alias removed. */

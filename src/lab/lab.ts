@@ -57,9 +57,9 @@ function saveState(dir: string, s: LabState): void {
   writeFileSync(stateFile(dir), JSON.stringify(s, null, 2));
 }
 
-function spawnIn(ns: string, logFile: string, cmd: string[]): number {
+function spawnIn(ns: string, logFile: string, cmd: string[], env?: NodeJS.ProcessEnv): number {
   const fd = openSync(logFile, 'a');
-  const child = spawn('ip', ['netns', 'exec', ns, ...cmd], { detached: true, stdio: ['ignore', fd, fd] });
+  const child = spawn('ip', ['netns', 'exec', ns, ...cmd], { detached: true, stdio: ['ignore', fd, fd], ...(env ? { env } : {}) });
   closeSync(fd);
   child.unref();
   if (!child.pid) throw new RtreflectError('ERR_LAB', `could not start ${cmd[0]} in ${ns}`);
@@ -193,7 +193,9 @@ export async function labUp(o: LabOptions): Promise<void> {
 
     writeFileSync(join(o.dir, 'rtreflect.yaml'), rtreflectConfig(o.dir));
     state.pids.rtreflect = spawnIn(router, join(o.dir, 'rtreflect.log'),
-      [process.execPath, cliPath(), 'run', '--config', join(o.dir, 'rtreflect.yaml')]);
+      [process.execPath, cliPath(), 'run', '--config', join(o.dir, 'rtreflect.yaml')],
+      // The sidecar gobgpd's files go in the lab's dir, not /run/rtreflect (two labs, or a real rtreflect, may share the host).
+      { ...process.env, RUNTIME_DIRECTORY: o.dir, RTREFLECT_LOG_FORMAT: 'json' });
     saveState(o.dir, state);
     log(`lab: namespaces ${router} and ${peer}; BIRD exports ${o.routes} IPv4 + ${Math.max(1, Math.floor(o.routes / 10))} IPv6 routes; waiting for the peer to learn them`);
 

@@ -28,6 +28,8 @@ export const A_GRPC_PORT = 50051;
 export const B_GRPC_PORT = 50052;
 export const A_AS = 65001;
 export const B_AS = 65002;
+/** rtreflect's default ownership mark (large community). */
+export const OWNERSHIP_MARK = '4294967294:0:1';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -411,6 +413,49 @@ log:
     };
     const r = j.state?.messages?.received ?? {};
     return { updateIn: r.update ?? 0, withdrawUpdateIn: r.withdraw_update ?? 0, withdrawPrefixIn: r.withdraw_prefix ?? 0, state: String(j.state?.session_state ?? '') };
+  }
+
+  /** Paths in B (both families) that carry rtreflect's ownership mark, by prefix → sorted next hops. */
+  async ownedInB(): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    for (const p of [...await this.ribB(4), ...await this.ribB(6)]) {
+      if (!p.largeCommunities.includes(OWNERSHIP_MARK)) continue;
+      out.set(p.prefix, [...(out.get(p.prefix) ?? []), p.nextHop].sort());
+    }
+    return out;
+  }
+
+  /**
+   * Watches B every `everyMs` until stop(): records every sample in which one of `expected`
+   * (prefix → sorted next hops) was missing or different. A withdrawal lasting longer than
+   * one poll shows up here; the message counters (countersB) catch shorter ones.
+   */
+  watchB(expected: Map<string, string[]>, everyMs = 100): { stop(): Promise<{ samples: number; bad: string[] }> } {
+    let running = true;
+    let samples = 0;
+    const bad: string[] = [];
+    const loop = (async () => {
+      while (running) {
+        try {
+          const now = await this.ownedInB();
+          samples++;
+          for (const [prefix, hops] of expected) {
+            const got = now.get(prefix);
+            if (!got || got.join(',') !== hops.join(',')) bad.push(`sample ${samples}: ${prefix} ${got ? got.join(',') : 'missing'}`);
+          }
+        } catch (err) {
+          bad.push(`sample failed: ${(err as Error).message}`);
+        }
+        await sleep(everyMs);
+      }
+    })();
+    return {
+      async stop() {
+        running = false;
+        await loop;
+        return { samples, bad };
+      },
+    };
   }
 
   /** Waits for both sessions of B to be established. */

@@ -36,19 +36,26 @@ function valueText(type: string, hops: string[]): string {
 }
 
 /**
- * `ip -n NS -j -F route show proto PROTO table all`, both families. Where the kernel holds several
- * IPv4 aliases of one key, the first (the one it forwards with) is kept, as rtreflect does.
- * Dead paths are left out (rtreflect reflects usable paths only).
+ * The routes of protocol PROTO (default bird) the kernel forwards with, from
+ * `ip -n NS -j route show table all`, both families. A key (table, prefix, metric) counts only when
+ * its first alias (the one the kernel uses; IPv4 may hold several) is PROTO's, as rtreflect
+ * reflects it; a key another protocol's alias shadows is not there. Dead paths are left out
+ * (rtreflect reflects usable paths only).
  */
 export async function kernelRoutes(netns: string, opts: { protocol?: string; families?: (4 | 6)[] } = {}): Promise<RouteView> {
   const out: RouteView = new Map();
+  const protocol = opts.protocol ?? 'bird';
+  const ours = new Set(['unicast', 'blackhole', 'unreachable', 'prohibit']);
   for (const family of opts.families ?? [4, 6]) {
-    const rows = await ipJson(['-n', netns, `-${family}`, 'route', 'show', 'proto', opts.protocol ?? 'bird', 'table', 'all']);
+    const rows = await ipJson(['-n', netns, `-${family}`, 'route', 'show', 'table', 'all']);
+    const seen = new Set<string>();
     for (const r of rows) {
       const type = r.type ?? 'unicast';
       const table = r.table === undefined ? 254 : TABLE_NAMES[r.table] ?? Number(r.table);
       const key = `${table}|${prefixOf(r.dst, family)}|${r.metric ?? 0}`;
-      if (out.has(key)) continue;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      if (r.protocol !== protocol || !ours.has(type)) continue;
       const hops = (r.nexthops ?? [r]).filter((h) => !(h.flags ?? []).some((f) => f === 'dead' || f === 'linkdown'))
         .map((h) => hopText(h.gateway ?? h.via?.host, h.dev, r.nexthops ? h.weight ?? 1 : 1));
       out.set(key, valueText(type, hops));

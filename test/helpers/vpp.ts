@@ -219,13 +219,20 @@ async function waitFor(cond: () => boolean, ms: number, what: string): Promise<v
  * interface on a veth whose peer (10.99.0.1/24, 2001:db8:99::1/64) is in the same namespace.
  * VPP's side is host-vpp0 with 10.99.0.2/24 and 2001:db8:99::2/64.
  */
-export async function startLiveVpp(bin: string, purpose: string, opts: { mainHeap?: string } = {}): Promise<LiveVpp> {
+export interface LiveVppOptions {
+  mainHeap?: string;
+  /** More plugins to enable (file names, e.g. "linux_nl_plugin.so"). */
+  plugins?: string[];
+}
+
+export async function startLiveVpp(bin: string, purpose: string, opts: LiveVppOptions = {}): Promise<LiveVpp> {
   const tag = `${purpose}-${Math.random().toString(36).slice(2, 8)}`;
   const ns = `rtr-vpp-${tag}`;
   const dir = mkdtempSync(join(tmpdir(), `rtr-vpp-${tag}-`));
   const apiSock = join(dir, 'api.sock');
   const cliSock = join(dir, 'cli.sock');
   const pluginDir = vppPluginDir(bin);
+  const extraPlugins = (opts.plugins ?? []).map((p) => `plugin ${p} { enable }`).join(' ');
   const conf = `unix { nodaemon cli-listen ${cliSock} runtime-dir ${dir} log ${dir}/vpp.log }
 socksvr { socket-name ${apiSock} }
 api-segment { prefix rtr${tag.replace(/[^a-z0-9]/g, '')} }
@@ -233,7 +240,7 @@ statseg { socket-name ${dir}/stats.sock size 32M page-size 4k }
 memory { main-heap-size ${opts.mainHeap ?? '1G'} main-heap-page-size 4k }
 buffers { buffers-per-numa 16384 page-size 4k }
 cpu { main-core 0 }
-plugins { ${pluginDir ? `path ${pluginDir}` : ''} plugin default { disable } plugin af_packet_plugin.so { enable } plugin linux_cp_plugin.so { enable } plugin ping_plugin.so { enable } }
+plugins { ${pluginDir ? `path ${pluginDir}` : ''} plugin default { disable } plugin af_packet_plugin.so { enable } plugin linux_cp_plugin.so { enable } plugin ping_plugin.so { enable } ${extraPlugins} }
 `;
   writeFileSync(join(dir, 'startup.conf'), conf);
   sh('ip', ['netns', 'add', ns]);

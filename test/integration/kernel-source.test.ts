@@ -5,6 +5,7 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { eventually, heldRoutes, kernelRoutes, viewDiff } from '../helpers/kernel-view.js';
 import { KernelSource, type KernelResyncInfo, type KernelSourceOptions } from '../../src/kernel/kernel-source.js';
@@ -198,6 +199,69 @@ describe('KernelSource against the kernel', () => {
         ['del 254|10.43.0.0/24|0 unicast 192.0.2.10@v0*1', 'del 254|2001:db8:43::/48|1024 unicast 2001:db8:ffff::10@v0*1']);
       assert.equal(await h.mismatch(), '');
       assert.deepEqual([...h.src.routes()].filter((r) => !r.prefix.startsWith('10.254.')), []);
+    } finally { h.close(); }
+  });
+
+  it('random sequences of route and nexthop changes: after each round rtreflect holds exactly the kernel\'s set', { timeout: 120_000 }, async () => {
+    const ns = await newNetns('ks-rand', ['nexthop add id 1 via 192.0.2.10 dev v0', 'nexthop add id 2 via 198.51.100.10 dev w0',
+      'nexthop add id 3 via 2001:db8:ffff::10 dev v0', 'nexthop add id 10 group 1/2,3']);
+    // Without the kernel-side protocol filter: it drops other protocols' prepends and deletes, which
+    // shadow and reveal ours (see the todo test below); this test is about the model.
+    const h = await open(ns, { bpfFilter: false });
+    try {
+      // A fixed sequence by default; RTREFLECT_TEST_SEED explores others (the failure message lists the commands).
+      let seed = Number(process.env.RTREFLECT_TEST_SEED ?? 20240611);
+      const rounds = Number(process.env.RTREFLECT_TEST_ROUNDS ?? 40);
+      const rnd = (n: number): number => { // mulberry32
+        seed = (seed + 0x6d2b79f5) | 0;
+        let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+        t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+        return (((t ^ (t >>> 14)) >>> 0) % n);
+      };
+      const pick = <T>(a: readonly T[]): T => a[rnd(a.length)]!;
+      const gw4 = ['192.0.2.10', '192.0.2.11', '198.51.100.10', '198.51.100.11'];
+      const gw6 = ['2001:db8:ffff::10', '2001:db8:ffff::11', '2001:db8:eeee::10'];
+      const command = (): string => {
+        const v6 = rnd(3) === 0;
+        const pfx = v6 ? `2001:db8:50:${rnd(3)}::/64` : `10.50.${rnd(3)}.0/24`;
+        const gws = v6 ? gw6 : gw4;
+        const where = `${pick(['', ' table 1000'])}${pick(['', '', ' metric 10'])}`;
+        const proto = ` proto ${pick(['bird', 'bird', 'bird', 'static'])}`;
+        // IPv6 keys holding entries of different kinds (a gateway route beside a prohibit or an nhid
+        // route, a prepend into a sibling group) are not modelled exactly yet: RTREFLECT_TEST_IPV6_MIXED=1 includes them.
+        const simple6 = v6 && process.env.RTREFLECT_TEST_IPV6_MIXED !== '1';
+        const op = pick(simple6 ? ['add', 'add', 'replace', 'replace', 'append', 'del', 'del'] : ['add', 'add', 'replace', 'replace', 'append', 'prepend', 'del', 'del']);
+        if (op === 'del') return `route del ${pfx}${where}${rnd(2) ? proto : ''}${rnd(2) ? ` via ${pick(gws)}` : ''}`;
+        const kind = simple6 ? 4 + rnd(6) : rnd(10);
+        let value: string;
+        if (kind === 0) value = `${pick(['blackhole', 'unreachable', 'prohibit'])} ${pfx}${where}${proto}`;
+        else if (kind <= 2) value = `${pfx}${where}${proto} nexthop via ${gws[0]} weight ${1 + rnd(3)} nexthop via ${pick(gws.slice(1))}`;
+        else if (kind === 3) value = `${pfx}${where}${proto} nhid ${v6 ? 3 : pick([1, 2, 10])}`;
+        else value = `${pfx}${where}${proto} via ${pick(gws)}`;
+        return `route ${op} ${value}`;
+      };
+      const forceBatch = (lines: string[]): Promise<void> => new Promise((resolve) => {
+        const c = execFile('ip', ['-n', ns.name, '-force', '-batch', '-'], () => resolve());
+        c.stdin!.end(lines.join('\n') + '\n');
+      });
+      for (let round = 0; round < rounds; round++) {
+        const lines: string[] = [];
+        for (let i = 0; i < 12; i++) lines.push(command());
+        if (round % 8 === 7) lines.push(`nexthop replace id ${pick([1, 2])} via ${pick(['192.0.2.12', '198.51.100.12'])} dev ${pick(['v0', 'w0'])}`);
+        const mark = `10.254.${round >> 8}.${round & 255}/32`;
+        lines.push(`route add blackhole ${mark} proto bird`);
+        const from = h.events.length;
+        await forceBatch(lines);
+        await eventually(() => (h.events.slice(from).some((e) => e.route.prefix === mark) ? '' : 'no sentinel yet'), `round ${round}'s sentinel`);
+        // Some changes reach rtreflect only through a re-dump (it asks for one when a message is ambiguous): allow for it.
+        try {
+          await eventually(h.mismatch, `round ${round}`, 5000);
+        } catch (err) {
+          assert.fail(`after round ${round}:\n${lines.join('\n')}\n${(err as Error).message}`);
+        }
+      }
+      const kinds = new Set(h.events.map((e) => `${e.op}/${e.route.type}/${e.route.nexthops.length > 1 ? 'multi' : 'single'}/${e.route.nhid !== undefined ? 'nhid' : ''}/${e.route.family}`));
+      console.log(kinds.size, h.events.length); assert.ok(kinds.size >= 12, `the sequence exercised few kinds of events: ${[...kinds].join(' ')}`);
     } finally { h.close(); }
   });
 

@@ -154,7 +154,7 @@ log: { level: info }
   st = await waitFor('the changes to reach the engine', async () => { const s = await status(); return s.source.events.del === 2 && s; });
   const down = sink(st);
   assert.equal(down.state, 'down');
-  assert.equal(down.desired, 7);
+  assert.equal(down.desired, 7, JSON.stringify(st));
   assert.ok(down.pending > 0, `pending > 0 while down (is ${down.pending})`);
   const human = await runCli(['status', '--control', control]);
   assert.equal(human.code, 0, human.stderr);

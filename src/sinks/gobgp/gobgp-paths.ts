@@ -70,11 +70,48 @@ function assignIds(nhs: string[]): { nh: string; id: number }[] {
   });
 }
 
-function isLinkLocal(a: string): boolean { return /^fe[89ab][0-9a-f]?:/i.test(a); }
+function isLinkLocal(a: string): boolean { return (a.charCodeAt(0) | 0x20) === 0x66 /* f */ && /^fe[89ab][0-9a-f]?:/i.test(a); }
+
+/**
+ * Canonical IPv4 prefix text ("a.b.c.d/n", no leading zeros, host bits zero) parsed without
+ * regular expressions or string splitting: the bulk of a full table. Anything else → undefined
+ * (the caller falls back to parsePrefix, which also produces its error messages).
+ */
+export function parseCanonicalV4Prefix(t: string): Prefix | undefined {
+  const addr = new Uint8Array(4);
+  let i = 0, v = 0, digits = 0, octet = 0;
+  const n = t.length;
+  for (; i < n; i++) {
+    const c = t.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      if (digits === 1 && v === 0) return undefined; // leading zero
+      v = v * 10 + (c - 48);
+      if (++digits > 3 || v > 255) return undefined;
+    } else if (c === 46 /* . */ || c === 47 /* / */) {
+      if (digits === 0 || (c === 46) !== (octet < 3)) return undefined;
+      addr[octet++] = v;
+      v = 0; digits = 0;
+      if (c === 47) { i++; break; }
+    } else return undefined;
+  }
+  if (octet !== 4) return undefined;
+  let len = 0; digits = 0;
+  for (; i < n; i++) {
+    const c = t.charCodeAt(i);
+    if (c < 48 || c > 57 || (digits === 1 && len === 0)) return undefined;
+    len = len * 10 + (c - 48);
+    if (++digits > 2) return undefined;
+  }
+  if (digits === 0 || len > 32) return undefined;
+  const ip = ((addr[0]! << 24) | (addr[1]! << 16) | (addr[2]! << 8) | addr[3]!) >>> 0;
+  if (len < 32 && (ip & (0xffffffff >>> len)) !== 0) return undefined; // host bits: let parsePrefix explain
+  return { family: 4, addr, len };
+}
 
 /** Plans a route, or says why GoBGP cannot carry it. */
 export function planRoute(r: ReflectedRoute, mark: OwnershipMark): PathPlan | { skip: string } {
-  const prefix = parsePrefix(r.prefix);
+  const fast = parseCanonicalV4Prefix(r.prefix);
+  const prefix = fast ?? parsePrefix(r.prefix);
   const self = prefix.family === 4 ? '0.0.0.0' : '::';
   let nhs: string[];
   const want = r.bgp?.nextHop;
@@ -112,7 +149,7 @@ export function planRoute(r: ReflectedRoute, mark: OwnershipMark): PathPlan | { 
   }
   if (r.vrf !== undefined && (r.vrf === '' || /[|\s]/.test(r.vrf))) return { skip: `VRF name "${r.vrf}" is empty or contains "|" or whitespace` };
   return {
-    key: gobgpKey(r.vrf, formatPrefix(prefix)),
+    key: gobgpKey(r.vrf, fast ? r.prefix : formatPrefix(prefix)),
     ...(r.vrf !== undefined ? { vrf: r.vrf } : {}),
     prefix,
     hops: assignIds(nhs),
@@ -145,18 +182,39 @@ export function idsOfFingerprint(fp: string): number[] {
 const ORIGIN_IGP_ATTR = w.encodeOrigin();
 const EMPTY_AS_PATH_ATTR = w.encodeEmptyAsPath();
 
+/**
+ * Encoded attributes shared by many routes (a table has few distinct next hops and
+ * community sets): cached by their text, bounded. The arrays are read-only.
+ */
+const attrCache = new Map<string, Uint8Array>();
+function cachedAttr(key: string, make: () => Uint8Array): Uint8Array {
+  let a = attrCache.get(key);
+  if (a === undefined) {
+    if (attrCache.size >= 8192) attrCache.clear();
+    attrCache.set(key, (a = make()));
+  }
+  return a;
+}
+
 /** Binary paths for a plan: one per next hop, each with its add-path identifier. */
 export function encodePlan(p: PathPlan): ApiPathIn[] {
   const nlri = w.encodePrefixNlri(p.prefix);
   const common: Uint8Array[] = [ORIGIN_IGP_ATTR, EMPTY_AS_PATH_ATTR];
   if (p.med !== undefined) common.push(w.encodeMed(p.med));
   if (p.localPref !== undefined) common.push(w.encodeLocalPref(p.localPref));
-  if (p.communities.length) common.push(w.encodeCommunities(p.communities));
-  if (p.largeCommunities.length) common.push(w.encodeLargeCommunities(p.largeCommunities));
+  if (p.communities.length) {
+    const c = p.communities;
+    common.push(c.length === 1 ? cachedAttr(`c${c[0]}`, () => w.encodeCommunities(c)) : w.encodeCommunities(c));
+  }
+  if (p.largeCommunities.length) {
+    const lc = p.largeCommunities;
+    common.push(lc.length === 1 ? cachedAttr(`l${lc[0]![0]}:${lc[0]![1]}:${lc[0]![2]}`, () => w.encodeLargeCommunities(lc)) : w.encodeLargeCommunities(lc));
+  }
   const family = apiFamily(p.prefix.family);
   return p.hops.map((h) => {
-    const nhAttr = p.prefix.family === 4 && familyOf(h.nh) === 4
-      ? w.encodeNextHop(h.nh)
+    // Next hops are canonical addresses here (planRoute): a colon means IPv6.
+    const nhAttr = p.prefix.family === 4 && !h.nh.includes(':')
+      ? cachedAttr(h.nh, () => w.encodeNextHop(h.nh))
       : w.encodeMpReach(p.prefix.family === 4 ? w.AFI_IP : w.AFI_IP6, w.SAFI_UNICAST, h.nh, nlri);
     return { family, nlri_binary: nlri, pattrs_binary: [...common, nhAttr], identifier: h.id };
   });
@@ -179,6 +237,7 @@ export function hasMark(a: w.DecodedAttrs, mark: OwnershipMark): boolean {
 
 /** Rebuilds the fingerprint of one route from its paths as read from gobgpd. */
 export function fingerprintFromRead(vrf: string | undefined, paths: ReadPath[]): string {
+  if (paths.length === 1) return fingerprintOfOne(vrf, paths[0]!);
   const sig = (a: w.DecodedAttrs) => {
     const communities = [...new Set(a.communities ?? [])].sort((x, y) => x - y);
     const large = [...new Map((a.largeCommunities ?? []).map((c) => [w.formatLargeCommunity(c), c])).values()].sort(w.compareLargeCommunity);
@@ -199,4 +258,21 @@ export function fingerprintFromRead(vrf: string | undefined, paths: ReadPath[]):
   // Paths of one route disagreeing (a half-applied change) must not look in sync.
   const firstText = JSON.stringify(first);
   return sigs.every((s) => JSON.stringify(s) === firstText) ? fp : fp + ';inconsistent';
+}
+
+/** The common single-path case of fingerprintFromRead: nothing to compare, fewer copies. */
+function fingerprintOfOne(vrf: string | undefined, p: ReadPath): string {
+  const a = p.attrs;
+  let communities = a.communities ?? [];
+  if (communities.length > 1) communities = [...new Set(communities)].sort((x, y) => x - y);
+  let large = a.largeCommunities ?? [];
+  if (large.length > 1) large = [...new Map(large.map((c) => [w.formatLargeCommunity(c), c])).values()].sort(w.compareLargeCommunity);
+  return fingerprintOf({
+    ...(vrf !== undefined ? { vrf } : {}),
+    hops: [{ nh: a.nextHop ?? a.mpReach?.nextHops[0] ?? '?', id: p.id }],
+    ...(a.med !== undefined ? { med: a.med } : {}),
+    ...(a.localPref !== undefined ? { localPref: a.localPref } : {}),
+    communities,
+    largeCommunities: large,
+  });
 }

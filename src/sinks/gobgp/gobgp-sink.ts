@@ -15,7 +15,7 @@ import type { Logger } from '../../util/logger.js';
 import { formatPrefix } from '../../util/ip.js';
 import type { ReflectedRoute } from '../../engine/reflected-route.js';
 import type { ApplyReport, Sink, SinkChange, SinkConnectionState, SinkHooks, SinkProjection, SinkStatusExtra } from '../../engine/sink.js';
-import { decodeAttrs, decodePrefixNlri } from './bgp-wire.js';
+import { decodeAttrs, decodePrefixNlri, type DecodedAttrs } from './bgp-wire.js';
 import { GobgpClient, rdToAny, rtToAny, type AddPathStreamRequest, type ApiPathIn } from './gobgp-api.js';
 import { PATHS_PER_MESSAGE, withGobgpDefaults, type GobgpSinkOptions } from './gobgp-options.js';
 import {
@@ -106,8 +106,13 @@ class GobgpSink implements Sink {
   project(route: ReflectedRoute): SinkProjection {
     const p = planRoute(route, this.mark);
     if ('skip' in p) return p;
+    // The engine projects a batch's routes right before apply(): keep their plans for it.
+    if (this.planCache.size >= 4 * this.batchSize) this.planCache.clear();
+    this.planCache.set(route, p);
     return { key: p.key, fingerprint: fingerprintOf(p) };
   }
+  /** Plans of recently projected routes (route objects are immutable once derived). */
+  private readonly planCache = new Map<ReflectedRoute, PathPlan>();
 
   // ---- connection ----
 
@@ -229,6 +234,8 @@ class GobgpSink implements Sink {
       const client = this.requireUp();
       try {
         const grouped = new Map<string, { vrf?: string; paths: ReadPath[] }>();
+        // A table's paths share a handful of attribute sets: decode each set once.
+        const attrSets = new Map<string, { attrs: ReturnType<typeof decodeAttrs>; marked: boolean }>();
         await this.refreshVrfs();
         const tables: (string | undefined)[] = [undefined, ...this.knownVrfs];
         for (const vrf of tables) {
@@ -238,8 +245,18 @@ class GobgpSink implements Sink {
                 // Local paths only: learned ones have the peer's address here.
                 if (p.neighbor_ip && p.neighbor_ip !== '<nil>') continue;
                 if (!p.nlri_binary?.length || !p.identifier) continue;
-                const attrs = decodeAttrs(p.pattrs_binary ?? []);
-                if (!hasMark(attrs, this.mark)) continue;
+                const raw = p.pattrs_binary ?? [];
+                let setKey = '';
+                for (const b of raw) setKey += b.toString('latin1') + '\u0100'; // U+0100: not a latin1 byte, a safe separator
+                let set = attrSets.get(setKey);
+                if (set === undefined) {
+                  const attrs = decodeAttrs(raw);
+                  set = { attrs, marked: hasMark(attrs, this.mark) };
+                  if (attrSets.size >= 65_536) attrSets.clear();
+                  attrSets.set(setKey, set);
+                }
+                if (!set.marked) continue;
+                const attrs = set.attrs;
                 const prefix = decodePrefixNlri(p.nlri_binary, fam).prefix;
                 const key = gobgpKey(vrf, formatPrefix(prefix));
                 let g = grouped.get(key);
@@ -251,8 +268,18 @@ class GobgpSink implements Sink {
         }
         const out = new Map<string, string>();
         this.appliedIds.clear();
+        // Same attribute set and identifier → same fingerprint (single-path keys, the common case).
+        const fps = new Map<DecodedAttrs, Map<number, string>>();
         for (const [key, g] of grouped) {
-          out.set(key, fingerprintFromRead(g.vrf, g.paths));
+          let fp: string;
+          if (g.paths.length === 1 && g.vrf === undefined) {
+            const only = g.paths[0]!;
+            let byId = fps.get(only.attrs);
+            if (byId === undefined) fps.set(only.attrs, (byId = new Map()));
+            fp = byId.get(only.id) ?? fingerprintFromRead(undefined, g.paths);
+            byId.set(only.id, fp);
+          } else fp = fingerprintFromRead(g.vrf, g.paths);
+          out.set(key, fp);
           const ids = g.paths.map((p) => p.id);
           this.appliedIds.set(key, ids.length === 1 ? ids[0]! : ids);
         }
@@ -266,28 +293,40 @@ class GobgpSink implements Sink {
 
   // ---- writing ----
 
+  /**
+   * Paths are planned and encoded at once, outside the RIB queue: while gobgpd works on the
+   * previous batch (the engine hands over the next one before the last is answered). Batches
+   * in the queue together never share a key (the engine's rule), so the add-path ids read
+   * here are still current when the batch is written.
+   */
   async apply(changes: SinkChange[]): Promise<ApplyReport> {
     this.requireUp();
-    return this.serial(() => this.applyNow(changes));
-  }
-
-  private async applyNow(changes: SinkChange[]): Promise<ApplyReport> {
-    const client = this.requireUp();
     const failed: ApplyReport['failed'] = [];
-    const ops: KeyOps[] = [];
-    const vrfFailures = new Map<string, string>();
+    const prepared: KeyOps[] = [];
     for (const ch of changes) {
       try {
         const op = ch.op === 'upsert' ? this.upsertOps(ch.key, ch.route) : this.deleteOps(ch.key, ch.fingerprint);
-        if (typeof op === 'string') { failed.push({ key: ch.key, error: op }); continue; }
-        if (op.vrf !== undefined && !op.deleted) {
-          const err = vrfFailures.get(op.vrf) ?? await this.ensureVrf(op.vrf);
-          if (err) { vrfFailures.set(op.vrf, err); failed.push({ key: ch.key, error: err }); continue; }
-        }
-        ops.push(op);
+        if (typeof op === 'string') failed.push({ key: ch.key, error: op });
+        else prepared.push(op);
       } catch (e) {
         failed.push({ key: ch.key, error: errText(e) });
       }
+    }
+    this.planCache.clear();
+    return this.serial(() => this.applyNow(prepared, failed));
+  }
+
+  private async applyNow(prepared: KeyOps[], failed: ApplyReport['failed']): Promise<ApplyReport> {
+    const client = this.requireUp();
+    const ops: KeyOps[] = [];
+    const vrfFailures = new Map<string, string>();
+    for (const op of prepared) {
+      if (op.vrf !== undefined && !op.deleted) {
+        let err: string | undefined;
+        try { err = vrfFailures.get(op.vrf) ?? await this.ensureVrf(op.vrf); } catch (e) { err = errText(e); }
+        if (err) { vrfFailures.set(op.vrf, err); failed.push({ key: op.key, error: err }); continue; }
+      }
+      ops.push(op);
     }
     const applied: string[] = [];
     if (ops.length) {
@@ -323,7 +362,7 @@ class GobgpSink implements Sink {
   }
 
   private upsertOps(key: string, route: ReflectedRoute): KeyOps | string {
-    const plan = planRoute(route, this.mark);
+    const plan = this.planCache.get(route) ?? planRoute(route, this.mark);
     if ('skip' in plan) return `cannot be carried by GoBGP: ${plan.skip}`;
     if (plan.key !== key) return `key mismatch: change names ${key}, route projects to ${plan.key}`;
     const paths = encodePlan(plan);

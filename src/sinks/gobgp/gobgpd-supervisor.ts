@@ -4,7 +4,7 @@
  * dies, and stops it by PID (SIGTERM, then SIGKILL).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RtreflectError } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
@@ -89,11 +89,38 @@ export class GobgpdSupervisor {
 
   get pid(): number | undefined { return this.child?.pid; }
 
+  private get pidPath(): string { return join(this.o.configDir, 'gobgpd.pid'); }
+
   async start(): Promise<void> {
     this.stopping = false;
     mkdirSync(this.o.configDir, { recursive: true });
+    await this.stopStale();
     writeFileSync(this.configPath, JSON.stringify(gobgpdConfig(this.o), null, 2), { mode: 0o600 });
     await this.spawnOnce();
+  }
+
+  /**
+   * A gobgpd left running by an rtreflect that was killed (SIGKILL gives it no
+   * chance to stop its sidecar) still holds the ports: stop it first. Only a
+   * process whose command line names our own config file is touched.
+   */
+  private async stopStale(): Promise<void> {
+    let pid: number;
+    try {
+      pid = Number(readFileSync(this.pidPath, 'utf8').trim());
+    } catch {
+      return;
+    }
+    let cmdline = '';
+    try { cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { /* gone */ }
+    if (pid > 1 && cmdline.includes('gobgpd') && cmdline.includes(this.configPath)) {
+      this.o.logger.warn({ pid }, 'stopping a gobgpd left over from an earlier run');
+      try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ }
+      const until = Date.now() + (this.o.stopTimeoutMs ?? 5000);
+      while (Date.now() < until && existsSync(`/proc/${pid}`)) await new Promise((r) => setTimeout(r, 50));
+      if (existsSync(`/proc/${pid}`)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    }
+    rmSync(this.pidPath, { force: true });
   }
 
   private spawnOnce(): Promise<void> {
@@ -108,7 +135,11 @@ export class GobgpdSupervisor {
       const forward = (buf: Buffer) => { for (const line of buf.toString().split('\n')) if (line.trim()) log.info({ gobgpd: line.slice(0, 2000) }, 'gobgpd'); };
       child.stdout!.on('data', forward);
       child.stderr!.on('data', forward);
-      child.once('spawn', () => { log.info({ pid: child.pid, args }, 'gobgpd started'); resolve(); });
+      child.once('spawn', () => {
+        writeFileSync(this.pidPath, String(child.pid));
+        log.info({ pid: child.pid, args }, 'gobgpd started');
+        resolve();
+      });
       child.once('error', (e) => {
         reject(new RtreflectError('ERR_GOBGPD_SPAWN', `cannot start ${this.o.binary ?? 'gobgpd'}: ${e.message}; install GoBGP or set the sidecar binary path`, { cause: e }));
       });
@@ -136,5 +167,6 @@ export class GobgpdSupervisor {
     const t = setTimeout(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); }, this.o.stopTimeoutMs ?? 5000);
     await exited;
     clearTimeout(t);
+    rmSync(this.pidPath, { force: true });
   }
 }

@@ -56,6 +56,8 @@ interface Node {
   min: number;
   enc(w: Writer, v: unknown, path: string, msg: string): void;
   dec(c: Cursor, path: string, parent: Record<string, unknown>): unknown;
+  /** Encoding `undefined` gives `fixed` zero bytes (lets absent arrays such as label_stack be zero-filled at once). */
+  zero?: boolean;
 }
 
 function encErr(msg: string, path: string, what: string): RtreflectError {
@@ -68,6 +70,7 @@ function intNode(bytes: 1 | 2 | 4, signed: boolean): Node {
   return {
     fixed: bytes,
     min: bytes,
+    zero: true,
     enc(w, v, path, msg) {
       const n = v === undefined ? 0 : typeof v === 'boolean' ? Number(v) : v;
       if (typeof n !== 'number' || !Number.isInteger(n) || n < lo || n > hi) throw encErr(msg, path, `must be an integer in ${lo}..${hi}, got ${String(v)}`);
@@ -136,6 +139,7 @@ const f64Node: Node = {
 const boolNode: Node = {
   fixed: 1,
   min: 1,
+  zero: true,
   enc(w, v, path, msg) {
     if (v !== undefined && typeof v !== 'boolean' && v !== 0 && v !== 1) throw encErr(msg, path, `must be a boolean, got ${String(v)}`);
     w.ensure(1);
@@ -223,7 +227,16 @@ function fixedArrayNode(elem: Node, len: number): Node {
   return {
     fixed: elem.fixed === undefined ? undefined : elem.fixed * len,
     min: elem.min * len,
+    zero: elem.zero === true && elem.fixed !== undefined,
     enc(w, v, path, msg) {
+      // Absent (e.g. a route path's 16-entry label_stack): zeros, without walking every element.
+      if (v === undefined && elem.zero && elem.fixed !== undefined) {
+        const n = elem.fixed * len;
+        w.ensure(n);
+        w.buf.fill(0, w.off, w.off + n);
+        w.off += n;
+        return;
+      }
       const a = (v ?? []) as unknown[];
       if (!Array.isArray(a)) throw encErr(msg, path, `must be an array of ${len}`);
       if (a.length > len) throw encErr(msg, path, `has ${a.length} elements; at most ${len}`);
@@ -286,13 +299,16 @@ interface CompiledField { name: string; node: Node; default?: unknown; lengthFor
 
 function structNode(fields: CompiledField[]): Node {
   let fixed: number | undefined = 0, min = 0;
+  let zero = true;
   for (const f of fields) {
     fixed = fixed === undefined || f.node.fixed === undefined ? undefined : fixed + f.node.fixed;
     min += f.node.min;
+    if (!f.node.zero || f.lengthFor !== undefined || (f.default !== undefined && f.default !== 0 && f.default !== false)) zero = false;
   }
   return {
     fixed,
     min,
+    zero: zero && fixed !== undefined,
     enc(w, v, path, msg) {
       const o = (v ?? {}) as Record<string, unknown>;
       if (typeof o !== 'object') throw encErr(msg, path, `must be an object`);

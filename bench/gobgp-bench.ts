@@ -38,72 +38,72 @@ function* messages(paths: ApiPathIn[]): Generator<AddPathStreamRequest> {
 const rate = (n: number, ms: number) => `${Math.round(n / (ms / 1000)).toLocaleString('en')} routes/s`;
 
 export async function runGobgpBench(o: GobgpBenchOptions): Promise<Record<string, number>> {
-const N = o.routes, UNARY = Math.min(o.unary, o.routes);
-const rs = routes(N);
-const out: Record<string, number> = {};
-console.log(`gobgp bench: ${N.toLocaleString('en')} IPv4 routes`);
+  const N = o.routes, UNARY = Math.min(o.unary, o.routes);
+  const rs = routes(N);
+  const out: Record<string, number> = {};
+  console.log(`gobgp bench: ${N.toLocaleString('en')} IPv4 routes`);
 
-// Raw: paths built before the clock starts.
-{
-  const g = await startGobgpd();
-  try {
-    const mark = parseOwnershipMark({ largeCommunity: '4294967294:0:1' });
-    const plans = rs.map((r) => planRoute(r, mark) as PathPlan);
-    const paths = plans.flatMap(encodePlan);
-    let t = performance.now();
-    await g.client.addPathStream(messages(paths));
-    const rawMs = performance.now() - t;
-    console.log(`raw AddPathStream add:       ${rawMs.toFixed(0)} ms  ${rate(N, rawMs)}`);
-    out.rawMs = rawMs;
-    const withdraws = plans.map((p) => encodeWithdraw(p.prefix, p.hops[0]!.id));
-    t = performance.now();
-    await g.client.addPathStream(messages(withdraws));
-    const wMs = performance.now() - t;
-    console.log(`raw stream is_withdraw:      ${wMs.toFixed(0)} ms  ${rate(N, wMs)}`);
-    // Unary DeletePath, on a sample (it is far slower).
-    const sample = paths.slice(0, UNARY);
-    await g.client.addPathStream(messages(sample));
-    t = performance.now();
-    for (const p of sample) await g.client.deletePath({ table_type: 'GLOBAL', family: p.family, path: p });
-    const dMs = performance.now() - t;
-    console.log(`unary DeletePath (${UNARY}):    ${dMs.toFixed(0)} ms  ${rate(UNARY, dMs)}`);
-  } finally { await g.stop(); }
-}
-
-// The sink: project + apply in batches, as the engine drives it.
-{
-  const g = await startGobgpd();
-  const sink = createGobgpSink({ name: 'bench', address: g.grpcAddress, batchSize: o.batch, shutdown: { withdraw: false, graceMs: 0 } }, { logger: silentLogger() });
-  try {
-    await sink.start({ logger: silentLogger(), onResyncNeeded: () => {}, onState: () => {} });
-    let t = performance.now();
-    let failed = 0;
-    for (let i = 0; i < rs.length; i += sink.batchSize) {
-      const changes: SinkChange[] = rs.slice(i, i + sink.batchSize).map((r) => {
-        const p = sink.project(r) as { key: string; fingerprint: string };
-        return { op: 'upsert', key: p.key, fingerprint: p.fingerprint, route: r };
-      });
-      failed += (await sink.apply(changes)).failed.length;
-    }
-    const sinkMs = performance.now() - t;
-    const rawMs = out.rawMs!;
-    out.sinkMs = sinkMs;
-    console.log(`sink project+apply add:      ${sinkMs.toFixed(0)} ms  ${rate(N, sinkMs)}  (failed ${failed}; ${(sinkMs / rawMs).toFixed(2)}x raw)`);
-    t = performance.now();
-    const owned = await sink.readOwned();
-    const rMs = performance.now() - t;
-    console.log(`sink readOwned:              ${rMs.toFixed(0)} ms  ${rate(owned.size, rMs)}  (${owned.size} keys)`);
-    t = performance.now();
-    const dels = [...owned].map(([key, fingerprint]) => ({ op: 'delete' as const, key, fingerprint }));
-    for (let i = 0; i < dels.length; i += sink.batchSize) failed += (await sink.apply(dels.slice(i, i + sink.batchSize))).failed.length;
-    const delMs = performance.now() - t;
-    console.log(`sink delete:                 ${delMs.toFixed(0)} ms  ${rate(dels.length, delMs)}  (failed ${failed})`);
-  } finally {
-    await sink.stop({ withdraw: false });
-    await g.stop();
+  // Raw: paths built before the clock starts.
+  {
+    const g = await startGobgpd();
+    try {
+      const mark = parseOwnershipMark({ largeCommunity: '4294967294:0:1' });
+      const plans = rs.map((r) => planRoute(r, mark) as PathPlan);
+      const paths = plans.flatMap(encodePlan);
+      let t = performance.now();
+      await g.client.addPathStream(messages(paths));
+      const rawMs = performance.now() - t;
+      console.log(`raw AddPathStream add:       ${rawMs.toFixed(0)} ms  ${rate(N, rawMs)}`);
+      out.rawMs = rawMs;
+      const withdraws = plans.map((p) => encodeWithdraw(p.prefix, p.hops[0]!.id));
+      t = performance.now();
+      await g.client.addPathStream(messages(withdraws));
+      const wMs = performance.now() - t;
+      console.log(`raw stream is_withdraw:      ${wMs.toFixed(0)} ms  ${rate(N, wMs)}`);
+      // Unary DeletePath, on a sample (it is far slower).
+      const sample = paths.slice(0, UNARY);
+      await g.client.addPathStream(messages(sample));
+      t = performance.now();
+      for (const p of sample) await g.client.deletePath({ table_type: 'GLOBAL', family: p.family, path: p });
+      const dMs = performance.now() - t;
+      console.log(`unary DeletePath (${UNARY}):    ${dMs.toFixed(0)} ms  ${rate(UNARY, dMs)}`);
+    } finally { await g.stop(); }
   }
-}
-return out;
+
+  // The sink: project + apply in batches, as the engine drives it.
+  {
+    const g = await startGobgpd();
+    const sink = createGobgpSink({ name: 'bench', address: g.grpcAddress, batchSize: o.batch, shutdown: { withdraw: false, graceMs: 0 } }, { logger: silentLogger() });
+    try {
+      await sink.start({ logger: silentLogger(), onResyncNeeded: () => {}, onState: () => {} });
+      let t = performance.now();
+      let failed = 0;
+      for (let i = 0; i < rs.length; i += sink.batchSize) {
+        const changes: SinkChange[] = rs.slice(i, i + sink.batchSize).map((r) => {
+          const p = sink.project(r) as { key: string; fingerprint: string };
+          return { op: 'upsert', key: p.key, fingerprint: p.fingerprint, route: r };
+        });
+        failed += (await sink.apply(changes)).failed.length;
+      }
+      const sinkMs = performance.now() - t;
+      const rawMs = out.rawMs!;
+      out.sinkMs = sinkMs;
+      console.log(`sink project+apply add:      ${sinkMs.toFixed(0)} ms  ${rate(N, sinkMs)}  (failed ${failed}; ${(sinkMs / rawMs).toFixed(2)}x raw)`);
+      t = performance.now();
+      const owned = await sink.readOwned();
+      const rMs = performance.now() - t;
+      console.log(`sink readOwned:              ${rMs.toFixed(0)} ms  ${rate(owned.size, rMs)}  (${owned.size} keys)`);
+      t = performance.now();
+      const dels = [...owned].map(([key, fingerprint]) => ({ op: 'delete' as const, key, fingerprint }));
+      for (let i = 0; i < dels.length; i += sink.batchSize) failed += (await sink.apply(dels.slice(i, i + sink.batchSize))).failed.length;
+      const delMs = performance.now() - t;
+      console.log(`sink delete:                 ${delMs.toFixed(0)} ms  ${rate(dels.length, delMs)}  (failed ${failed})`);
+    } finally {
+      await sink.stop({ withdraw: false });
+      await g.stop();
+    }
+  }
+  return out;
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

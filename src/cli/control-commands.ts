@@ -71,7 +71,9 @@ export function renderStatus(st: StatusReply): string {
   const lr = s.lastResync;
   lines.push(`kernel: ${s.routes} routes, ${s.events.add} adds / ${s.events.del} deletes seen, ${s.overruns} overruns, ${s.resyncs} resyncs` +
     (lr ? `; last resync ${lr.at} (${lr.reason}, ${lr.durationMs} ms, +${lr.adds} -${lr.dels})` : ''));
-  lines.push(`engine: ${st.engine.filtered} filtered by the chain${st.engine.holdDownEngaged ? `, HOLD-DOWN ENGAGED (${st.engine.heldDeletes} deletes held)` : ''}`);
+  const e = st.engine;
+  lines.push(`engine: ${e.filtered} filtered by the chain${e.holdDownEngaged ? `, HOLD-DOWN ENGAGED (${e.heldDeletes} deletes held)`
+    : e.heldDeletes > 0 ? `, ${e.heldDeletes} deletes waiting out the hold-down window` : ''}`);
   const rows = [['SINK', 'KIND', 'STATE', 'DESIRED', 'APPLIED', 'PENDING', 'WRITES', 'DELETES', 'ERRORS', 'SKIPPED', 'LAST RESYNC']];
   for (const k of st.sinks) {
     const r = k.lastResync;

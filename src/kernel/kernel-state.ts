@@ -100,10 +100,16 @@ const isUsable = (r: Route): boolean => r.type !== 'unicast' || r.nexthops.lengt
 const qualifiesForEcmp = (r: Route): boolean =>
   r.type === 'unicast' && r.nhid === undefined && r.nexthops.length > 0 && r.nexthops[0]!.gateway !== undefined;
 
+/**
+ * The route rtreflect reports for a key: the first usable alias of a selected
+ * protocol, as `ip route show proto P` lists it — also when another protocol's
+ * alias is listed before it (the operator asked for P's routes, and kernel
+ * dumps filtered by protocol, which keep a full table's resync cheap, see only those).
+ */
 function effectiveOf(slot: Slot | undefined): Route | undefined {
   if (slot === undefined) return undefined;
   if (!Array.isArray(slot)) return isUsable(slot) && !foreign.has(slot) ? slot : undefined;
-  for (const r of slot) if (isUsable(r)) return foreign.has(r) ? undefined : r;
+  for (const r of slot) if (isUsable(r) && !foreign.has(r)) return r;
   return undefined;
 }
 

@@ -36,11 +36,10 @@ function valueText(type: string, hops: string[]): string {
 }
 
 /**
- * The routes of protocol PROTO (default bird) the kernel forwards with, from
- * `ip -n NS -j route show table all`, both families. A key (table, prefix, metric) counts only when
- * its first alias (the one the kernel uses; IPv4 may hold several) is PROTO's, as rtreflect
- * reflects it; a key another protocol's alias shadows is not there. Dead paths are left out
- * (rtreflect reflects usable paths only).
+ * The routes of protocol PROTO (default bird) as `ip -n NS -j route show table all` lists them,
+ * both families: per key (table, prefix, metric) the first alias that is PROTO's (IPv4 may hold
+ * several; another protocol's alias listed before it does not hide it), as rtreflect reflects it.
+ * Dead paths are left out (rtreflect reflects usable paths only).
  */
 export async function kernelRoutes(netns: string, opts: { protocol?: string; families?: (4 | 6)[] } = {}): Promise<RouteView> {
   const out: RouteView = new Map();
@@ -53,9 +52,8 @@ export async function kernelRoutes(netns: string, opts: { protocol?: string; fam
       const type = r.type ?? 'unicast';
       const table = r.table === undefined ? 254 : TABLE_NAMES[r.table] ?? Number(r.table);
       const key = `${table}|${prefixOf(r.dst, family)}|${r.metric ?? 0}`;
-      if (seen.has(key)) continue;
+      if (seen.has(key) || r.protocol !== protocol || !ours.has(type)) continue;
       seen.add(key);
-      if (r.protocol !== protocol || !ours.has(type)) continue;
       const hops = (r.nexthops ?? [r]).filter((h) => !(h.flags ?? []).some((f) => f === 'dead' || f === 'linkdown'))
         .map((h) => hopText(h.gateway ?? h.via?.host, h.dev, r.nexthops ? h.weight ?? 1 : 1));
       out.set(key, valueText(type, hops));

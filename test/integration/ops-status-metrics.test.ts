@@ -67,7 +67,7 @@ interface SinkSt { name: string; state: string; desired: number; applied: number
 interface Status {
   daemon: { ready: boolean; lastFullResync?: { reason: string } };
   source: { routes: number; overruns: number; events: { add: number; del: number }; lastResync?: { reason: string; adds: number; dels: number } };
-  engine: { filtered: number; holdDownEngaged: boolean };
+  engine: { filtered: number; holdDownEngaged: boolean; heldDeletes: number };
   sinks: SinkSt[];
 }
 
@@ -151,7 +151,8 @@ log: { level: info }
   await gobgpd.kill9();
   await waitFor('the sink to be seen down', async () => sink(await status()).state === 'down');
   await ns.execBatch([6, 7, 8].map((i) => `route add ${net(i)} via 192.0.2.10 proto bird`).concat([`route del ${net(1)}`]));
-  st = await waitFor('the changes to reach the engine', async () => { const s = await status(); return s.source.events.del === 2 && s; });
+  // (A delete waits out the hold-down window before it counts: heldDeletes back to 0.)
+  st = await waitFor('the changes to reach the engine', async () => { const s = await status(); return s.source.events.del === 2 && s.engine.heldDeletes === 0 && s; });
   const down = sink(st);
   assert.equal(down.state, 'down');
   assert.equal(down.desired, 7, JSON.stringify(st));

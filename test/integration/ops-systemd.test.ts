@@ -102,6 +102,8 @@ sinks:
     connectTimeoutMs: 1000
     backoff: { initialMs: 100, maxMs: 500 }
     shutdown: { withdraw: true, graceMs: 0 }
+engine:
+  holdDown: { enabled: true, threshold: 4, windowMs: 2000, delayMs: 1000 }
 control:
   socket: ${control}
 log:
@@ -153,6 +155,12 @@ log:
   const reReady = await waitFor('READY=1 after the reload', () => sent().slice(beforeHup).find((g) => g.t >= reloading.t && g.msg.split('\n').includes('READY=1')));
   assert.match(reReady.msg, /^STATUS=6 kernel routes; gobgp up 6\/6$/m);
   await waitFor('the "config reloaded" log line', () => logs.some((l) => l.msg === 'config reloaded'));
+
+  // A mass withdrawal: hold-down engages (logged, in status), then releases and the deletes go out.
+  await ns.execBatch(PREFIXES.slice(0, 4).map((p) => `route del ${p}`));
+  await waitFor('hold-down engaged', () => logs.some((l) => l.msg === 'hold-down engaged: mass withdrawal held back'));
+  await waitFor('hold-down released', () => logs.some((l) => l.msg === 'hold-down released'));
+  await waitFor('gobgpd keeps the 2 routes left', () => ribPrefixes(gobgpd).length === 2);
 
   // SIGTERM: STOPPING=1, routes withdrawn from gobgpd, clean exit.
   const beforeTerm = sent().length;

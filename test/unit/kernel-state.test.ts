@@ -86,18 +86,20 @@ test('another protocol replacing our route removes it; its later delete emits no
   assert.equal(s.size, 0);
 });
 
-test('another protocol prepended before ours shadows it until deleted', () => {
-  const { route, del } = setup();
+test('another protocol prepended before ours does not hide ours (as `ip route show proto bird` lists it)', () => {
+  const { s, route, del } = setup();
   route(ADD, { prefix: P4, gateway: '10.1.0.2', oif: 3 });
-  assert.deepEqual(route(PREPEND, { prefix: P4, gateway: '10.9.0.1', oif: 3, protocol: 4 }), [`del ${P4} 10.1.0.2`]);
-  assert.deepEqual(del({ prefix: P4, gateway: '10.9.0.1', oif: 3, protocol: 4 }), [`add ${P4} 10.1.0.2`]);
+  assert.deepEqual(route(PREPEND, { prefix: P4, gateway: '10.9.0.1', oif: 3, protocol: 4 }), []);
+  assert.equal(s.size, 1);
+  assert.deepEqual(del({ prefix: P4, gateway: '10.9.0.1', oif: 3, protocol: 4 }), []);
+  assert.deepEqual(del({ prefix: P4, gateway: '10.1.0.2', oif: 3 }), [`del ${P4} 10.1.0.2`]);
 });
 
-test('our route appended behind an alias we never saw is not effective until that alias goes', () => {
+test('our route appended behind an alias we never saw is reported at once, and stays when that alias goes', () => {
   const { s, route, del } = setup();
-  assert.deepEqual(route(APPEND, { prefix: P4, gateway: '10.1.0.2', oif: 3 }), []);
-  assert.equal(s.size, 0);
-  assert.deepEqual(del({ prefix: P4, gateway: '10.9.9.9', oif: 3, protocol: 4 }), [`add ${P4} 10.1.0.2`]);
+  assert.deepEqual(route(APPEND, { prefix: P4, gateway: '10.1.0.2', oif: 3 }), [`add ${P4} 10.1.0.2`]);
+  assert.equal(s.size, 1);
+  assert.deepEqual(del({ prefix: P4, gateway: '10.9.9.9', oif: 3, protocol: 4 }), []);
 });
 
 test('table 1000 from RTA_TABLE (header says 252); filters on table, protocol, type, clones', () => {
@@ -291,16 +293,16 @@ test('snapshot: exactly the difference; unchanged dump gives nothing; abort leav
   assert.deepEqual(s.endSnapshot(4), []);
 });
 
-test('snapshot keeps kernel alias order: another protocol listed first shadows ours', () => {
+test('snapshot: our alias counts even when another protocol is listed first; theirs are not reported', () => {
   const { s } = setup();
   s.beginSnapshot(4);
   s.ingestSnapshot(one(encodeRouteMessage({ prefix: P4, gateway: '10.9.0.1', oif: 2, protocol: 4 })));
   s.ingestSnapshot(one(encodeRouteMessage({ prefix: P4, gateway: '10.1.0.1', oif: 2, protocol: 12 })));
   s.ingestSnapshot(one(encodeRouteMessage({ prefix: '10.0.0.0/8', gateway: '10.9.0.1', oif: 2, protocol: 4 })));
-  assert.deepEqual(s.endSnapshot(4), []);
-  assert.equal(s.size, 0);
+  assert.deepEqual(show({ events: s.endSnapshot(4), recheck: [] }), [`add ${P4} 10.1.0.1`]);
+  assert.equal(s.size, 1);
   const del = s.ingest(one(encodeRouteMessage({ msgType: RTM_DELROUTE, prefix: P4, gateway: '10.9.0.1', oif: 2, protocol: 4 })));
-  assert.deepEqual(show(del), [`add ${P4} 10.1.0.1`]);
+  assert.deepEqual(show(del), []);
 });
 
 test('malformed message: ERR_NETLINK_MALFORMED and the state is unchanged', () => {
@@ -317,4 +319,21 @@ test('routes with the same paths share one next-hop array', () => {
   route(ADD, { prefix: '10.1.0.0/16', gateway: '10.0.0.1', oif: 2 });
   route(ADD, { prefix: '10.2.0.0/16', gateway: '10.0.0.1', oif: 2 });
   assert.equal(s.get('254|10.1.0.0/16|0')!.nexthops, s.get('254|10.2.0.0/16|0')!.nexthops);
+});
+
+test('a nexthop replace re-announces every alias using it with NLM_F_REPLACE: not a replace of the first alias', () => {
+  const { s, feed, route } = setup();
+  feed(encodeNexthopMessage({ id: 1, gateway: '10.1.0.2', oif: 3 }));
+  assert.deepEqual(route(ADD, { prefix: P4, gateway: '10.9.0.2', oif: 3 }), [`add ${P4} 10.9.0.2`]);
+  assert.deepEqual(route(APPEND, { prefix: P4, nhid: 1, gateway: '10.1.0.2', oif: 3 }), [], 'the appended alias is not used');
+  // `ip nexthop replace id 1 ...`: the kernel re-announces the second alias (flags REPLACE), then the object.
+  const res = feed(encodeRouteMessage({ nlFlags: REPLACE, protocol: 12, prefix: P4, nhid: 1, gateway: '10.1.0.7', oif: 3 }));
+  assert.deepEqual(show(res), [], 'the first alias stays in use');
+  assert.deepEqual(res.recheck, [4], 'ambiguous with a real replace: a re-dump confirms');
+  assert.deepEqual(show(feed(encodeNexthopMessage({ id: 1, gateway: '10.1.0.7', oif: 3 }))), []);
+  assert.equal(s.get(`254|${P4}|0`)?.nexthops[0]?.gateway, '10.9.0.2');
+  // A real replace of the only alias still replaces it.
+  const { route: route2 } = setup();
+  assert.deepEqual(route2(ADD, { prefix: P4, gateway: '10.9.0.2', oif: 3 }), [`add ${P4} 10.9.0.2`]);
+  assert.deepEqual(route2(REPLACE, { prefix: P4, gateway: '10.9.0.3', oif: 3 }), [`add ${P4} 10.9.0.3`]);
 });

@@ -29,6 +29,7 @@ const KIND_TYPE: Record<WirePath['kind'], number> = { via: PATH_NORMAL, drop: PA
 const NH_PROTO_IP4 = 0, NH_PROTO_IP6 = 1;
 const AF_IP4 = 0, AF_IP6 = 1;
 const ERR_NO_SUCH_FIB = -3;
+const ZERO4 = new Uint8Array(4), ZERO16 = new Uint8Array(16);
 
 /** What rtreflect writes for one route; the fingerprint is computed from this and from what VPP reports back. */
 interface WirePath {
@@ -324,9 +325,23 @@ class VppSink implements Sink {
     return { key: `${w.table}|${w.prefix}`, fingerprint: wireFingerprint(w) };
   }
 
+  /** Next hops are few and repeat on every route: parse each once (bounded, so a churn of next hops cannot grow it for ever). */
+  private nhCache = new Map<string, { family: Family; bytes: Uint8Array }>();
+
+  private nextHop(nh: string): { family: Family; bytes: Uint8Array } {
+    let e = this.nhCache.get(nh);
+    if (!e) {
+      if (this.nhCache.size >= 4096) this.nhCache.clear();
+      e = { family: familyOf(nh), bytes: addrToBytes(nh) };
+      this.nhCache.set(nh, e);
+    }
+    return e;
+  }
+
   private fibPath(p: WirePath, r: WireRoute): VppMessage {
-    const nhFamily = p.nh !== undefined ? familyOf(p.nh) : r.family;
-    const nhBytes = p.nh !== undefined ? addrToBytes(p.nh) : new Uint8Array(nhFamily === 4 ? 4 : 16);
+    const nhE = p.nh !== undefined ? this.nextHop(p.nh) : undefined;
+    const nhFamily = nhE ? nhE.family : r.family;
+    const nhBytes = nhE ? nhE.bytes : (nhFamily === 4 ? ZERO4 : ZERO16);
     return {
       sw_if_index: p.sw,
       table_id: r.table,

@@ -132,9 +132,8 @@ export class VppTransport {
   /** Queues one payload; frames queued in the same tick are written together. */
   send(payload: Buffer): void {
     if (this.closed || !this.sock) throw new RtreflectError('ERR_VPP_DISCONNECTED', 'VPP API connection is closed');
-    const head = Buffer.alloc(HEADER_LEN);
-    head.writeUInt32BE(payload.length, 8);
-    this.pending.push(head, payload);
+    // Headers are written at flush, into the one buffer that goes out (no allocation per message).
+    this.pending.push(payload);
     this.pendingBytes += HEADER_LEN + payload.length;
     if (this.pendingBytes >= 256 * 1024) this.flush();
     else if (!this.flushScheduled) {
@@ -146,7 +145,14 @@ export class VppTransport {
   private flush(): void {
     this.flushScheduled = false;
     if (this.pending.length === 0 || this.closed || !this.sock) return;
-    const data = Buffer.concat(this.pending, this.pendingBytes);
+    const data = Buffer.allocUnsafe(this.pendingBytes);
+    let off = 0;
+    for (const p of this.pending) {
+      data.fill(0, off, off + HEADER_LEN);
+      data.writeUInt32BE(p.length, off + 8);
+      p.copy(data, off + HEADER_LEN);
+      off += HEADER_LEN + p.length;
+    }
     this.pending = [];
     this.pendingBytes = 0;
     this.sock.write(data);

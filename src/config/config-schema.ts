@@ -63,7 +63,7 @@ const engineSchema = () => obj({
     enabled: z.boolean().default(true),
     delayMs: ms().default(5000),
     threshold: int(1, 10_000_000).default(50),
-    windowMs: ms().min(1).default(1000),
+    windowMs: ms().min(1).default(200),
   }).superRefine((h, ctx) => {
     if (h.enabled && h.delayMs === 0) {
       ctx.addIssue({ code: 'custom', path: ['delayMs'], message: 'hold-down with delayMs 0 holds nothing; give a delay (e.g. 5000) or set enabled: false' });

@@ -30,7 +30,7 @@ test('an empty file gives the fully defaulted config', () => {
   const c = parseConfig('', '/etc/rtreflect/rtreflect.yaml');
   assert.equal(DEFAULT_CONFIG_PATH, '/etc/rtreflect/rtreflect.yaml');
   assert.deepEqual(c.source, { protocols: [12], tables: [254], families: [4, 6], receiveBufferBytes: 64 * 1024 * 1024, bpfFilter: true, overrunResyncMinIntervalMs: 1000 });
-  assert.deepEqual(c.engine, { holdDown: { enabled: true, delayMs: 5000, threshold: 50, windowMs: 1000 }, batchDelayMs: 0, resyncMinIntervalMs: 1000 });
+  assert.deepEqual(c.engine, { holdDown: { enabled: true, delayMs: 5000, threshold: 50, windowMs: 200 }, batchDelayMs: 0, resyncMinIntervalMs: 1000 });
   assert.deepEqual(c.handlers, []);
   assert.deepEqual(c.sinks, []);
   assert.deepEqual(c.control, { socket: '/run/rtreflect/control.sock', mode: 0o660 });

@@ -36,8 +36,6 @@ export interface SinkDiff {
   deletes: { key: string; fingerprint: string }[];
 }
 
-/** Batches handed to a sink at once (see drainAll). */
-const PIPELINE = 2;
 const RETRY_MIN_MS = 200;
 const RETRY_MAX_MS = 30_000;
 
@@ -53,9 +51,6 @@ export class SinkWorker {
   private applied = new Map<string, string>();
   /** Dirty key → when it first turned dirty (ms, for latency). */
   private dirty = new Map<string, number>();
-  private dirtyIter: MapIterator<[string, number]> | undefined;
-  /** Keys of batches handed to the sink and not answered yet. */
-  private readonly inFlight = new Set<string>();
   private readonly fingerprints = new Map<string, string>();
   private running = false;
   private stopped = false;
@@ -211,7 +206,7 @@ export class SinkWorker {
           continue;
         }
         if (this.dirty.size === 0 || !this.baselineKnown) break;
-        await this.drainAll(() => !this.stopped && this.connection === 'up' && this.resyncReason === undefined && this.baselineKnown && this.dirty.size > 0);
+        await this.drainBatch();
       }
     } catch (err) {
       this.stats.errors++;
@@ -262,7 +257,7 @@ export class SinkWorker {
     const waiters = this.resyncWaiters.splice(0);
     let error: Error | undefined;
     try {
-      await this.drainAll(() => this.dirty.size > 0 && !this.stopped && this.resyncReason === undefined);
+      while (this.dirty.size > 0 && !this.stopped && this.resyncReason === undefined) await this.drainBatch();
     } catch (err) {
       error = err as Error;
     }
@@ -287,54 +282,12 @@ export class SinkWorker {
     for (const w of waiters) w.resolve();
   }
 
-  /**
-   * Drains dirty keys while `more()` holds, with up to PIPELINE batches handed to the sink at
-   * once: choosing and projecting the next batch overlaps the sink's round trip for the last.
-   * A key is never in two unfinished batches, so batches cannot overtake each other per key.
-   */
-  private async drainAll(more: () => boolean): Promise<void> {
-    const inflight = new Set<Promise<void>>();
-    let failure: { err: unknown } | undefined;
-    try {
-      while (failure === undefined && more()) {
-        const batch = this.takeBatch();
-        if (batch === undefined) {
-          if (inflight.size === 0) break;
-          await Promise.race(inflight);
-          continue;
-        }
-        if (batch.changes.length === 0) continue;
-        const p: Promise<void> = this.applyBatch(batch.changes, batch.since)
-          .catch((err: unknown) => { failure ??= { err }; })
-          .finally(() => inflight.delete(p));
-        inflight.add(p);
-        if (inflight.size >= PIPELINE) await Promise.race(inflight);
-      }
-    } finally {
-      await Promise.all(inflight);
-    }
-    if (failure !== undefined) throw failure.err;
-  }
-
-  /** The next batch of changes (possibly empty: every key taken was in sync); undefined when no dirty key can be taken now. */
-  private takeBatch(): { changes: SinkChange[]; since: number[] } | undefined {
+  private async drainBatch(): Promise<void> {
     const changes: SinkChange[] = [];
     const since: number[] = [];
     const max = this.sink.batchSize;
-    let scanned = 0, taken = 0;
-    const limit = this.dirty.size;
-    // One iterator across batches: restarting at the front each time would walk over the
-    // deleted entries V8 keeps until the next rehash (quadratic over a full-table resync).
-    for (; changes.length < max && scanned < limit; scanned++) {
-      let n = (this.dirtyIter ??= this.dirty.entries()).next();
-      if (n.done) {
-        this.dirtyIter = this.dirty.entries();
-        n = this.dirtyIter.next();
-        if (n.done) break;
-      }
-      const [key, t] = n.value;
-      if (this.inFlight.has(key)) continue; // stays dirty; taken once its batch is done
-      taken++;
+    for (const [key, t] of this.dirty) {
+      if (changes.length >= max) break;
       this.dirty.delete(key);
       const cands = this.desired.get(key);
       const cur = this.applied.get(key);
@@ -358,11 +311,7 @@ export class SinkWorker {
       changes.push({ op: 'upsert', key, fingerprint: p.fingerprint, route });
       since.push(t);
     }
-    return taken === 0 ? undefined : { changes, since };
-  }
-
-  private async applyBatch(changes: SinkChange[], since: number[]): Promise<void> {
-    for (const c of changes) this.inFlight.add(c.key);
+    if (changes.length === 0) return;
     let report;
     try {
       report = await this.sink.apply(changes);
@@ -370,8 +319,6 @@ export class SinkWorker {
       // Nothing is known to be applied: every key is dirty again.
       for (let i = 0; i < changes.length; i++) if (!this.dirty.has(changes[i]!.key)) this.dirty.set(changes[i]!.key, since[i]!);
       throw err;
-    } finally {
-      for (const c of changes) this.inFlight.delete(c.key);
     }
     const byKey = new Map<string, number>();
     for (let i = 0; i < changes.length; i++) byKey.set(changes[i]!.key, i);

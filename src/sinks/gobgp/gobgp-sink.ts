@@ -106,13 +106,8 @@ class GobgpSink implements Sink {
   project(route: ReflectedRoute): SinkProjection {
     const p = planRoute(route, this.mark);
     if ('skip' in p) return p;
-    // The engine projects a batch's routes right before apply(): keep their plans for it.
-    if (this.planCache.size >= 4 * this.batchSize) this.planCache.clear();
-    this.planCache.set(route, p);
     return { key: p.key, fingerprint: fingerprintOf(p) };
   }
-  /** Plans of recently projected routes (route objects are immutable once derived). */
-  private readonly planCache = new Map<ReflectedRoute, PathPlan>();
 
   // ---- connection ----
 
@@ -293,40 +288,28 @@ class GobgpSink implements Sink {
 
   // ---- writing ----
 
-  /**
-   * Paths are planned and encoded at once, outside the RIB queue: while gobgpd works on the
-   * previous batch (the engine hands over the next one before the last is answered). Batches
-   * in the queue together never share a key (the engine's rule), so the add-path ids read
-   * here are still current when the batch is written.
-   */
   async apply(changes: SinkChange[]): Promise<ApplyReport> {
     this.requireUp();
+    return this.serial(() => this.applyNow(changes));
+  }
+
+  private async applyNow(changes: SinkChange[]): Promise<ApplyReport> {
+    const client = this.requireUp();
     const failed: ApplyReport['failed'] = [];
-    const prepared: KeyOps[] = [];
+    const ops: KeyOps[] = [];
+    const vrfFailures = new Map<string, string>();
     for (const ch of changes) {
       try {
         const op = ch.op === 'upsert' ? this.upsertOps(ch.key, ch.route) : this.deleteOps(ch.key, ch.fingerprint);
-        if (typeof op === 'string') failed.push({ key: ch.key, error: op });
-        else prepared.push(op);
+        if (typeof op === 'string') { failed.push({ key: ch.key, error: op }); continue; }
+        if (op.vrf !== undefined && !op.deleted) {
+          const err = vrfFailures.get(op.vrf) ?? await this.ensureVrf(op.vrf);
+          if (err) { vrfFailures.set(op.vrf, err); failed.push({ key: ch.key, error: err }); continue; }
+        }
+        ops.push(op);
       } catch (e) {
         failed.push({ key: ch.key, error: errText(e) });
       }
-    }
-    this.planCache.clear();
-    return this.serial(() => this.applyNow(prepared, failed));
-  }
-
-  private async applyNow(prepared: KeyOps[], failed: ApplyReport['failed']): Promise<ApplyReport> {
-    const client = this.requireUp();
-    const ops: KeyOps[] = [];
-    const vrfFailures = new Map<string, string>();
-    for (const op of prepared) {
-      if (op.vrf !== undefined && !op.deleted) {
-        let err: string | undefined;
-        try { err = vrfFailures.get(op.vrf) ?? await this.ensureVrf(op.vrf); } catch (e) { err = errText(e); }
-        if (err) { vrfFailures.set(op.vrf, err); failed.push({ key: op.key, error: err }); continue; }
-      }
-      ops.push(op);
     }
     const applied: string[] = [];
     if (ops.length) {
@@ -362,7 +345,7 @@ class GobgpSink implements Sink {
   }
 
   private upsertOps(key: string, route: ReflectedRoute): KeyOps | string {
-    const plan = this.planCache.get(route) ?? planRoute(route, this.mark);
+    const plan = planRoute(route, this.mark);
     if ('skip' in plan) return `cannot be carried by GoBGP: ${plan.skip}`;
     if (plan.key !== key) return `key mismatch: change names ${key}, route projects to ${plan.key}`;
     const paths = encodePlan(plan);

@@ -61,7 +61,7 @@ export class Daemon {
     const runtimeDir = process.env.RUNTIME_DIRECTORY?.split(':')[0] || dirname(resolvePath(this.opts.controlSocket ?? this.config.control.socket));
     this.sinks = createSinks(this.config, log, runtimeDir);
     const sinkList: Sink[] = this.sinks.sinks;
-    const metrics = new Metrics(() => this.reflector.sinkStatus(), () => this.reflector.kernelRouteCount);
+    const metrics = new Metrics(() => this.reflector.sinkStatus(), () => this.source?.size ?? 0);
     this.metrics = metrics;
     this.reflector = new Reflector({
       chain: this.chain,
@@ -69,6 +69,7 @@ export class Daemon {
       holdDown: this.config.engine.holdDown,
       batchDelayMs: this.config.engine.batchDelayMs,
       logger: log,
+      kernelRoutes: () => this.source.routes(),
       observer: metrics.observer(),
     });
     // The kernel snapshot must not be written before the start-up resync has read what each

@@ -19,6 +19,8 @@ export interface ReflectorOptions {
   holdDown: HoldDownOptions;
   batchDelayMs: number;
   logger: Logger;
+  /** The kernel routes as they are now (the kernel source holds them; the engine keeps no copy). */
+  kernelRoutes: () => Iterable<Route>;
   observer?: Partial<ReflectorObserver>;
 }
 
@@ -61,8 +63,7 @@ const ORIGIN_PREFIX = 'origin|';
 export class Reflector {
   readonly workers: SinkWorker[];
   private readonly derived = new Map<string, Derived>();
-  /** Kernel routes by key, as last seen (needed to re-run the chain). */
-  private readonly kernel = new Map<string, Route>();
+  private readonly kernelRoutes: () => Iterable<Route>;
   private readonly holdDown: HoldDown;
   private readonly logger: Logger;
   private readonly observer: Partial<ReflectorObserver>;
@@ -73,6 +74,7 @@ export class Reflector {
 
   constructor(opts: ReflectorOptions) {
     this.chain = opts.chain;
+    this.kernelRoutes = opts.kernelRoutes;
     this.logger = opts.logger;
     this.observer = opts.observer ?? {};
     this.workers = opts.sinks.map((s) => new SinkWorker(s, opts.logger, {
@@ -95,10 +97,6 @@ export class Reflector {
     });
   }
 
-  get kernelRouteCount(): number {
-    return this.kernel.size;
-  }
-
   get filtered(): number {
     return this.filteredCount;
   }
@@ -117,11 +115,11 @@ export class Reflector {
     const key = routeKey(ev.route);
     if (ev.op === 'add') {
       this.holdDown.readded(key);
-      this.kernel.set(key, ev.route);
       this.setDerived(key, this.runChain(ev.route, 'event'));
       return;
     }
-    if (!this.kernel.has(key)) return;
+    // Nothing derived (the chain dropped it): nothing to take back.
+    if (!this.derived.has(key)) return;
     if (this.holdDown.deleted(key)) return;
     this.removeKernel(key);
   }
@@ -134,7 +132,7 @@ export class Reflector {
       const why = this.reevaluatePending!;
       this.reevaluatePending = undefined;
       this.logger.debug({ reason: why }, 're-evaluating routes through the chain');
-      for (const [key, route] of this.kernel) this.setDerived(key, this.runChain(route, 'reevaluate'));
+      for (const route of this.kernelRoutes()) this.setDerived(routeKey(route), this.runChain(route, 'reevaluate'));
       this.refreshOriginated();
     });
   }
@@ -142,7 +140,7 @@ export class Reflector {
   /** Swap the chain (config reload) and re-run every route through the new one. */
   replaceChain(chain: RouteChain): void {
     this.chain = chain;
-    for (const [key, route] of this.kernel) this.setDerived(key, this.runChain(route, 'resync'));
+    for (const route of this.kernelRoutes()) this.setDerived(routeKey(route), this.runChain(route, 'resync'));
     this.refreshOriginated();
   }
 
@@ -202,7 +200,6 @@ export class Reflector {
   }
 
   private removeKernel(key: string): void {
-    this.kernel.delete(key);
     this.setDerived(key, undefined);
   }
 

@@ -61,6 +61,9 @@ export class SinkWorker {
   private everResynced = false;
   /** False while writes wait for a resync to read what the sink already holds (deferWritesUntilResync). */
   private baselineKnown = true;
+  /** Where draining goes on from: one pass over the dirty keys, not a fresh walk (and its skipped holes) per batch. */
+  private dirtyWalk: IterableIterator<[string, number]> | undefined;
+  private readonly skipReasons = new Set<string>();
   lastResync: ResyncRecord | undefined;
   lastError: string | undefined;
   connection: SinkConnectionState = 'connecting';
@@ -89,35 +92,49 @@ export class SinkWorker {
     return this.everResynced;
   }
 
-  /** A route now derives to this sink (or no longer does). */
+  /**
+   * A route now derives to this sink (or no longer does). Only its key is worked
+   * out here; the full projection waits until the key is written, so a route
+   * that changes many times in between is projected once.
+   */
   addCandidate(route: ReflectedRoute): void {
-    const p = this.sink.project(route);
-    if ('skip' in p) {
-      this.stats.skipped++;
-      this.logger.warn({ sink: this.name, prefix: route.prefix, table: route.table, reason: p.skip }, 'route not reflected');
+    const key = this.sink.keyOf(route);
+    if (key === null) {
+      this.noteSkipped(route, 'no place for it in this sink');
       return;
     }
-    const cur = this.desired.get(p.key);
-    if (cur === undefined) this.desired.set(p.key, route);
+    const cur = this.desired.get(key);
+    if (cur === undefined) this.desired.set(key, route);
     else if (Array.isArray(cur)) cur.push(route);
-    else this.desired.set(p.key, [cur, route]);
-    this.markDirty(p.key);
+    else this.desired.set(key, [cur, route]);
+    this.markDirty(key);
   }
 
   removeCandidate(route: ReflectedRoute): void {
-    const p = this.sink.project(route);
-    if ('skip' in p) return;
-    const cur = this.desired.get(p.key);
+    const key = this.sink.keyOf(route);
+    if (key === null) return;
+    const cur = this.desired.get(key);
     if (cur === undefined) return;
-    if (cur === route) this.desired.delete(p.key);
+    if (cur === route) this.desired.delete(key);
     else if (Array.isArray(cur)) {
       const i = cur.indexOf(route);
       if (i < 0) return;
       cur.splice(i, 1);
-      if (cur.length === 1) this.desired.set(p.key, cur[0]!);
-      else if (cur.length === 0) this.desired.delete(p.key);
+      if (cur.length === 1) this.desired.set(key, cur[0]!);
+      else if (cur.length === 0) this.desired.delete(key);
     } else return;
-    this.markDirty(p.key);
+    this.markDirty(key);
+  }
+
+  /** A route the sink cannot carry: counted, and logged once per reason (a full table must not flood the log). */
+  private noteSkipped(route: ReflectedRoute, reason: string): void {
+    this.stats.skipped++;
+    if (this.skipReasons.has(reason)) {
+      this.logger.debug({ sink: this.name, prefix: route.prefix, table: route.table, reason }, 'route not reflected');
+      return;
+    }
+    if (this.skipReasons.size < 100) this.skipReasons.add(reason);
+    this.logger.warn({ sink: this.name, prefix: route.prefix, table: route.table, reason }, 'route not reflected (further routes for this reason are logged at debug level)');
   }
 
   markDirty(key: string): void {
@@ -286,8 +303,21 @@ export class SinkWorker {
     const changes: SinkChange[] = [];
     const since: number[] = [];
     const max = this.sink.batchSize;
-    for (const [key, t] of this.dirty) {
-      if (changes.length >= max) break;
+    // Bounded work per call, so an unchanged full table (a resync after a restart) yields to the event loop.
+    let budget = max * 8;
+    while (changes.length < max && budget-- > 0) {
+      let step = this.dirtyWalk?.next();
+      if (step === undefined || step.done) {
+        // A finished walk sees no later additions: start another over what is dirty now.
+        if (this.dirty.size === 0) {
+          this.dirtyWalk = undefined;
+          break;
+        }
+        this.dirtyWalk = this.dirty.entries();
+        step = this.dirtyWalk.next();
+        if (step.done) break;
+      }
+      const [key, t] = step.value;
       this.dirty.delete(key);
       const cands = this.desired.get(key);
       const cur = this.applied.get(key);
@@ -301,6 +331,7 @@ export class SinkWorker {
       const route = pickWinner(cands);
       const p = this.sink.project(route);
       if ('skip' in p) {
+        this.noteSkipped(route, p.skip);
         if (cur !== undefined) {
           changes.push({ op: 'delete', key, fingerprint: cur });
           since.push(t);
@@ -308,10 +339,13 @@ export class SinkWorker {
         continue;
       }
       if (p.fingerprint === cur) continue;
-      changes.push({ op: 'upsert', key, fingerprint: p.fingerprint, route });
+      changes.push(cur === undefined ? { op: 'upsert', key, fingerprint: p.fingerprint, route } : { op: 'upsert', key, fingerprint: p.fingerprint, route, was: cur });
       since.push(t);
     }
-    if (changes.length === 0) return;
+    if (changes.length === 0) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      return;
+    }
     let report;
     try {
       report = await this.sink.apply(changes);

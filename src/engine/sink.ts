@@ -13,7 +13,8 @@ export type SinkProjection =
   | { skip: string };
 
 export type SinkChange =
-  | { op: 'upsert'; key: string; fingerprint: string; route: ReflectedRoute }
+  /** `was`: the fingerprint applied before, when there was one (what the sink may have to take away). */
+  | { op: 'upsert'; key: string; fingerprint: string; route: ReflectedRoute; was?: string }
   | { op: 'delete'; key: string; fingerprint: string };
 
 export interface ApplyReport {
@@ -52,6 +53,12 @@ export interface Sink {
   readonly batchSize: number;
   start(hooks: SinkHooks): Promise<void>;
   project(route: ReflectedRoute): SinkProjection;
+  /**
+   * The key project() would give, or null when the route has no place in this
+   * sink at all. Cheap: the engine calls it for every route as it arrives and
+   * leaves the full projection to the moment it writes.
+   */
+  keyOf(route: ReflectedRoute): string | null;
   /** key → fingerprint of every entry this sink owns in the dataplane (its own only). */
   readOwned(): Promise<Map<string, string>>;
   apply(changes: SinkChange[]): Promise<ApplyReport>;

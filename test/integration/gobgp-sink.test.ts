@@ -134,7 +134,10 @@ describe('gobgp sink against a real gobgpd', () => {
 
   it('replacing a route with fewer/different next hops leaves no old path', async () => {
     const changed = route('10.2.0.0/24', ['192.0.2.23']);
-    const rep = await sink.apply(upserts(sink, [changed]));
+    // As the engine does: the change carries the fingerprint it replaces (read back from gobgpd here).
+    const was = (await sink.readOwned()).get('global|10.2.0.0/24');
+    assert.ok(was, 'the ECMP route is there before the replace');
+    const rep = await sink.apply(upserts(sink, [changed]).map((c) => ({ ...c, was })));
     assert.deepEqual(rep.failed, []);
     const paths = (await rib(g, 4)).filter((p) => p.prefix === '10.2.0.0/24');
     assert.deepEqual(paths.map((p) => p.nh), ['192.0.2.23']);

@@ -21,6 +21,9 @@ class RecordingSink implements Sink {
   refuse = new Set<string>();
   constructor(readonly name = 'mem') {}
   async start(_hooks: SinkHooks): Promise<void> {}
+  keyOf(r: ReflectedRoute): string | null {
+    return r.prefix;
+  }
   project(r: ReflectedRoute): SinkProjection {
     if (r.type === 'prohibit') return { skip: 'prohibit routes are not carried' };
     return { key: r.prefix, fingerprint: `${r.metric}|${r.nexthops.map((n) => n.gateway).join(',')}` };
@@ -60,6 +63,7 @@ function setup(opts: { chain?: RouteChain; holdDown?: Partial<{ enabled: boolean
     holdDown: { enabled: false, threshold: 3, windowMs: 30, delayMs: 200, ...opts.holdDown },
     batchDelayMs: 0,
     logger: silentLogger(),
+    kernelRoutes: () => [],
   });
   r.workers[0]!.setConnection('up');
   return { sink, r };

@@ -59,8 +59,12 @@ class GobgpSink implements Sink {
   private backoffTimer: { timer: NodeJS.Timeout; wake: () => void } | undefined;
   /** RIB access queue: reads never overlap writes (gobgpd 3.10 crash). */
   private queue: Promise<unknown> = Promise.resolve();
-  /** Add-path ids in gobgpd per key, to withdraw the paths a changed route no longer has. */
-  private readonly appliedIds = new Map<string, number | number[]>();
+  /**
+   * Plans made by project() for the batch apply() is about to get (the engine
+   * projects a batch, then applies it): planned once, not twice. Emptied by
+   * every apply, so it never holds more than a batch.
+   */
+  private plans = new Map<ReflectedRoute, PathPlan>();
   private knownVrfs = new Set<string>();
   private lastError: string | undefined;
   private generation = 0;
@@ -78,7 +82,7 @@ class GobgpSink implements Sink {
   state(): SinkConnectionState { return this.st; }
 
   statusExtra(): SinkStatusExtra {
-    return { address: this.opts.address, routes: this.appliedIds.size, vrfs: [...this.knownVrfs], ...(this.lastError ? { lastError: this.lastError } : {}) };
+    return { address: this.opts.address, vrfs: [...this.knownVrfs], ...(this.lastError ? { lastError: this.lastError } : {}) };
   }
 
   private setState(s: SinkConnectionState, detail?: string): void {
@@ -106,7 +110,13 @@ class GobgpSink implements Sink {
   project(route: ReflectedRoute): SinkProjection {
     const p = planRoute(route, this.mark);
     if ('skip' in p) return p;
+    // apply() follows for the routes of one batch: keep their plans for it.
+    this.plans.set(route, p);
     return { key: p.key, fingerprint: fingerprintOf(p) };
+  }
+
+  keyOf(route: ReflectedRoute): string {
+    return gobgpKey(route.vrf, route.prefix);
   }
 
   // ---- connection ----
@@ -262,7 +272,6 @@ class GobgpSink implements Sink {
           }
         }
         const out = new Map<string, string>();
-        this.appliedIds.clear();
         // Same attribute set and identifier → same fingerprint (single-path keys, the common case).
         const fps = new Map<DecodedAttrs, Map<number, string>>();
         for (const [key, g] of grouped) {
@@ -275,8 +284,6 @@ class GobgpSink implements Sink {
             byId.set(only.id, fp);
           } else fp = fingerprintFromRead(g.vrf, g.paths);
           out.set(key, fp);
-          const ids = g.paths.map((p) => p.id);
-          this.appliedIds.set(key, ids.length === 1 ? ids[0]! : ids);
         }
         return out;
       } catch (e) {
@@ -289,18 +296,20 @@ class GobgpSink implements Sink {
   // ---- writing ----
 
   async apply(changes: SinkChange[]): Promise<ApplyReport> {
+    const plans = this.plans;
+    this.plans = new Map();
     this.requireUp();
-    return this.serial(() => this.applyNow(changes));
+    return this.serial(() => this.applyNow(changes, plans));
   }
 
-  private async applyNow(changes: SinkChange[]): Promise<ApplyReport> {
+  private async applyNow(changes: SinkChange[], plans: Map<ReflectedRoute, PathPlan>): Promise<ApplyReport> {
     const client = this.requireUp();
     const failed: ApplyReport['failed'] = [];
     const ops: KeyOps[] = [];
     const vrfFailures = new Map<string, string>();
     for (const ch of changes) {
       try {
-        const op = ch.op === 'upsert' ? this.upsertOps(ch.key, ch.route) : this.deleteOps(ch.key, ch.fingerprint);
+        const op = ch.op === 'upsert' ? this.upsertOps(ch.key, ch.route, ch.was, plans.get(ch.route)) : this.deleteOps(ch.key, ch.fingerprint);
         if (typeof op === 'string') { failed.push({ key: ch.key, error: op }); continue; }
         if (op.vrf !== undefined && !op.deleted) {
           const err = vrfFailures.get(op.vrf) ?? await this.ensureVrf(op.vrf);
@@ -339,32 +348,26 @@ class GobgpSink implements Sink {
   }
 
   private recordApplied(op: KeyOps, applied: string[]): void {
-    if (op.deleted) this.appliedIds.delete(op.key);
-    else this.appliedIds.set(op.key, op.ids!.length === 1 ? op.ids![0]! : op.ids!);
     applied.push(op.key);
   }
 
-  private upsertOps(key: string, route: ReflectedRoute): KeyOps | string {
-    const plan = planRoute(route, this.mark);
+  /** `was`: the fingerprint applied before; its add-path ids tell which old paths to withdraw. */
+  private upsertOps(key: string, route: ReflectedRoute, was: string | undefined, planned?: PathPlan): KeyOps | string {
+    const plan = planned ?? planRoute(route, this.mark);
     if ('skip' in plan) return `cannot be carried by GoBGP: ${plan.skip}`;
     if (plan.key !== key) return `key mismatch: change names ${key}, route projects to ${plan.key}`;
     const paths = encodePlan(plan);
     const ids = plan.hops.map((h) => h.id);
     // Paths the previous version had and this one has not: withdraw after adding the new ones.
-    for (const old of this.idsOf(key)) if (!ids.includes(old)) paths.push(encodeWithdraw(plan.prefix, old));
+    if (was !== undefined) for (const old of idsOfFingerprint(was)) if (!ids.includes(old)) paths.push(encodeWithdraw(plan.prefix, old));
     return { key, ...(plan.vrf !== undefined ? { vrf: plan.vrf } : {}), paths, ids, deleted: false };
   }
 
   private deleteOps(key: string, fingerprint: string): KeyOps | string {
     const { vrf, prefix } = parseGobgpKey(key);
-    const ids = new Set([...idsOfFingerprint(fingerprint), ...this.idsOf(key)]);
+    const ids = new Set(idsOfFingerprint(fingerprint));
     if (ids.size === 0) return `nothing to withdraw: no add-path identifier known for ${key}`;
     return { key, ...(vrf !== undefined ? { vrf } : {}), paths: [...ids].map((id) => encodeWithdraw(prefix, id)), deleted: true };
-  }
-
-  private idsOf(key: string): number[] {
-    const v = this.appliedIds.get(key);
-    return v === undefined ? [] : typeof v === 'number' ? [v] : v;
   }
 
   /** undefined when the VRF exists (or was created), else why not. */

@@ -319,6 +319,11 @@ class VppSink implements Sink {
     return { ...base, paths };
   }
 
+  keyOf(route: ReflectedRoute): string | null {
+    const table = this.vppTable(route);
+    return typeof table === 'string' ? null : `${table}|${route.prefix}`;
+  }
+
   project(route: ReflectedRoute): SinkProjection {
     const w = this.wire(route, true);
     if (typeof w === 'string') return { skip: w };

@@ -224,6 +224,8 @@ export class SinkWorker {
         }
         if (this.dirty.size === 0 || !this.baselineKnown) break;
         await this.drainBatch();
+        // Nothing left to write: make what was written land before calling the sink idle.
+        if (this.dirty.size === 0) await this.sink.flush?.();
       }
     } catch (err) {
       this.stats.errors++;
@@ -275,6 +277,7 @@ export class SinkWorker {
     let error: Error | undefined;
     try {
       while (this.dirty.size > 0 && !this.stopped && this.resyncReason === undefined) await this.drainBatch();
+      await this.sink.flush?.();
     } catch (err) {
       error = err as Error;
     }

@@ -62,6 +62,12 @@ export interface Sink {
   /** key → fingerprint of every entry this sink owns in the dataplane (its own only). */
   readOwned(): Promise<Map<string, string>>;
   apply(changes: SinkChange[]): Promise<ApplyReport>;
+  /**
+   * For sinks that pipeline writes: resolves when everything apply() accepted is
+   * in the dataplane. The engine calls it when it has nothing left to write
+   * (before it reports a resync done or the sink idle).
+   */
+  flush?(): Promise<void>;
   stop(opts: { withdraw: boolean }): Promise<void>;
   state(): SinkConnectionState;
   statusExtra?(): SinkStatusExtra;

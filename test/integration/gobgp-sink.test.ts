@@ -21,6 +21,13 @@ function route(prefix: string, gateways: string[], extra: Partial<ReflectedRoute
   };
 }
 
+/** apply() and then flush(), as the engine does before it calls a sink idle: after this the paths are in gobgpd's RIB. */
+async function applied(sink: Sink, changes: SinkChange[]): ReturnType<Sink['apply']> {
+  const rep = await sink.apply(changes);
+  await sink.flush?.();
+  return rep;
+}
+
 function upserts(sink: Sink, routes: ReflectedRoute[]): SinkChange[] {
   return routes.map((r) => {
     const p = sink.project(r);
@@ -92,7 +99,7 @@ describe('gobgp sink against a real gobgpd', () => {
   });
 
   it('writes IPv4, IPv6, ECMP, blackhole and IPv4-via-IPv6 routes exactly as intended', async () => {
-    const rep = await sink.apply(upserts(sink, all));
+    const rep = await applied(sink, upserts(sink, all));
     assert.deepEqual(rep.failed, []);
     assert.equal(rep.applied.length, all.length);
     const r4 = await rib(g, 4), r6 = await rib(g, 6);
@@ -137,7 +144,7 @@ describe('gobgp sink against a real gobgpd', () => {
     // As the engine does: the change carries the fingerprint it replaces (read back from gobgpd here).
     const was = (await sink.readOwned()).get('global|10.2.0.0/24');
     assert.ok(was, 'the ECMP route is there before the replace');
-    const rep = await sink.apply(upserts(sink, [changed]).map((c) => ({ ...c, was })));
+    const rep = await applied(sink, upserts(sink, [changed]).map((c) => ({ ...c, was })));
     assert.deepEqual(rep.failed, []);
     const paths = (await rib(g, 4)).filter((p) => p.prefix === '10.2.0.0/24');
     assert.deepEqual(paths.map((p) => p.nh), ['192.0.2.23']);
@@ -146,7 +153,7 @@ describe('gobgp sink against a real gobgpd', () => {
   it('writes into a VRF it creates, and reads it back', async () => {
     const r = route('10.50.0.0/24', ['192.0.2.50'], { vrf: 'red' });
     const r6 = route('2001:db8:50::/48', ['2001:db8::50'], { vrf: 'red' });
-    const rep = await sink.apply(upserts(sink, [r, r6]));
+    const rep = await applied(sink, upserts(sink, [r, r6]));
     assert.deepEqual(rep.failed, []);
     assert.deepEqual((await rib(g, 4, 'red')).map((p) => [p.prefix, p.nh, p.large]), [['10.50.0.0/24', '192.0.2.50', [MARK]]]);
     assert.deepEqual((await rib(g, 6, 'red')).map((p) => [p.prefix, p.nh]), [['2001:db8:50::/48', '2001:db8::50']]);
@@ -155,14 +162,14 @@ describe('gobgp sink against a real gobgpd', () => {
     assert.ok('key' in p);
     assert.equal(p.key, 'vrf:red|10.50.0.0/24');
     assert.equal(owned.get(p.key), p.fingerprint);
-    const missing = await sink.apply(upserts(sink, [route('10.51.0.0/24', ['192.0.2.51'], { vrf: 'blue' })]));
+    const missing = await applied(sink, upserts(sink, [route('10.51.0.0/24', ['192.0.2.51'], { vrf: 'blue' })]));
     assert.equal(missing.applied.length, 0);
     assert.match(missing.failed[0]!.error, /VRF "blue" does not exist/);
   });
 
   it('deletes only its own paths', async () => {
     const owned = await sink.readOwned();
-    const rep = await sink.apply([...owned].map(([key, fingerprint]) => ({ op: 'delete' as const, key, fingerprint })));
+    const rep = await applied(sink, [...owned].map(([key, fingerprint]) => ({ op: 'delete' as const, key, fingerprint })));
     assert.deepEqual(rep.failed, []);
     assert.equal((await sink.readOwned()).size, 0);
     const left = (await rib(g, 4)).map((p) => `${p.prefix} ${p.nh}`);
@@ -170,7 +177,7 @@ describe('gobgp sink against a real gobgpd', () => {
   });
 
   it('notices gobgpd restarting (kill -9) and asks for a resync that restores the routes', async () => {
-    await sink.apply(upserts(sink, all));
+    await applied(sink, upserts(sink, all));
     await g.kill9();
     await until('sink down', () => sink.state() !== 'up');
     await assert.rejects(sink.apply(upserts(sink, [v4])), /not connected/);
@@ -179,7 +186,7 @@ describe('gobgp sink against a real gobgpd', () => {
     assert.match(resyncs[0]!, /gobgpd/);
     const owned = await sink.readOwned();
     assert.equal(owned.size, 0, 'a restarted gobgpd has forgotten our paths');
-    const rep = await sink.apply(upserts(sink, all));
+    const rep = await applied(sink, upserts(sink, all));
     assert.deepEqual(rep.failed, []);
     assert.equal((await sink.readOwned()).size, all.length);
   });

@@ -160,6 +160,39 @@ export class GobgpClient {
     });
   }
 
+  /**
+   * An AddPathStream kept open across batches: write() resolves as soon as the
+   * transport takes the message (no round trip per batch), end() closes it and
+   * resolves once gobgpd has processed everything written, or rejects with the
+   * stream's error (gobgpd ends the stream at the first path it refuses; what it
+   * took before stays applied).
+   */
+  openAddPathStream(): { write(req: AddPathStreamRequest): Promise<void>; end(): Promise<void>; readonly failed: Error | undefined } {
+    let failed: Error | undefined;
+    let resolveDone!: () => void, rejectDone!: (e: Error) => void;
+    const done = new Promise<void>((res, rej) => { resolveDone = res; rejectDone = rej; });
+    done.catch(() => undefined);
+    const call = this.client.AddPathStream((err: grpc.ServiceError | null) => {
+      if (err) { failed = err; rejectDone(err); } else resolveDone();
+    }) as grpc.ClientWritableStream<AddPathStreamRequest>;
+    call.on('error', () => { /* reported through the callback */ });
+    return {
+      get failed() { return failed; },
+      write(req) {
+        if (failed) return Promise.reject(failed);
+        if (call.write(req)) return Promise.resolve();
+        return new Promise((res, rej) => {
+          call.once('drain', () => res());
+          done.catch(rej);
+        });
+      },
+      end() {
+        call.end();
+        return done;
+      },
+    };
+  }
+
   addPath(req: { table_type?: 'GLOBAL' | 'VRF'; vrf_id?: string; path: ApiPathIn }): Promise<{ uuid?: Buffer }> { return this.unary('AddPath', req); }
 
   /**

@@ -65,6 +65,10 @@ class GobgpSink implements Sink {
    * every apply, so it never holds more than a batch.
    */
   private plans = new Map<ReflectedRoute, PathPlan>();
+  /** The AddPathStream batches are written into, kept open until flush() (one round trip per burst, not per batch). */
+  private bulk: ReturnType<GobgpClient['openAddPathStream']> | undefined;
+  /** After gobgpd refused a path in the open stream: one stream per batch, key by key on refusal, until then. */
+  private carefulUntil = 0;
   private knownVrfs = new Set<string>();
   private lastError: string | undefined;
   private generation = 0;
@@ -208,6 +212,7 @@ class GobgpSink implements Sink {
     this.generation++;
     clearInterval(this.healthTimer);
     this.lastError = reason;
+    this.bulk = undefined; // it went with the connection; the resync on reconnect repairs what it carried
     this.resyncReason = `gobgpd connection lost (${reason}); it may have restarted and forgotten injected paths`;
     this.log.warn({ reason }, 'gobgpd connection down');
     this.setState('down', reason);
@@ -236,6 +241,8 @@ class GobgpSink implements Sink {
   async readOwned(): Promise<Map<string, string>> {
     this.requireUp();
     return this.serial(async () => {
+      // Never read while a write is in flight (gobgpd 3.10 can crash); and read what was written.
+      await this.endBulk().catch(() => undefined);
       const client = this.requireUp();
       try {
         const grouped = new Map<string, { vrf?: string; paths: ReadPath[] }>();
@@ -302,6 +309,32 @@ class GobgpSink implements Sink {
     return this.serial(() => this.applyNow(changes, plans));
   }
 
+  /** Everything apply() wrote is in gobgpd's RIB when this resolves (or it rejects, and a resync repairs). */
+  async flush(): Promise<void> {
+    if (!this.bulk) return;
+    return this.serial(() => this.endBulk());
+  }
+
+  /** Inside the queue: close the open stream and learn whether gobgpd took all of it. */
+  private async endBulk(): Promise<void> {
+    const bulk = this.bulk;
+    if (!bulk) return;
+    this.bulk = undefined;
+    try {
+      await bulk.end();
+    } catch (e) {
+      if (isConnectionError(e)) {
+        this.goDown(`AddPathStream failed: ${errText(e)}`);
+      } else {
+        // Some batches written since the stream opened may be missing: compare and repair, carefully.
+        this.carefulUntil = Date.now() + 300_000;
+        this.log.warn({ err: errText(e) }, 'gobgpd refused a path in a bulk write; resyncing with one stream per batch');
+        try { this.hooks?.onResyncNeeded(`gobgpd refused a bulk write (${errText(e)})`); } catch { /* logged by the engine */ }
+      }
+      throw new RtreflectError('ERR_GOBGP_WRITE', `gobgp sink "${this.name}": a bulk write to gobgpd failed: ${errText(e)}`, { cause: e });
+    }
+  }
+
   private async applyNow(changes: SinkChange[], plans: Map<ReflectedRoute, PathPlan>): Promise<ApplyReport> {
     const client = this.requireUp();
     const failed: ApplyReport['failed'] = [];
@@ -321,6 +354,22 @@ class GobgpSink implements Sink {
       }
     }
     const applied: string[] = [];
+    if (ops.length && Date.now() >= this.carefulUntil) {
+      // Fast path: into the open stream; gobgpd's verdict comes with flush().
+      try {
+        this.bulk ??= client.openAddPathStream();
+        for (const m of messagesOf(ops)) await this.bulk.write(m);
+        for (const op of ops) this.recordApplied(op, applied);
+        return { applied, failed };
+      } catch {
+        // The stream had already failed: learn why, then send this batch the careful way below.
+        await this.endBulk().catch(() => undefined);
+        if (this.st !== 'up') {
+          for (const op of ops) failed.push({ key: op.key, error: 'gobgpd unreachable' });
+          return { applied, failed };
+        }
+      }
+    }
     if (ops.length) {
       try {
         await client.addPathStream(messagesOf(ops));
@@ -410,6 +459,7 @@ class GobgpSink implements Sink {
         }
       }
     } finally {
+      if (this.bulk && this.st === 'up') await this.flush().catch(() => undefined);
       this.stopped = true;
       this.generation++;
       clearInterval(this.healthTimer);

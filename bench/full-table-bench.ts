@@ -146,7 +146,7 @@ sinks:
 control:
   socket: "${join(dir, 'control.sock')}"
 log:
-  level: warn
+  level: ${process.env.RTR_BENCH_LOG_LEVEL ?? 'warn'}
 `;
 }
 
@@ -167,7 +167,7 @@ export async function runFullTableBench(o: FullTableOptions): Promise<Record<str
     probe?.close();
     await g?.stop();
     await ns?.destroy();
-    rmSync(dir, { recursive: true, force: true });
+    if (process.env.RTR_BENCH_KEEP) console.log(`  kept ${dir} (RTR_BENCH_KEEP)`); else rmSync(dir, { recursive: true, force: true });
   };
   const onSignal = (): void => { void cleanup().finally(() => process.exit(130)); };
   process.once('SIGINT', onSignal);

@@ -74,7 +74,13 @@ export class Daemon {
     });
     // The kernel snapshot must not be written before the start-up resync has read what each
     // sink still holds: after a restart that is everything, and re-writing it re-announces it.
-    for (const w of this.reflector.workers) w.deferWritesUntilResync();
+    // Sinks are read while the kernel is dumped; they are compared once the snapshot is in.
+    let kernelLoaded!: () => void;
+    const snapshotIn = new Promise<void>((resolve) => { kernelLoaded = resolve; });
+    for (const w of this.reflector.workers) {
+      w.deferWritesUntilResync();
+      w.holdDrainUntil(snapshotIn);
+    }
     const src = this.config.source;
     this.source = new KernelSource({
       protocols: src.protocols,
@@ -127,10 +133,13 @@ export class Daemon {
         },
       });
     }
+    const firstResync = this.reflector.resyncSinks('start-up');
+    firstResync.catch(() => undefined); // awaited below; a failed start-up stops the workers
     await this.source.start();
     this.reflector.refreshOriginated();
-    log.info({ routes: this.source.size }, 'kernel snapshot loaded; resyncing sinks');
-    await this.reflector.resyncSinks('start-up');
+    log.info({ routes: this.source.size }, 'kernel snapshot loaded; comparing with the sinks');
+    kernelLoaded();
+    await firstResync;
     await this.reflector.whenIdle();
     this.ready = true;
     this.notifier.ready(this.statusLine());

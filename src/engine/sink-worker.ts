@@ -61,6 +61,7 @@ export class SinkWorker {
   private everResynced = false;
   /** False while writes wait for a resync to read what the sink already holds (deferWritesUntilResync). */
   private baselineKnown = true;
+  private drainGate: Promise<void> | undefined;
   /** Where draining goes on from: one pass over the dirty keys, not a fresh walk (and its skipped holes) per batch. */
   private dirtyWalk: IterableIterator<[string, number]> | undefined;
   private readonly skipReasons = new Set<string>();
@@ -149,6 +150,15 @@ export class SinkWorker {
    */
   deferWritesUntilResync(): void {
     this.baselineKnown = false;
+  }
+
+  /**
+   * Let the next resync read the sink now but compare only once `gate` resolves
+   * (at start-up: once the kernel snapshot is loaded). Reading the dataplane and
+   * dumping the kernel then overlap instead of following each other.
+   */
+  holdDrainUntil(gate: Promise<void>): void {
+    this.drainGate = gate;
   }
 
   /** Read the sink's own entries and re-drain everything against them. Resolves when that pass is applied. */
@@ -262,6 +272,10 @@ export class SinkWorker {
     } catch (err) {
       // Keep the reason: the resync runs again when the sink is back.
       throw err;
+    }
+    if (this.drainGate) {
+      await this.drainGate;
+      this.drainGate = undefined;
     }
     this.resyncReason = undefined;
     this.fingerprints.clear();

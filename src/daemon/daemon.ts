@@ -68,6 +68,7 @@ export class Daemon {
       sinks: sinkList,
       holdDown: this.config.engine.holdDown,
       batchDelayMs: this.config.engine.batchDelayMs,
+      resyncMinIntervalMs: this.config.engine.resyncMinIntervalMs,
       logger: log,
       kernelRoutes: () => this.source.routes(),
       observer: metrics.observer(),

@@ -18,6 +18,8 @@ export interface ReflectorOptions {
   sinks: Sink[];
   holdDown: HoldDownOptions;
   batchDelayMs: number;
+  /** Least time between two resyncs of one sink (default 0). */
+  resyncMinIntervalMs?: number;
   logger: Logger;
   /** The kernel routes as they are now (the kernel source holds them; the engine keeps no copy). */
   kernelRoutes: () => Iterable<Route>;
@@ -81,7 +83,7 @@ export class Reflector {
       latency: (sink, sec) => this.observer.latency?.(sink, sec),
       resyncDone: (sink, rec) => this.observer.resync?.(sink, rec),
       idle: () => this.checkIdle(),
-    }, opts.batchDelayMs));
+    }, opts.batchDelayMs, opts.resyncMinIntervalMs ?? 0));
     this.holdDown = new HoldDown(opts.holdDown, {
       release: (keys) => {
         for (const k of keys) this.removeKernel(k);

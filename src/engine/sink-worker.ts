@@ -62,6 +62,8 @@ export class SinkWorker {
   /** False while writes wait for a resync to read what the sink already holds (deferWritesUntilResync). */
   private baselineKnown = true;
   private drainGate: Promise<void> | undefined;
+  private lastResyncEnd = 0;
+  private resyncTimer: NodeJS.Timeout | undefined;
   /** Where draining goes on from: one pass over the dirty keys, not a fresh walk (and its skipped holes) per batch. */
   private dirtyWalk: IterableIterator<[string, number]> | undefined;
   private readonly skipReasons = new Set<string>();
@@ -75,6 +77,8 @@ export class SinkWorker {
     private readonly logger: Logger,
     private readonly hooks: SinkWorkerHooks,
     private readonly batchDelayMs: number,
+    /** Least time from the end of one resync to the start of the next; triggers in between fold into one. */
+    private readonly resyncMinIntervalMs = 0,
   ) {}
 
   get name(): string {
@@ -193,6 +197,7 @@ export class SinkWorker {
   stop(): void {
     this.stopped = true;
     this.clearWake();
+    if (this.resyncTimer) clearTimeout(this.resyncTimer);
     for (const w of this.resyncWaiters.splice(0)) w.reject(new Error(`sink ${this.name} stopped`));
   }
 
@@ -228,7 +233,7 @@ export class SinkWorker {
     this.running = true;
     try {
       while (!this.stopped && this.connection === 'up') {
-        if (this.resyncReason !== undefined) {
+        if (this.resyncReason !== undefined && this.resyncDueIn() <= 0) {
           await this.resync();
           continue;
         }
@@ -246,10 +251,20 @@ export class SinkWorker {
     } finally {
       this.running = false;
     }
+    if (!this.stopped && this.resyncReason !== undefined && !this.resyncTimer) {
+      this.resyncTimer = setTimeout(() => {
+        this.resyncTimer = undefined;
+        this.schedule(0);
+      }, Math.max(0, this.resyncDueIn()));
+    }
     if (!this.stopped && this.connection === 'up' && this.dirty.size === 0 && this.resyncReason === undefined) {
       this.retryDelay = RETRY_MIN_MS;
       this.hooks.idle(this.name);
     }
+  }
+
+  private resyncDueIn(): number {
+    return this.lastResyncEnd + this.resyncMinIntervalMs - Date.now();
   }
 
   private retryLater(): void {
@@ -305,6 +320,7 @@ export class SinkWorker {
       ...(error ? { error: error.message } : {}),
     };
     this.stats.resyncs++;
+    this.lastResyncEnd = Date.now();
     this.lastResync = rec;
     if (!error) this.everResynced = true;
     this.hooks.resyncDone(this.name, rec);

@@ -55,13 +55,14 @@ function route(prefix: string, gw: string, metric = 0): Route {
   return { family: 4, prefix, table: 254, protocol: 12, type: 'unicast', metric, tos: 0, nexthops: [{ gateway: gw, weight: 1 }] };
 }
 
-function setup(opts: { chain?: RouteChain; holdDown?: Partial<{ enabled: boolean; threshold: number; windowMs: number; delayMs: number }> } = {}) {
+function setup(opts: { chain?: RouteChain; holdDown?: Partial<{ enabled: boolean; threshold: number; windowMs: number; delayMs: number }>; resyncMinIntervalMs?: number } = {}) {
   const sink = new RecordingSink();
   const r = new Reflector({
     chain: opts.chain ?? passThrough,
     sinks: [sink],
     holdDown: { enabled: false, threshold: 3, windowMs: 30, delayMs: 200, ...opts.holdDown },
     batchDelayMs: 0,
+    resyncMinIntervalMs: opts.resyncMinIntervalMs ?? 0,
     logger: silentLogger(),
     kernelRoutes: () => [],
   });
@@ -186,5 +187,18 @@ test('diff reports what a resync would change without writing', async () => {
   assert.deepEqual(d!.upserts.map((u) => [u.key, u.was ?? null]).sort(), [['10.5.1.0/24', '0|192.0.2.9'], ['10.5.3.0/24', null]]);
   assert.deepEqual(d!.deletes.map((x) => x.key), ['10.5.2.0/24']);
   assert.equal(sink.writes.length, 0);
+  r.stop();
+});
+
+test('resyncs of a sink are rate-limited, and triggers during the wait fold into one', async () => {
+  const { sink, r } = setup({ resyncMinIntervalMs: 300 });
+  let reads = 0;
+  const read = sink.readOwned.bind(sink);
+  sink.readOwned = async () => { reads++; return read(); };
+  await r.resyncSinks('first');
+  const t0 = Date.now();
+  await Promise.all([r.resyncSinks('second'), r.resyncSinks('third'), r.resyncSinks('fourth')]);
+  assert.ok(Date.now() - t0 >= 250, 'the second resync waited for the interval');
+  assert.equal(reads, 2, 'three triggers in the interval cost one more read of the sink');
   r.stop();
 });

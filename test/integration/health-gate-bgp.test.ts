@@ -14,16 +14,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createNetns, type Netns } from '../helpers/netns.js';
-import { packageRoot } from '../../src/util/package-info.js';
+import { cliArgs, waitFor as waitUntil, sleep } from '../helpers/cli-process.js';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const waitFor = <T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = 30000): Promise<T> =>
+  waitUntil(what, fn, ms, { retryErrors: true, intervalMs: 100 });
 
-function cli(): string[] {
-  const root = packageRoot();
-  return import.meta.url.includes('/dist/')
-    ? [join(root, 'dist', 'src', 'cli', 'main.js')]
-    : ['--import', 'tsx', join(root, 'src', 'cli', 'main.ts')];
-}
+
 
 function run(cmd: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -31,18 +27,6 @@ function run(cmd: string, args: string[]): Promise<string> {
   });
 }
 
-async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) { last = err; }
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await sleep(100);
-  }
-}
 
 /** A service process inside the namespace: "http" answers 200 on /healthz, "tcp" accepts. */
 const SERVICE = `
@@ -151,7 +135,7 @@ control: { socket: ${control} }
 log: { level: info }
 `);
   const logs: Record<string, unknown>[] = [];
-  const daemon = spawn('ip', ['netns', 'exec', router.name, process.execPath, ...cli(), 'run', '--config', config], {
+  const daemon = spawn('ip', ['netns', 'exec', router.name, process.execPath, ...cliArgs(), 'run', '--config', config], {
     stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, RTREFLECT_LOG_FORMAT: 'json' },
   });
   const exited = new Promise<number | null>((r) => daemon.once('exit', (code) => r(code)));
@@ -159,7 +143,7 @@ log: { level: info }
   createInterface({ input: daemon.stderr! }).on('line', (l) => { try { logs.push(JSON.parse(l) as Record<string, unknown>); } catch { logs.push({ msg: l }); } });
 
   const gate = async (name: string): Promise<GateStatus> => {
-    const out = await run(process.execPath, [...cli(), 'status', '--json', '--control', control]);
+    const out = await run(process.execPath, [...cliArgs(), 'status', '--json', '--control', control]);
     const st = JSON.parse(out) as { handlers: { name: string; services?: GateStatus[] }[] };
     const svc = st.handlers.find((h) => h.name === 'gate')?.services?.find((x) => x.name === name);
     assert.ok(svc, `status shows the health-gate service ${name}: ${out.slice(0, 2000)}`);

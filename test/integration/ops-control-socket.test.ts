@@ -15,17 +15,10 @@ import { createInterface } from 'node:readline';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { ControlServer } from '../../src/control/control-server.js';
 import { silentLogger } from '../../src/util/logger.js';
-import { packageRoot } from '../../src/util/package-info.js';
+import { cliArgs, waitFor, sleep } from '../helpers/cli-process.js';
 
 const NOGROUP = 65534; // nobody's group on Debian ("nogroup"): exists everywhere, nothing to create or remove
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function cli(): string[] {
-  const root = packageRoot();
-  return import.meta.url.includes('/dist/')
-    ? [join(root, 'dist', 'src', 'cli', 'main.js')]
-    : ['--import', 'tsx', join(root, 'src', 'cli', 'main.ts')];
-}
 
 function run(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -37,17 +30,8 @@ function run(cmd: string, args: string[]): Promise<{ code: number; stdout: strin
 
 /** `rtreflect ARGS` as another user: uid nobody, the given gid, no supplementary groups. */
 const asUser = (gid: number, args: string[]) =>
-  run('setpriv', [`--reuid=65534`, `--regid=${gid}`, '--clear-groups', process.execPath, ...cli(), ...args]);
+  run('setpriv', [`--reuid=65534`, `--regid=${gid}`, '--clear-groups', process.execPath, ...cliArgs(), ...args]);
 
-async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => {
@@ -83,7 +67,7 @@ ${group ? `  group: ${group}\n` : ''}log: { level: info }
  */
 function startDaemon(ns: Netns, config: string, groups: number[] | undefined): { child: ChildProcess; logs: Record<string, unknown>[]; exited: Promise<number | null> } {
   const priv = ['setpriv', '--bounding-set=-all,+net_admin', ...(groups ? [`--groups=${groups.join(',')}`] : [])];
-  const child = spawn('ip', ['netns', 'exec', ns.name, ...priv, process.execPath, ...cli(), 'run', '--config', config], {
+  const child = spawn('ip', ['netns', 'exec', ns.name, ...priv, process.execPath, ...cliArgs(), 'run', '--config', config], {
     stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, RTREFLECT_LOG_FORMAT: 'json' },
   });
   const logs: Record<string, unknown>[] = [];
@@ -132,14 +116,14 @@ test('control.group members may use the socket, others may not; log-level change
 
   // log-level: no debug line before, debug lines for every request after.
   assert.ok(!d.logs.some((l) => l.level === 20), 'no debug lines at level info');
-  const bad = await run(process.execPath, [...cli(), 'log-level', 'chatty', '--control', socket]);
+  const bad = await run(process.execPath, [...cliArgs(), 'log-level', 'chatty', '--control', socket]);
   assert.equal(bad.code, 64, 'a bad level is a usage error');
   assert.match(bad.stderr, /log level "chatty" is not one of fatal, error, warn, info, debug, trace, silent/);
-  const set = await run(process.execPath, [...cli(), 'log-level', 'debug', '--control', socket]);
+  const set = await run(process.execPath, [...cliArgs(), 'log-level', 'debug', '--control', socket]);
   assert.equal(set.code, 0, set.stderr);
   assert.equal(set.stdout, 'log level is now debug\n');
   await waitFor('the "log level changed" line', () => d.logs.some((l) => l.msg === 'log level changed' && l.level === 30 && l.logLevel === 'debug'));
-  const again = await run(process.execPath, [...cli(), 'status', '--json', '--control', socket]);
+  const again = await run(process.execPath, [...cliArgs(), 'status', '--json', '--control', socket]);
   assert.equal((JSON.parse(again.stdout) as typeof status).daemon.logLevel, 'debug');
   await waitFor('a debug line for the status request', () => d.logs.some((l) => l.level === 20 && l.msg === 'control request' && l.cmd === 'status'));
   assert.equal(d.child.pid !== undefined && d.child.exitCode, null, 'no restart: the same process');

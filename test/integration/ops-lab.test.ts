@@ -11,18 +11,12 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { packageRoot } from '../../src/util/package-info.js';
+import { cliArgs } from '../helpers/cli-process.js';
 
-function cli(): string[] {
-  const root = packageRoot();
-  return import.meta.url.includes('/dist/')
-    ? [join(root, 'dist', 'src', 'cli', 'main.js')]
-    : ['--import', 'tsx', join(root, 'src', 'cli', 'main.ts')];
-}
 
 function rtreflect(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [...cli(), ...args], { encoding: 'utf8', timeout: 150_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [...cliArgs(), ...args], { encoding: 'utf8', timeout: 150_000 }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
     });
   });

@@ -13,37 +13,21 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { freePort, startGobgpd, type TestGobgpd } from '../helpers/gobgpd.js';
-import { packageRoot } from '../../src/util/package-info.js';
+import { cliArgs, waitFor as waitUntil, sleep } from '../helpers/cli-process.js';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const waitFor = <T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = 20000): Promise<T> =>
+  waitUntil(what, fn, ms, { retryErrors: true, intervalMs: 100 });
 
-function cli(): string[] {
-  const root = packageRoot();
-  return import.meta.url.includes('/dist/')
-    ? [join(root, 'dist', 'src', 'cli', 'main.js')]
-    : ['--import', 'tsx', join(root, 'src', 'cli', 'main.ts')];
-}
+
 
 function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [...cli(), ...args], { encoding: 'utf8' }, (err, stdout, stderr) => {
+    execFile(process.execPath, [...cliArgs(), ...args], { encoding: 'utf8' }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
     });
   });
 }
 
-async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) { last = err; }
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}${last ? ` (${(last as Error).message})` : ''}`);
-    await sleep(100);
-  }
-}
 
 function ribPrefixes(g: TestGobgpd): string[] {
   const out = execFileSync('gobgp', [...g.cliArgs, 'global', 'rib', '-a', 'ipv4', '-j'], { encoding: 'utf8' });
@@ -117,7 +101,7 @@ metrics: { listen: "127.0.0.1:${metricsPort}" }
 log: { level: info }
 `);
   const logs: Record<string, unknown>[] = [];
-  const daemon: ChildProcess = spawn(process.execPath, [...cli(), 'run', '--config', configPath], {
+  const daemon: ChildProcess = spawn(process.execPath, [...cliArgs(), 'run', '--config', configPath], {
     stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, RTREFLECT_LOG_FORMAT: 'json' },
   });
   const exited = new Promise<number | null>((r) => daemon.once('exit', (code) => r(code)));

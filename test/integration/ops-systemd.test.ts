@@ -16,27 +16,13 @@ import { createInterface } from 'node:readline';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { freePort, startGobgpd, type TestGobgpd } from '../helpers/gobgpd.js';
 import { controlRequest } from '../../src/control/control-client.js';
-import { packageRoot } from '../../src/util/package-info.js';
+import { cliArgs, waitFor as waitUntil, sleep } from '../helpers/cli-process.js';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const waitFor = <T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = 20000): Promise<T> =>
+  waitUntil(what, fn, ms, { retryErrors: false, intervalMs: 50 });
 
-/** The CLI as the running test was built: dist/ when compiled, src/ through tsx otherwise. */
-function cli(): string[] {
-  const root = packageRoot();
-  return import.meta.url.includes('/dist/')
-    ? [join(root, 'dist', 'src', 'cli', 'main.js')]
-    : ['--import', 'tsx', join(root, 'src', 'cli', 'main.ts')];
-}
 
-async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
+
 
 /** Every datagram as one JSON line {t, msg}: t in ms since the epoch, like Date.now(). */
 const LISTENER = `
@@ -110,7 +96,7 @@ log:
   level: info
 `);
   const logs: Record<string, unknown>[] = [];
-  const daemon: ChildProcess = spawn(process.execPath, [...cli(), 'run', '--config', configPath], {
+  const daemon: ChildProcess = spawn(process.execPath, [...cliArgs(), 'run', '--config', configPath], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, NOTIFY_SOCKET: notifyPath, WATCHDOG_USEC: '400000', RTREFLECT_LOG_FORMAT: 'json' },
   });

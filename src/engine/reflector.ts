@@ -114,7 +114,7 @@ export class Reflector {
   /** A normalized kernel event. */
   onKernelEvent(ev: RouteEvent): void {
     this.observer.kernelEvent?.(ev.op);
-    const key = routeKey(ev.route);
+    const key = ev.key ?? routeKey(ev.route);
     if (ev.op === 'add') {
       this.holdDown.readded(key);
       this.setDerived(key, this.runChain(ev.route, 'event'));

@@ -247,7 +247,7 @@ export class KernelState {
       if (!snap.seen.has(key) || !hasOwn(slot)) this.put(family, key, undefined, null);
     }
     const events: RouteEvent[] = [];
-    for (const [key, before] of snap.undo) diff(effectiveOf(before), effectiveOf(map.get(key)), events);
+    for (const [key, before] of snap.undo) diff(effectiveOf(before), effectiveOf(map.get(key)), events, key);
     events.push(...snap.extra);
     this.snap = null;
     return events;
@@ -415,7 +415,7 @@ export class KernelState {
     const before = effectiveOf(prev), after = effectiveOf(next);
     if (before && !after) this.count--;
     else if (!before && after) this.count++;
-    if (events && !(this.snap && this.snap.fam === fam)) diff(before, after, events);
+    if (events && !(this.snap && this.snap.fam === fam)) diff(before, after, events, key);
   }
 
   private reindex(key: string, prev: Slot | undefined, next: Slot | undefined): void {
@@ -609,11 +609,12 @@ function unindex(m: Map<number, Set<string>>, id: number, key: string): void {
   if (s && s.delete(key) && s.size === 0) m.delete(id);
 }
 
-function diff(before: Route | undefined, after: Route | undefined, events: RouteEvent[]): void {
+/** The event a key's change means; it carries the key (the state's own string, so consumers need not build another). */
+function diff(before: Route | undefined, after: Route | undefined, events: RouteEvent[], key: string): void {
   if (after) {
-    if (!before || !routeEqual(before, after)) events.push({ op: 'add', route: after });
+    if (!before || !routeEqual(before, after)) events.push({ op: 'add', route: after, key });
   } else if (before) {
-    events.push({ op: 'del', route: before });
+    events.push({ op: 'del', route: before, key });
   }
 }
 

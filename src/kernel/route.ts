@@ -45,10 +45,19 @@ export type RouteEventOp = 'add' | 'del';
 export interface RouteEvent {
   op: RouteEventOp;
   route: Route;
+  /** routeKey(route), when the producer has it already (saves a string per route). */
+  key?: string;
 }
 
+/**
+ * Identity of a kernel route. The common case (table main, the family's
+ * default metric — 0 for IPv4, 1024 for IPv6 — no TOS) is the prefix string
+ * itself, so a full table's keys cost no strings of their own; a prefix never
+ * contains "|", so the forms cannot collide.
+ */
 export function routeKey(r: Pick<Route, 'family' | 'table' | 'prefix' | 'metric' | 'tos'>): string {
-  return r.tos ? `${r.table}|${r.prefix}|${r.metric}|${r.tos}` : `${r.table}|${r.prefix}|${r.metric}`;
+  if (r.tos) return `${r.table}|${r.prefix}|${r.metric}|${r.tos}`;
+  return r.table === 254 && r.metric === (r.family === 6 ? 1024 : 0) ? r.prefix : `${r.table}|${r.prefix}|${r.metric}`;
 }
 
 function nextHopOrder(a: NextHop, b: NextHop): number {

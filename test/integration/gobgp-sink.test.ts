@@ -135,14 +135,14 @@ describe('gobgp sink against a real gobgpd', () => {
     const owned = await sink.readOwned();
     assert.equal(owned.size, all.length);
     assert.ok(![...owned.keys()].some((k) => k.includes('10.99.0.0')));
-    const fp = owned.get('global|10.1.0.0/24');
+    const fp = owned.get('10.1.0.0/24');
     assert.ok(fp && !fp.includes('192.0.2.98'));
   });
 
   it('replacing a route with fewer/different next hops leaves no old path', async () => {
     const changed = route('10.2.0.0/24', ['192.0.2.23']);
     // As the engine does: the change carries the fingerprint it replaces (read back from gobgpd here).
-    const was = (await sink.readOwned()).get('global|10.2.0.0/24');
+    const was = (await sink.readOwned()).get('10.2.0.0/24');
     assert.ok(was, 'the ECMP route is there before the replace');
     const rep = await applied(sink, upserts(sink, [changed]).map((c) => ({ ...c, was })));
     assert.deepEqual(rep.failed, []);

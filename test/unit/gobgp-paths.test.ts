@@ -50,7 +50,7 @@ describe('gobgp path planning', () => {
     const plan = planRoute(cases[0]![1], mark);
     assert.ok(!('skip' in plan));
     assert.equal(fingerprintOf(plan), `nh=192.0.2.1#${pathIdFor('192.0.2.1')};med=0;lp=100;c=65000:1,65000:2;lc=1:2:3,4294967294:0:1`);
-    assert.equal(plan.key, 'global|10.1.0.0/24');
+    assert.equal(plan.key, '10.1.0.0/24');
     assert.deepEqual(parseGobgpKey('vrf:red|10.5.0.0/24').vrf, 'red');
   });
 

@@ -42,8 +42,8 @@ vppTest('table mapping: main/local → 0, others 1:1, overrides, VRFs', () => {
     const p = s.project(route(r));
     return 'key' in p ? p.key : p.skip;
   };
-  assert.equal(key({ table: 254 }), '0|192.0.2.0/24');
-  assert.equal(key({ table: 255 }), '0|192.0.2.0/24');
+  assert.equal(key({ table: 254 }), '192.0.2.0/24');
+  assert.equal(key({ table: 255 }), '192.0.2.0/24');
   assert.equal(key({ table: 42 }), '42|192.0.2.0/24');
   assert.equal(key({ table: 100 }), '5|192.0.2.0/24');
   assert.equal(key({ vrf: 'blue' }), '20|192.0.2.0/24');

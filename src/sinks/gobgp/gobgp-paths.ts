@@ -40,15 +40,20 @@ export interface PathPlan {
 }
 
 /** GoBGP's global RIB has no kernel tables: all routes without a vrf share one key space. */
+/**
+ * A route's key in this sink: the prefix itself in the global RIB (the route's
+ * own string: a full table of keys costs no extra strings), `vrf:NAME|prefix` in a VRF.
+ */
 export function gobgpKey(vrf: string | undefined, prefix: string): string {
-  return vrf !== undefined ? `vrf:${vrf}|${prefix}` : `global|${prefix}`;
+  return vrf !== undefined ? `vrf:${vrf}|${prefix}` : prefix;
 }
 
 export function parseGobgpKey(key: string): { vrf?: string; prefix: Prefix } {
   const bar = key.lastIndexOf('|');
+  if (bar < 0) return { prefix: parsePrefix(key) };
   const head = key.slice(0, bar), pfx = key.slice(bar + 1);
-  if (bar < 0 || !(head === 'global' || head.startsWith('vrf:'))) throw new RtreflectError('ERR_GOBGP_KEY', `"${key}" is not a gobgp sink key`, { userFacing: false });
-  return { ...(head === 'global' ? {} : { vrf: head.slice(4) }), prefix: parsePrefix(pfx) };
+  if (!head.startsWith('vrf:')) throw new RtreflectError('ERR_GOBGP_KEY', `"${key}" is not a gobgp sink key`, { userFacing: false });
+  return { vrf: head.slice(4), prefix: parsePrefix(pfx) };
 }
 
 const ID_MASK = 0x3fffffff; // 30 bits: small integers stay unboxed in V8 maps

@@ -56,13 +56,21 @@ function isLinkLocal6(a: string): boolean {
   return /^fe[89ab]/i.test(a);
 }
 
+/**
+ * A route's key in this sink: the prefix itself in table 0 (the route's own
+ * string, so a full table of them costs no extra strings), `table|prefix` elsewhere.
+ */
+function vppKey(table: number, prefix: string): string {
+  return table === 0 ? prefix : `${table}|${prefix}`;
+}
+
 function parseKey(key: string): { table: number; prefix: string; family: Family; addr: Uint8Array; len: number } {
   const bar = key.indexOf('|');
-  const table = Number(key.slice(0, bar));
+  const table = bar < 0 ? 0 : Number(key.slice(0, bar));
   const prefix = key.slice(bar + 1);
   const slash = prefix.lastIndexOf('/');
   const addrText = prefix.slice(0, slash);
-  if (bar < 1 || !Number.isInteger(table) || slash < 0) throw new RtreflectError('ERR_VPP_KEY', `"${key}" is not a VPP sink key (table|prefix)`, { userFacing: false });
+  if (bar === 0 || !Number.isInteger(table) || slash < 0) throw new RtreflectError('ERR_VPP_KEY', `"${key}" is not a VPP sink key (table|prefix)`, { userFacing: false });
   return { table, prefix, family: familyOf(addrText), addr: addrToBytes(addrText), len: Number(prefix.slice(slash + 1)) };
 }
 
@@ -321,13 +329,13 @@ class VppSink implements Sink {
 
   keyOf(route: ReflectedRoute): string | null {
     const table = this.vppTable(route);
-    return typeof table === 'string' ? null : `${table}|${route.prefix}`;
+    return typeof table === 'string' ? null : vppKey(table, route.prefix);
   }
 
   project(route: ReflectedRoute): SinkProjection {
     const w = this.wire(route, true);
     if (typeof w === 'string') return { skip: w };
-    return { key: `${w.table}|${w.prefix}`, fingerprint: wireFingerprint(w) };
+    return { key: vppKey(w.table, w.prefix), fingerprint: wireFingerprint(w) };
   }
 
   /** Next hops are few and repeat on every route: parse each once (bounded, so a churn of next hops cannot grow it for ever). */
@@ -458,7 +466,7 @@ class VppSink implements Sink {
     const family: Family = pfx.address.af === AF_IP6 ? 6 : 4;
     const prefix = `${bytesToAddr(family === 4 ? pfx.address.un.ip4 : pfx.address.un.ip6)}/${pfx.len}`;
     const table = r.table_id as number;
-    const key = `${table}|${prefix}`;
+    const key = vppKey(table, prefix);
     // Another source wins this prefix: VPP shows its paths, not ours. Mark it so the engine rewrites ours (idempotent).
     if (this.mode === 'v2' && r.src !== this.srcId) return { key, fingerprint: `shadowed-by-source-${String(r.src)}` };
     const paths: WirePath[] = [];

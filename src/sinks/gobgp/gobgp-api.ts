@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { RtreflectError } from '../../util/errors.js';
+import { decodeListPathResponse, type BinaryDestination } from './list-path-decoder.js';
 
 export const DEFAULT_PROTO_DIR = '/usr/share/gocode/src/github.com/osrg/gobgp/api';
 const PROTO_FILES = ['gobgp.proto', 'attribute.proto', 'capability.proto'];
@@ -135,6 +136,38 @@ export class GobgpClient {
       enable_only_binary: true,
     }, (r) => { if (r.destination) out.push({ prefix: r.destination.prefix, paths: r.destination.paths ?? [] }); });
     return out;
+  }
+
+  /**
+   * The same read as listPaths, for resyncs: the replies are decoded from their
+   * bytes (list-path-decoder.ts) and handed to `each` as they arrive, so a full
+   * table is neither converted to objects by protobufjs nor held all at once.
+   */
+  listPathsBinary(family: 4 | 6, opts: { vrf?: string }, each: (d: BinaryDestination) => void): Promise<void> {
+    const def = (this.client.constructor as unknown as { service: Record<string, { path: string; requestSerialize: (v: unknown) => Buffer }> }).service.ListPath!;
+    const req = {
+      table_type: opts.vrf !== undefined ? 'VRF' : 'GLOBAL',
+      name: opts.vrf ?? '',
+      family: apiFamily(family),
+      enable_only_binary: true,
+    };
+    return new Promise((resolve, reject) => {
+      const call = this.client.makeServerStreamRequest(def.path, def.requestSerialize, (b: Buffer) => b, req) as grpc.ClientReadableStream<Buffer>;
+      let done = false;
+      call.on('data', (buf: Buffer) => {
+        if (done) return;
+        try {
+          const d = decodeListPathResponse(buf);
+          if (d) each(d);
+        } catch (e) {
+          done = true;
+          call.cancel();
+          reject(e);
+        }
+      });
+      call.on('error', (e) => { if (!done) { done = true; reject(e); } });
+      call.on('end', () => { if (!done) { done = true; resolve(); } });
+    });
   }
 
   /** Streams the requests, honouring back-pressure; resolves when gobgpd acknowledged the whole stream. */

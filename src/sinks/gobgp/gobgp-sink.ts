@@ -252,7 +252,7 @@ class GobgpSink implements Sink {
         const tables: (string | undefined)[] = [undefined, ...this.knownVrfs];
         for (const vrf of tables) {
           for (const fam of [4, 6] as const) {
-            for (const d of await client.listPaths(fam, vrf !== undefined ? { vrf } : {})) {
+            await client.listPathsBinary(fam, vrf !== undefined ? { vrf } : {}, (d) => {
               for (const p of d.paths) {
                 // Local paths only: learned ones have the peer's address here.
                 if (p.neighbor_ip && p.neighbor_ip !== '<nil>') continue;
@@ -275,7 +275,7 @@ class GobgpSink implements Sink {
                 if (!g) grouped.set(key, (g = { ...(vrf !== undefined ? { vrf } : {}), paths: [] }));
                 g.paths.push({ prefix, id: p.identifier, attrs });
               }
-            }
+            });
           }
         }
         const out = new Map<string, string>();

@@ -9,6 +9,7 @@
  * is the daemon's own), stopped by that PID; destroy() always removes processes,
  * namespaces and the temp dir.
  */
+import type { SinkStatus } from '../../src/engine/reflector.js';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -487,15 +488,5 @@ log:
   }
 }
 
-export interface SinkStatusView {
-  name: string;
-  state: string;
-  desired: number;
-  applied: number;
-  pending: number;
-  writes: number;
-  deletes: number;
-  errors: number;
-  lastError?: string;
-  lastResync?: { at: string; reason: string; durationMs: number; upserts: number; deletes: number; ok: boolean };
-}
+/** A sink's line in `rtreflect status --json`: the daemon's own type. */
+export type SinkStatusView = SinkStatus;

@@ -1,4 +1,6 @@
 import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
+import type { VppClient } from '../../src/sinks/vpp/vpp-client.js';
+import { bytesToAddr } from '../../src/util/ip.js';
 import { existsSync, mkdtempSync, rmSync, writeFileSync, readdirSync, statSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -299,4 +301,27 @@ plugins { ${pluginDir ? `path ${pluginDir}` : ''} plugin default { disable } plu
     throw err;
   }
   return vpp;
+}
+
+/** A route as VPP's own ip_route_v2_dump reports it (any FIB source), paths sorted by next hop. */
+export interface FibRoute { src: number; paths: { nh: string; sw: number; weight: number; type: number }[] }
+
+/** VPP's FIB for one table through an API client: prefix → route. An absent table is empty. */
+export async function vppFib(client: VppClient, table: number, ip6: boolean): Promise<Map<string, FibRoute>> {
+  const out = new Map<string, FibRoute>();
+  const tables = await client.dump('ip_table_dump');
+  if (!tables.some((t) => (t.table as { table_id: number; is_ip6: boolean }).table_id === table && (t.table as { is_ip6: boolean }).is_ip6 === ip6)) return out;
+  for (const d of await client.dump('ip_route_v2_dump', { src: 0, table: { table_id: table, is_ip6: ip6, name: '' } })) {
+    const r = d.route as VppMessage;
+    const pfx = r.prefix as { address: { af: number; un: { ip4: Uint8Array; ip6: Uint8Array } }; len: number };
+    const p = `${bytesToAddr(pfx.address.af ? pfx.address.un.ip6 : pfx.address.un.ip4)}/${pfx.len}`;
+    out.set(p, {
+      src: r.src as number,
+      paths: (r.paths as VppMessage[]).map((x) => {
+        const a = (x.nh as { address: { ip4: Uint8Array; ip6: Uint8Array } }).address;
+        return { nh: bytesToAddr(x.proto ? a.ip6 : a.ip4), sw: x.sw_if_index as number, weight: x.weight as number, type: x.type as number };
+      }).sort((a, b) => (a.nh < b.nh ? -1 : a.nh > b.nh ? 1 : 0)),
+    });
+  }
+  return out;
 }

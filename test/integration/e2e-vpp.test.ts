@@ -12,16 +12,13 @@ import { join } from 'node:path';
 import { controlRequest } from '../../src/control/control-client.js';
 import { loadApiDefs, type ApiDefsData } from '../../src/sinks/vpp/vpp-api-defs.js';
 import { VppClient } from '../../src/sinks/vpp/vpp-client.js';
-import { VppCodec, type VppMessage } from '../../src/sinks/vpp/vpp-codec.js';
-import { bytesToAddr } from '../../src/util/ip.js';
+import { VppCodec } from '../../src/sinks/vpp/vpp-codec.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { cliCommand, execOutcome, NsProcess, waitFor } from '../helpers/e2e-topology.js';
-import { findVppBinary, NO_VPP_MESSAGE, startLiveVpp, type LiveVpp } from '../helpers/vpp.js';
+import { findVppBinary, NO_VPP_MESSAGE, startLiveVpp, type LiveVpp, vppFib, type FibRoute } from '../helpers/vpp.js';
 
 const bin = findVppBinary();
 
-interface FibPath { nh: string; sw: number; weight: number; type: number }
-interface FibRoute { src: number; paths: FibPath[] }
 interface SinkView { name: string; state: string; writes: number; deletes: number; lastResync?: { upserts: number; deletes: number; ok: boolean; reason: string; at: string } }
 
 const NO_IF = 0xffffffff;
@@ -53,24 +50,7 @@ describe('rtreflect run: kernel → VPP sink → real VPP', { skip: bin ? false 
   }
 
   /** VPP's FIB for one table, every source: prefix → best source and its paths. */
-  async function fib(table: number, ip6: boolean): Promise<Map<string, FibRoute>> {
-    const out = new Map<string, FibRoute>();
-    const tables = await probe!.dump('ip_table_dump');
-    if (!tables.some((t) => (t.table as { table_id: number; is_ip6: boolean }).table_id === table && (t.table as { is_ip6: boolean }).is_ip6 === ip6)) return out;
-    for (const d of await probe!.dump('ip_route_v2_dump', { src: 0, table: { table_id: table, is_ip6: ip6, name: '' } })) {
-      const r = d.route as VppMessage;
-      const pfx = r.prefix as { address: { af: number; un: { ip4: Uint8Array; ip6: Uint8Array } }; len: number };
-      const p = `${bytesToAddr(pfx.address.af ? pfx.address.un.ip6 : pfx.address.un.ip4)}/${pfx.len}`;
-      out.set(p, {
-        src: r.src as number,
-        paths: (r.paths as VppMessage[]).map((x) => {
-          const a = (x.nh as { address: { ip4: Uint8Array; ip6: Uint8Array } }).address;
-          return { nh: bytesToAddr(x.proto ? a.ip6 : a.ip4), sw: x.sw_if_index as number, weight: x.weight as number, type: x.type as number };
-        }).sort((a, b) => (a.nh < b.nh ? -1 : a.nh > b.nh ? 1 : 0)),
-      });
-    }
-    return out;
-  }
+  const fib = (table: number, ip6: boolean): Promise<Map<string, FibRoute>> => vppFib(probe!, table, ip6);
 
   async function ourSource(): Promise<number> {
     const s = (await probe!.dump('fib_source_dump')).map((d) => d.src as { name: string; id: number }).find((x) => x.name === 'rtreflect');

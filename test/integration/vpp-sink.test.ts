@@ -4,11 +4,10 @@ import type { ReflectedRoute } from '../../src/engine/reflected-route.js';
 import type { Sink, SinkChange, SinkConnectionState, SinkHooks } from '../../src/engine/sink.js';
 import { loadApiDefs, type ApiDefsData } from '../../src/sinks/vpp/vpp-api-defs.js';
 import { VppClient } from '../../src/sinks/vpp/vpp-client.js';
-import { VppCodec, type VppMessage } from '../../src/sinks/vpp/vpp-codec.js';
+import { VppCodec } from '../../src/sinks/vpp/vpp-codec.js';
 import { createVppSink } from '../../src/sinks/vpp/vpp-sink.js';
-import { bytesToAddr } from '../../src/util/ip.js';
 import { silentLogger } from '../../src/util/logger.js';
-import { findVppBinary, NO_VPP_MESSAGE, startLiveVpp, type LiveVpp } from '../helpers/vpp.js';
+import { findVppBinary, NO_VPP_MESSAGE, startLiveVpp, type LiveVpp, vppFib, type FibRoute } from '../helpers/vpp.js';
 
 const bin = findVppBinary();
 
@@ -50,7 +49,6 @@ async function until(cond: () => boolean | Promise<boolean>, ms: number, what: s
   assert.fail(`timed out waiting for ${what}`);
 }
 
-interface SeenRoute { src: number; paths: { nh: string; sw: number; weight: number; type: number }[] }
 
 describe('VPP sink against a real VPP', { skip: bin ? false : NO_VPP_MESSAGE }, () => {
   let vpp: LiveVpp;
@@ -59,22 +57,7 @@ describe('VPP sink against a real VPP', { skip: bin ? false : NO_VPP_MESSAGE }, 
   let probe: VppClient;
   const sinks: Sink[] = [];
 
-  async function fib(table: number, ip6: boolean): Promise<Map<string, SeenRoute>> {
-    const out = new Map<string, SeenRoute>();
-    for (const d of await probe.dump('ip_route_v2_dump', { src: 0, table: { table_id: table, is_ip6: ip6 } })) {
-      const r = d.route as VppMessage;
-      const pfx = r.prefix as { address: { af: number; un: { ip4: Uint8Array; ip6: Uint8Array } }; len: number };
-      const p = `${bytesToAddr(pfx.address.af ? pfx.address.un.ip6 : pfx.address.un.ip4)}/${pfx.len}`;
-      out.set(p, {
-        src: r.src as number,
-        paths: (r.paths as VppMessage[]).map((x) => {
-          const a = (x.nh as { address: { ip4: Uint8Array; ip6: Uint8Array } }).address;
-          return { nh: bytesToAddr(x.proto ? a.ip6 : a.ip4), sw: x.sw_if_index as number, weight: x.weight as number, type: x.type as number };
-        }).sort((a, b) => (a.nh < b.nh ? -1 : 1)),
-      });
-    }
-    return out;
-  }
+  const fib = (table: number, ip6: boolean): Promise<Map<string, FibRoute>> => vppFib(probe, table, ip6);
 
   function newSink(over: Record<string, unknown> = {}): Sink {
     const s = createVppSink({ socket: vpp.apiSock, apiDir: vpp.apiDir, backoff: { initialMs: 100, maxMs: 500 }, tables: { '100': 100 }, ...over }, { defs });

@@ -281,13 +281,8 @@ export class SinkWorker {
     const reason = this.resyncReason!;
     const started = performance.now();
     this.logger.info({ sink: this.name, reason }, 'sink resync started');
-    let owned: Map<string, string>;
-    try {
-      owned = await this.sink.readOwned();
-    } catch (err) {
-      // Keep the reason: the resync runs again when the sink is back.
-      throw err;
-    }
+    // If this read fails, the reason stays set: the resync runs again when the sink is back.
+    const owned = await this.sink.readOwned();
     if (this.drainGate) {
       await this.drainGate;
       this.drainGate = undefined;

@@ -63,13 +63,6 @@ export class HoldDown {
     return this.pending.has(key);
   }
 
-  /** Releases everything now (shutdown, or a reload turned hold-down off). */
-  flush(): void {
-    this.clearTimers();
-    this.engagedAt = undefined;
-    this.releaseAll();
-  }
-
   stop(): void {
     this.clearTimers();
   }

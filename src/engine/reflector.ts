@@ -151,7 +151,8 @@ export class Reflector {
     for (const r of this.chain.originate()) {
       const key = ORIGIN_PREFIX + routeKey(r);
       seen.add(key);
-      this.setDerived(key, this.runChainAfterOrigin(r));
+      // The chain already ran an originated route through the handlers after the one that made it.
+      this.setDerived(key, r);
     }
     for (const key of [...this.derived.keys()]) {
       if (key.startsWith(ORIGIN_PREFIX) && !seen.has(key)) this.setDerived(key, undefined);
@@ -191,11 +192,6 @@ export class Reflector {
     }));
   }
 
-  /** Hold-down off now: deletes it held go out (shutdown, reload). */
-  flushHoldDown(): void {
-    this.holdDown.flush();
-  }
-
   stop(): void {
     this.holdDown.stop();
     for (const w of this.workers) w.stop();
@@ -213,12 +209,6 @@ export class Reflector {
       return undefined;
     }
     return out.length === 1 ? out[0]! : out;
-  }
-
-  private runChainAfterOrigin(route: ReflectedRoute): Derived | undefined {
-    // Originated routes have already passed the handler that made them; the chain
-    // object is responsible for running them through the rest (see HandlerChain).
-    return route;
   }
 
   private setDerived(key: string, next: Derived | undefined): void {

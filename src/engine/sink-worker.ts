@@ -58,7 +58,6 @@ export class SinkWorker {
   private wake: NodeJS.Timeout | NodeJS.Immediate | undefined;
   private retryDelay = RETRY_MIN_MS;
   private resyncWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
-  private everResynced = false;
   /** False while writes wait for a resync to read what the sink already holds (deferWritesUntilResync). */
   private baselineKnown = true;
   private drainGate: Promise<void> | undefined;
@@ -91,10 +90,6 @@ export class SinkWorker {
 
   get pendingCount(): number {
     return this.dirty.size;
-  }
-
-  get hasResynced(): boolean {
-    return this.everResynced;
   }
 
   /**
@@ -317,7 +312,6 @@ export class SinkWorker {
     this.stats.resyncs++;
     this.lastResyncEnd = Date.now();
     this.lastResync = rec;
-    if (!error) this.everResynced = true;
     this.hooks.resyncDone(this.name, rec);
     this.logger.info({ sink: this.name, ...rec }, 'sink resync finished');
     if (error) {

@@ -25,7 +25,7 @@ import {
 
 export type { GobgpSinkOptions } from './gobgp-options.js';
 
-interface KeyOps { key: string; vrf?: string; paths: ApiPathIn[]; ids?: number[]; deleted: boolean }
+interface KeyOps { key: string; vrf?: string; paths: ApiPathIn[]; deleted: boolean }
 
 const CONNECTION_CODES = new Set([grpc.status.UNAVAILABLE, grpc.status.CANCELLED, grpc.status.DEADLINE_EXCEEDED, grpc.status.INTERNAL]);
 
@@ -359,7 +359,7 @@ class GobgpSink implements Sink {
       try {
         this.bulk ??= client.openAddPathStream();
         for (const m of messagesOf(ops)) await this.bulk.write(m);
-        for (const op of ops) this.recordApplied(op, applied);
+        for (const op of ops) applied.push(op.key);
         return { applied, failed };
       } catch {
         // The stream had already failed: learn why, then send this batch the careful way below.
@@ -373,7 +373,7 @@ class GobgpSink implements Sink {
     if (ops.length) {
       try {
         await client.addPathStream(messagesOf(ops));
-        for (const op of ops) this.recordApplied(op, applied);
+        for (const op of ops) applied.push(op.key);
       } catch (e) {
         if (isConnectionError(e)) {
           this.goDown(`AddPathStream failed: ${errText(e)}`);
@@ -384,7 +384,7 @@ class GobgpSink implements Sink {
           for (const op of ops) {
             try {
               await client.addPathStream(messagesOf([op]));
-              this.recordApplied(op, applied);
+              applied.push(op.key);
             } catch (e2) {
               if (isConnectionError(e2)) this.goDown(`AddPathStream failed: ${errText(e2)}`);
               failed.push({ key: op.key, error: `gobgpd refused the path: ${errText(e2)}` });
@@ -396,10 +396,6 @@ class GobgpSink implements Sink {
     return { applied, failed };
   }
 
-  private recordApplied(op: KeyOps, applied: string[]): void {
-    applied.push(op.key);
-  }
-
   /** `was`: the fingerprint applied before; its add-path ids tell which old paths to withdraw. */
   private upsertOps(key: string, route: ReflectedRoute, was: string | undefined, planned?: PathPlan): KeyOps | string {
     const plan = planned ?? planRoute(route, this.mark);
@@ -409,7 +405,7 @@ class GobgpSink implements Sink {
     const ids = plan.hops.map((h) => h.id);
     // Paths the previous version had and this one has not: withdraw after adding the new ones.
     if (was !== undefined) for (const old of idsOfFingerprint(was)) if (!ids.includes(old)) paths.push(encodeWithdraw(plan.prefix, old));
-    return { key, ...(plan.vrf !== undefined ? { vrf: plan.vrf } : {}), paths, ids, deleted: false };
+    return { key, ...(plan.vrf !== undefined ? { vrf: plan.vrf } : {}), paths, deleted: false };
   }
 
   private deleteOps(key: string, fingerprint: string): KeyOps | string {

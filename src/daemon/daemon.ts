@@ -1,7 +1,7 @@
 import { dirname, resolve as resolvePath } from 'node:path';
 import type { Logger } from '../util/logger.js';
 import { RtreflectError } from '../util/errors.js';
-import { KernelSource } from '../kernel/kernel-source.js';
+import { KernelSource, type KernelResyncInfo } from '../kernel/kernel-source.js';
 import type { RouteEvent } from '../kernel/route.js';
 import { Reflector } from '../engine/reflector.js';
 import type { Sink } from '../engine/sink.js';
@@ -13,6 +13,7 @@ import { SystemdNotifier } from '../systemd/systemd-notifier.js';
 import { sdNotify } from '../kernel/netlink-socket.js';
 import { createSinks, type SinkBundle } from './sink-factory.js';
 import { resolverFor } from './names.js';
+import { HeapCompactor } from './heap-compactor.js';
 
 export interface DaemonOptions {
   configPath: string;
@@ -35,6 +36,7 @@ export class Daemon {
   private sinks!: SinkBundle;
   private control: ControlServer | undefined;
   private metrics: Metrics | undefined;
+  private compactor: HeapCompactor | undefined;
   private readonly notifier: SystemdNotifier;
   private readonly started = Date.now();
   private ready = false;
@@ -63,6 +65,9 @@ export class Daemon {
     const sinkList: Sink[] = this.sinks.sinks;
     const metrics = new Metrics(() => this.reflector.sinkStatus(), () => this.source?.size ?? 0);
     this.metrics = metrics;
+    const compactor = new HeapCompactor(log, () => this.reflector.workers.some((w) => w.pendingCount > 0));
+    this.compactor = compactor;
+    const observer = metrics.observer();
     this.reflector = new Reflector({
       chain: this.chain,
       sinks: sinkList,
@@ -71,7 +76,13 @@ export class Daemon {
       resyncMinIntervalMs: this.config.engine.resyncMinIntervalMs,
       logger: log,
       kernelRoutes: () => this.source.routes(),
-      observer: metrics.observer(),
+      observer: {
+        ...observer,
+        resync: (sink, rec) => {
+          observer.resync?.(sink, rec);
+          compactor.note(rec.upserts + rec.deletes);
+        },
+      },
     });
     // The kernel snapshot must not be written before the start-up resync has read what each
     // sink still holds: after a restart that is everything, and re-writing it re-announces it.
@@ -95,7 +106,10 @@ export class Daemon {
     });
     this.source.on('event', (ev: RouteEvent) => this.reflector.onKernelEvent(ev));
     this.source.on('overrun', () => metrics.overruns.inc());
-    this.source.on('resync', (info: { reason: string; durationMs: number }) => metrics.kernelResync(info));
+    this.source.on('resync', (info: KernelResyncInfo) => {
+      metrics.kernelResync(info);
+      compactor.note(info.adds + info.dels);
+    });
 
     this.control = new ControlServer({
       path: this.opts.controlSocket ?? this.config.control.socket,
@@ -248,6 +262,7 @@ export class Daemon {
       if (this.statusTimer) clearInterval(this.statusTimer);
       this.source?.close();
       this.reflector?.stop();
+      this.compactor?.stop();
       await Promise.all((this.reflector?.workers ?? []).map(async (w) => {
         const policy = w.sink.shutdownPolicy;
         try {

@@ -139,14 +139,23 @@ export class KernelState {
   private readonly nhObjects = new Map<number, NhObject>();
   /** member id -> ids of the groups holding it */
   private readonly groupsOf = new Map<number, Set<number>>();
-  /** Reverse indexes, so link and nexthop changes cost O(affected routes). Keys of both families. */
-  private readonly byIfindex = new Map<number, Set<string>>();
+  /**
+   * Keys of the routes using each nexthop object, so its changes cost O(affected routes).
+   * Links need no such index: a link going down is rare and answered by a re-dump
+   * anyway, and an index of every gateway route by interface would cost a set
+   * entry per route of a full table.
+   */
   private readonly byNhid = new Map<number, Set<string>>();
   /** Links whose paths we dropped as dead; when they come back the kernel revives paths silently. */
   private readonly strippedLinks = new Map<number, Set<Fam>>();
   private readonly interned = new Map<string, NextHop[]>();
   private internLimit = 4096;
-  private snap: { fam: Fam; seen: Set<string>; undo: Map<string, Slot | undefined>; extra: RouteEvent[] } | null = null;
+  /**
+   * The dump under way. `seen` and `undo` (the slots before the dump) make its end an exact
+   * diff; a `fresh` dump (the family held nothing before) keeps neither: a key already in the
+   * map was put there by this dump, and everything it holds at the end is new.
+   */
+  private snap: { fam: Fam; fresh: boolean; seen: Set<string>; undo: Map<string, Slot | undefined>; extra: RouteEvent[] } | null = null;
 
   constructor(filter: KernelFilter, opts: KernelStateOptions = {}) {
     this.filter = filter;
@@ -208,7 +217,9 @@ export class KernelState {
 
   beginSnapshot(family: Fam): void {
     if (this.snap) throw new RtreflectError('ERR_INTERNAL', `a snapshot of IPv${this.snap.fam} routes is already under way`, { userFacing: false });
-    this.snap = { fam: family, seen: new Set(), undo: new Map(), extra: [] };
+    // The first dump of a family (the start-up load of a full table) needs neither log: every key is new.
+    const fresh = this.slots[family].size === 0;
+    this.snap = { fam: family, fresh, seen: new Set(), undo: new Map(), extra: [] };
   }
 
   /** A message of the dump (routes of the snapshot's family; nexthop or link messages are applied as they come). */
@@ -228,11 +239,11 @@ export class KernelState {
     const map = this.slots[fam];
     // The dump lists a key's aliases in kernel order: the first resets the key.
     let next: Slot;
-    if (!snap.seen.has(key)) {
-      snap.seen.add(key);
+    const cur = map.get(key);
+    if (snap.fresh ? cur === undefined : !snap.seen.has(key)) {
+      if (!snap.fresh) snap.seen.add(key);
       next = r;
     } else {
-      const cur = map.get(key);
       next = cur === undefined ? r : Array.isArray(cur) ? [...cur, r] : [cur, r];
     }
     this.put(fam, key, next, null);
@@ -243,11 +254,18 @@ export class KernelState {
     const snap = this.snap;
     if (!snap || snap.fam !== family) throw new RtreflectError('ERR_INTERNAL', `endSnapshot(${family}) without beginSnapshot(${family})`, { userFacing: false });
     const map = this.slots[family];
-    for (const [key, slot] of map) {
-      if (!snap.seen.has(key) || !hasOwn(slot)) this.put(family, key, undefined, null);
-    }
     const events: RouteEvent[] = [];
-    for (const [key, before] of snap.undo) diff(effectiveOf(before), effectiveOf(map.get(key)), events, key);
+    if (snap.fresh) {
+      for (const [key, slot] of map) {
+        if (!hasOwn(slot)) this.put(family, key, undefined, null);
+        else diff(undefined, effectiveOf(slot), events, key);
+      }
+    } else {
+      for (const [key, slot] of map) {
+        if (!snap.seen.has(key) || !hasOwn(slot)) this.put(family, key, undefined, null);
+      }
+      for (const [key, before] of snap.undo) diff(effectiveOf(before), effectiveOf(map.get(key)), events, key);
+    }
     events.push(...snap.extra);
     this.snap = null;
     return events;
@@ -258,7 +276,8 @@ export class KernelState {
     const snap = this.snap;
     if (!snap || snap.fam !== family) return;
     this.snap = null;
-    for (const [key, before] of snap.undo) this.put(family, key, before, null);
+    if (snap.fresh) for (const key of [...this.slots[family].keys()]) this.put(family, key, undefined, null);
+    else for (const [key, before] of snap.undo) this.put(family, key, before, null);
   }
 
   // ------------------------------------------------------------ routes
@@ -408,7 +427,7 @@ export class KernelState {
     const map = this.slots[fam];
     const prev = map.get(key);
     if (prev === next) return;
-    if (this.snap && this.snap.fam === fam && !this.snap.undo.has(key)) this.snap.undo.set(key, prev);
+    if (this.snap && this.snap.fam === fam && !this.snap.fresh && !this.snap.undo.has(key)) this.snap.undo.set(key, prev);
     if (next === undefined) map.delete(key);
     else map.set(key, next);
     this.reindex(key, prev, next);
@@ -419,16 +438,24 @@ export class KernelState {
   }
 
   private reindex(key: string, prev: Slot | undefined, next: Slot | undefined): void {
-    if (prev !== undefined && next !== undefined && !Array.isArray(prev) && !Array.isArray(next) &&
-        prev.nexthops === next.nexthops && prev.nhid === next.nhid) return;
-    forEachAlias(prev, (r) => {
-      for (const nh of r.nexthops) if (nh.ifindex) unindex(this.byIfindex, nh.ifindex, key);
-      if (r.nhid !== undefined) unindex(this.byNhid, r.nhid, key);
-    });
-    forEachAlias(next, (r) => {
-      for (const nh of r.nexthops) if (nh.ifindex) index(this.byIfindex, nh.ifindex, key);
-      if (r.nhid !== undefined) index(this.byNhid, r.nhid, key);
-    });
+    if (prev !== undefined && next !== undefined && !Array.isArray(prev) && !Array.isArray(next) && prev.nhid === next.nhid) return;
+    forEachAlias(prev, (r) => { if (r.nhid !== undefined) unindex(this.byNhid, r.nhid, key); });
+    forEachAlias(next, (r) => { if (r.nhid !== undefined) index(this.byNhid, r.nhid, key); });
+  }
+
+  /** Keys (with their family) of the routes with a path through the link. */
+  private keysThrough(ifindex: number): [Fam, string][] {
+    // Every path set a route holds is interned: find the sets through the link, then the routes holding them.
+    const through = new Set<NextHop[]>();
+    for (const nhs of this.interned.values()) if (nhs.some((n) => n.ifindex === ifindex)) through.add(nhs);
+    const out: [Fam, string][] = [];
+    if (through.size === 0) return out;
+    for (const fam of [4, 6] as const) {
+      for (const [key, slot] of this.slots[fam]) {
+        if (Array.isArray(slot) ? slot.some((r) => through.has(r.nexthops)) : through.has(slot.nexthops)) out.push([fam, key]);
+      }
+    }
+    return out;
   }
 
   // ------------------------------------------------------------ nexthop objects
@@ -554,10 +581,7 @@ export class KernelState {
     }
     // Paths dropped earlier as dead may now be gone for good (the kernel flushes them on unregister).
     for (const fam of this.strippedLinks.get(ifindex) ?? []) addRecheck(res, fam);
-    const keys = this.byIfindex.get(ifindex);
-    if (!keys || keys.size === 0) return;
-    for (const key of [...keys]) {
-      const fam: Fam = key.includes(':') ? 6 : 4;
+    for (const [fam, key] of this.keysThrough(ifindex)) {
       const slot = this.slots[fam].get(key);
       if (slot === undefined) continue;
       const next = (Array.isArray(slot) ? slot : [slot]).map((r) => {

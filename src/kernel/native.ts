@@ -20,6 +20,8 @@ export interface NativeRtnl {
   ref(handle: object): void;
   unref(handle: object): void;
   sdNotify(socketPath: string, message: string): void;
+  /** glibc's malloc_trim(0): true when memory went back to the system. */
+  mallocTrim(): boolean;
 }
 
 export const NATIVE_KIND_DATA = 0;

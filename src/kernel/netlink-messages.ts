@@ -9,7 +9,7 @@
  * reported, never half-parsed.
  */
 import { RtreflectError } from '../util/errors.js';
-import { addrToBytes, bytesToAddr, parsePrefix } from '../util/ip.js';
+import { addrToBytes, bytesToAddr, bytesToPrefix, parsePrefix } from '../util/ip.js';
 import {
   AF_INET, AF_INET6, IFA_ADDRESS, IFA_LOCAL, IFLA_IFNAME, NHA_BLACKHOLE, NHA_FDB, NHA_GATEWAY, NHA_GROUP,
   NHA_GROUP_TYPE, NHA_ID, NHA_OIF, NLMSG_HDRLEN, RTA_DST, RTA_GATEWAY, RTA_MULTIPATH, RTA_NH_ID, RTA_OIF,
@@ -136,7 +136,7 @@ export function parseRouteMessage(buf: Buffer): RouteMessage {
   if (alen && dstLen > alen * 8) malformed(`route message has rtm_dst_len ${dstLen}, more than ${alen * 8}`);
   let table = buf[4]!;
   const flags = buf.readUInt32LE(8);
-  let dst: string | undefined;
+  let dstAt = -1;
   let metric = 0, nhid = 0, oif = 0;
   let gateway: string | undefined;
   let nexthops: ParsedNextHop[] | undefined;
@@ -145,7 +145,11 @@ export function parseRouteMessage(buf: Buffer): RouteMessage {
   while (off < end) {
     const len = attrLen(buf, off, end, 'route message');
     switch (buf.readUInt16LE(off + 2) & NLA_TYPE_MASK) {
-      case RTA_DST: dst = readAddr(buf, off, len, family, 'RTA_DST'); break;
+      case RTA_DST:
+        if (alen === 0) break; // not an IP route: its destination is not an address (the caller skips it)
+        if (len - 4 !== alen) malformed(`RTA_DST at offset ${off} has ${len - 4} bytes, expected ${alen} for address family ${family}`);
+        dstAt = off + 4;
+        break;
       case RTA_TABLE: table = readU32(buf, off, len, 'RTA_TABLE'); break;
       case RTA_PRIORITY: metric = readU32(buf, off, len, 'RTA_PRIORITY'); break;
       case RTA_OIF: oif = readU32(buf, off, len, 'RTA_OIF'); break;
@@ -161,11 +165,13 @@ export function parseRouteMessage(buf: Buffer): RouteMessage {
     off += align4(len);
   }
   let prefix: string;
-  if (dst === undefined) {
+  if (alen === 0) {
+    prefix = '';
+  } else if (dstAt < 0) {
     if (dstLen !== 0) malformed(`route message has rtm_dst_len ${dstLen} but no RTA_DST`);
     prefix = family === AF_INET6 ? '::/0' : '0.0.0.0/0';
   } else {
-    prefix = `${dst}/${dstLen}`;
+    prefix = bytesToPrefix(buf, dstAt, alen, dstLen);
   }
   const multipath = nexthops !== undefined;
   if (!nexthops) {

@@ -28,24 +28,77 @@ export function addrToBytes(text: string): Uint8Array {
   return out;
 }
 
-/** Canonical text of an address held in `len` bytes (4 or 16) at `off`. */
-export function bytesToAddr(buf: Uint8Array, off = 0, len = buf.length - off): string {
-  if (len === 4) return `${buf[off]}.${buf[off + 1]}.${buf[off + 2]}.${buf[off + 3]}`;
+/** Scratch space for formatting: text is written as bytes and read out as one flat string. */
+const scratch = Buffer.allocUnsafe(64);
+const HEX = [48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 97, 98, 99, 100, 101, 102];
+
+function putDecimal(v: number, at: number): number {
+  if (v >= 100) scratch[at++] = 48 + ((v / 100) | 0);
+  if (v >= 10) scratch[at++] = 48 + (((v / 10) | 0) % 10);
+  scratch[at++] = 48 + (v % 10);
+  return at;
+}
+
+function putHex16(v: number, at: number): number {
+  let started = false;
+  for (let shift = 12; shift >= 0; shift -= 4) {
+    const d = (v >> shift) & 15;
+    if (d !== 0 || started || shift === 0) {
+      scratch[at++] = HEX[d]!;
+      started = true;
+    }
+  }
+  return at;
+}
+
+/** Writes the canonical text of the address (RFC 5952 for IPv6) into scratch; returns its end. */
+function putAddr(buf: Uint8Array, off: number, len: number): number {
+  let at = 0;
+  if (len === 4) {
+    for (let i = 0; i < 4; i++) {
+      if (i > 0) scratch[at++] = 46;
+      at = putDecimal(buf[off + i]!, at);
+    }
+    return at;
+  }
   if (len !== 16) throw new RtreflectError('ERR_BAD_ADDRESS', `an address is 4 or 16 bytes long, not ${len}`);
-  const g: number[] = [];
-  for (let i = 0; i < 8; i++) g.push((buf[off + i * 2]! << 8) | buf[off + i * 2 + 1]!);
-  // RFC 5952: compress the longest run (>= 2) of zero groups, the first one on a tie.
+  // Compress the longest run (>= 2) of zero groups, the first one on a tie.
   let bestStart = -1, bestLen = 0;
   for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) { i++; continue; }
+    if (buf[off + i * 2] !== 0 || buf[off + i * 2 + 1] !== 0) { i++; continue; }
     let j = i;
-    while (j < 8 && g[j] === 0) j++;
+    while (j < 8 && buf[off + j * 2] === 0 && buf[off + j * 2 + 1] === 0) j++;
     if (j - i > bestLen && j - i >= 2) { bestStart = i; bestLen = j - i; }
     i = j;
   }
-  const hex = g.map((v) => v.toString(16));
-  if (bestStart < 0) return hex.join(':');
-  return hex.slice(0, bestStart).join(':') + '::' + hex.slice(bestStart + bestLen).join(':');
+  for (let i = 0; i < 8; i++) {
+    if (i === bestStart) {
+      scratch[at++] = 58;
+      scratch[at++] = 58;
+      i += bestLen - 1;
+      continue;
+    }
+    if (i > 0 && i !== bestStart + bestLen) scratch[at++] = 58;
+    at = putHex16((buf[off + i * 2]! << 8) | buf[off + i * 2 + 1]!, at);
+  }
+  return at;
+}
+
+/**
+ * Canonical text of an address held in `len` bytes (4 or 16) at `off`. Built
+ * as bytes, so the result is one flat string: a million route keys made by
+ * concatenation would each carry a rope node and its parts.
+ */
+export function bytesToAddr(buf: Uint8Array, off = 0, len = buf.length - off): string {
+  return scratch.toString('latin1', 0, putAddr(buf, off, len));
+}
+
+/** "addr/len" from an address's bytes, as one flat string (see bytesToAddr). */
+export function bytesToPrefix(buf: Uint8Array, off: number, addrLen: number, prefixLen: number): string {
+  let at = putAddr(buf, off, addrLen);
+  scratch[at++] = 47;
+  at = putDecimal(prefixLen, at);
+  return scratch.toString('latin1', 0, at);
 }
 
 export function familyOf(addr: string): Family {

@@ -293,6 +293,31 @@ test('snapshot: exactly the difference; unchanged dump gives nothing; abort leav
   assert.deepEqual(s.endSnapshot(4), []);
 });
 
+test('first snapshot of an empty state: every route is an add, aliases kept in dump order; abort leaves it empty', () => {
+  const { s } = setup();
+  const snap = (msgs: RouteSpec[]) => { s.beginSnapshot(4); for (const sp of msgs) s.ingestSnapshot(one(encodeRouteMessage({ protocol: 12, ...sp }))); };
+  snap([
+    { prefix: '10.1.0.0/16', gateway: '10.0.0.1', oif: 2 },
+    { prefix: '10.1.0.0/16', gateway: '10.0.0.2', oif: 2, protocol: 4 },
+    { prefix: '10.2.0.0/16', gateway: '10.0.0.1', oif: 2, protocol: 4 },
+    { prefix: '10.2.0.0/16', gateway: '10.0.0.3', oif: 2 },
+  ]);
+  s.abortSnapshot(4);
+  assert.equal(s.size, 0);
+  assert.deepEqual([...s.routes()], []);
+  snap([
+    { prefix: '10.1.0.0/16', gateway: '10.0.0.1', oif: 2 },
+    { prefix: '10.1.0.0/16', gateway: '10.0.0.2', oif: 2, protocol: 4 },
+    { prefix: '10.2.0.0/16', gateway: '10.0.0.1', oif: 2, protocol: 4 },
+    { prefix: '10.2.0.0/16', gateway: '10.0.0.3', oif: 2 },
+  ]);
+  assert.deepEqual(show({ events: s.endSnapshot(4), recheck: [] }).sort(), ['add 10.1.0.0/16 10.0.0.1', 'add 10.2.0.0/16 10.0.0.3']);
+  // The other protocol's alias in front is still known: deleting ours leaves nothing of ours.
+  const del = s.ingest(one(encodeRouteMessage({ msgType: RTM_DELROUTE, prefix: '10.2.0.0/16', gateway: '10.0.0.3', oif: 2, protocol: 12 })));
+  assert.deepEqual(show(del), ['del 10.2.0.0/16 10.0.0.3']);
+  assert.equal(s.size, 1);
+});
+
 test('snapshot: our alias counts even when another protocol is listed first; theirs are not reported', () => {
   const { s } = setup();
   s.beginSnapshot(4);

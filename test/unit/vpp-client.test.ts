@@ -165,3 +165,71 @@ vppTest('backoff grows, is capped, and is jittered', () => {
   assert.equal(backoffDelay(10, b, () => 1), 1000);
   assert.equal(backoffDelay(10, b, () => 0), 500);
 });
+
+/** ip_table_add_del requests, encoded ahead (the batch path fills in ids and context). */
+function tableAdds(n: number): Buffer[] {
+  return Array.from({ length: n }, (_, i) => fake_codec.encode('ip_table_add_del', { is_add: true, table: { table_id: i } }));
+}
+
+vppTest('requestMany: one write per chunk, never more than the window outstanding, retvals in order', async () => {
+  let outstanding = 0, maxOutstanding = 0;
+  const contexts: number[] = [];
+  await withFake({
+    handle: (name, req, peer) => {
+      if (name !== 'ip_table_add_del') return;
+      outstanding++;
+      maxOutstanding = Math.max(maxOutstanding, outstanding);
+      contexts.push(req.context as number);
+      assert.equal(req.client_index, 7);
+      const id = (req.table as { table_id: number }).table_id;
+      setTimeout(() => {
+        outstanding--;
+        peer.reply('ip_table_add_del_reply', { context: req.context, retval: id % 5 === 0 ? -id : 0 });
+      }, 2 + (id % 4));
+    },
+  }, { window: 16 }, async (c) => {
+    await c.connect();
+    // A single request meanwhile takes its place in the window too.
+    const [rvs, single] = await Promise.all([c.requestMany('ip_table_add_del', tableAdds(50)), c.request('ip_table_add_del', { table: { table_id: 1 } })]);
+    assert.deepEqual([...rvs], Array.from({ length: 50 }, (_, i) => (i % 5 === 0 && i > 0 ? -i : 0)));
+    assert.equal(single.retval, 0);
+    assert.ok(maxOutstanding <= 16, `at most 16 in flight, saw ${maxOutstanding}`);
+    assert.equal(new Set(contexts).size, contexts.length, 'contexts are unique');
+    assert.ok(!contexts.includes(0));
+    assert.deepEqual([...(await c.requestMany('ip_table_add_del', []))], []);
+  });
+});
+
+vppTest('requestMany: a batch VPP stops answering times out on one timer, and three timeouts in a row reconnect', async () => {
+  let closed: Error | undefined;
+  let answer = 2;
+  await withFake({
+    handle: (name, req, peer) => {
+      if (name === 'ip_table_add_del' && answer-- > 0) peer.reply('ip_table_add_del_reply', { context: req.context, retval: 0 });
+    },
+  }, { requestTimeoutMs: 150, onClose: (e) => { closed = e; } }, async (c) => {
+    await c.connect();
+    const t0 = Date.now();
+    await assert.rejects(c.requestMany('ip_table_add_del', tableAdds(5)), isErr('ERR_VPP_TIMEOUT', /did not answer 3 of 5 ip_table_add_del request\(s\) within 150 ms/));
+    assert.ok(Date.now() - t0 < 1000);
+    assert.ok(closed instanceof RtreflectError && closed.code === 'ERR_VPP_TIMEOUT', 'three unanswered requests: the connection is reset');
+    assert.equal(c.connected, false);
+  });
+});
+
+vppTest('requestMany: losing the connection rejects the batch; a truncated reply resets it', async () => {
+  await withFake({ handle: (name, _req, peer) => { if (name === 'ip_table_add_del') peer.close(); } }, {}, async (c) => {
+    await c.connect();
+    await assert.rejects(c.requestMany('ip_table_add_del', tableAdds(3)), isErr('ERR_VPP_DISCONNECTED'));
+    await assert.rejects(c.requestMany('ip_table_add_del', tableAdds(3)), isErr('ERR_VPP_DISCONNECTED', /not sent/));
+  });
+  await withFake({
+    handle: (name, req, peer) => {
+      if (name !== 'ip_table_add_del') return;
+      peer.raw(fake_codec.encode('ip_table_add_del_reply', { _vl_msg_id: peer.ids.get('ip_table_add_del_reply')!, context: req.context as number, retval: 0 }).subarray(0, 7));
+    },
+  }, {}, async (c) => {
+    await c.connect();
+    await assert.rejects(c.requestMany('ip_table_add_del', tableAdds(2)), isErr('ERR_VPP_DISCONNECTED', /ip_table_add_del_reply is truncated/));
+  });
+});

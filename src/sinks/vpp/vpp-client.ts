@@ -2,12 +2,14 @@ import { RtreflectError } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
 import { nameCrc } from './vpp-api-defs.js';
 import type { VppCodec, VppMessage } from './vpp-codec.js';
+import { FieldLocator, putUint } from './vpp-field-locator.js';
 import { VppTransport } from './vpp-transport.js';
 
 /**
  * VPP binary-API client over the socket transport: handshake, message ids by
  * name+CRC, many requests in flight within a window, replies matched by
- * context, old-style dumps closed by control_ping, per-request timeouts.
+ * context, old-style dumps closed by control_ping, per-request timeouts, and
+ * batches of pre-encoded requests (requestMany) with one timer per batch.
  * Reconnection is driven by the owner through `onClose` and `connect()`
  * (see `ReconnectLoop`).
  */
@@ -50,6 +52,31 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
+/**
+ * A batch of requests of one kind (requestMany) sent at once: contexts
+ * start..start+count-1, one timer, replies read in place (retval only).
+ */
+interface Batch {
+  name: string;
+  start: number;
+  count: number;
+  replyId: number;
+  reply: ReplyOffsets;
+  retvals: Int32Array;
+  /** Index into retvals of this batch's first request. */
+  base: number;
+  seen: Uint8Array;
+  answered: number;
+  resolve(): void;
+  reject(e: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+type IntSlot = { offset: number; size: 1 | 2 | 4 };
+interface ReplyOffsets { name: string; context: number; retval: number }
+/** Where requestMany patches ids and context into a request, and reads its reply. */
+interface BatchOffsets { msgId: IntSlot; clientIndex: IntSlot; context: IntSlot; reply: ReplyOffsets }
+
 /** How a definition compares with what the running VPP offers. */
 export type MessageStatus = { ok: true } | { ok: false; reason: 'missing' } | { ok: false; reason: 'crc'; vppCrc: string; ourCrc: string };
 
@@ -66,13 +93,19 @@ export class VppClient {
   private names = new Map<number, string>();
   private handshake: { resolve(p: Buffer): void } | undefined;
   private inflight = 0;
-  private waitQ: (() => void)[] = [];
+  /** Batches waiting for replies (few: at most window / batch size). */
+  private batches: Batch[] = [];
+  private readonly batchOffsets = new Map<string, BatchOffsets>();
+  private readonly locator: FieldLocator;
+  private waitQ: { n: number; go: () => void }[] = [];
   private waitHead = 0;
   private consecutiveTimeouts = 0;
   private generation = 0;
   private closing = false;
 
-  constructor(private readonly codec: VppCodec, private readonly opts: VppClientOptions) {}
+  constructor(private readonly codec: VppCodec, private readonly opts: VppClientOptions) {
+    this.locator = new FieldLocator(codec);
+  }
 
   get connected(): boolean {
     return this.transport !== undefined && !this.transport.isClosed && this.ids.size > 0;
@@ -207,6 +240,126 @@ export class VppClient {
     throw new RtreflectError('ERR_VPP_PROTOCOL', `VPP kept asking to continue ${name}; giving up`);
   }
 
+  /**
+   * Sends pre-encoded requests of one kind (their _vl_msg_id, client_index and
+   * context are filled in here) and resolves with every reply's retval, in
+   * order. Goes out in chunks of at most `window` requests, each chunk in one
+   * write under one timer (restarted by every reply). A lost connection or a
+   * chunk VPP stops answering rejects the whole call; the payloads are not
+   * kept after it settles.
+   */
+  async requestMany(name: string, payloads: Buffer[]): Promise<Int32Array> {
+    const retvals = new Int32Array(payloads.length);
+    if (payloads.length === 0) return retvals;
+    const offs = this.offsetsFor(name);
+    const chunk = this.opts.window;
+    const parts: Promise<void>[] = [];
+    for (let i = 0; i < payloads.length; i += chunk) parts.push(this.sendChunk(name, offs, payloads, i, Math.min(payloads.length, i + chunk), retvals));
+    await Promise.all(parts);
+    return retvals;
+  }
+
+  /** Offsets of the header fields and of the reply's context and retval, from the definitions. */
+  private offsetsFor(name: string): BatchOffsets {
+    let o = this.batchOffsets.get(name);
+    if (!o) {
+      const L = this.locator;
+      const replyName = this.codec.defs.services.get(name)?.reply ?? `${name}_reply`;
+      const ctx = L.int(replyName, ['context']);
+      const rv = L.int(replyName, ['retval']);
+      if (rv.size !== 4 || ctx.size !== 4) throw new RtreflectError('ERR_VPP_API_DEFS', `${replyName}'s context and retval are not 32-bit fields`);
+      o = {
+        msgId: L.int(name, ['_vl_msg_id']), clientIndex: L.int(name, ['client_index']), context: L.int(name, ['context']),
+        reply: { name: replyName, context: ctx.offset, retval: rv.offset },
+      };
+      this.batchOffsets.set(name, o);
+    }
+    return o;
+  }
+
+  private async sendChunk(name: string, offs: BatchOffsets, payloads: Buffer[], from: number, to: number, retvals: Int32Array): Promise<void> {
+    const id = this.ids.get(name);
+    const replyId = this.ids.get(offs.reply.name);
+    if (id === undefined || replyId === undefined) {
+      if (!this.transport || this.transport.isClosed) throw new RtreflectError('ERR_VPP_DISCONNECTED', `VPP API connection is down; ${name} not sent`);
+      throw this.statusError(id === undefined ? [name] : [offs.reply.name]);
+    }
+    const n = to - from;
+    await this.acquire(n);
+    const t = this.transport;
+    if (!t || t.isClosed || this.ids.get(name) !== id) {
+      this.release(n);
+      throw new RtreflectError('ERR_VPP_DISCONNECTED', `VPP API connection is down; ${name} not sent`);
+    }
+    const start = this.contextRange(n);
+    for (let i = 0; i < n; i++) {
+      const p = payloads[from + i]!;
+      putUint(p, offs.msgId.offset, offs.msgId.size, id);
+      putUint(p, offs.clientIndex.offset, offs.clientIndex.size, this.clientIndex);
+      putUint(p, offs.context.offset, offs.context.size, (start + i) >>> 0);
+    }
+    return new Promise<void>((resolve, reject) => {
+      const b: Batch = {
+        name, start, count: n, replyId, reply: offs.reply, retvals, base: from, seen: new Uint8Array(n), answered: 0, resolve, reject,
+        timer: setTimeout(() => this.batchTimedOut(b, t), this.opts.requestTimeoutMs),
+      };
+      this.batches.push(b);
+      t.sendMany(payloads, from, to);
+    });
+  }
+
+  private batchTimedOut(b: Batch, t: VppTransport): void {
+    if (!this.dropBatch(b)) return;
+    const missing = b.count - b.answered;
+    this.release(missing);
+    b.reject(new RtreflectError('ERR_VPP_TIMEOUT', `VPP did not answer ${missing} of ${b.count} ${b.name} request(s) within ${this.opts.requestTimeoutMs} ms`));
+    // Each unanswered request counts, as when they were sent one by one.
+    this.consecutiveTimeouts += missing;
+    if (this.consecutiveTimeouts >= 3 && this.transport === t) {
+      t.destroy(new RtreflectError('ERR_VPP_TIMEOUT', `VPP stopped answering on ${this.opts.socket}; reconnecting`));
+    }
+  }
+
+  private dropBatch(b: Batch): boolean {
+    const i = this.batches.indexOf(b);
+    if (i < 0) return false;
+    this.batches.splice(i, 1);
+    return true;
+  }
+
+  /** The batch a context belongs to. */
+  private batchOf(ctx: number): Batch | undefined {
+    for (const b of this.batches) if (((ctx - b.start) >>> 0) < b.count) return b;
+    return undefined;
+  }
+
+  /** A reply to a batched request, read in place; false when it is not one (then it is decoded as usual). */
+  private batchReply(id: number, payload: Buffer): boolean {
+    let b: Batch | undefined;
+    for (const x of this.batches) if (x.replyId === id) { b = x; break; }
+    if (!b) return false;
+    const r = b.reply;
+    if (payload.length < r.context + 4 || payload.length < r.retval + 4) {
+      this.fail(new RtreflectError('ERR_VPP_DECODE', `VPP message ${r.name} is truncated: ${payload.length} byte(s), retval ends at ${r.retval + 4}`));
+      return true;
+    }
+    const ctx = payload.readUInt32BE(r.context);
+    b = this.batchOf(ctx);
+    if (!b || b.replyId !== id) return false;
+    const i = (ctx - b.start) >>> 0;
+    if (b.seen[i]) return true;
+    b.seen[i] = 1;
+    b.retvals[b.base + i] = payload.readInt32BE(r.retval);
+    this.consecutiveTimeouts = 0;
+    this.release(1);
+    if (++b.answered === b.count) {
+      clearTimeout(b.timer);
+      this.dropBatch(b);
+      b.resolve();
+    } else b.timer.refresh();
+    return true;
+  }
+
   private async send(name: string, fields: VppMessage, endName: string, detailName?: string, ping = false): Promise<VppMessage | VppMessage[]> {
     const id = this.ids.get(name);
     if (id === undefined) {
@@ -249,29 +402,45 @@ export class VppClient {
     // Skip 0 (the handshake's) and contexts still in use after a wrap.
     do {
       this.context = (this.context + 1) >>> 0;
-    } while (this.context === 0 || this.pending.has(this.context));
+    } while (this.context === 0 || this.pending.has(this.context) || (this.batches.length > 0 && this.batchOf(this.context)));
     return this.context;
   }
 
-  private acquire(): Promise<void> {
-    if (this.inflight < this.opts.window) {
-      this.inflight++;
-      return Promise.resolve();
+  /** `n` consecutive free contexts (a batch's), never 0 nor across the wrap. */
+  private contextRange(n: number): number {
+    for (;;) {
+      let start = (this.context + 1) >>> 0;
+      if (start === 0 || start + n - 1 > 0xffffffff) start = 1;
+      this.context = start + n - 1;
+      let busy = false;
+      for (const ctx of this.pending.keys()) if (((ctx - start) >>> 0) < n) { busy = true; break; }
+      for (const b of this.batches) if (((b.start - start) >>> 0) < n || ((start - b.start) >>> 0) < b.count) { busy = true; break; }
+      if (!busy) return start;
     }
-    return new Promise((r) => this.waitQ.push(r));
   }
 
-  private release(): void {
-    if (this.waitHead < this.waitQ.length) {
+  /** Takes `n` (<= window) request slots, waiting in line when they are not free. */
+  private acquire(n = 1): Promise<void> {
+    if (this.waitHead === this.waitQ.length && this.inflight + n <= this.opts.window) {
+      this.inflight += n;
+      return Promise.resolve();
+    }
+    return new Promise((go) => this.waitQ.push({ n, go }));
+  }
+
+  private release(n = 1): void {
+    this.inflight -= n;
+    // Slots go to the waiters in order: a batch waiting for many is not overtaken by single requests.
+    while (this.waitHead < this.waitQ.length) {
       const next = this.waitQ[this.waitHead]!;
-      this.waitQ[this.waitHead++] = undefined as unknown as () => void;
-      if (this.waitHead > 1024 && this.waitHead * 2 > this.waitQ.length) {
-        this.waitQ = this.waitQ.slice(this.waitHead);
-        this.waitHead = 0;
-      }
-      next(); // the slot passes straight to the next waiter
-    } else {
-      this.inflight--;
+      if (this.inflight + next.n > this.opts.window) break;
+      this.inflight += next.n;
+      this.waitQ[this.waitHead++] = undefined as unknown as { n: number; go: () => void };
+      next.go();
+    }
+    if (this.waitHead > 1024 && this.waitHead * 2 > this.waitQ.length) {
+      this.waitQ = this.waitQ.slice(this.waitHead);
+      this.waitHead = 0;
     }
   }
 
@@ -283,6 +452,7 @@ export class VppClient {
       if (id === SOCKCLNT_CREATE_REPLY_ID) this.handshake.resolve(payload);
       return;
     }
+    if (this.batches.length > 0 && this.batchReply(id, payload)) return;
     const name = this.names.get(id);
     if (name === undefined) {
       this.opts.logger.debug({ id }, 'VPP sent a message rtreflect has no definition for; ignored');
@@ -349,12 +519,18 @@ export class VppClient {
       this.pending.delete(ctx);
       p.reject(e);
     }
+    const batches = this.batches;
+    this.batches = [];
+    for (const b of batches) {
+      clearTimeout(b.timer);
+      b.reject(e);
+    }
     // Waiters wake up, see the connection is down and fail.
     this.inflight = 0;
     const waiters = this.waitQ.slice(this.waitHead);
     this.waitQ = [];
     this.waitHead = 0;
-    for (const w of waiters) { this.inflight++; w(); }
+    for (const w of waiters) { this.inflight += w.n; w.go(); }
     this.consecutiveTimeouts = 0;
   }
 

@@ -442,6 +442,15 @@ export class VppCodec {
     return node.dec(c, '', {}) as VppMessage;
   }
 
+  /**
+   * Encoded size of a field when it does not depend on the value (undefined for
+   * variable strings and arrays): lets compiled layouts place fields exactly
+   * where this encoder puts them.
+   */
+  fieldSize(f: FieldDef, owner: string): number | undefined {
+    return this.fieldNode(f, owner).fixed;
+  }
+
   private msgNode(name: string): Node {
     let n = this.msgNodes.get(name);
     if (!n) {

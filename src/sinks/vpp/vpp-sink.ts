@@ -1,11 +1,13 @@
 import type { ApplyReport, Sink, SinkChange, SinkConnectionState, SinkHooks, SinkProjection, SinkStatusExtra } from '../../engine/sink.js';
 import type { ReflectedRoute } from '../../engine/reflected-route.js';
+import type { NextHop } from '../../kernel/route.js';
 import { RtreflectError } from '../../util/errors.js';
 import { addrToBytes, bytesToAddr, familyOf, type Family } from '../../util/ip.js';
 import { silentLogger, type Logger } from '../../util/logger.js';
 import { loadApiDefs, type ApiDefsData } from './vpp-api-defs.js';
 import { ReconnectLoop, VppClient, vppErrorName } from './vpp-client.js';
 import { VppCodec, type VppMessage } from './vpp-codec.js';
+import { RouteLayout } from './vpp-route-layout.js';
 import { resolveVppSinkOptions, type VppSinkOptions, type VppSinkOptionsInput } from './vpp-options.js';
 
 /**
@@ -38,8 +40,38 @@ interface WirePath {
   sw: number;
   weight: number;
   preference: number;
+  /** The next hop parsed, when there is one (filled in for the paths rtreflect writes). */
+  nhFamily?: Family;
+  nhBytes?: Uint8Array;
 }
 interface WireRoute { table: number; family: Family; prefix: string; paths: WirePath[] }
+
+/**
+ * The paths written for a next-hop set, with their part of the fingerprint
+ * (sorted path texts), or why the set cannot be written. Computed once per
+ * (interned, shared) next-hop array.
+ */
+interface PathSet {
+  paths: WirePath[];
+  text: string;
+  /** Next hops that fell back to next-hop-only (counted per route projected). */
+  fallbacks: number;
+}
+interface PathSkip {
+  skip: string;
+  counter?: 'skippedUnmappedInterface' | 'skippedLinkLocalNoInterface';
+}
+
+function pathSet(paths: WirePath[], fallbacks = 0): PathSet {
+  return { paths, text: paths.map(pathText).sort().join(','), fallbacks };
+}
+
+const SPECIAL_PATHS: Record<string, PathSet> = {
+  blackhole: pathSet([{ kind: 'drop', sw: NO_IF, weight: 1, preference: 0 }]),
+  unreachable: pathSet([{ kind: 'unreach', sw: NO_IF, weight: 1, preference: 0 }]),
+  prohibit: pathSet([{ kind: 'prohibit', sw: NO_IF, weight: 1, preference: 0 }]),
+};
+const NO_NEXTHOPS: PathSkip = { skip: 'unicast route without next hops' };
 
 function pathText(p: WirePath): string {
   if (p.kind !== 'via') return p.kind;
@@ -78,6 +110,30 @@ function addressUnion(family: Family, bytes: Uint8Array): VppMessage {
   return family === 4 ? { ip4: bytes } : { ip6: bytes };
 }
 
+/** A table known to exist: a settled promise, told apart without awaiting it. */
+const RESOLVED: Promise<void> = Promise.resolve();
+
+/** One growing buffer a batch's messages are written into, back to back. */
+class BatchBuffer {
+  buf: Buffer;
+  off = 0;
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(Math.max(256, size));
+  }
+
+  /** Room for `n` more bytes; returns where they start. */
+  reserve(n: number): number {
+    if (this.off + n > this.buf.length) {
+      const nb = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.off + n));
+      this.buf.copy(nb, 0, 0, this.off);
+      this.buf = nb;
+    }
+    const at = this.off;
+    this.off += n;
+    return at;
+  }
+}
+
 class VppSink implements Sink {
   readonly kind = 'vpp';
   readonly name: string;
@@ -88,6 +144,7 @@ class VppSink implements Sink {
   private logger: Logger;
   private hooks: SinkHooks | undefined;
   private client: VppClient | undefined;
+  private codec: VppCodec | undefined;
   private loop: ReconnectLoop | undefined;
   private st: SinkConnectionState = 'down';
   private mode: 'v2' | 'v1' | undefined;
@@ -127,6 +184,7 @@ class VppSink implements Sink {
     this.setState('connecting');
     const defs = this.deps.defs ?? loadApiDefs(this.opts.apiDir);
     const codec = new VppCodec(defs, { skipOnDecode: ['label_stack'] });
+    this.codec = codec;
     const client = new VppClient(codec, {
       socket: this.opts.socket,
       clientName: `rtreflect-${this.name}`,
@@ -198,7 +256,7 @@ class VppSink implements Sink {
     this.tables = new Map();
     for (const t of await c.dump('ip_table_dump')) {
       const tb = t.table as { table_id: number; is_ip6: boolean };
-      this.tables.set(`${tb.is_ip6 ? 6 : 4}:${tb.table_id}`, Promise.resolve());
+      this.tables.set(`${tb.is_ip6 ? 6 : 4}:${tb.table_id}`, RESOLVED);
     }
     await this.refreshInterfaces();
   }
@@ -249,6 +307,7 @@ class VppSink implements Sink {
     }
     this.ifByIndex = byIndex;
     this.ifByName = byName;
+    this.pathCache = new WeakMap();
     this.mappingConfigured = lcpPairs > 0 || Object.keys(this.opts.interfaces).length > 0;
     this.logger.debug({ lcpPairs, mapped: byName.size }, 'VPP interface map refreshed');
   }
@@ -280,51 +339,62 @@ class VppSink implements Sink {
     }
   }
 
-  /** The route as VPP will hold it, or why it is not reflected. */
-  private wire(route: ReflectedRoute, count = false): WireRoute | string {
-    const table = this.vppTable(route);
-    if (typeof table === 'string') {
-      if (count) this.counters.skippedUnmappedVrf++;
-      return table;
+  /**
+   * Next-hop set → paths. Next-hop arrays are interned by the kernel state and
+   * shared between routes, and never changed in place, so the result is kept
+   * per array until the interface map changes.
+   */
+  private pathCache = new WeakMap<readonly NextHop[], PathSet | PathSkip>();
+
+  /** The paths VPP will hold for the route, or why it is not reflected (table mapping aside). */
+  private pathsOf(route: ReflectedRoute, count = false): PathSet | PathSkip {
+    const special = route.type === 'unicast' ? undefined : SPECIAL_PATHS[route.type];
+    if (special) return special;
+    let e = this.pathCache.get(route.nexthops);
+    if (!e) {
+      e = this.computePaths(route.nexthops);
+      this.pathCache.set(route.nexthops, e);
     }
-    const base = { table, family: route.family, prefix: route.prefix };
-    switch (route.type) {
-      case 'blackhole': return { ...base, paths: [{ kind: 'drop', sw: NO_IF, weight: 1, preference: 0 }] };
-      case 'unreachable': return { ...base, paths: [{ kind: 'unreach', sw: NO_IF, weight: 1, preference: 0 }] };
-      case 'prohibit': return { ...base, paths: [{ kind: 'prohibit', sw: NO_IF, weight: 1, preference: 0 }] };
-      default: break;
+    if (count) {
+      if ('skip' in e) {
+        if (e.counter) this.counters[e.counter]++;
+      } else this.counters.nextHopOnlyFallbacks += e.fallbacks;
     }
-    if (route.nexthops.length === 0) return 'unicast route without next hops';
+    return e;
+  }
+
+  private computePaths(nexthops: readonly NextHop[]): PathSet | PathSkip {
+    if (nexthops.length === 0) return NO_NEXTHOPS;
     const paths: WirePath[] = [];
-    for (const nh of route.nexthops) {
+    let fallbacks = 0;
+    for (const nh of nexthops) {
       const hasIf = nh.ifindex !== undefined || nh.ifname !== undefined;
       let sw = hasIf ? this.mapInterface(nh.ifindex, nh.ifname) : undefined;
       // VPP's weight is a u8; the kernel's goes to 256.
       const weight = Math.min(255, Math.max(1, nh.weight));
       if (nh.gateway === undefined) {
         if (sw === undefined) {
-          if (count) this.counters.skippedUnmappedInterface++;
           if (hasIf) this.noteUnmapped(nh.ifname, nh.ifindex);
-          return `next hop is interface ${nh.ifname ?? nh.ifindex ?? '?'} only, which has no VPP interface (add a linux-cp pair or an interfaces entry)`;
+          return { skip: `next hop is interface ${nh.ifname ?? nh.ifindex ?? '?'} only, which has no VPP interface (add a linux-cp pair or an interfaces entry)`, counter: 'skippedUnmappedInterface' };
         }
         paths.push({ kind: 'via', sw, weight, preference: 0 });
         continue;
       }
+      const parsed = this.nextHop(nh.gateway);
       if (sw === undefined) {
-        if (familyOf(nh.gateway) === 6 && isLinkLocal6(nh.gateway)) {
-          if (count) this.counters.skippedLinkLocalNoInterface++;
+        if (parsed.family === 6 && isLinkLocal6(nh.gateway)) {
           if (hasIf) this.noteUnmapped(nh.ifname, nh.ifindex);
-          return `link-local gateway ${nh.gateway} needs its interface (${nh.ifname ?? nh.ifindex ?? '?'}) mapped to VPP`;
+          return { skip: `link-local gateway ${nh.gateway} needs its interface (${nh.ifname ?? nh.ifindex ?? '?'}) mapped to VPP`, counter: 'skippedLinkLocalNoInterface' };
         }
         if (hasIf && this.mappingConfigured) {
-          if (count) this.counters.nextHopOnlyFallbacks++;
+          fallbacks++;
           this.noteUnmapped(nh.ifname, nh.ifindex);
         }
         sw = NO_IF; // VPP resolves the gateway recursively
       }
-      paths.push({ kind: 'via', nh: nh.gateway, sw, weight, preference: 0 });
+      paths.push({ kind: 'via', nh: nh.gateway, sw, weight, preference: 0, nhFamily: parsed.family, nhBytes: parsed.bytes });
     }
-    return { ...base, paths };
+    return pathSet(paths, fallbacks);
   }
 
   keyOf(route: ReflectedRoute): string | null {
@@ -333,9 +403,15 @@ class VppSink implements Sink {
   }
 
   project(route: ReflectedRoute): SinkProjection {
-    const w = this.wire(route, true);
-    if (typeof w === 'string') return { skip: w };
-    return { key: vppKey(w.table, w.prefix), fingerprint: wireFingerprint(w) };
+    const table = this.vppTable(route);
+    if (typeof table === 'string') {
+      this.counters.skippedUnmappedVrf++;
+      return { skip: table };
+    }
+    const ps = this.pathsOf(route, true);
+    if ('skip' in ps) return { skip: ps.skip };
+    // Same text as wireFingerprint(): the path texts are sorted once per next-hop set.
+    return { key: vppKey(table, route.prefix), fingerprint: `${table}|${route.prefix}|${ps.text}` };
   }
 
   /** Next hops are few and repeat on every route: parse each once (bounded, so a churn of next hops cannot grow it for ever). */
@@ -387,6 +463,7 @@ class VppSink implements Sink {
     if (!p) {
       p = this.client!.call('ip_table_add_del', { is_add: true, table: { table_id: table, is_ip6: family === 6, name: '' } }).then(() => {
         this.logger.info({ table, family }, 'created VPP table');
+        if (this.tables.get(k) === p) this.tables.set(k, RESOLVED);
       });
       p.catch(() => this.tables.delete(k));
       this.tables.set(k, p);
@@ -400,38 +477,146 @@ class VppSink implements Sink {
     return c;
   }
 
+  /** Compiled route layouts by message name; null when the definitions do not fit it (then the generic encoder writes). */
+  private layouts = new Map<string, RouteLayout | null>();
+
+  private layoutFor(name: string, codec: VppCodec): RouteLayout | null {
+    let l = this.layouts.get(name);
+    if (l === undefined) {
+      try {
+        l = new RouteLayout(codec, name);
+      } catch (err) {
+        this.logger.warn({ err: (err as Error).message }, 'cannot compile the route writer for these VPP API definitions; using the generic encoder (slower)');
+        l = null;
+      }
+      this.layouts.set(name, l);
+    }
+    return l;
+  }
+
+  /** Creates the tables the batch's upserts need (once each); returns `family:table` → why it failed. */
+  private async ensureTables(changes: SinkChange[]): Promise<Map<string, string> | undefined> {
+    if (!this.opts.createTables) return undefined;
+    let want: Map<string, Promise<void>> | undefined;
+    for (const ch of changes) {
+      if (ch.op !== 'upsert') continue;
+      const table = this.vppTable(ch.route);
+      if (typeof table === 'string' || table === 0) continue;
+      const k = `${ch.route.family}:${table}`;
+      if (want?.has(k)) continue;
+      const known = this.tables.get(k);
+      if (known === RESOLVED) continue;
+      (want ??= new Map()).set(k, known ?? this.ensureTable(table, ch.route.family));
+    }
+    if (!want) return undefined;
+    const failed = new Map<string, string>();
+    for (const [k, p] of want) {
+      try {
+        await p;
+      } catch (err) {
+        failed.set(k, (err as Error).message);
+      }
+    }
+    return failed;
+  }
+
+  /**
+   * One batch: tables first, then every change encoded into one buffer and
+   * sent as one batch of requests (client.requestMany); the report is built
+   * from the replies' retvals.
+   */
   async apply(changes: SinkChange[]): Promise<ApplyReport> {
     const c = this.requireUp('apply changes');
-    const addName = this.mode === 'v2' ? 'ip_route_add_del_v2' : 'ip_route_add_del';
-    const one = async (ch: SinkChange): Promise<void> => {
+    const codec = this.codec!;
+    const name = this.mode === 'v2' ? 'ip_route_add_del_v2' : 'ip_route_add_del';
+    const layout = this.layoutFor(name, codec);
+    const n = changes.length;
+    const tableErrors = await this.ensureTables(changes);
+    /** Why a change was not sent (skip, table, encoding). */
+    const notSent: (string | undefined)[] = new Array(n);
+    const sentIdx: number[] = [];
+    const payloads: Buffer[] = [];
+    const w = layout ? new BatchBuffer(n * layout.size(2)) : undefined;
+    const starts: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const ch = changes[i]!;
+      try {
+        if (ch.op === 'upsert') {
+          const route = ch.route;
+          const table = this.vppTable(route);
+          if (typeof table === 'string') { notSent[i] = table; continue; }
+          const ps = this.pathsOf(route);
+          if ('skip' in ps) { notSent[i] = ps.skip; continue; }
+          const terr = tableErrors?.get(`${route.family}:${table}`);
+          if (terr !== undefined) { notSent[i] = terr; continue; }
+          const slash = route.prefix.lastIndexOf('/');
+          const len = Number(route.prefix.slice(slash + 1));
+          if (layout) {
+            const paths = ps.paths;
+            const at = w!.reserve(layout.size(paths.length));
+            let off = layout.writeRoute(w!.buf, at, true, table, route.family, route.prefix.slice(0, slash), len, this.srcId, paths.length);
+            for (const p of paths) {
+              const nhFamily = p.nhFamily ?? route.family;
+              layout.writePath(w!.buf, off, table, p.sw, p.weight, p.preference, KIND_TYPE[p.kind], nhFamily === 4 ? NH_PROTO_IP4 : NH_PROTO_IP6, p.nhBytes);
+              off += layout.pathSize;
+            }
+            starts.push(at);
+          } else {
+            const wr: WireRoute = { table, family: route.family, prefix: route.prefix, paths: ps.paths };
+            const addr = addrToBytes(route.prefix.slice(0, slash));
+            const body = this.routeBody(table, route.family, addr, len, ps.paths.map((p) => this.fibPath(p, wr)));
+            payloads.push(codec.encode(name, { is_add: true, is_multipath: false, route: body }));
+          }
+        } else {
+          const k = parseKey(ch.key);
+          if (layout) {
+            const at = w!.reserve(layout.size(0));
+            layout.writeRoute(w!.buf, at, false, k.table, k.family, k.prefix.slice(0, k.prefix.lastIndexOf('/')), k.len, this.srcId, 0);
+            starts.push(at);
+          } else {
+            payloads.push(codec.encode(name, { is_add: false, is_multipath: false, route: this.routeBody(k.table, k.family, k.addr, k.len, []) }));
+          }
+        }
+        sentIdx.push(i);
+      } catch (err) {
+        notSent[i] = (err as Error).message;
+      }
+    }
+    if (w) for (let j = 0; j < starts.length; j++) payloads.push(w.buf.subarray(starts[j]!, j + 1 < starts.length ? starts[j + 1]! : w.off));
+    let retvals: Int32Array | undefined;
+    let sendError: string | undefined;
+    try {
+      retvals = await c.requestMany(name, payloads);
+    } catch (err) {
+      sendError = (err as Error).message;
+    }
+    const report: ApplyReport = { applied: [], failed: [] };
+    let j = 0;
+    for (let i = 0; i < n; i++) {
+      const ch = changes[i]!;
+      const why = notSent[i];
+      if (why !== undefined) { report.failed.push({ key: ch.key, error: why }); continue; }
+      j++;
+      if (sendError !== undefined) { report.failed.push({ key: ch.key, error: sendError }); continue; }
+      const rv = retvals![j - 1]!;
       if (ch.op === 'upsert') {
-        const w = this.wire(ch.route);
-        if (typeof w === 'string') throw new RtreflectError('ERR_VPP_SKIP', w);
-        await this.ensureTable(w.table, w.family);
-        const addr = addrToBytes(w.prefix.slice(0, w.prefix.lastIndexOf('/')));
-        const len = Number(w.prefix.slice(w.prefix.lastIndexOf('/') + 1));
-        const route = this.routeBody(w.table, w.family, addr, len, w.paths.map((p) => this.fibPath(p, w)));
-        const r = await c.request(addName, { is_add: true, is_multipath: false, route });
-        if (r.retval !== 0) throw new RtreflectError('ERR_VPP_RETVAL', `VPP refused ${w.prefix} in table ${w.table}: retval ${String(r.retval)} (${vppErrorName(r.retval as number)})`);
+        if (rv !== 0) {
+          const table = this.vppTable(ch.route) as number;
+          report.failed.push({ key: ch.key, error: `VPP refused ${ch.route.prefix} in table ${table}: retval ${rv} (${vppErrorName(rv)})` });
+          continue;
+        }
         if (this.mode === 'v1') this.recorded.set(ch.key, ch.fingerprint);
       } else {
-        const k = parseKey(ch.key);
-        const route = this.routeBody(k.table, k.family, k.addr, k.len, []);
-        const r = await c.request(addName, { is_add: false, is_multipath: false, route });
         // A missing table holds nothing to delete.
-        if (r.retval !== 0 && r.retval !== ERR_NO_SUCH_FIB) {
-          throw new RtreflectError('ERR_VPP_RETVAL', `VPP refused to delete ${k.prefix} in table ${k.table}: retval ${String(r.retval)} (${vppErrorName(r.retval as number)})`);
+        if (rv !== 0 && rv !== ERR_NO_SUCH_FIB) {
+          const k = parseKey(ch.key);
+          report.failed.push({ key: ch.key, error: `VPP refused to delete ${k.prefix} in table ${k.table}: retval ${rv} (${vppErrorName(rv)})` });
+          continue;
         }
         this.recorded.delete(ch.key);
       }
-    };
-    const results = await Promise.allSettled(changes.map(one));
-    const report: ApplyReport = { applied: [], failed: [] };
-    results.forEach((res, i) => {
-      const key = changes[i]!.key;
-      if (res.status === 'fulfilled') report.applied.push(key);
-      else report.failed.push({ key, error: (res.reason as Error).message });
-    });
+      report.applied.push(ch.key);
+    }
     this.counters.writes += report.applied.length;
     this.counters.writeFailures += report.failed.length;
     return report;

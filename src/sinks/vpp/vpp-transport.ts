@@ -142,6 +142,20 @@ export class VppTransport {
     }
   }
 
+  /**
+   * Writes payloads[from..to) now, in one write together with whatever is
+   * queued (order kept). The payloads are copied: callers may reuse them.
+   */
+  sendMany(payloads: Buffer[], from: number, to: number): void {
+    if (this.closed || !this.sock) throw new RtreflectError('ERR_VPP_DISCONNECTED', 'VPP API connection is closed');
+    for (let i = from; i < to; i++) {
+      const p = payloads[i]!;
+      this.pending.push(p);
+      this.pendingBytes += HEADER_LEN + p.length;
+    }
+    this.flush();
+  }
+
   private flush(): void {
     this.flushScheduled = false;
     if (this.pending.length === 0 || this.closed || !this.sock) return;

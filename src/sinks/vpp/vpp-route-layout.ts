@@ -1,0 +1,182 @@
+import { RtreflectError } from '../../util/errors.js';
+import { addrToBytes } from '../../util/ip.js';
+import type { VppCodec } from './vpp-codec.js';
+import { FieldLocator, putUint, type FieldLocation } from './vpp-field-locator.js';
+
+/**
+ * A compiled layout of the route add/del messages (ip_route_add_del_v2, or
+ * ip_route_add_del for VPPs without the _v2 ones), worked out at start-up from
+ * the definitions read at run time: a route is written straight into a Buffer,
+ * without building message objects or walking the definition tree, with the
+ * same bytes as the generic encoder (fields rtreflect does not set come from a
+ * template the generic encoder made with their defaults).
+ *
+ * Header fields _vl_msg_id / client_index / context are left to the client,
+ * which fills them in per connection and request.
+ */
+
+type Slot = { offset: number; size: 1 | 2 | 4 };
+
+function shapeErr(msg: string, what: string): RtreflectError {
+  return new RtreflectError('ERR_VPP_API_DEFS', `VPP API message ${msg} does not have the shape rtreflect's route writer expects: ${what}`);
+}
+
+/** The union holding an address: its ip4 / ip6 members, placed at its start. */
+function addressUnion(loc: FieldLocator, msg: string, path: string[]): { offset: number; size: number } {
+  const u = loc.locate(msg, path);
+  if (u.kind !== 'union' || u.size === undefined) throw shapeErr(msg, `${path.join('.')} is not a fixed-size union`);
+  const v4 = loc.locate(msg, [...path, 'ip4']);
+  const v6 = loc.locate(msg, [...path, 'ip6']);
+  if (v4.kind !== 'bytes' || v4.size !== 4 || v6.kind !== 'bytes' || v6.size !== 16 || u.size < 16) {
+    throw shapeErr(msg, `${path.join('.')} is not an address union of ip4[4] and ip6[16]`);
+  }
+  return { offset: u.offset, size: u.size };
+}
+
+export class RouteLayout {
+  /** Bytes before the paths. */
+  readonly fixedSize: number;
+  readonly pathSize: number;
+  /** Whether the route carries a FIB source (the _v2 messages). */
+  readonly hasSrc: boolean;
+
+  private readonly head: Buffer;
+  private readonly pathTemplate: Buffer;
+  private readonly isAdd: Slot;
+  private readonly isMultipath: Slot;
+  private readonly tableId: Slot;
+  private readonly statsIndex: Slot;
+  private readonly af: Slot;
+  private readonly addr: number;
+  private readonly len: Slot;
+  private readonly src: Slot | undefined;
+  private readonly nPaths: Slot;
+  /** fib_path fields, relative to the path's start. */
+  private readonly p: Record<'sw' | 'table' | 'rpf' | 'weight' | 'preference' | 'type' | 'flags' | 'proto' | 'viaLabel' | 'objId' | 'classify' | 'nLabels', Slot>;
+  private readonly pAddr: number;
+
+  /** Throws ERR_VPP_API_DEFS, saying what differs, when `msg` is not a route add/del message of the known shape. */
+  constructor(codec: VppCodec, readonly msg: string) {
+    const loc = new FieldLocator(codec);
+    const int = (path: string[]): Slot => {
+      const l = loc.int(msg, path);
+      return { offset: l.offset, size: l.size };
+    };
+    const route = loc.locate(msg, ['route']);
+    if (route.kind !== 'struct' || !route.last) throw shapeErr(msg, 'route is not a struct ending the message');
+    const paths: FieldLocation = loc.locate(msg, ['route', 'paths']);
+    if (paths.kind !== 'vararray' || !paths.last || paths.lengthFrom !== 'n_paths' || paths.elemSize === undefined) {
+      throw shapeErr(msg, 'route.paths is not a variable array counted by n_paths that ends the message');
+    }
+    this.isAdd = int(['is_add']);
+    this.isMultipath = int(['is_multipath']);
+    this.tableId = int(['route', 'table_id']);
+    this.statsIndex = int(['route', 'stats_index']);
+    this.af = int(['route', 'prefix', 'address', 'af']);
+    this.addr = addressUnion(loc, msg, ['route', 'prefix', 'address', 'un']).offset;
+    this.len = int(['route', 'prefix', 'len']);
+    this.hasSrc = codec.defs.types.get(route.type)?.fields.some((f) => f.name === 'src') ?? false;
+    this.src = this.hasSrc ? int(['route', 'src']) : undefined;
+    this.nPaths = int(['route', 'n_paths']);
+    this.fixedSize = paths.offset;
+    this.pathSize = paths.elemSize;
+
+    // fib_path offsets: located in the message through a one-path route, then made relative.
+    const pp = (path: string[]): Slot => {
+      const s = int(['route', 'paths', ...path]);
+      return { offset: s.offset - paths.offset, size: s.size };
+    };
+    this.p = {
+      sw: pp(['sw_if_index']), table: pp(['table_id']), rpf: pp(['rpf_id']), weight: pp(['weight']), preference: pp(['preference']),
+      type: pp(['type']), flags: pp(['flags']), proto: pp(['proto']), viaLabel: pp(['nh', 'via_label']), objId: pp(['nh', 'obj_id']),
+      classify: pp(['nh', 'classify_table_index']), nLabels: pp(['n_labels']),
+    };
+    this.pAddr = addressUnion(loc, msg, ['route', 'paths', 'nh', 'address']).offset - paths.offset;
+
+    // Templates with every default the generic encoder would put in fields rtreflect leaves alone.
+    const head = codec.encode(msg, { route: { paths: [] } });
+    const one = codec.encode(msg, { route: { paths: [{}] } });
+    if (head.length !== this.fixedSize || one.length !== this.fixedSize + this.pathSize) {
+      throw shapeErr(msg, `encoded sizes (${head.length}, ${one.length}) disagree with the layout (${this.fixedSize} + ${this.pathSize} per path)`);
+    }
+    this.head = head;
+    this.pathTemplate = Buffer.from(one.subarray(this.fixedSize));
+  }
+
+  /** Bytes of a message with `nPaths` paths. */
+  size(nPaths: number): number {
+    return this.fixedSize + nPaths * this.pathSize;
+  }
+
+  /**
+   * Writes the message up to its paths at `off` (header ids left zero for the
+   * client); the paths follow with writePath(). Returns where they start.
+   */
+  writeRoute(buf: Buffer, off: number, isAdd: boolean, table: number, family: 4 | 6, addrText: string, len: number, src: number, nPaths: number): number {
+    this.head.copy(buf, off);
+    putUint(buf, off + this.isAdd.offset, this.isAdd.size, isAdd ? 1 : 0);
+    putUint(buf, off + this.isMultipath.offset, this.isMultipath.size, 0);
+    putUint(buf, off + this.tableId.offset, this.tableId.size, table);
+    putUint(buf, off + this.statsIndex.offset, this.statsIndex.size, 0);
+    putUint(buf, off + this.af.offset, this.af.size, family === 4 ? 0 : 1);
+    writeAddress(buf, off + this.addr, family, addrText);
+    putUint(buf, off + this.len.offset, this.len.size, len);
+    if (this.src) putUint(buf, off + this.src.offset, this.src.size, src);
+    putUint(buf, off + this.nPaths.offset, this.nPaths.size, nPaths);
+    return off + this.fixedSize;
+  }
+
+  /**
+   * Writes one fib_path at `off` (from writeRoute, then + pathSize per path).
+   * `nh`: the next hop's 4 or 16 bytes; undefined leaves them zero.
+   */
+  writePath(buf: Buffer, off: number, table: number, sw: number, weight: number, preference: number, type: number, proto: number, nh: Uint8Array | undefined): void {
+    const s = this.p;
+    this.pathTemplate.copy(buf, off);
+    putUint(buf, off + s.sw.offset, s.sw.size, sw);
+    putUint(buf, off + s.table.offset, s.table.size, table);
+    putUint(buf, off + s.rpf.offset, s.rpf.size, 0);
+    putUint(buf, off + s.weight.offset, s.weight.size, weight);
+    putUint(buf, off + s.preference.offset, s.preference.size, preference);
+    putUint(buf, off + s.type.offset, s.type.size, type);
+    putUint(buf, off + s.flags.offset, s.flags.size, 0);
+    putUint(buf, off + s.proto.offset, s.proto.size, proto);
+    if (nh) buf.set(nh, off + this.pAddr);
+    putUint(buf, off + s.viaLabel.offset, s.viaLabel.size, 0);
+    putUint(buf, off + s.objId.offset, s.objId.size, 0);
+    putUint(buf, off + s.classify.offset, s.classify.size, 0xffffffff);
+    putUint(buf, off + s.nLabels.offset, s.nLabels.size, 0);
+  }
+}
+
+/**
+ * Writes an address given as text into `buf` (4 or 16 bytes). Dotted quads are
+ * parsed in place (most routes are IPv4; no array per route); anything else goes
+ * through the shared parser, which also rejects bad text.
+ */
+export function writeAddress(buf: Buffer, off: number, family: 4 | 6, text: string): void {
+  if (family === 4 && parseDottedQuad(buf, off, text)) return;
+  const b = addrToBytes(text);
+  if (b.length !== (family === 4 ? 4 : 16)) throw new RtreflectError('ERR_BAD_ADDRESS', `"${text}" is not an IPv${family} address`);
+  buf.set(b, off);
+}
+
+/** Plain dotted quad (no leading zeros) into buf; false for anything else. */
+function parseDottedQuad(buf: Buffer, off: number, text: string): boolean {
+  let v = 0, n = 0, digits = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i === text.length ? 46 : text.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || v > 255 || n >= 4) return false;
+      buf[off + n++] = v;
+      v = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57 && digits < 3 && !(digits === 1 && v === 0)) {
+      v = v * 10 + (c - 48);
+      digits++;
+    } else {
+      return false;
+    }
+  }
+  return n === 4;
+}

@@ -64,7 +64,7 @@ export class SinkWorker {
   private lastResyncEnd = 0;
   private resyncTimer: NodeJS.Timeout | undefined;
   /** Where draining goes on from: one pass over the dirty keys, not a fresh walk (and its skipped holes) per batch. */
-  private dirtyWalk: IterableIterator<[string, number]> | undefined;
+  private dirtyWalk: IterableIterator<string> | undefined;
   private readonly skipReasons = new Set<string>();
   lastResync: ResyncRecord | undefined;
   lastError: string | undefined;
@@ -335,11 +335,12 @@ export class SinkWorker {
           this.dirtyWalk = undefined;
           break;
         }
-        this.dirtyWalk = this.dirty.entries();
+        this.dirtyWalk = this.dirty.keys();
         step = this.dirtyWalk.next();
         if (step.done) break;
       }
-      const [key, t] = step.value;
+      const key = step.value;
+      const t = this.dirty.get(key)!;
       this.dirty.delete(key);
       const cands = this.desired.get(key);
       const cur = this.applied.get(key);
@@ -376,11 +377,17 @@ export class SinkWorker {
       for (let i = 0; i < changes.length; i++) if (!this.dirty.has(changes[i]!.key)) this.dirty.set(changes[i]!.key, since[i]!);
       throw err;
     }
-    const byKey = new Map<string, number>();
-    for (let i = 0; i < changes.length; i++) byKey.set(changes[i]!.key, i);
+    // Sinks mostly report keys in the order of the changes: look a key up only when it is elsewhere.
+    let byKey: Map<string, number> | undefined;
+    const indexOf = (j: number, key: string): number | undefined => {
+      if (changes[j]?.key === key) return j;
+      byKey ??= new Map(changes.map((c, i) => [c.key, i]));
+      return byKey.get(key);
+    };
     const now = performance.now();
-    for (const key of report.applied) {
-      const i = byKey.get(key);
+    for (let j = 0; j < report.applied.length; j++) {
+      const key = report.applied[j]!;
+      const i = indexOf(j, key);
       if (i === undefined) continue;
       const c = changes[i]!;
       if (c.op === 'upsert') {
@@ -397,7 +404,7 @@ export class SinkWorker {
       this.lastError = `${report.failed[0]!.key}: ${report.failed[0]!.error}`;
       this.logger.warn({ sink: this.name, failed: report.failed.length, first: report.failed[0] }, 'sink refused some changes; will retry them');
       for (const f of report.failed) {
-        const i = byKey.get(f.key);
+        const i = indexOf(-1, f.key);
         if (i !== undefined && !this.dirty.has(f.key)) this.dirty.set(f.key, since[i]!);
       }
       throw new Error(`${report.failed.length} change(s) refused by ${this.name}`);

@@ -102,8 +102,8 @@ export function encodeMed(v: number): Uint8Array { return encodeAttr(FLAG_OPTION
 export function encodeLocalPref(v: number): Uint8Array { return encodeAttr(FLAG_TRANSITIVE, ATTR_LOCAL_PREF, u32(v, 'LOCAL_PREF')); }
 
 /** MP_REACH_NLRI: AFI, SAFI, next hop, reserved byte, NLRI (RFC 4760). GoBGP needs the NLRI in it, not only the next hop. */
-export function encodeMpReach(afi: number, safi: number, nextHop: string, nlri: Uint8Array): Uint8Array {
-  const nh = addrToBytes(nextHop);
+export function encodeMpReach(afi: number, safi: number, nextHop: string | Uint8Array, nlri: Uint8Array): Uint8Array {
+  const nh = typeof nextHop === 'string' ? addrToBytes(nextHop) : nextHop;
   const v = new Uint8Array(2 + 1 + 1 + nh.length + 1 + nlri.length);
   v[0] = afi >> 8; v[1] = afi & 0xff; v[2] = safi; v[3] = nh.length;
   v.set(nh, 4);

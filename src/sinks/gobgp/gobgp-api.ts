@@ -9,6 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { RtreflectError } from '../../util/errors.js';
 import { decodeListPathResponse, type BinaryDestination } from './list-path-decoder.js';
+import { AddPathEncoder, addPathWireSchema } from './add-path-encoder.js';
 
 export const DEFAULT_PROTO_DIR = '/usr/share/gocode/src/github.com/osrg/gobgp/api';
 const PROTO_FILES = ['gobgp.proto', 'attribute.proto', 'capability.proto'];
@@ -44,10 +45,16 @@ export interface ApiDestination { prefix: string; paths: ApiPathOut[] }
 
 export interface AddPathStreamRequest { table_type: 'GLOBAL' | 'VRF'; vrf_id?: string; paths: ApiPathIn[] }
 
-const cache = new Map<string, grpc.ServiceClientConstructor>();
+interface LoadedApi { ctor: grpc.ServiceClientConstructor; encoder: AddPathEncoder }
+const cache = new Map<string, LoadedApi>();
 
 /** The GobgpApi service constructor for the protos in `protoDir`. */
 export function loadGobgpService(protoDir = DEFAULT_PROTO_DIR): grpc.ServiceClientConstructor {
+  return loadGobgpApi(protoDir).ctor;
+}
+
+/** The service and an AddPathStream encoder, both from the protos in `protoDir`. */
+export function loadGobgpApi(protoDir = DEFAULT_PROTO_DIR): LoadedApi {
   const hit = cache.get(protoDir);
   if (hit) return hit;
   for (const f of PROTO_FILES) {
@@ -65,8 +72,9 @@ export function loadGobgpService(protoDir = DEFAULT_PROTO_DIR): grpc.ServiceClie
   const pkg = grpc.loadPackageDefinition(def) as unknown as { apipb?: { GobgpApi?: grpc.ServiceClientConstructor } };
   const ctor = pkg.apipb?.GobgpApi;
   if (!ctor) throw new RtreflectError('ERR_GOBGP_PROTO', `${protoDir} has no apipb.GobgpApi service; is it GoBGP 3.x's api directory?`);
-  cache.set(protoDir, ctor);
-  return ctor;
+  const api = { ctor, encoder: new AddPathEncoder(addPathWireSchema(def)) };
+  cache.set(protoDir, api);
+  return api;
 }
 
 /** "127.0.0.1:50051", "[::1]:50051", "unix:/run/gobgpd.sock" or "unix:///run/gobgpd.sock" → a grpc-js target. */
@@ -86,10 +94,14 @@ export class GobgpClient {
   readonly address: string;
   private readonly client: grpc.Client & Record<string, any>;
   private readonly callTimeoutMs: number;
+  /** Writes AddPathStream requests as bytes, in the schema of the loaded protos. */
+  readonly encoder: AddPathEncoder;
 
   constructor(address: string, opts: GobgpClientOptions = {}) {
     this.address = address;
-    const Ctor = loadGobgpService(opts.protoDir);
+    const api = loadGobgpApi(opts.protoDir);
+    const Ctor = api.ctor;
+    this.encoder = api.encoder;
     this.client = new Ctor(grpcTarget(address), grpc.credentials.createInsecure(), {
       'grpc.max_receive_message_length': 256 * 1024 * 1024,
       'grpc.max_send_message_length': 256 * 1024 * 1024,
@@ -193,21 +205,50 @@ export class GobgpClient {
     });
   }
 
+  /** A client-streaming AddPathStream call whose requests are already bytes (AddPathEncoder.request). */
+  private rawAddPathStream(callback: (err: grpc.ServiceError | null) => void): grpc.ClientWritableStream<Buffer> {
+    const def = (this.client.constructor as unknown as { service: Record<string, { path: string; responseDeserialize: (b: Buffer) => unknown }> }).service.AddPathStream!;
+    return this.client.makeClientStreamRequest(def.path, (b: Buffer) => b, def.responseDeserialize, (err: grpc.ServiceError | null) => callback(err)) as grpc.ClientWritableStream<Buffer>;
+  }
+
+  /** Streams already-encoded requests, honouring back-pressure; resolves when gobgpd acknowledged the whole stream. */
+  addPathStreamBytes(requests: Iterable<Buffer>): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const call = this.rawAddPathStream((err) => {
+        if (settled) return;
+        settled = true;
+        if (err) reject(err); else resolve();
+      });
+      call.on('error', () => { /* reported through the callback */ });
+      const it = requests[Symbol.iterator]();
+      const pump = (): void => {
+        for (;;) {
+          if (settled) return;
+          const n = it.next();
+          if (n.done) { call.end(); return; }
+          if (!call.write(n.value)) { call.once('drain', pump); return; }
+        }
+      };
+      pump();
+    });
+  }
+
   /**
-   * An AddPathStream kept open across batches: write() resolves as soon as the
-   * transport takes the message (no round trip per batch), end() closes it and
-   * resolves once gobgpd has processed everything written, or rejects with the
-   * stream's error (gobgpd ends the stream at the first path it refuses; what it
-   * took before stays applied).
+   * An AddPathStream kept open across batches, fed with encoded requests:
+   * write() resolves as soon as the transport takes the message (no round trip
+   * per batch), end() closes it and resolves once gobgpd has processed
+   * everything written, or rejects with the stream's error (gobgpd ends the
+   * stream at the first path it refuses; what it took before stays applied).
    */
-  openAddPathStream(): { write(req: AddPathStreamRequest): Promise<void>; end(): Promise<void>; readonly failed: Error | undefined } {
+  openAddPathStream(): { write(req: Buffer): Promise<void>; end(): Promise<void>; readonly failed: Error | undefined } {
     let failed: Error | undefined;
     let resolveDone!: () => void, rejectDone!: (e: Error) => void;
     const done = new Promise<void>((res, rej) => { resolveDone = res; rejectDone = rej; });
     done.catch(() => undefined);
-    const call = this.client.AddPathStream((err: grpc.ServiceError | null) => {
+    const call = this.rawAddPathStream((err) => {
       if (err) { failed = err; rejectDone(err); } else resolveDone();
-    }) as grpc.ClientWritableStream<AddPathStreamRequest>;
+    });
     call.on('error', () => { /* reported through the callback */ });
     return {
       get failed() { return failed; },

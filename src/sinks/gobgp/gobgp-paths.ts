@@ -201,9 +201,8 @@ function cachedAttr(key: string, make: () => Uint8Array): Uint8Array {
   return a;
 }
 
-/** Binary paths for a plan: one per next hop, each with its add-path identifier. */
-export function encodePlan(p: PathPlan): ApiPathIn[] {
-  const nlri = w.encodePrefixNlri(p.prefix);
+/** Per next hop of a plan: its path attributes in wire form (shared arrays are read-only). */
+export function attributesOf(p: PathPlan, nlri: Uint8Array): Uint8Array[][] {
   const common: Uint8Array[] = [ORIGIN_IGP_ATTR, EMPTY_AS_PATH_ATTR];
   if (p.med !== undefined) common.push(w.encodeMed(p.med));
   if (p.localPref !== undefined) common.push(w.encodeLocalPref(p.localPref));
@@ -215,14 +214,20 @@ export function encodePlan(p: PathPlan): ApiPathIn[] {
     const lc = p.largeCommunities;
     common.push(lc.length === 1 ? cachedAttr(`l${lc[0]![0]}:${lc[0]![1]}:${lc[0]![2]}`, () => w.encodeLargeCommunities(lc)) : w.encodeLargeCommunities(lc));
   }
-  const family = apiFamily(p.prefix.family);
   return p.hops.map((h) => {
     // Next hops are canonical addresses here (planRoute): a colon means IPv6.
     const nhAttr = p.prefix.family === 4 && !h.nh.includes(':')
       ? cachedAttr(h.nh, () => w.encodeNextHop(h.nh))
       : w.encodeMpReach(p.prefix.family === 4 ? w.AFI_IP : w.AFI_IP6, w.SAFI_UNICAST, h.nh, nlri);
-    return { family, nlri_binary: nlri, pattrs_binary: [...common, nhAttr], identifier: h.id };
+    return [...common, nhAttr];
   });
+}
+
+/** Binary paths for a plan as API objects: one per next hop, each with its add-path identifier. */
+export function encodePlan(p: PathPlan): ApiPathIn[] {
+  const nlri = w.encodePrefixNlri(p.prefix);
+  const family = apiFamily(p.prefix.family);
+  return attributesOf(p, nlri).map((attrs, i) => ({ family, nlri_binary: nlri, pattrs_binary: attrs, identifier: p.hops[i]!.id }));
 }
 
 /** A withdrawal of one path (gobgpd matches prefix + identifier). */

@@ -16,16 +16,18 @@ import { formatPrefix } from '../../util/ip.js';
 import type { ReflectedRoute } from '../../engine/reflected-route.js';
 import type { ApplyReport, Sink, SinkChange, SinkConnectionState, SinkHooks, SinkProjection, SinkStatusExtra } from '../../engine/sink.js';
 import { decodeAttrs, decodePrefixNlri, type DecodedAttrs } from './bgp-wire.js';
-import { GobgpClient, rdToAny, rtToAny, type AddPathStreamRequest, type ApiPathIn } from './gobgp-api.js';
+import { GobgpClient, loadGobgpApi, rdToAny, rtToAny } from './gobgp-api.js';
+import type { AddPathEncoder } from './add-path-encoder.js';
+import { PathPlanner, type PlannedRoute } from './path-planner.js';
 import { PATHS_PER_MESSAGE, withGobgpDefaults, type GobgpSinkOptions } from './gobgp-options.js';
 import {
-  encodePlan, encodeWithdraw, fingerprintFromRead, fingerprintOf, gobgpKey, hasMark, idsOfFingerprint,
-  parseGobgpKey, parseOwnershipMark, planRoute, type PathPlan, type ReadPath,
+  fingerprintFromRead, gobgpKey, hasMark, idsOfFingerprint, parseGobgpKey, parseOwnershipMark, type ReadPath,
 } from './gobgp-paths.js';
 
 export type { GobgpSinkOptions } from './gobgp-options.js';
 
-interface KeyOps { key: string; vrf?: string; paths: ApiPathIn[]; deleted: boolean }
+/** What one change writes: encoded Path messages (AddPathEncoder.path), all for one VRF or the global RIB. */
+interface KeyOps { key: string; vrf?: string; paths: Buffer[]; deleted: boolean }
 
 const CONNECTION_CODES = new Set([grpc.status.UNAVAILABLE, grpc.status.CANCELLED, grpc.status.DEADLINE_EXCEEDED, grpc.status.INTERNAL]);
 
@@ -64,7 +66,8 @@ class GobgpSink implements Sink {
    * projects a batch, then applies it): planned once, not twice. Emptied by
    * every apply, so it never holds more than a batch.
    */
-  private plans = new Map<ReflectedRoute, PathPlan>();
+  private plans = new Map<ReflectedRoute, PlannedRoute>();
+  private planner: PathPlanner | undefined;
   /** The AddPathStream batches are written into, kept open until flush() (one round trip per burst, not per batch). */
   private bulk: ReturnType<GobgpClient['openAddPathStream']> | undefined;
   /** After gobgpd refused a path in the open stream: one stream per batch, key by key on refusal, until then. */
@@ -112,11 +115,16 @@ class GobgpSink implements Sink {
   }
 
   project(route: ReflectedRoute): SinkProjection {
-    const p = planRoute(route, this.mark);
+    const p = this.pathPlanner().plan(route);
     if ('skip' in p) return p;
     // apply() follows for the routes of one batch: keep their plans for it.
     this.plans.set(route, p);
-    return { key: p.key, fingerprint: fingerprintOf(p) };
+    return { key: p.plan.key, fingerprint: p.fingerprint };
+  }
+
+  /** Its encoder speaks the schema of the protos the client loads. */
+  private pathPlanner(): PathPlanner {
+    return (this.planner ??= new PathPlanner(this.mark, loadGobgpApi(this.opts.protoDir).encoder));
   }
 
   keyOf(route: ReflectedRoute): string {
@@ -335,7 +343,7 @@ class GobgpSink implements Sink {
     }
   }
 
-  private async applyNow(changes: SinkChange[], plans: Map<ReflectedRoute, PathPlan>): Promise<ApplyReport> {
+  private async applyNow(changes: SinkChange[], plans: Map<ReflectedRoute, PlannedRoute>): Promise<ApplyReport> {
     const client = this.requireUp();
     const failed: ApplyReport['failed'] = [];
     const ops: KeyOps[] = [];
@@ -358,7 +366,7 @@ class GobgpSink implements Sink {
       // Fast path: into the open stream; gobgpd's verdict comes with flush().
       try {
         this.bulk ??= client.openAddPathStream();
-        for (const m of messagesOf(ops)) await this.bulk.write(m);
+        for (const m of messagesOf(client.encoder, ops)) await this.bulk.write(m);
         for (const op of ops) applied.push(op.key);
         return { applied, failed };
       } catch {
@@ -372,7 +380,7 @@ class GobgpSink implements Sink {
     }
     if (ops.length) {
       try {
-        await client.addPathStream(messagesOf(ops));
+        await client.addPathStreamBytes(messagesOf(client.encoder, ops));
         for (const op of ops) applied.push(op.key);
       } catch (e) {
         if (isConnectionError(e)) {
@@ -383,7 +391,7 @@ class GobgpSink implements Sink {
           this.log.warn({ err: errText(e) }, 'gobgpd rejected a batch; retrying key by key');
           for (const op of ops) {
             try {
-              await client.addPathStream(messagesOf([op]));
+              await client.addPathStreamBytes(messagesOf(client.encoder, [op]));
               applied.push(op.key);
             } catch (e2) {
               if (isConnectionError(e2)) this.goDown(`AddPathStream failed: ${errText(e2)}`);
@@ -397,22 +405,23 @@ class GobgpSink implements Sink {
   }
 
   /** `was`: the fingerprint applied before; its add-path ids tell which old paths to withdraw. */
-  private upsertOps(key: string, route: ReflectedRoute, was: string | undefined, planned?: PathPlan): KeyOps | string {
-    const plan = planned ?? planRoute(route, this.mark);
-    if ('skip' in plan) return `cannot be carried by GoBGP: ${plan.skip}`;
+  private upsertOps(key: string, route: ReflectedRoute, was: string | undefined, planned?: PlannedRoute): KeyOps | string {
+    const p = planned ?? this.pathPlanner().plan(route);
+    if ('skip' in p) return `cannot be carried by GoBGP: ${p.skip}`;
+    const { plan } = p;
     if (plan.key !== key) return `key mismatch: change names ${key}, route projects to ${plan.key}`;
-    const paths = encodePlan(plan);
-    const ids = plan.hops.map((h) => h.id);
-    // Paths the previous version had and this one has not: withdraw after adding the new ones.
-    if (was !== undefined) for (const old of idsOfFingerprint(was)) if (!ids.includes(old)) paths.push(encodeWithdraw(plan.prefix, old));
-    return { key, ...(plan.vrf !== undefined ? { vrf: plan.vrf } : {}), paths, deleted: false };
+    // Paths the previous version had and this one has not: withdrawn after the new ones are added.
+    let gone: number[] = [];
+    if (was !== undefined && was !== p.fingerprint) gone = idsOfFingerprint(was).filter((old) => !plan.hops.some((h) => h.id === old));
+    return { key, ...(plan.vrf !== undefined ? { vrf: plan.vrf } : {}), paths: this.pathPlanner().paths(p, gone), deleted: false };
   }
 
   private deleteOps(key: string, fingerprint: string): KeyOps | string {
     const { vrf, prefix } = parseGobgpKey(key);
     const ids = new Set(idsOfFingerprint(fingerprint));
     if (ids.size === 0) return `nothing to withdraw: no add-path identifier known for ${key}`;
-    return { key, ...(vrf !== undefined ? { vrf } : {}), paths: [...ids].map((id) => encodeWithdraw(prefix, id)), deleted: true };
+    const planner = this.pathPlanner();
+    return { key, ...(vrf !== undefined ? { vrf } : {}), paths: [...ids].map((id) => planner.withdrawal(prefix, id)), deleted: true };
   }
 
   /** undefined when the VRF exists (or was created), else why not. */
@@ -468,8 +477,8 @@ class GobgpSink implements Sink {
 }
 
 /** AddPathStream messages, PATHS_PER_MESSAGE paths each, one VRF per message. */
-function* messagesOf(ops: KeyOps[]): Generator<AddPathStreamRequest> {
-  const byVrf = new Map<string | undefined, ApiPathIn[]>();
+function* messagesOf(encoder: AddPathEncoder, ops: KeyOps[]): Generator<Buffer> {
+  const byVrf = new Map<string | undefined, Buffer[]>();
   for (const op of ops) {
     let list = byVrf.get(op.vrf);
     if (!list) byVrf.set(op.vrf, (list = []));
@@ -477,9 +486,8 @@ function* messagesOf(ops: KeyOps[]): Generator<AddPathStreamRequest> {
   }
   for (const [vrf, paths] of byVrf) {
     for (let i = 0; i < paths.length; i += PATHS_PER_MESSAGE) {
-      yield { table_type: vrf === undefined ? 'GLOBAL' : 'VRF', vrf_id: vrf ?? '', paths: paths.slice(i, i + PATHS_PER_MESSAGE) };
+      yield encoder.request(vrf, paths, i, Math.min(paths.length, i + PATHS_PER_MESSAGE));
     }
   }
 }
 
-export type { PathPlan };

@@ -1,0 +1,192 @@
+import type { PackageDefinition } from '@grpc/proto-loader';
+import { RtreflectError } from '../../util/errors.js';
+
+/**
+ * AddPathStreamRequest messages written straight to bytes. Going through
+ * protobufjs (an object per path, fromObject, then the writer) costs more per
+ * route than everything else on the way to gobgpd; here a path is one buffer
+ * whose attribute bytes are mostly shared. Field numbers and enum values are
+ * read from the installed GoBGP's .proto files, so the encoder speaks the
+ * daemon's schema and refuses a schema of another shape at start-up.
+ *
+ * AddPathStreamRequest { TableType table_type; string vrf_id; repeated Path paths }
+ * Path { bool is_withdraw; Family family; uint32 identifier; bytes nlri_binary; repeated bytes pattrs_binary }
+ * Family { Afi afi; Safi safi }
+ */
+export interface AddPathWireSchema {
+  request: { tableType: number; vrfId: number; paths: number };
+  path: { isWithdraw: number; family: number; identifier: number; nlri: number; pattrs: number };
+  family: { afi: number; safi: number };
+  tableGlobal: number;
+  tableVrf: number;
+  afiIp: number;
+  afiIp6: number;
+  safiUnicast: number;
+}
+
+interface FieldDesc { name: string; number: number; type: string; label: string }
+interface EnumDesc { name: string; value: { name: string; number: number }[] }
+interface MessageDesc { field: FieldDesc[]; enumType?: EnumDesc[] }
+
+function schemaError(what: string): never {
+  throw new RtreflectError('ERR_GOBGP_PROTO', `GoBGP's API files do not have the shape rtreflect writes: ${what}; is this GoBGP 3.x's api directory?`);
+}
+
+function message(def: PackageDefinition, name: string): MessageDesc {
+  const t = (def[name] as { type?: MessageDesc } | undefined)?.type;
+  if (!t || !Array.isArray(t.field)) schemaError(`message ${name} is missing`);
+  return t;
+}
+
+function field(m: MessageDesc, owner: string, name: string, type: string, label = 'LABEL_OPTIONAL'): number {
+  const f = m.field.find((x) => x.name === name);
+  if (!f) schemaError(`${owner}.${name} is missing`);
+  if (f.type !== type || f.label !== label) schemaError(`${owner}.${name} is ${f.label} ${f.type}, expected ${label} ${type}`);
+  return f.number;
+}
+
+function enumValue(values: { name: string; number: number }[] | undefined, owner: string, name: string): number {
+  const v = values?.find((x) => x.name === name);
+  if (!v) schemaError(`enum value ${owner}.${name} is missing`);
+  return v.number;
+}
+
+/** Reads the field numbers and enum values rtreflect needs from a loaded GoBGP package. */
+export function addPathWireSchema(def: PackageDefinition): AddPathWireSchema {
+  const req = message(def, 'apipb.AddPathStreamRequest');
+  const request = {
+    tableType: field(req, 'AddPathStreamRequest', 'table_type', 'TYPE_ENUM'),
+    vrfId: field(req, 'AddPathStreamRequest', 'vrf_id', 'TYPE_STRING'),
+    paths: field(req, 'AddPathStreamRequest', 'paths', 'TYPE_MESSAGE', 'LABEL_REPEATED'),
+  };
+  const path = message(def, 'apipb.Path');
+  const fam = message(def, 'apipb.Family');
+  const tableType = (def['apipb.TableType'] as { type?: { value?: { name: string; number: number }[] } } | undefined)?.type?.value;
+  const afi = fam.enumType?.find((e) => e.name === 'Afi')?.value;
+  const safi = fam.enumType?.find((e) => e.name === 'Safi')?.value;
+  return {
+    request,
+    path: {
+      isWithdraw: field(path, 'Path', 'is_withdraw', 'TYPE_BOOL'),
+      family: field(path, 'Path', 'family', 'TYPE_MESSAGE'),
+      identifier: field(path, 'Path', 'identifier', 'TYPE_UINT32'),
+      nlri: field(path, 'Path', 'nlri_binary', 'TYPE_BYTES'),
+      pattrs: field(path, 'Path', 'pattrs_binary', 'TYPE_BYTES', 'LABEL_REPEATED'),
+    },
+    family: { afi: field(fam, 'Family', 'afi', 'TYPE_ENUM'), safi: field(fam, 'Family', 'safi', 'TYPE_ENUM') },
+    tableGlobal: enumValue(tableType, 'TableType', 'GLOBAL'),
+    tableVrf: enumValue(tableType, 'TableType', 'VRF'),
+    afiIp: enumValue(afi, 'Family.Afi', 'AFI_IP'),
+    afiIp6: enumValue(afi, 'Family.Afi', 'AFI_IP6'),
+    safiUnicast: enumValue(safi, 'Family.Safi', 'SAFI_UNICAST'),
+  };
+}
+
+const varintLen = (v: number): number => (v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : 5);
+
+function putVarint(buf: Uint8Array, at: number, v: number): number {
+  let x = v >>> 0;
+  while (x > 0x7f) {
+    buf[at++] = (x & 0x7f) | 0x80;
+    x >>>= 7;
+  }
+  buf[at++] = x;
+  return at;
+}
+
+/** Bytes of a length-delimited field: tag, length, content. */
+const delimitedLen = (tag: number, n: number): number => varintLen(tag) + varintLen(n) + n;
+
+export class AddPathEncoder {
+  private readonly familyBytes: Record<4 | 6, Uint8Array>;
+  private readonly tags: { withdraw: number; family: number; id: number; nlri: number; pattrs: number; table: number; vrf: number; paths: number };
+
+  constructor(readonly schema: AddPathWireSchema) {
+    const s = schema;
+    const fam = (afi: number): Uint8Array => {
+      const out = new Uint8Array(varintLen(s.family.afi << 3) + varintLen(afi) + varintLen(s.family.safi << 3) + varintLen(s.safiUnicast));
+      let at = putVarint(out, 0, s.family.afi << 3);
+      at = putVarint(out, at, afi);
+      at = putVarint(out, at, s.family.safi << 3);
+      putVarint(out, at, s.safiUnicast);
+      return out;
+    };
+    this.familyBytes = { 4: fam(s.afiIp), 6: fam(s.afiIp6) };
+    this.tags = {
+      withdraw: s.path.isWithdraw << 3,
+      family: (s.path.family << 3) | 2,
+      id: s.path.identifier << 3,
+      nlri: (s.path.nlri << 3) | 2,
+      pattrs: (s.path.pattrs << 3) | 2,
+      table: s.request.tableType << 3,
+      vrf: (s.request.vrfId << 3) | 2,
+      paths: (s.request.paths << 3) | 2,
+    };
+  }
+
+  /** One Path message. `attrs` are BGP path attributes in wire form; they are copied, so they may be shared. */
+  path(family: 4 | 6, nlri: Uint8Array, attrs: readonly Uint8Array[], identifier: number, withdraw = false): Buffer {
+    const t = this.tags;
+    const fam = this.familyBytes[family];
+    let n = delimitedLen(t.family, fam.length) + delimitedLen(t.nlri, nlri.length);
+    if (identifier !== 0) n += varintLen(t.id) + varintLen(identifier);
+    if (withdraw) n += varintLen(t.withdraw) + 1;
+    for (const a of attrs) n += delimitedLen(t.pattrs, a.length);
+    const out = Buffer.allocUnsafe(n);
+    let at = 0;
+    if (withdraw) {
+      at = putVarint(out, at, t.withdraw);
+      out[at++] = 1;
+    }
+    at = putVarint(out, at, t.family);
+    at = putVarint(out, at, fam.length);
+    out.set(fam, at);
+    at += fam.length;
+    if (identifier !== 0) {
+      at = putVarint(out, at, t.id);
+      at = putVarint(out, at, identifier);
+    }
+    at = putVarint(out, at, t.nlri);
+    at = putVarint(out, at, nlri.length);
+    out.set(nlri, at);
+    at += nlri.length;
+    for (const a of attrs) {
+      at = putVarint(out, at, t.pattrs);
+      at = putVarint(out, at, a.length);
+      out.set(a, at);
+      at += a.length;
+    }
+    return out;
+  }
+
+  /** One AddPathStreamRequest carrying `paths` (from path()), into the global RIB or a VRF. */
+  request(vrf: string | undefined, paths: readonly Uint8Array[], from = 0, to = paths.length): Buffer {
+    const t = this.tags;
+    const table = vrf === undefined ? this.schema.tableGlobal : this.schema.tableVrf;
+    const vrfBytes = vrf ? Buffer.from(vrf, 'utf8') : undefined;
+    let n = 0;
+    if (table !== 0) n += varintLen(t.table) + varintLen(table);
+    if (vrfBytes) n += delimitedLen(t.vrf, vrfBytes.length);
+    for (let i = from; i < to; i++) n += delimitedLen(t.paths, paths[i]!.length);
+    const out = Buffer.allocUnsafe(n);
+    let at = 0;
+    if (table !== 0) {
+      at = putVarint(out, at, t.table);
+      at = putVarint(out, at, table);
+    }
+    if (vrfBytes) {
+      at = putVarint(out, at, t.vrf);
+      at = putVarint(out, at, vrfBytes.length);
+      out.set(vrfBytes, at);
+      at += vrfBytes.length;
+    }
+    for (let i = from; i < to; i++) {
+      const p = paths[i]!;
+      at = putVarint(out, at, t.paths);
+      at = putVarint(out, at, p.length);
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
+  }
+}

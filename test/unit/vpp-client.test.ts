@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { backoffDelay, VppClient, type VppClientOptions } from '../../src/sinks/vpp/vpp-client.js';
 import { VppCodec } from '../../src/sinks/vpp/vpp-codec.js';
-import { FrameReader, frame, MAX_PAYLOAD } from '../../src/sinks/vpp/vpp-transport.js';
+import { FrameBatch, FrameReader, frame, MAX_PAYLOAD } from '../../src/sinks/vpp/vpp-transport.js';
 import { RtreflectError } from '../../src/util/errors.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { FakeVpp, fixtureDefs, type FakeVppOptions, vppTest, vppDefsSkip } from '../helpers/vpp.js';
@@ -167,8 +167,10 @@ vppTest('backoff grows, is capped, and is jittered', () => {
 });
 
 /** ip_table_add_del requests, encoded ahead (the batch path fills in ids and context). */
-function tableAdds(n: number): Buffer[] {
-  return Array.from({ length: n }, (_, i) => fake_codec.encode('ip_table_add_del', { is_add: true, table: { table_id: i } }));
+function tableAdds(n: number): FrameBatch {
+  const b = new FrameBatch(64);
+  for (let i = 0; i < n; i++) b.addPayload(fake_codec.encode('ip_table_add_del', { is_add: true, table: { table_id: i } }));
+  return b;
 }
 
 vppTest('requestMany: one write per chunk, never more than the window outstanding, retvals in order', async () => {
@@ -196,7 +198,7 @@ vppTest('requestMany: one write per chunk, never more than the window outstandin
     assert.ok(maxOutstanding <= 16, `at most 16 in flight, saw ${maxOutstanding}`);
     assert.equal(new Set(contexts).size, contexts.length, 'contexts are unique');
     assert.ok(!contexts.includes(0));
-    assert.deepEqual([...(await c.requestMany('ip_table_add_del', []))], []);
+    assert.deepEqual([...(await c.requestMany('ip_table_add_del', new FrameBatch()))], []);
   });
 });
 

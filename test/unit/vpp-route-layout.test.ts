@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import type { ApiDefsData } from '../../src/sinks/vpp/vpp-api-defs.js';
 import { VppCodec, type VppMessage } from '../../src/sinks/vpp/vpp-codec.js';
 import { FieldLocator } from '../../src/sinks/vpp/vpp-field-locator.js';
+import { RouteDetailsReader } from '../../src/sinks/vpp/vpp-route-details.js';
 import { RouteLayout, writeAddress } from '../../src/sinks/vpp/vpp-route-layout.js';
+import { FrameBatch, FrameReader } from '../../src/sinks/vpp/vpp-transport.js';
 import { RtreflectError } from '../../src/util/errors.js';
 import { addrToBytes } from '../../src/util/ip.js';
 import { fixtureDefs, vppTest, vppDefsSkip } from '../helpers/vpp.js';
@@ -123,4 +125,49 @@ vppTest('addresses are written in place, and bad text is refused', () => {
     assert.throws(() => writeAddress(Buffer.alloc(4), 0, 4, bad), (e: unknown) => e instanceof RtreflectError, bad);
   }
   assert.throws(() => writeAddress(Buffer.alloc(16), 0, 6, '10.0.0.1'), /not an IPv6 address/);
+  for (const a of ['::', '::1', '1::', 'fe80::1:2', '2a00:0:1::', '2001:DB8:0:0:0:0:0:1', '1:2:3:4:5:6:7:8', '1:2:3:4:5:6::8', '1::3:4:5:6:7:8', '::ffff:10.1.2.3', 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff']) {
+    const got = Buffer.alloc(16, 0xaa);
+    writeAddress(got, 0, 6, a);
+    assert.equal(got.toString('hex'), Buffer.from(addrToBytes(a)).toString('hex'), a);
+  }
+  for (const bad of [':', ':1', '1:', '1:2', '1:::2', '1::2::3', '12345::', '1:2:3:4:5:6:7:8:9', '1:2:3:4:5:6:7::8', 'g::1', '']) {
+    assert.throws(() => writeAddress(Buffer.alloc(16), 0, 6, bad), (e: unknown) => e instanceof RtreflectError, bad);
+  }
+});
+
+vppTest('a frame batch lays frames out for one write, and drops a frame left half written', () => {
+  const b = new FrameBatch(16);
+  b.addPayload(Buffer.from([1, 2, 3]));
+  const at = b.add(2);
+  b.buf[at] = 9;
+  b.buf[at + 1] = 8;
+  b.add(5); // a route that failed half way through
+  b.truncate(2);
+  b.addPayload(Buffer.alloc(300, 7)); // grows the buffer
+  assert.equal(b.count, 3);
+  const got = new FrameReader().push(b.buf.subarray(0, b.frameStart(b.count)));
+  assert.deepEqual(got.map((p) => p.toString('hex')), ['010203', '0908', '07'.repeat(300)]);
+});
+
+vppTest('route details are read in place as the generic decoder reads them, and a short one is refused', () => {
+  for (const name of ['ip_route_v2_details', 'ip_route_details']) {
+    const r = new RouteDetailsReader(codec, name);
+    const b = codec.encode(name, {
+      route: { table_id: 7, src: 3, prefix: { address: { af: 1, un: { ip6: addrToBytes('2001:db8::') } }, len: 48 },
+        paths: [{ sw_if_index: 2, weight: 4, preference: 1, type: 0, proto: 1, nh: { address: { ip6: addrToBytes('2001:db8::9') } } }, { type: 2, weight: 1 }] },
+    });
+    const d = { table: 0, af: 0, addrOffset: 0, len: 0, src: 0, nPaths: 0 };
+    r.route(b, d);
+    assert.deepEqual([d.table, d.af, d.len, d.src, d.nPaths], [7, 1, 48, name === 'ip_route_v2_details' ? 3 : 0, 2]);
+    assert.equal(b.subarray(d.addrOffset, d.addrOffset + 16).toString('hex'), '20010db8000000000000000000000000');
+    const p = { type: 0, proto: 0, sw: 0, weight: 0, preference: 0, nhOffset: 0 };
+    r.path(b, 0, p);
+    assert.deepEqual([p.type, p.proto, p.sw, p.weight, p.preference], [0, 1, 2, 4, 1]);
+    assert.equal(b.subarray(p.nhOffset, p.nhOffset + 16).toString('hex'), '20010db8000000000000000000000009');
+    r.path(b, 1, p);
+    assert.deepEqual([p.type, p.weight], [2, 1]);
+    for (const cut of [10, b.length - 1]) {
+      assert.throws(() => r.route(b.subarray(0, cut), d), (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_VPP_DECODE' && /is truncated/.test(e.message));
+    }
+  }
 });

@@ -3,7 +3,7 @@ import type { Logger } from '../../util/logger.js';
 import { nameCrc } from './vpp-api-defs.js';
 import type { VppCodec, VppMessage } from './vpp-codec.js';
 import { FieldLocator, putUint } from './vpp-field-locator.js';
-import { VppTransport } from './vpp-transport.js';
+import { HEADER_LEN, VppTransport, type FrameBatch } from './vpp-transport.js';
 
 /**
  * VPP binary-API client over the socket transport: handshake, message ids by
@@ -47,6 +47,8 @@ interface Pending {
   endName: string;
   detailName?: string;
   details?: VppMessage[];
+  /** Takes each detail's payload undecoded (dumpRaw). */
+  raw?: (payload: Buffer) => void;
   resolve(v: VppMessage | VppMessage[]): void;
   reject(e: Error): void;
   timer: NodeJS.Timeout;
@@ -97,6 +99,9 @@ export class VppClient {
   private batches: Batch[] = [];
   private readonly batchOffsets = new Map<string, BatchOffsets>();
   private readonly locator: FieldLocator;
+  private readonly contextOffsets = new Map<string, number>();
+  /** dumpRaw calls under way: while there are any, details are looked at before decoding. */
+  private rawDumps = 0;
   private waitQ: { n: number; go: () => void }[] = [];
   private waitHead = 0;
   private consecutiveTimeouts = 0;
@@ -220,6 +225,34 @@ export class VppClient {
   }
 
   /**
+   * Old-style dump whose details are handed to `onDetail` as payloads, not
+   * decoded (the caller reads them in place; `onDetail` throwing means the
+   * message is malformed: the connection is reset, as for any bad reply).
+   */
+  async dumpRaw(name: string, fields: VppMessage, onDetail: (payload: Buffer) => void, detailName?: string): Promise<void> {
+    const dn = detailName ?? this.codec.defs.services.get(name)?.reply ?? name.replace(/_dump$/, '_details');
+    this.contextOffset(dn); // fails here, not on the first detail, when the definitions have no context
+    this.rawDumps++;
+    try {
+      await this.send(name, fields, 'control_ping_reply', dn, true, onDetail);
+    } finally {
+      this.rawDumps--;
+    }
+  }
+
+  /** Offset of a message's context field, from the definitions. */
+  private contextOffset(name: string): number {
+    let o = this.contextOffsets.get(name);
+    if (o === undefined) {
+      const c = this.locator.int(name, ['context']);
+      if (c.size !== 4) throw new RtreflectError('ERR_VPP_API_DEFS', `${name}'s context is not a 32-bit field`);
+      o = c.offset;
+      this.contextOffsets.set(name, o);
+    }
+    return o;
+  }
+
+  /**
    * New-style cursor stream (`*_get`): details, then the reply carrying a cursor;
    * retval EAGAIN means "ask again from this cursor".
    */
@@ -241,20 +274,21 @@ export class VppClient {
   }
 
   /**
-   * Sends pre-encoded requests of one kind (their _vl_msg_id, client_index and
-   * context are filled in here) and resolves with every reply's retval, in
-   * order. Goes out in chunks of at most `window` requests, each chunk in one
-   * write under one timer (restarted by every reply). A lost connection or a
-   * chunk VPP stops answering rejects the whole call; the payloads are not
-   * kept after it settles.
+   * Sends pre-encoded requests of one kind, framed in `batch` (their
+   * _vl_msg_id, client_index and context are filled in here), and resolves
+   * with every reply's retval, in order. Goes out in chunks of at most
+   * `window` requests, each chunk in one write under one timer (restarted by
+   * every reply). A lost connection or a chunk VPP stops answering rejects the
+   * whole call. The batch's bytes must not change until it settles.
    */
-  async requestMany(name: string, payloads: Buffer[]): Promise<Int32Array> {
-    const retvals = new Int32Array(payloads.length);
-    if (payloads.length === 0) return retvals;
+  async requestMany(name: string, batch: FrameBatch): Promise<Int32Array> {
+    const n = batch.count;
+    const retvals = new Int32Array(n);
+    if (n === 0) return retvals;
     const offs = this.offsetsFor(name);
     const chunk = this.opts.window;
     const parts: Promise<void>[] = [];
-    for (let i = 0; i < payloads.length; i += chunk) parts.push(this.sendChunk(name, offs, payloads, i, Math.min(payloads.length, i + chunk), retvals));
+    for (let i = 0; i < n; i += chunk) parts.push(this.sendChunk(name, offs, batch, i, Math.min(n, i + chunk), retvals));
     await Promise.all(parts);
     return retvals;
   }
@@ -277,7 +311,7 @@ export class VppClient {
     return o;
   }
 
-  private async sendChunk(name: string, offs: BatchOffsets, payloads: Buffer[], from: number, to: number, retvals: Int32Array): Promise<void> {
+  private async sendChunk(name: string, offs: BatchOffsets, batch: FrameBatch, from: number, to: number, retvals: Int32Array): Promise<void> {
     const id = this.ids.get(name);
     const replyId = this.ids.get(offs.reply.name);
     if (id === undefined || replyId === undefined) {
@@ -292,11 +326,12 @@ export class VppClient {
       throw new RtreflectError('ERR_VPP_DISCONNECTED', `VPP API connection is down; ${name} not sent`);
     }
     const start = this.contextRange(n);
+    const buf = batch.buf;
     for (let i = 0; i < n; i++) {
-      const p = payloads[from + i]!;
-      putUint(p, offs.msgId.offset, offs.msgId.size, id);
-      putUint(p, offs.clientIndex.offset, offs.clientIndex.size, this.clientIndex);
-      putUint(p, offs.context.offset, offs.context.size, (start + i) >>> 0);
+      const p = batch.starts[from + i]! + HEADER_LEN;
+      putUint(buf, p + offs.msgId.offset, offs.msgId.size, id);
+      putUint(buf, p + offs.clientIndex.offset, offs.clientIndex.size, this.clientIndex);
+      putUint(buf, p + offs.context.offset, offs.context.size, (start + i) >>> 0);
     }
     return new Promise<void>((resolve, reject) => {
       const b: Batch = {
@@ -304,7 +339,7 @@ export class VppClient {
         timer: setTimeout(() => this.batchTimedOut(b, t), this.opts.requestTimeoutMs),
       };
       this.batches.push(b);
-      t.sendMany(payloads, from, to);
+      t.writeFrames(buf.subarray(batch.frameStart(from), batch.frameStart(to)));
     });
   }
 
@@ -360,7 +395,7 @@ export class VppClient {
     return true;
   }
 
-  private async send(name: string, fields: VppMessage, endName: string, detailName?: string, ping = false): Promise<VppMessage | VppMessage[]> {
+  private async send(name: string, fields: VppMessage, endName: string, detailName?: string, ping = false, raw?: (payload: Buffer) => void): Promise<VppMessage | VppMessage[]> {
     const id = this.ids.get(name);
     if (id === undefined) {
       if (!this.transport || this.transport.isClosed) throw new RtreflectError('ERR_VPP_DISCONNECTED', `VPP API connection is down; ${name} not sent`);
@@ -392,7 +427,7 @@ export class VppClient {
           t.destroy(new RtreflectError('ERR_VPP_TIMEOUT', `VPP stopped answering on ${this.opts.socket}; reconnecting`));
         }
       }, this.opts.requestTimeoutMs);
-      this.pending.set(ctx, { name, endName, detailName, details: detailName ? [] : undefined, resolve, reject, timer });
+      this.pending.set(ctx, { name, endName, detailName, details: detailName ? [] : undefined, raw, resolve, reject, timer });
       t.send(payload);
       if (ping_) t.send(ping_);
     });
@@ -458,6 +493,7 @@ export class VppClient {
       this.opts.logger.debug({ id }, 'VPP sent a message rtreflect has no definition for; ignored');
       return;
     }
+    if (this.rawDumps > 0 && this.rawDetail(name, payload)) return;
     let msg: VppMessage;
     try {
       msg = this.codec.decode(name, payload);
@@ -490,6 +526,22 @@ export class VppClient {
       if (p.endName !== 'control_ping_reply') p.details.push(msg);
       p.resolve(p.details);
     } else p.resolve(msg);
+  }
+
+  /** A detail of a dumpRaw, handed over undecoded; false when it is not one. */
+  private rawDetail(name: string, payload: Buffer): boolean {
+    const off = this.contextOffsets.get(name);
+    if (off === undefined || payload.length < off + 4) return false;
+    const p = this.pending.get(payload.readUInt32BE(off));
+    if (!p?.raw || p.detailName !== name) return false;
+    this.consecutiveTimeouts = 0;
+    p.timer.refresh();
+    try {
+      p.raw(payload);
+    } catch (err) {
+      this.fail(err as Error);
+    }
+    return true;
   }
 
   /** A malformed reply: never guess; drop the connection so the owner reconnects and resyncs. */

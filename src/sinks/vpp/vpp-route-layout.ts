@@ -99,8 +99,14 @@ export class RouteLayout {
     if (head.length !== this.fixedSize || one.length !== this.fixedSize + this.pathSize) {
       throw shapeErr(msg, `encoded sizes (${head.length}, ${one.length}) disagree with the layout (${this.fixedSize} + ${this.pathSize} per path)`);
     }
+    // Fields rtreflect always writes with the same value go into the templates once.
+    const path = Buffer.from(one.subarray(this.fixedSize));
+    putUint(head, this.isMultipath.offset, this.isMultipath.size, 0);
+    putUint(head, this.statsIndex.offset, this.statsIndex.size, 0);
+    const s = this.p;
+    for (const [slot, v] of [[s.rpf, 0], [s.flags, 0], [s.viaLabel, 0], [s.objId, 0], [s.classify, 0xffffffff], [s.nLabels, 0]] as const) putUint(path, slot.offset, slot.size, v);
     this.head = head;
-    this.pathTemplate = Buffer.from(one.subarray(this.fixedSize));
+    this.pathTemplate = path;
   }
 
   /** Bytes of a message with `nPaths` paths. */
@@ -115,9 +121,7 @@ export class RouteLayout {
   writeRoute(buf: Buffer, off: number, isAdd: boolean, table: number, family: 4 | 6, addrText: string, len: number, src: number, nPaths: number): number {
     this.head.copy(buf, off);
     putUint(buf, off + this.isAdd.offset, this.isAdd.size, isAdd ? 1 : 0);
-    putUint(buf, off + this.isMultipath.offset, this.isMultipath.size, 0);
     putUint(buf, off + this.tableId.offset, this.tableId.size, table);
-    putUint(buf, off + this.statsIndex.offset, this.statsIndex.size, 0);
     putUint(buf, off + this.af.offset, this.af.size, family === 4 ? 0 : 1);
     writeAddress(buf, off + this.addr, family, addrText);
     putUint(buf, off + this.len.offset, this.len.size, len);
@@ -135,27 +139,22 @@ export class RouteLayout {
     this.pathTemplate.copy(buf, off);
     putUint(buf, off + s.sw.offset, s.sw.size, sw);
     putUint(buf, off + s.table.offset, s.table.size, table);
-    putUint(buf, off + s.rpf.offset, s.rpf.size, 0);
     putUint(buf, off + s.weight.offset, s.weight.size, weight);
     putUint(buf, off + s.preference.offset, s.preference.size, preference);
     putUint(buf, off + s.type.offset, s.type.size, type);
-    putUint(buf, off + s.flags.offset, s.flags.size, 0);
     putUint(buf, off + s.proto.offset, s.proto.size, proto);
     if (nh) buf.set(nh, off + this.pAddr);
-    putUint(buf, off + s.viaLabel.offset, s.viaLabel.size, 0);
-    putUint(buf, off + s.objId.offset, s.objId.size, 0);
-    putUint(buf, off + s.classify.offset, s.classify.size, 0xffffffff);
-    putUint(buf, off + s.nLabels.offset, s.nLabels.size, 0);
   }
 }
 
 /**
- * Writes an address given as text into `buf` (4 or 16 bytes). Dotted quads are
- * parsed in place (most routes are IPv4; no array per route); anything else goes
- * through the shared parser, which also rejects bad text.
+ * Writes an address given as text into `buf` (4 or 16 bytes), parsed in place
+ * (no arrays or strings per route); the rare forms this does not handle
+ * (an embedded dotted quad) and bad text go through the shared parser, which
+ * rejects what is not an address.
  */
 export function writeAddress(buf: Buffer, off: number, family: 4 | 6, text: string): void {
-  if (family === 4 && parseDottedQuad(buf, off, text)) return;
+  if (family === 4 ? parseDottedQuad(buf, off, text) : parseIPv6(buf, off, text)) return;
   const b = addrToBytes(text);
   if (b.length !== (family === 4 ? 4 : 16)) throw new RtreflectError('ERR_BAD_ADDRESS', `"${text}" is not an IPv${family} address`);
   buf.set(b, off);
@@ -179,4 +178,56 @@ function parseDottedQuad(buf: Buffer, off: number, text: string): boolean {
     }
   }
   return n === 4;
+}
+
+const words = new Uint16Array(8);
+
+function hexValue(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+}
+
+/** IPv6 text of hex groups with at most one `::` into buf; false for anything else. */
+function parseIPv6(buf: Buffer, off: number, text: string): boolean {
+  const len = text.length;
+  let n = 0, gap = -1, v = 0, digits = 0, i = 0;
+  if (len >= 2 && text.charCodeAt(0) === 58) {
+    if (text.charCodeAt(1) !== 58) return false;
+    gap = 0;
+    i = 2;
+  }
+  for (; i < len; i++) {
+    const c = text.charCodeAt(i);
+    const h = hexValue(c);
+    if (h >= 0) {
+      if (++digits > 4) return false;
+      v = (v << 4) | h;
+      continue;
+    }
+    if (c !== 58 || digits === 0 || n >= 8) return false;
+    words[n++] = v;
+    v = 0;
+    digits = 0;
+    if (i + 1 < len && text.charCodeAt(i + 1) === 58) {
+      if (gap >= 0) return false;
+      gap = n;
+      i++;
+    }
+  }
+  if (digits > 0) {
+    if (n >= 8) return false;
+    words[n++] = v;
+  } else if (!(gap === n && len >= 2 && text.charCodeAt(len - 1) === 58 && text.charCodeAt(len - 2) === 58)) {
+    return false;
+  }
+  if (gap < 0 ? n !== 8 : n > 7) return false;
+  const zeros = gap < 0 ? 0 : 8 - n;
+  for (let k = 0; k < 8; k++) {
+    const w = gap < 0 || k < gap ? words[k]! : k < gap + zeros ? 0 : words[k - zeros]!;
+    buf[off + 2 * k] = w >> 8;
+    buf[off + 2 * k + 1] = w & 0xff;
+  }
+  return true;
 }

@@ -2,12 +2,14 @@ import type { ApplyReport, Sink, SinkChange, SinkConnectionState, SinkHooks, Sin
 import type { ReflectedRoute } from '../../engine/reflected-route.js';
 import type { NextHop } from '../../kernel/route.js';
 import { RtreflectError } from '../../util/errors.js';
-import { addrToBytes, bytesToAddr, familyOf, type Family } from '../../util/ip.js';
+import { addrToBytes, bytesToAddr, bytesToPrefix, familyOf, type Family } from '../../util/ip.js';
 import { silentLogger, type Logger } from '../../util/logger.js';
 import { loadApiDefs, type ApiDefsData } from './vpp-api-defs.js';
 import { ReconnectLoop, VppClient, vppErrorName } from './vpp-client.js';
 import { VppCodec, type VppMessage } from './vpp-codec.js';
+import { RouteDetailsReader, type DetailPath, type DetailRoute } from './vpp-route-details.js';
 import { RouteLayout } from './vpp-route-layout.js';
+import { FrameBatch } from './vpp-transport.js';
 import { resolveVppSinkOptions, type VppSinkOptions, type VppSinkOptionsInput } from './vpp-options.js';
 
 /**
@@ -73,9 +75,12 @@ const SPECIAL_PATHS: Record<string, PathSet> = {
 };
 const NO_NEXTHOPS: PathSkip = { skip: 'unicast route without next hops' };
 
+function viaText(nh: string | undefined, sw: number, weight: number, preference: number): string {
+  return `via:${nh ?? ''}@${sw === NO_IF ? '' : sw}*${weight}/${preference}`;
+}
+
 function pathText(p: WirePath): string {
-  if (p.kind !== 'via') return p.kind;
-  return `via:${p.nh ?? ''}@${p.sw === NO_IF ? '' : p.sw}*${p.weight}/${p.preference}`;
+  return p.kind !== 'via' ? p.kind : viaText(p.nh, p.sw, p.weight, p.preference);
 }
 
 /** Canonical text of what is written: equal text, no write needed. */
@@ -110,29 +115,11 @@ function addressUnion(family: Family, bytes: Uint8Array): VppMessage {
   return family === 4 ? { ip4: bytes } : { ip6: bytes };
 }
 
+const newDetailRoute = (): DetailRoute => ({ table: 0, af: 0, addrOffset: 0, len: 0, src: 0, nPaths: 0 });
+const newDetailPath = (): DetailPath => ({ type: 0, proto: 0, sw: 0, weight: 0, preference: 0, nhOffset: 0 });
+
 /** A table known to exist: a settled promise, told apart without awaiting it. */
 const RESOLVED: Promise<void> = Promise.resolve();
-
-/** One growing buffer a batch's messages are written into, back to back. */
-class BatchBuffer {
-  buf: Buffer;
-  off = 0;
-  constructor(size: number) {
-    this.buf = Buffer.allocUnsafe(Math.max(256, size));
-  }
-
-  /** Room for `n` more bytes; returns where they start. */
-  reserve(n: number): number {
-    if (this.off + n > this.buf.length) {
-      const nb = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.off + n));
-      this.buf.copy(nb, 0, 0, this.off);
-      this.buf = nb;
-    }
-    const at = this.off;
-    this.off += n;
-    return at;
-  }
-}
 
 class VppSink implements Sink {
   readonly kind = 'vpp';
@@ -534,12 +521,10 @@ class VppSink implements Sink {
     const tableErrors = await this.ensureTables(changes);
     /** Why a change was not sent (skip, table, encoding). */
     const notSent: (string | undefined)[] = new Array(n);
-    const sentIdx: number[] = [];
-    const payloads: Buffer[] = [];
-    const w = layout ? new BatchBuffer(n * layout.size(2)) : undefined;
-    const starts: number[] = [];
+    const batch = new FrameBatch(n * (16 + (layout ? layout.size(1) : 256)));
     for (let i = 0; i < n; i++) {
       const ch = changes[i]!;
+      const framed = batch.count;
       try {
         if (ch.op === 'upsert') {
           const route = ch.route;
@@ -553,40 +538,37 @@ class VppSink implements Sink {
           const len = Number(route.prefix.slice(slash + 1));
           if (layout) {
             const paths = ps.paths;
-            const at = w!.reserve(layout.size(paths.length));
-            let off = layout.writeRoute(w!.buf, at, true, table, route.family, route.prefix.slice(0, slash), len, this.srcId, paths.length);
+            const at = batch.add(layout.size(paths.length));
+            let off = layout.writeRoute(batch.buf, at, true, table, route.family, route.prefix.slice(0, slash), len, this.srcId, paths.length);
             for (const p of paths) {
               const nhFamily = p.nhFamily ?? route.family;
-              layout.writePath(w!.buf, off, table, p.sw, p.weight, p.preference, KIND_TYPE[p.kind], nhFamily === 4 ? NH_PROTO_IP4 : NH_PROTO_IP6, p.nhBytes);
+              layout.writePath(batch.buf, off, table, p.sw, p.weight, p.preference, KIND_TYPE[p.kind], nhFamily === 4 ? NH_PROTO_IP4 : NH_PROTO_IP6, p.nhBytes);
               off += layout.pathSize;
             }
-            starts.push(at);
           } else {
             const wr: WireRoute = { table, family: route.family, prefix: route.prefix, paths: ps.paths };
             const addr = addrToBytes(route.prefix.slice(0, slash));
             const body = this.routeBody(table, route.family, addr, len, ps.paths.map((p) => this.fibPath(p, wr)));
-            payloads.push(codec.encode(name, { is_add: true, is_multipath: false, route: body }));
+            batch.addPayload(codec.encode(name, { is_add: true, is_multipath: false, route: body }));
           }
         } else {
           const k = parseKey(ch.key);
           if (layout) {
-            const at = w!.reserve(layout.size(0));
-            layout.writeRoute(w!.buf, at, false, k.table, k.family, k.prefix.slice(0, k.prefix.lastIndexOf('/')), k.len, this.srcId, 0);
-            starts.push(at);
+            const at = batch.add(layout.size(0));
+            layout.writeRoute(batch.buf, at, false, k.table, k.family, k.prefix.slice(0, k.prefix.lastIndexOf('/')), k.len, this.srcId, 0);
           } else {
-            payloads.push(codec.encode(name, { is_add: false, is_multipath: false, route: this.routeBody(k.table, k.family, k.addr, k.len, []) }));
+            batch.addPayload(codec.encode(name, { is_add: false, is_multipath: false, route: this.routeBody(k.table, k.family, k.addr, k.len, []) }));
           }
         }
-        sentIdx.push(i);
       } catch (err) {
+        batch.truncate(framed);
         notSent[i] = (err as Error).message;
       }
     }
-    if (w) for (let j = 0; j < starts.length; j++) payloads.push(w.buf.subarray(starts[j]!, j + 1 < starts.length ? starts[j + 1]! : w.off));
     let retvals: Int32Array | undefined;
     let sendError: string | undefined;
     try {
-      retvals = await c.requestMany(name, payloads);
+      retvals = await c.requestMany(name, batch);
     } catch (err) {
       sendError = (err as Error).message;
     }
@@ -631,9 +613,20 @@ class VppSink implements Sink {
     const perTable = tables.map(async (t) => {
       const tb = t.table as { table_id: number; is_ip6: boolean };
       const table = { table_id: tb.table_id, is_ip6: tb.is_ip6, name: '' };
-      const details = this.mode === 'v2'
-        ? await c.dump('ip_route_v2_dump', { src: this.srcId, table })
-        : await c.dump('ip_route_dump', { table });
+      const [dumpName, detailName] = this.mode === 'v2' ? ['ip_route_v2_dump', 'ip_route_v2_details'] : ['ip_route_dump', 'ip_route_details'];
+      const fields = this.mode === 'v2' ? { src: this.srcId, table } : { table };
+      const reader = this.detailsReaderFor(detailName, this.codec!);
+      if (reader) {
+        // Read in place: no message objects for a full table.
+        const holder = { route: newDetailRoute(), path: newDetailPath(), fingerprint: '' };
+        await c.dumpRaw(dumpName, fields, (payload) => {
+          const key = this.fromRawDetail(reader, payload, holder);
+          if (this.mode === 'v1' && !this.recorded.has(key)) return;
+          out.set(key, holder.fingerprint);
+        }, detailName);
+        return;
+      }
+      const details = await c.dump(dumpName, fields);
       for (const d of details) {
         const entry = this.fromDetails(d.route as VppMessage);
         if (!entry) continue;
@@ -643,6 +636,59 @@ class VppSink implements Sink {
     });
     await Promise.all(perTable);
     return out;
+  }
+
+  private detailsReaders = new Map<string, RouteDetailsReader | null>();
+
+  private detailsReaderFor(name: string, codec: VppCodec): RouteDetailsReader | null {
+    let r = this.detailsReaders.get(name);
+    if (r === undefined) {
+      try {
+        r = new RouteDetailsReader(codec, name);
+      } catch (err) {
+        this.logger.warn({ err: (err as Error).message }, 'cannot compile the route reader for these VPP API definitions; decoding routes generically (slower)');
+        r = null;
+      }
+      this.detailsReaders.set(name, r);
+    }
+    return r;
+  }
+
+  /**
+   * fromDetails() for a detail read in place: returns the key, and leaves the
+   * fingerprint in `h`. Same texts as fromDetails(), built from the bytes.
+   */
+  private fromRawDetail(reader: RouteDetailsReader, p: Buffer, h: { route: DetailRoute; path: DetailPath; fingerprint: string }): string {
+    const d = h.route;
+    reader.route(p, d);
+    const family: Family = d.af === AF_IP6 ? 6 : 4;
+    const prefix = bytesToPrefix(p, d.addrOffset, family === 4 ? 4 : 16, d.len);
+    const key = vppKey(d.table, prefix);
+    if (this.mode === 'v2' && d.src !== this.srcId) {
+      h.fingerprint = `shadowed-by-source-${d.src}`;
+      return key;
+    }
+    const texts: string[] = [];
+    const dp = h.path;
+    for (let i = 0; i < d.nPaths; i++) {
+      reader.path(p, i, dp);
+      const kind = PATH_KIND[dp.type];
+      if (!kind) {
+        h.fingerprint = `unsupported-path-type-${dp.type}`;
+        return key;
+      }
+      if (kind !== 'via') {
+        texts.push(kind);
+        continue;
+      }
+      const n = dp.proto === NH_PROTO_IP6 ? 16 : 4;
+      let zero = true;
+      for (let j = 0; j < n; j++) if (p[dp.nhOffset + j] !== 0) { zero = false; break; }
+      texts.push(viaText(zero ? undefined : bytesToAddr(p, dp.nhOffset, n), dp.sw, dp.weight, dp.preference));
+    }
+    if (texts.length > 1) texts.sort();
+    h.fingerprint = `${d.table}|${prefix}|${texts.join(',')}`;
+    return key;
   }
 
   /** Key and fingerprint of a route VPP reports, comparable with project(). */

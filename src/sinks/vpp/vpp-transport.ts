@@ -26,6 +26,60 @@ export function frame(payload: Buffer): Buffer {
   return out;
 }
 
+/**
+ * Messages written back to back as frames (header + payload) into one buffer,
+ * so that a batch goes out in one write with no copy and no object per message.
+ */
+export class FrameBatch {
+  buf: Buffer;
+  /** Bytes used. */
+  end = 0;
+  /** Where each frame starts. */
+  readonly starts: number[] = [];
+
+  constructor(sizeHint = 4096) {
+    this.buf = Buffer.allocUnsafe(Math.max(256, sizeHint));
+  }
+
+  get count(): number {
+    return this.starts.length;
+  }
+
+  /** Adds a frame for a payload of `size` bytes; returns where the payload goes (the caller writes all of it). */
+  add(size: number): number {
+    const need = this.end + HEADER_LEN + size;
+    if (need > this.buf.length) {
+      const nb = Buffer.allocUnsafe(Math.max(this.buf.length * 2, need));
+      this.buf.copy(nb, 0, 0, this.end);
+      this.buf = nb;
+    }
+    const at = this.end;
+    this.buf.fill(0, at, at + HEADER_LEN);
+    this.buf.writeUInt32BE(size, at + 8);
+    this.starts.push(at);
+    this.end = need;
+    return at + HEADER_LEN;
+  }
+
+  /** Adds a frame holding a copy of `payload`. */
+  addPayload(payload: Buffer): void {
+    const at = this.add(payload.length);
+    payload.copy(this.buf, at);
+  }
+
+  /** Where frame `i` (0..count) starts; `count` gives the end. */
+  frameStart(i: number): number {
+    return i < this.starts.length ? this.starts[i]! : this.end;
+  }
+
+  /** Drops frames from `i` on (one that could not be written whole). */
+  truncate(i: number): void {
+    if (i >= this.starts.length) return;
+    this.end = this.starts[i]!;
+    this.starts.length = i;
+  }
+}
+
 /** Splits a byte stream into payloads. Feed chunks in; complete payloads come out. */
 export class FrameReader {
   private chunks: Buffer[] = [];
@@ -142,18 +196,11 @@ export class VppTransport {
     }
   }
 
-  /**
-   * Writes payloads[from..to) now, in one write together with whatever is
-   * queued (order kept). The payloads are copied: callers may reuse them.
-   */
-  sendMany(payloads: Buffer[], from: number, to: number): void {
+  /** Writes frames already laid out (a FrameBatch's bytes) now, after whatever is queued. */
+  writeFrames(frames: Buffer): void {
     if (this.closed || !this.sock) throw new RtreflectError('ERR_VPP_DISCONNECTED', 'VPP API connection is closed');
-    for (let i = from; i < to; i++) {
-      const p = payloads[i]!;
-      this.pending.push(p);
-      this.pendingBytes += HEADER_LEN + p.length;
-    }
     this.flush();
+    this.sock.write(frames);
   }
 
   private flush(): void {

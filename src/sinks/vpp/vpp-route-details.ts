@@ -1,0 +1,120 @@
+import { RtreflectError } from '../../util/errors.js';
+import type { VppCodec } from './vpp-codec.js';
+import { FieldLocator } from './vpp-field-locator.js';
+
+/**
+ * Reads the fields rtreflect compares out of a route dump's detail messages
+ * (ip_route_v2_details, or ip_route_details) in place, at offsets worked out
+ * from the definitions read at run time: a restart reads a full table without
+ * building a message object per route and per path.
+ */
+
+type Slot = { offset: number; size: 1 | 2 | 4 };
+
+function read(buf: Buffer, base: number, s: Slot): number {
+  return s.size === 4 ? buf.readUInt32BE(base + s.offset) : s.size === 1 ? buf[base + s.offset]! : buf.readUInt16BE(base + s.offset);
+}
+
+/** A detail's route fields (a reused holder). */
+export interface DetailRoute {
+  table: number;
+  af: number;
+  /** Where the prefix's address union starts in the payload. */
+  addrOffset: number;
+  len: number;
+  /** FIB source; 0 for messages without one. */
+  src: number;
+  nPaths: number;
+}
+
+/** One path of a detail (a reused holder). */
+export interface DetailPath {
+  type: number;
+  proto: number;
+  sw: number;
+  weight: number;
+  preference: number;
+  /** Where the next hop's address union starts in the payload. */
+  nhOffset: number;
+}
+
+export class RouteDetailsReader {
+  readonly hasSrc: boolean;
+  private readonly tableId: Slot;
+  private readonly af: Slot;
+  private readonly addr: number;
+  private readonly len: Slot;
+  private readonly src: Slot | undefined;
+  private readonly nPaths: Slot;
+  private readonly pathsAt: number;
+  private readonly pathSize: number;
+  private readonly p: Record<'type' | 'proto' | 'sw' | 'weight' | 'preference', Slot>;
+  private readonly pAddr: number;
+
+  /** Throws ERR_VPP_API_DEFS, saying what differs, when `msg` does not have the expected shape. */
+  constructor(codec: VppCodec, readonly msg: string) {
+    const loc = new FieldLocator(codec);
+    const bad = (what: string) => new RtreflectError('ERR_VPP_API_DEFS', `VPP API message ${msg} does not have the shape rtreflect's route reader expects: ${what}`);
+    const int = (path: string[]): Slot => {
+      const l = loc.int(msg, path);
+      return { offset: l.offset, size: l.size };
+    };
+    const union = (path: string[]): number => {
+      const u = loc.locate(msg, path);
+      const v4 = loc.locate(msg, [...path, 'ip4']);
+      const v6 = loc.locate(msg, [...path, 'ip6']);
+      if (u.kind !== 'union' || v4.kind !== 'bytes' || v4.size !== 4 || v6.kind !== 'bytes' || v6.size !== 16) throw bad(`${path.join('.')} is not an address union of ip4[4] and ip6[16]`);
+      return u.offset;
+    };
+    const route = loc.locate(msg, ['route']);
+    const paths = loc.locate(msg, ['route', 'paths']);
+    if (route.kind !== 'struct' || !route.last || paths.kind !== 'vararray' || !paths.last || paths.lengthFrom !== 'n_paths' || paths.elemSize === undefined) {
+      throw bad('route.paths is not a variable array counted by n_paths that ends the message');
+    }
+    this.tableId = int(['route', 'table_id']);
+    this.af = int(['route', 'prefix', 'address', 'af']);
+    this.addr = union(['route', 'prefix', 'address', 'un']);
+    this.len = int(['route', 'prefix', 'len']);
+    this.hasSrc = codec.defs.types.get(route.type)?.fields.some((f) => f.name === 'src') ?? false;
+    this.src = this.hasSrc ? int(['route', 'src']) : undefined;
+    this.nPaths = int(['route', 'n_paths']);
+    this.pathsAt = paths.offset;
+    this.pathSize = paths.elemSize;
+    const pp = (path: string[]): Slot => {
+      const s = int(['route', 'paths', ...path]);
+      return { offset: s.offset - paths.offset, size: s.size };
+    };
+    this.p = { type: pp(['type']), proto: pp(['proto']), sw: pp(['sw_if_index']), weight: pp(['weight']), preference: pp(['preference']) };
+    this.pAddr = union(['route', 'paths', 'nh', 'address']) - paths.offset;
+  }
+
+  /** Reads a detail's route fields into `out`; throws ERR_VPP_DECODE when the message is shorter than its path count says. */
+  route(buf: Buffer, out: DetailRoute): void {
+    if (buf.length < this.pathsAt) throw this.truncated(buf, this.pathsAt);
+    const n = read(buf, 0, this.nPaths);
+    const end = this.pathsAt + n * this.pathSize;
+    if (buf.length < end) throw this.truncated(buf, end);
+    out.table = read(buf, 0, this.tableId);
+    out.af = read(buf, 0, this.af);
+    out.addrOffset = this.addr;
+    out.len = read(buf, 0, this.len);
+    out.src = this.src ? read(buf, 0, this.src) : 0;
+    out.nPaths = n;
+  }
+
+  /** Reads path `i` (below the nPaths route() gave) into `out`. */
+  path(buf: Buffer, i: number, out: DetailPath): void {
+    const s = this.p;
+    const at = this.pathsAt + i * this.pathSize;
+    out.type = read(buf, at, s.type);
+    out.proto = read(buf, at, s.proto);
+    out.sw = read(buf, at, s.sw);
+    out.weight = read(buf, at, s.weight);
+    out.preference = read(buf, at, s.preference);
+    out.nhOffset = at + this.pAddr;
+  }
+
+  private truncated(buf: Buffer, need: number): RtreflectError {
+    return new RtreflectError('ERR_VPP_DECODE', `VPP message ${this.msg} is truncated: ${buf.length} byte(s), its paths need ${need}`);
+  }
+}

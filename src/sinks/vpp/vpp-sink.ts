@@ -65,7 +65,7 @@ interface PathSkip {
 }
 
 function pathSet(paths: WirePath[], fallbacks = 0): PathSet {
-  return { paths, text: paths.map(pathText).sort().join(','), fallbacks };
+  return { paths, text: pathsFingerprint(paths), fallbacks };
 }
 
 const SPECIAL_PATHS: Record<string, PathSet> = {
@@ -83,10 +83,14 @@ function pathText(p: WirePath): string {
   return p.kind !== 'via' ? p.kind : viaText(p.nh, p.sw, p.weight, p.preference);
 }
 
-/** Canonical text of what is written: equal text, no write needed. */
-export function wireFingerprint(r: WireRoute): string {
-  const ps = r.paths.map(pathText).sort();
-  return `${r.table}|${r.prefix}|${ps.join(',')}`;
+/**
+ * Canonical text of what is written for a key: its paths, sorted. Equal text,
+ * no write needed. Table and prefix are not in it: they are the key, and the
+ * engine only compares fingerprints of the same key; so the text is one string
+ * per next-hop set, shared by every route using it.
+ */
+export function pathsFingerprint(paths: WirePath[]): string {
+  return paths.map(pathText).sort().join(',');
 }
 
 function isLinkLocal6(a: string): boolean {
@@ -397,8 +401,7 @@ class VppSink implements Sink {
     }
     const ps = this.pathsOf(route, true);
     if ('skip' in ps) return { skip: ps.skip };
-    // Same text as wireFingerprint(): the path texts are sorted once per next-hop set.
-    return { key: vppKey(table, route.prefix), fingerprint: `${table}|${route.prefix}|${ps.text}` };
+    return { key: vppKey(table, route.prefix), fingerprint: ps.text };
   }
 
   /** Next hops are few and repeat on every route: parse each once (bounded, so a churn of next hops cannot grow it for ever). */
@@ -686,12 +689,11 @@ class VppSink implements Sink {
       for (let j = 0; j < n; j++) if (p[dp.nhOffset + j] !== 0) { zero = false; break; }
       texts.push(viaText(zero ? undefined : bytesToAddr(p, dp.nhOffset, n), dp.sw, dp.weight, dp.preference));
     }
-    if (texts.length > 1) texts.sort();
-    h.fingerprint = `${d.table}|${prefix}|${texts.join(',')}`;
+    h.fingerprint = texts.length === 1 ? texts[0]! : texts.sort().join(',');
     return key;
   }
 
-  /** Key and fingerprint of a route VPP reports, comparable with project(). */
+  /** Key and fingerprint of a route VPP reports, comparable with project() (the generic decoder's objects). */
   private fromDetails(r: VppMessage): { key: string; fingerprint: string } | undefined {
     const pfx = r.prefix as { address: { af: number; un: { ip4: Uint8Array; ip6: Uint8Array } }; len: number };
     const family: Family = pfx.address.af === AF_IP6 ? 6 : 4;
@@ -713,7 +715,7 @@ class VppSink implements Sink {
       const zero = nhBytes.every((b) => b === 0);
       paths.push({ kind, nh: zero ? undefined : bytesToAddr(nhBytes), sw: p.sw_if_index as number, weight: p.weight as number, preference: p.preference as number });
     }
-    return { key, fingerprint: wireFingerprint({ table, family, prefix, paths }) };
+    return { key, fingerprint: pathsFingerprint(paths) };
   }
 
   async stop(opts: { withdraw: boolean }): Promise<void> {

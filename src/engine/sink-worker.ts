@@ -362,7 +362,7 @@ export class SinkWorker {
         continue;
       }
       if (p.fingerprint === cur) continue;
-      changes.push(cur === undefined ? { op: 'upsert', key, fingerprint: p.fingerprint, route } : { op: 'upsert', key, fingerprint: p.fingerprint, route, was: cur });
+      changes.push({ op: 'upsert', key, fingerprint: p.fingerprint, route, was: cur, work: p.work });
       since.push(t);
     }
     if (changes.length === 0) {

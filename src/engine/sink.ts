@@ -9,12 +9,13 @@ import type { ReflectedRoute } from './reflected-route.js';
  * unchanged kernel writes nothing.
  */
 export type SinkProjection =
-  | { key: string; fingerprint: string }
+  /** `work`: what the sink worked out to get here, handed back to it in the upsert so apply() need not redo it. */
+  | { key: string; fingerprint: string; work?: unknown }
   | { skip: string };
 
 export type SinkChange =
   /** `was`: the fingerprint applied before, when there was one (what the sink may have to take away). */
-  | { op: 'upsert'; key: string; fingerprint: string; route: ReflectedRoute; was?: string }
+  | { op: 'upsert'; key: string; fingerprint: string; route: ReflectedRoute; was?: string; work?: unknown }
   | { op: 'delete'; key: string; fingerprint: string };
 
 export interface ApplyReport {

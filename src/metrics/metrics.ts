@@ -62,10 +62,16 @@ export class Metrics {
   }
 
   observer(): Partial<ReflectorObserver> {
+    const latencyBySink = new Map<string, { observe(v: number): void }>();
     return {
       kernelEvent: (op) => this.kernelEvents.inc({ type: op }),
       filtered: () => this.filtered.inc(),
-      latency: (sink, s) => this.latency.observe({ sink }, s),
+      latency: (sink, s) => {
+        // One observation per route written: the labelled child is looked up once per sink, not hashed per call.
+        let h = latencyBySink.get(sink);
+        if (!h) latencyBySink.set(sink, (h = this.latency.labels({ sink })));
+        h.observe(s);
+      },
       resync: (_sink, rec: ResyncRecord) => {
         this.resyncs.inc({ scope: 'sink', trigger: resyncTrigger(rec.reason) });
         this.resyncDuration.observe({ scope: 'sink' }, rec.durationMs / 1000);

@@ -124,11 +124,14 @@ export class AddPathEncoder {
     };
   }
 
-  /** One Path message. `attrs` are BGP path attributes in wire form; they are copied, so they may be shared. */
-  path(family: 4 | 6, nlri: Uint8Array, attrs: readonly Uint8Array[], identifier: number, withdraw = false): Buffer {
+  /**
+   * One Path message. `attrs` are BGP path attributes in wire form; they and the
+   * first `nlriLen` bytes of `nlri` are copied, so all may be shared or reused.
+   */
+  path(family: 4 | 6, nlri: Uint8Array, attrs: readonly Uint8Array[], identifier: number, withdraw = false, nlriLen = nlri.length): Buffer {
     const t = this.tags;
     const fam = this.familyBytes[family];
-    let n = delimitedLen(t.family, fam.length) + delimitedLen(t.nlri, nlri.length);
+    let n = delimitedLen(t.family, fam.length) + delimitedLen(t.nlri, nlriLen);
     if (identifier !== 0) n += varintLen(t.id) + varintLen(identifier);
     if (withdraw) n += varintLen(t.withdraw) + 1;
     for (const a of attrs) n += delimitedLen(t.pattrs, a.length);
@@ -147,9 +150,9 @@ export class AddPathEncoder {
       at = putVarint(out, at, identifier);
     }
     at = putVarint(out, at, t.nlri);
-    at = putVarint(out, at, nlri.length);
-    out.set(nlri, at);
-    at += nlri.length;
+    at = putVarint(out, at, nlriLen);
+    for (let i = 0; i < nlriLen; i++) out[at + i] = nlri[i]!;
+    at += nlriLen;
     for (const a of attrs) {
       at = putVarint(out, at, t.pattrs);
       at = putVarint(out, at, a.length);

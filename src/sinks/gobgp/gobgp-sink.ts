@@ -66,7 +66,6 @@ class GobgpSink implements Sink {
    * projects a batch, then applies it): planned once, not twice. Emptied by
    * every apply, so it never holds more than a batch.
    */
-  private plans = new Map<ReflectedRoute, PlannedRoute>();
   private planner: PathPlanner | undefined;
   /** The AddPathStream batches are written into, kept open until flush() (one round trip per burst, not per batch). */
   private bulk: ReturnType<GobgpClient['openAddPathStream']> | undefined;
@@ -117,9 +116,8 @@ class GobgpSink implements Sink {
   project(route: ReflectedRoute): SinkProjection {
     const p = this.pathPlanner().plan(route);
     if ('skip' in p) return p;
-    // apply() follows for the routes of one batch: keep their plans for it.
-    this.plans.set(route, p);
-    return { key: p.plan.key, fingerprint: p.fingerprint };
+    // apply() gets the plan back with the change.
+    return { key: p.plan.key, fingerprint: p.fingerprint, work: p };
   }
 
   /** Its encoder speaks the schema of the protos the client loads. */
@@ -311,10 +309,8 @@ class GobgpSink implements Sink {
   // ---- writing ----
 
   async apply(changes: SinkChange[]): Promise<ApplyReport> {
-    const plans = this.plans;
-    this.plans = new Map();
     this.requireUp();
-    return this.serial(() => this.applyNow(changes, plans));
+    return this.serial(() => this.applyNow(changes));
   }
 
   /** Everything apply() wrote is in gobgpd's RIB when this resolves (or it rejects, and a resync repairs). */
@@ -343,14 +339,14 @@ class GobgpSink implements Sink {
     }
   }
 
-  private async applyNow(changes: SinkChange[], plans: Map<ReflectedRoute, PlannedRoute>): Promise<ApplyReport> {
+  private async applyNow(changes: SinkChange[]): Promise<ApplyReport> {
     const client = this.requireUp();
     const failed: ApplyReport['failed'] = [];
     const ops: KeyOps[] = [];
     const vrfFailures = new Map<string, string>();
     for (const ch of changes) {
       try {
-        const op = ch.op === 'upsert' ? this.upsertOps(ch.key, ch.route, ch.was, plans.get(ch.route)) : this.deleteOps(ch.key, ch.fingerprint);
+        const op = ch.op === 'upsert' ? this.upsertOps(ch.key, ch.route, ch.was, ch.work as PlannedRoute | undefined) : this.deleteOps(ch.key, ch.fingerprint);
         if (typeof op === 'string') { failed.push({ key: ch.key, error: op }); continue; }
         if (op.vrf !== undefined && !op.deleted) {
           const err = vrfFailures.get(op.vrf) ?? await this.ensureVrf(op.vrf);
@@ -413,7 +409,8 @@ class GobgpSink implements Sink {
     // Paths the previous version had and this one has not: withdrawn after the new ones are added.
     let gone: number[] = [];
     if (was !== undefined && was !== p.fingerprint) gone = idsOfFingerprint(was).filter((old) => !plan.hops.some((h) => h.id === old));
-    return { key, ...(plan.vrf !== undefined ? { vrf: plan.vrf } : {}), paths: this.pathPlanner().paths(p, gone), deleted: false };
+    const paths = this.pathPlanner().paths(p, gone);
+    return plan.vrf !== undefined ? { key, vrf: plan.vrf, paths, deleted: false } : { key, paths, deleted: false };
   }
 
   private deleteOps(key: string, fingerprint: string): KeyOps | string {

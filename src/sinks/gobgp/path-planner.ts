@@ -43,7 +43,8 @@ export class PathPlanner {
       if (prefix !== undefined) {
         const s = this.sharedFor(r, prefix);
         if ('skip' in s) return s;
-        const plan: PathPlan = { ...s.base, key: r.prefix, prefix };
+        // Fast-path plans carry no MED, local preference or VRF (the route set none).
+        const plan: PathPlan = { key: r.prefix, prefix, hops: s.base.hops, communities: s.base.communities, largeCommunities: s.base.largeCommunities };
         return s.attrs ? { plan, fingerprint: s.fingerprint, attrs: s.attrs } : { plan, fingerprint: s.fingerprint, mpReach: s.mpReach! };
       }
     }
@@ -56,13 +57,20 @@ export class PathPlanner {
   paths(p: PlannedRoute, withdrawIds: readonly number[] = []): Buffer[] {
     const { plan } = p;
     const fam = plan.prefix.family;
-    const nlri = w.encodePrefixNlri(plan.prefix);
     const out: Buffer[] = [];
+    if (p.attrs) {
+      // The bulk of a table: the NLRI goes through a scratch buffer, the attributes are shared.
+      const n = writeNlri(plan.prefix, NLRI_SCRATCH);
+      for (let i = 0; i < plan.hops.length; i++) out.push(this.encoder.path(fam, NLRI_SCRATCH, p.attrs[i]!, plan.hops[i]!.id, false, n));
+      for (const id of withdrawIds) out.push(this.encoder.path(fam, NLRI_SCRATCH, WITHDRAW_ATTRS, id, true, n));
+      return out;
+    }
+    const nlri = w.encodePrefixNlri(plan.prefix);
+    const perHop = p.mpReach ? undefined : attributesOf(plan, nlri);
     for (let i = 0; i < plan.hops.length; i++) {
-      let attrs: Uint8Array[];
-      if (p.attrs) attrs = p.attrs[i]!;
-      else if (p.mpReach) attrs = [...p.mpReach.common, w.encodeMpReach(fam === 4 ? w.AFI_IP : w.AFI_IP6, w.SAFI_UNICAST, p.mpReach.nextHops[i]!, nlri)];
-      else attrs = attributesOf(plan, nlri)[i]!;
+      const attrs = p.mpReach
+        ? [...p.mpReach.common, w.encodeMpReach(fam === 4 ? w.AFI_IP : w.AFI_IP6, w.SAFI_UNICAST, p.mpReach.nextHops[i]!, nlri)]
+        : perHop![i]!;
       out.push(this.encoder.path(fam, nlri, attrs, plan.hops[i]!.id));
     }
     for (const id of withdrawIds) out.push(this.withdrawal(plan.prefix, id, nlri));
@@ -99,6 +107,15 @@ export class PathPlanner {
 }
 
 const WITHDRAW_ATTRS = [w.encodeOrigin()];
+const NLRI_SCRATCH = new Uint8Array(17);
+
+/** A prefix's NLRI (length byte, then the significant address bytes) into `out`; returns its size. */
+function writeNlri(p: Prefix, out: Uint8Array): number {
+  const n = (p.len + 7) >> 3;
+  out[0] = p.len;
+  for (let i = 0; i < n; i++) out[1 + i] = p.addr[i]!;
+  return 1 + n;
+}
 
 /** IPv6 prefix text as the kernel state writes it (RFC 5952, host bits zero), or undefined for anything else. */
 function canonicalV6(text: string): Prefix | undefined {

@@ -235,3 +235,12 @@ vppTest('requestMany: losing the connection rejects the batch; a truncated reply
     await assert.rejects(c.requestMany('ip_table_add_del', tableAdds(2)), isErr('ERR_VPP_DISCONNECTED', /ip_table_add_del_reply is truncated/));
   });
 });
+
+vppTest('requestMany: when a chunk times out, the chunks still waiting for the window are not sent', async () => {
+  await withFake({}, { window: 2, requestTimeoutMs: 100 }, async (c, fake) => {
+    await c.connect();
+    await assert.rejects(c.requestMany('ip_table_add_del', tableAdds(6)), isErr('ERR_VPP_TIMEOUT', /did not answer 2 of 2/));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(fake.received.filter((m) => m.name === 'ip_table_add_del').length, 2);
+  });
+});

@@ -69,6 +69,8 @@ interface Batch {
   base: number;
   seen: Uint8Array;
   answered: number;
+  /** The requestMany call this chunk belongs to: marked failed when the chunk fails. */
+  call: { failed: boolean };
   resolve(): void;
   reject(e: Error): void;
   timer: NodeJS.Timeout;
@@ -288,8 +290,11 @@ export class VppClient {
     const offs = this.offsetsFor(name);
     const chunk = this.opts.window;
     const parts: Promise<void>[] = [];
-    for (let i = 0; i < n; i += chunk) parts.push(this.sendChunk(name, offs, batch, i, Math.min(n, i + chunk), retvals));
-    await Promise.all(parts);
+    // Once a chunk failed the call fails: later chunks still waiting for the window are not sent.
+    const call = { failed: false };
+    for (let i = 0; i < n; i += chunk) parts.push(this.sendChunk(name, offs, batch, i, Math.min(n, i + chunk), retvals, call));
+    // The first chunk to fail (in order) says why; the later ones only were not sent.
+    for (const r of await Promise.allSettled(parts)) if (r.status === 'rejected') throw r.reason;
     return retvals;
   }
 
@@ -311,7 +316,7 @@ export class VppClient {
     return o;
   }
 
-  private async sendChunk(name: string, offs: BatchOffsets, batch: FrameBatch, from: number, to: number, retvals: Int32Array): Promise<void> {
+  private async sendChunk(name: string, offs: BatchOffsets, batch: FrameBatch, from: number, to: number, retvals: Int32Array, call: { failed: boolean }): Promise<void> {
     const id = this.ids.get(name);
     const replyId = this.ids.get(offs.reply.name);
     if (id === undefined || replyId === undefined) {
@@ -325,6 +330,10 @@ export class VppClient {
       this.release(n);
       throw new RtreflectError('ERR_VPP_DISCONNECTED', `VPP API connection is down; ${name} not sent`);
     }
+    if (call.failed) {
+      this.release(n);
+      throw new RtreflectError('ERR_VPP_TIMEOUT', `${name} not sent: an earlier part of the batch failed`);
+    }
     const start = this.contextRange(n);
     const buf = batch.buf;
     for (let i = 0; i < n; i++) {
@@ -335,7 +344,7 @@ export class VppClient {
     }
     return new Promise<void>((resolve, reject) => {
       const b: Batch = {
-        name, start, count: n, replyId, reply: offs.reply, retvals, base: from, seen: new Uint8Array(n), answered: 0, resolve, reject,
+        name, start, count: n, replyId, reply: offs.reply, retvals, base: from, seen: new Uint8Array(n), answered: 0, call, resolve, reject,
         timer: setTimeout(() => this.batchTimedOut(b, t), this.opts.requestTimeoutMs),
       };
       this.batches.push(b);
@@ -345,6 +354,7 @@ export class VppClient {
 
   private batchTimedOut(b: Batch, t: VppTransport): void {
     if (!this.dropBatch(b)) return;
+    b.call.failed = true;
     const missing = b.count - b.answered;
     this.release(missing);
     b.reject(new RtreflectError('ERR_VPP_TIMEOUT', `VPP did not answer ${missing} of ${b.count} ${b.name} request(s) within ${this.opts.requestTimeoutMs} ms`));
@@ -575,6 +585,7 @@ export class VppClient {
     this.batches = [];
     for (const b of batches) {
       clearTimeout(b.timer);
+      b.call.failed = true;
       b.reject(e);
     }
     // Waiters wake up, see the connection is down and fail.

@@ -182,7 +182,7 @@ export class Reflector {
       name: w.name,
       kind: w.sink.kind,
       state: w.connection,
-      desired: w.desired.size,
+      desired: w.desiredCount,
       applied: w.appliedCount,
       pending: w.pendingCount,
       ...w.stats,

@@ -40,17 +40,41 @@ const RETRY_MIN_MS = 200;
 const RETRY_MAX_MS = 30_000;
 
 /**
- * One sink's side of the level-triggered engine: the desired entries (by the
- * sink's own key), what has been applied (key → fingerprint), and the dirty
- * keys between them. A single loop drains dirty keys in batches, so a key that
- * changes many times before the loop reaches it costs one write, and memory is
- * bounded by the number of keys, not of events.
+ * One key of a sink: what the engine wants there, what the sink holds, and
+ * whether the two still have to be compared. Keeping all three in one record
+ * makes a route change one map lookup and a write none.
+ */
+interface SinkEntry {
+  readonly key: string;
+  /** The routes wanting this key (usually one); undefined when none does. */
+  cands: Candidates | undefined;
+  /** Fingerprint of what the sink holds; undefined when it holds nothing of ours. */
+  applied: string | undefined;
+  /** When the entry turned dirty (ms, for latency); -1 while it is clean. */
+  dirtySince: number;
+  /** Part of a batch apply() has not answered yet. */
+  inFlight?: boolean;
+}
+
+/**
+ * One sink's side of the level-triggered engine: per key of the sink, the
+ * desired candidates, what has been applied (as a fingerprint), and a queue of
+ * the keys whose two differ or may differ (dirty). A single loop drains dirty
+ * keys in batches, so a key that changes many times before the loop reaches it
+ * costs one write, and memory is bounded by the number of keys, not of events.
  */
 export class SinkWorker {
-  readonly desired = new Map<string, Candidates>();
-  private applied = new Map<string, string>();
-  /** Dirty key → when it first turned dirty (ms, for latency). */
-  private dirty = new Map<string, number>();
+  private readonly entries = new Map<string, SinkEntry>();
+  /** Dirty entries in the order they turned dirty, from `dirtyHead` on. */
+  private dirtyQueue: SinkEntry[] = [];
+  private dirtyHead = 0;
+  /** Dirty entries met while their previous change was in flight: queued again when it is answered. */
+  private parked: SinkEntry[] = [];
+  /** Batches handed to apply() and not yet answered (more than one only with maxBatchesInFlight). */
+  private readonly inFlight = new Set<Promise<void>>();
+  private pipelineError: Error | undefined;
+  private desiredKeys = 0;
+  private appliedKeys = 0;
   private readonly fingerprints = new Map<string, string>();
   private running = false;
   private stopped = false;
@@ -63,8 +87,6 @@ export class SinkWorker {
   private drainGate: Promise<void> | undefined;
   private lastResyncEnd = 0;
   private resyncTimer: NodeJS.Timeout | undefined;
-  /** Where draining goes on from: one pass over the dirty keys, not a fresh walk (and its skipped holes) per batch. */
-  private dirtyWalk: IterableIterator<string> | undefined;
   private readonly skipReasons = new Set<string>();
   lastResync: ResyncRecord | undefined;
   lastError: string | undefined;
@@ -84,12 +106,17 @@ export class SinkWorker {
     return this.sink.name;
   }
 
+  /** Keys some route wants in this sink. */
+  get desiredCount(): number {
+    return this.desiredKeys;
+  }
+
   get appliedCount(): number {
-    return this.applied.size;
+    return this.appliedKeys;
   }
 
   get pendingCount(): number {
-    return this.dirty.size;
+    return this.dirtyQueue.length - this.dirtyHead + this.parked.length;
   }
 
   /**
@@ -103,27 +130,33 @@ export class SinkWorker {
       this.noteSkipped(route, 'no place for it in this sink');
       return;
     }
-    const cur = this.desired.get(key);
-    if (cur === undefined) this.desired.set(key, route);
-    else if (Array.isArray(cur)) cur.push(route);
-    else this.desired.set(key, [cur, route]);
-    this.markDirty(key);
+    let e = this.entries.get(key);
+    if (e === undefined) this.entries.set(key, (e = { key, cands: undefined, applied: undefined, dirtySince: -1 }));
+    const cur = e.cands;
+    if (cur === undefined) {
+      e.cands = route;
+      this.desiredKeys++;
+    } else if (Array.isArray(cur)) cur.push(route);
+    else e.cands = [cur, route];
+    this.markDirty(e);
   }
 
   removeCandidate(route: ReflectedRoute): void {
     const key = this.sink.keyOf(route);
     if (key === null) return;
-    const cur = this.desired.get(key);
-    if (cur === undefined) return;
-    if (cur === route) this.desired.delete(key);
-    else if (Array.isArray(cur)) {
+    const e = this.entries.get(key);
+    const cur = e?.cands;
+    if (e === undefined || cur === undefined) return;
+    if (cur === route) {
+      e.cands = undefined;
+      this.desiredKeys--;
+    } else if (Array.isArray(cur)) {
       const i = cur.indexOf(route);
       if (i < 0) return;
       cur.splice(i, 1);
-      if (cur.length === 1) this.desired.set(key, cur[0]!);
-      else if (cur.length === 0) this.desired.delete(key);
+      if (cur.length === 1) e.cands = cur[0]!;
     } else return;
-    this.markDirty(key);
+    this.markDirty(e);
   }
 
   /** A route the sink cannot carry: counted, and logged once per reason (a full table must not flood the log). */
@@ -137,9 +170,38 @@ export class SinkWorker {
     this.logger.warn({ sink: this.name, prefix: route.prefix, table: route.table, reason }, 'route not reflected (further routes for this reason are logged at debug level)');
   }
 
-  markDirty(key: string): void {
-    if (!this.dirty.has(key)) this.dirty.set(key, performance.now());
+  private markDirty(e: SinkEntry, since = performance.now()): void {
+    if (e.dirtySince < 0) {
+      e.dirtySince = since;
+      this.dirtyQueue.push(e);
+    }
     this.schedule();
+  }
+
+  /** The next dirty entry, out of the queue (still marked dirty: the caller clears it), or undefined. */
+  private takeDirty(): SinkEntry | undefined {
+    if (this.dirtyHead >= this.dirtyQueue.length) return undefined;
+    const e = this.dirtyQueue[this.dirtyHead]!;
+    this.dirtyQueue[this.dirtyHead++] = undefined as unknown as SinkEntry;
+    if (this.dirtyHead === this.dirtyQueue.length) {
+      this.dirtyQueue = [];
+      this.dirtyHead = 0;
+    } else if (this.dirtyHead >= 65_536 && this.dirtyHead * 2 >= this.dirtyQueue.length) {
+      this.dirtyQueue = this.dirtyQueue.slice(this.dirtyHead);
+      this.dirtyHead = 0;
+    }
+    return e;
+  }
+
+  /** Forgets an entry nothing wants and the sink does not hold. */
+  private dropIfEmpty(e: SinkEntry): void {
+    if (e.cands === undefined && e.applied === undefined && e.dirtySince < 0) this.entries.delete(e.key);
+  }
+
+  private setApplied(e: SinkEntry, fp: string | undefined): void {
+    if (e.applied === undefined && fp !== undefined) this.appliedKeys++;
+    else if (e.applied !== undefined && fp === undefined) this.appliedKeys--;
+    e.applied = fp;
   }
 
   /**
@@ -179,13 +241,14 @@ export class SinkWorker {
   async diff(): Promise<SinkDiff> {
     const owned = await this.sink.readOwned();
     const out: SinkDiff = { sink: this.name, upserts: [], deletes: [] };
-    for (const [key, cands] of this.desired) {
-      const p = this.sink.project(pickWinner(cands));
+    for (const [key, e] of this.entries) {
+      if (e.cands === undefined) continue;
+      const p = this.sink.project(pickWinner(e.cands));
       if ('skip' in p) continue;
       const was = owned.get(key);
       if (was !== p.fingerprint) out.upserts.push(was === undefined ? { key, fingerprint: p.fingerprint } : { key, fingerprint: p.fingerprint, was });
     }
-    for (const [key, fp] of owned) if (!this.desired.has(key)) out.deletes.push({ key, fingerprint: fp });
+    for (const [key, fp] of owned) if (this.entries.get(key)?.cands === undefined) out.deletes.push({ key, fingerprint: fp });
     return out;
   }
 
@@ -229,13 +292,21 @@ export class SinkWorker {
     try {
       while (!this.stopped && this.connection === 'up') {
         if (this.resyncReason !== undefined && this.resyncDueIn() <= 0) {
+          await this.settle();
           await this.resync();
           continue;
         }
-        if (this.dirty.size === 0 || !this.baselineKnown) break;
+        if (this.pendingCount === 0 || !this.baselineKnown) {
+          if (this.inFlight.size === 0) break;
+          await this.settle();
+          continue;
+        }
         await this.drainBatch();
         // Nothing left to write: make what was written land before calling the sink idle.
-        if (this.dirty.size === 0) await this.sink.flush?.();
+        if (this.pendingCount === 0) {
+          await this.settle();
+          if (this.pendingCount === 0) await this.sink.flush?.();
+        }
       }
     } catch (err) {
       this.stats.errors++;
@@ -252,7 +323,7 @@ export class SinkWorker {
         this.schedule(0);
       }, Math.max(0, this.resyncDueIn()));
     }
-    if (!this.stopped && this.connection === 'up' && this.dirty.size === 0 && this.resyncReason === undefined) {
+    if (!this.stopped && this.connection === 'up' && this.pendingCount === 0 && this.resyncReason === undefined) {
       this.retryDelay = RETRY_MIN_MS;
       this.hooks.idle(this.name);
     }
@@ -284,18 +355,30 @@ export class SinkWorker {
     }
     this.resyncReason = undefined;
     this.fingerprints.clear();
-    const applied = new Map<string, string>();
-    for (const [k, fp] of owned) applied.set(k, this.intern(fp));
-    this.applied = applied;
-    this.baselineKnown = true;
+    // What the sink holds is now exactly what was read; every key is compared again.
     const now = performance.now();
-    for (const k of this.desired.keys()) if (!this.dirty.has(k)) this.dirty.set(k, now);
-    for (const k of applied.keys()) if (!this.dirty.has(k)) this.dirty.set(k, now);
+    for (const e of this.entries.values()) {
+      const fp = owned.get(e.key);
+      this.setApplied(e, fp === undefined ? undefined : this.intern(fp));
+      this.markDirty(e, now);
+    }
+    for (const [key, fp] of owned) {
+      if (this.entries.has(key)) continue;
+      const e: SinkEntry = { key, cands: undefined, applied: undefined, dirtySince: -1 };
+      this.entries.set(key, e);
+      this.setApplied(e, this.intern(fp));
+      this.markDirty(e, now);
+    }
+    this.baselineKnown = true;
     const before = { w: this.stats.writes, d: this.stats.deletes };
     const waiters = this.resyncWaiters.splice(0);
     let error: Error | undefined;
     try {
-      while (this.dirty.size > 0 && !this.stopped && this.resyncReason === undefined) await this.drainBatch();
+      while (this.pendingCount > 0 && !this.stopped && this.resyncReason === undefined) {
+        await this.drainBatch();
+        if (this.pendingCount === 0) await this.settle();
+      }
+      await this.settle();
       await this.sink.flush?.();
     } catch (err) {
       error = err as Error;
@@ -321,62 +404,88 @@ export class SinkWorker {
     for (const w of waiters) w.resolve();
   }
 
+  /** Waits for every batch in flight; throws the first failure among them. */
+  private async settle(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    this.throwPipelineError();
+  }
+
+  private throwPipelineError(): void {
+    const err = this.pipelineError;
+    this.pipelineError = undefined;
+    if (err) throw err;
+  }
+
   private async drainBatch(): Promise<void> {
     const changes: SinkChange[] = [];
+    const batch: SinkEntry[] = [];
     const since: number[] = [];
     const max = this.sink.batchSize;
     // Bounded work per call, so an unchanged full table (a resync after a restart) yields to the event loop.
     let budget = max * 8;
     while (changes.length < max && budget-- > 0) {
-      let step = this.dirtyWalk?.next();
-      if (step === undefined || step.done) {
-        // A finished walk sees no later additions: start another over what is dirty now.
-        if (this.dirty.size === 0) {
-          this.dirtyWalk = undefined;
-          break;
-        }
-        this.dirtyWalk = this.dirty.keys();
-        step = this.dirtyWalk.next();
-        if (step.done) break;
-      }
-      const key = step.value;
-      const t = this.dirty.get(key)!;
-      this.dirty.delete(key);
-      const cands = this.desired.get(key);
-      const cur = this.applied.get(key);
-      if (cands === undefined) {
-        if (cur !== undefined) {
-          changes.push({ op: 'delete', key, fingerprint: cur });
-          since.push(t);
-        }
+      const e = this.takeDirty();
+      if (e === undefined) break;
+      if (e.inFlight) {
+        // Compared against what the sink holds once its change in flight is answered.
+        this.parked.push(e);
         continue;
       }
-      const route = pickWinner(cands);
-      const p = this.sink.project(route);
-      if ('skip' in p) {
-        this.noteSkipped(route, p.skip);
-        if (cur !== undefined) {
-          changes.push({ op: 'delete', key, fingerprint: cur });
-          since.push(t);
+      const t = e.dirtySince;
+      e.dirtySince = -1;
+      const cur = e.applied;
+      let change: SinkChange | undefined;
+      if (e.cands === undefined) {
+        if (cur !== undefined) change = { op: 'delete', key: e.key, fingerprint: cur };
+      } else {
+        const route = pickWinner(e.cands);
+        const p = this.sink.project(route);
+        if ('skip' in p) {
+          this.noteSkipped(route, p.skip);
+          if (cur !== undefined) change = { op: 'delete', key: e.key, fingerprint: cur };
+        } else if (p.fingerprint !== cur) {
+          change = { op: 'upsert', key: e.key, fingerprint: p.fingerprint, route, was: cur, work: p.work };
         }
+      }
+      if (change === undefined) {
+        this.dropIfEmpty(e);
         continue;
       }
-      if (p.fingerprint === cur) continue;
-      changes.push({ op: 'upsert', key, fingerprint: p.fingerprint, route, was: cur, work: p.work });
+      e.inFlight = true;
+      changes.push(change);
+      batch.push(e);
       since.push(t);
     }
     if (changes.length === 0) {
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      // Nothing to send now: wait for an answer (parked keys may follow it), or let the event loop run.
+      if (this.inFlight.size > 0) await Promise.race(this.inFlight);
+      else await new Promise<void>((resolve) => setImmediate(resolve));
+      this.throwPipelineError();
       return;
     }
+    const run = this.applyBatch(changes, batch, since);
+    if ((this.sink.maxBatchesInFlight ?? 1) <= 1) {
+      await run;
+      return;
+    }
+    const tracked: Promise<void> = run.catch((err: Error) => { this.pipelineError ??= err; }).finally(() => this.inFlight.delete(tracked));
+    this.inFlight.add(tracked);
+    if (this.inFlight.size >= (this.sink.maxBatchesInFlight ?? 1)) await Promise.race(this.inFlight);
+    this.throwPipelineError();
+  }
+
+  /** Hands one batch to the sink and records what its answer says. */
+  private async applyBatch(changes: SinkChange[], batch: SinkEntry[], since: number[]): Promise<void> {
     let report;
     try {
       report = await this.sink.apply(changes);
     } catch (err) {
       // Nothing is known to be applied: every key is dirty again.
-      for (let i = 0; i < changes.length; i++) if (!this.dirty.has(changes[i]!.key)) this.dirty.set(changes[i]!.key, since[i]!);
+      this.landed(batch);
+      for (let i = 0; i < batch.length; i++) this.markDirty(batch[i]!, since[i]!);
       throw err;
     }
+    this.landed(batch);
     // Sinks mostly report keys in the order of the changes: look a key up only when it is elsewhere.
     let byKey: Map<string, number> | undefined;
     const indexOf = (j: number, key: string): number | undefined => {
@@ -386,16 +495,16 @@ export class SinkWorker {
     };
     const now = performance.now();
     for (let j = 0; j < report.applied.length; j++) {
-      const key = report.applied[j]!;
-      const i = indexOf(j, key);
+      const i = indexOf(j, report.applied[j]!);
       if (i === undefined) continue;
-      const c = changes[i]!;
+      const c = changes[i]!, e = batch[i]!;
       if (c.op === 'upsert') {
-        this.applied.set(key, this.intern(c.fingerprint));
+        this.setApplied(e, this.intern(c.fingerprint));
         this.stats.writes++;
       } else {
-        this.applied.delete(key);
+        this.setApplied(e, undefined);
         this.stats.deletes++;
+        this.dropIfEmpty(e);
       }
       this.hooks.latency(this.name, (now - since[i]!) / 1000);
     }
@@ -405,10 +514,22 @@ export class SinkWorker {
       this.logger.warn({ sink: this.name, failed: report.failed.length, first: report.failed[0] }, 'sink refused some changes; will retry them');
       for (const f of report.failed) {
         const i = indexOf(-1, f.key);
-        if (i !== undefined && !this.dirty.has(f.key)) this.dirty.set(f.key, since[i]!);
+        if (i !== undefined) this.markDirty(batch[i]!, since[i]!);
       }
       throw new Error(`${report.failed.length} change(s) refused by ${this.name}`);
     }
     this.retryDelay = RETRY_MIN_MS;
+  }
+
+  /** A batch was answered: its entries are no longer in flight, and keys parked behind them are queued again. */
+  private landed(batch: SinkEntry[]): void {
+    for (const e of batch) e.inFlight = false;
+    if (this.parked.length === 0) return;
+    const still: SinkEntry[] = [];
+    for (const e of this.parked) {
+      if (e.inFlight) still.push(e);
+      else this.dirtyQueue.push(e);
+    }
+    this.parked = still;
   }
 }

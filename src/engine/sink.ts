@@ -52,6 +52,12 @@ export interface Sink {
   readonly shutdownPolicy: { withdraw: boolean; graceMs: number };
   /** Largest number of changes the engine should hand to apply() at once. */
   readonly batchSize: number;
+  /**
+   * Batches apply() may have outstanding at once (default 1). A sink whose apply()
+   * waits for the dataplane's answers (VPP) keeps it busy while the next batch is
+   * prepared; the engine never has one key in two batches at a time.
+   */
+  readonly maxBatchesInFlight?: number;
   start(hooks: SinkHooks): Promise<void>;
   project(route: ReflectedRoute): SinkProjection;
   /**

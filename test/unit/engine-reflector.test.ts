@@ -202,3 +202,53 @@ test('resyncs of a sink are rate-limited, and triggers during the wait fold into
   assert.equal(reads, 2, 'three triggers in the interval cost one more read of the sink');
   r.stop();
 });
+
+/** A sink that answers apply() only when told to, and lets two batches be outstanding. */
+class GatedSink extends RecordingSink {
+  override readonly batchSize = 2;
+  readonly maxBatchesInFlight = 2;
+  readonly pending: { changes: SinkChange[]; answer: (fail?: boolean) => void }[] = [];
+  outstanding = 0;
+  maxOutstanding = 0;
+  override apply(changes: SinkChange[]): Promise<ApplyReport> {
+    this.outstanding++;
+    this.maxOutstanding = Math.max(this.maxOutstanding, this.outstanding);
+    return new Promise((resolve, reject) => {
+      this.pending.push({
+        changes,
+        answer: (fail) => {
+          this.outstanding--;
+          if (fail) reject(new Error('connection lost'));
+          else resolve(super.apply(changes));
+        },
+      });
+    });
+  }
+}
+
+test('pipelined sink: two batches outstanding, never one key in both; a key changed in flight is written after the answer, against it', async () => {
+  const sink = new GatedSink();
+  const r = new Reflector({
+    chain: passThrough, sinks: [sink], holdDown: { enabled: false, threshold: 3, windowMs: 30, delayMs: 200 },
+    batchDelayMs: 0, resyncMinIntervalMs: 0, logger: silentLogger(), kernelRoutes: () => [],
+  });
+  r.workers[0]!.setConnection('up');
+  for (const p of ['10.9.1.0/24', '10.9.2.0/24', '10.9.3.0/24', '10.9.4.0/24', '10.9.5.0/24']) r.onKernelEvent({ op: 'add', route: route(p, '192.0.2.1') });
+  const idle = r.whenIdle();
+  await sleep(20);
+  assert.equal(sink.pending.length, 2, 'a second batch goes out before the first is answered');
+  // 10.9.1.0/24 is in flight: its change waits for the answer instead of going into a third batch.
+  r.onKernelEvent({ op: 'add', route: route('10.9.1.0/24', '192.0.2.9') });
+  sink.pending.shift()!.answer(true); // the first batch is lost: its keys are dirty again (retried after a back-off)
+  for (let i = 0; i < 100 && !(sink.held.size === 5 && sink.pending.length === 0); i++) {
+    sink.pending.shift()?.answer();
+    await sleep(20);
+  }
+  await idle;
+  assert.ok(sink.maxOutstanding <= 2);
+  assert.equal(sink.held.get('10.9.1.0/24'), '0|192.0.2.9');
+  assert.equal(sink.held.size, 5);
+  const keysPerBatchOverlap = sink.writes.filter((w) => w.key === '10.9.1.0/24').length;
+  assert.equal(keysPerBatchOverlap, 1, 'the lost batch left nothing; the key was written once, with its newest value');
+  r.stop();
+});

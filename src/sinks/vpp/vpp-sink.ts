@@ -130,6 +130,8 @@ class VppSink implements Sink {
   readonly name: string;
   readonly shutdownPolicy: { withdraw: boolean; graceMs: number };
   readonly batchSize: number;
+  /** apply() waits for VPP's answers: a second batch keeps VPP busy while the engine prepares the next. */
+  readonly maxBatchesInFlight = 2;
 
   private readonly opts: VppSinkOptions;
   private logger: Logger;

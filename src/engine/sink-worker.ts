@@ -50,11 +50,14 @@ interface SinkEntry {
   cands: Candidates | undefined;
   /** Fingerprint of what the sink holds; undefined when it holds nothing of ours. */
   applied: string | undefined;
-  /** When the entry turned dirty (ms, for latency); -1 while it is clean. */
-  dirtySince: number;
-  /** Part of a batch apply() has not answered yet. */
-  inFlight?: boolean;
+  /** DIRTY and IN_FLIGHT bits (a small integer: no boxed number per key). */
+  state: number;
 }
+
+/** Queued for comparison (in the dirty queue, or parked behind its change in flight). */
+const DIRTY = 1;
+/** Part of a batch apply() has not answered yet. */
+const IN_FLIGHT = 2;
 
 /**
  * One sink's side of the level-triggered engine: per key of the sink, the
@@ -65,11 +68,15 @@ interface SinkEntry {
  */
 export class SinkWorker {
   private readonly entries = new Map<string, SinkEntry>();
-  /** Dirty entries in the order they turned dirty, from `dirtyHead` on. */
+  /** Dirty entries in the order they turned dirty, from `dirtyHead` on, and when each did (ms, for latency). */
   private dirtyQueue: SinkEntry[] = [];
+  private dirtyTimes: number[] = [];
   private dirtyHead = 0;
+  /** When the entry takeDirty() returned turned dirty. */
+  private takenSince = 0;
   /** Dirty entries met while their previous change was in flight: queued again when it is answered. */
   private parked: SinkEntry[] = [];
+  private parkedTimes: number[] = [];
   /** Batches handed to apply() and not yet answered (more than one only with maxBatchesInFlight). */
   private readonly inFlight = new Set<Promise<void>>();
   private pipelineError: Error | undefined;
@@ -131,7 +138,7 @@ export class SinkWorker {
       return;
     }
     let e = this.entries.get(key);
-    if (e === undefined) this.entries.set(key, (e = { key, cands: undefined, applied: undefined, dirtySince: -1 }));
+    if (e === undefined) this.entries.set(key, (e = { key, cands: undefined, applied: undefined, state: 0 }));
     const cur = e.cands;
     if (cur === undefined) {
       e.cands = route;
@@ -171,23 +178,32 @@ export class SinkWorker {
   }
 
   private markDirty(e: SinkEntry, since = performance.now()): void {
-    if (e.dirtySince < 0) {
-      e.dirtySince = since;
+    if ((e.state & DIRTY) === 0) {
+      e.state |= DIRTY;
       this.dirtyQueue.push(e);
+      this.dirtyTimes.push(since);
     }
     this.schedule();
   }
 
-  /** The next dirty entry, out of the queue (still marked dirty: the caller clears it), or undefined. */
+  /**
+   * The next dirty entry, out of the queue, or undefined. It stays marked dirty
+   * (the caller clears the mark or parks it); `takenSince` says since when.
+   */
   private takeDirty(): SinkEntry | undefined {
-    if (this.dirtyHead >= this.dirtyQueue.length) return undefined;
-    const e = this.dirtyQueue[this.dirtyHead]!;
-    this.dirtyQueue[this.dirtyHead++] = undefined as unknown as SinkEntry;
+    const h = this.dirtyHead;
+    if (h >= this.dirtyQueue.length) return undefined;
+    const e = this.dirtyQueue[h]!;
+    this.takenSince = this.dirtyTimes[h]!;
+    this.dirtyQueue[h] = undefined as unknown as SinkEntry;
+    this.dirtyHead = h + 1;
     if (this.dirtyHead === this.dirtyQueue.length) {
       this.dirtyQueue = [];
+      this.dirtyTimes = [];
       this.dirtyHead = 0;
     } else if (this.dirtyHead >= 65_536 && this.dirtyHead * 2 >= this.dirtyQueue.length) {
       this.dirtyQueue = this.dirtyQueue.slice(this.dirtyHead);
+      this.dirtyTimes = this.dirtyTimes.slice(this.dirtyHead);
       this.dirtyHead = 0;
     }
     return e;
@@ -195,7 +211,7 @@ export class SinkWorker {
 
   /** Forgets an entry nothing wants and the sink does not hold. */
   private dropIfEmpty(e: SinkEntry): void {
-    if (e.cands === undefined && e.applied === undefined && e.dirtySince < 0) this.entries.delete(e.key);
+    if (e.cands === undefined && e.applied === undefined && e.state === 0) this.entries.delete(e.key);
   }
 
   private setApplied(e: SinkEntry, fp: string | undefined): void {
@@ -364,7 +380,7 @@ export class SinkWorker {
     }
     for (const [key, fp] of owned) {
       if (this.entries.has(key)) continue;
-      const e: SinkEntry = { key, cands: undefined, applied: undefined, dirtySince: -1 };
+      const e: SinkEntry = { key, cands: undefined, applied: undefined, state: 0 };
       this.entries.set(key, e);
       this.setApplied(e, this.intern(fp));
       this.markDirty(e, now);
@@ -426,13 +442,14 @@ export class SinkWorker {
     while (changes.length < max && budget-- > 0) {
       const e = this.takeDirty();
       if (e === undefined) break;
-      if (e.inFlight) {
+      const t = this.takenSince;
+      if (e.state & IN_FLIGHT) {
         // Compared against what the sink holds once its change in flight is answered.
         this.parked.push(e);
+        this.parkedTimes.push(t);
         continue;
       }
-      const t = e.dirtySince;
-      e.dirtySince = -1;
+      e.state = 0;
       const cur = e.applied;
       let change: SinkChange | undefined;
       if (e.cands === undefined) {
@@ -451,7 +468,7 @@ export class SinkWorker {
         this.dropIfEmpty(e);
         continue;
       }
-      e.inFlight = true;
+      e.state = IN_FLIGHT;
       changes.push(change);
       batch.push(e);
       since.push(t);
@@ -523,13 +540,20 @@ export class SinkWorker {
 
   /** A batch was answered: its entries are no longer in flight, and keys parked behind them are queued again. */
   private landed(batch: SinkEntry[]): void {
-    for (const e of batch) e.inFlight = false;
+    for (const e of batch) e.state &= ~IN_FLIGHT;
     if (this.parked.length === 0) return;
-    const still: SinkEntry[] = [];
-    for (const e of this.parked) {
-      if (e.inFlight) still.push(e);
-      else this.dirtyQueue.push(e);
+    const still: SinkEntry[] = [], stillTimes: number[] = [];
+    for (let i = 0; i < this.parked.length; i++) {
+      const e = this.parked[i]!, t = this.parkedTimes[i]!;
+      if (e.state & IN_FLIGHT) {
+        still.push(e);
+        stillTimes.push(t);
+      } else {
+        this.dirtyQueue.push(e);
+        this.dirtyTimes.push(t);
+      }
     }
     this.parked = still;
+    this.parkedTimes = stillTimes;
   }
 }

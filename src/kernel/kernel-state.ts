@@ -149,6 +149,8 @@ export class KernelState {
   /** Links whose paths we dropped as dead; when they come back the kernel revives paths silently. */
   private readonly strippedLinks = new Map<number, Set<Fam>>();
   private readonly interned = new Map<string, NextHop[]>();
+  /** Interned single-path arrays (weight 1, not onlink) by gateway, then ifindex: the common case's shortcut. */
+  private readonly singlePaths = new Map<string, Map<number, NextHop[]>>();
   private internLimit = 4096;
   /**
    * The dump under way. `seen` and `undo` (the slots before the dump) make its end an exact
@@ -365,6 +367,14 @@ export class KernelState {
 
   private fromParsed(nhs: ParsedNextHop[]): NextHop[] {
     if (nhs.length === 0) return EMPTY;
+    if (nhs.length === 1) {
+      // The bulk of a table: one gateway path, seen before. Found without building its text key.
+      const p = nhs[0]!;
+      if ((p.flags & (UNUSABLE | RTNH_F_ONLINK)) === 0 && !(p.ifindex && this.linkDead(p.ifindex, p.flags))) {
+        const hit = this.singlePaths.get(p.gateway ?? '')?.get(p.ifindex);
+        if (hit !== undefined && hit[0]!.ifname === (p.ifindex ? this.links.get(p.ifindex)?.name : undefined)) return hit;
+      }
+    }
     const out: NextHop[] = [];
     for (const p of nhs) {
       if (p.ifindex && this.linkDead(p.ifindex, p.flags)) continue;
@@ -402,6 +412,12 @@ export class KernelState {
     for (const nh of nhs) Object.freeze(nh);
     Object.freeze(nhs);
     this.interned.set(k, nhs);
+    if (nhs.length === 1 && !nhs[0]!.onlink) {
+      const nh = nhs[0]!;
+      let byIf = this.singlePaths.get(nh.gateway ?? '');
+      if (!byIf) this.singlePaths.set(nh.gateway ?? '', (byIf = new Map()));
+      byIf.set(nh.ifindex ?? 0, nhs);
+    }
     if (this.interned.size > this.internLimit) this.compactInterned();
     return nhs;
   }
@@ -416,6 +432,14 @@ export class KernelState {
       }
     }
     for (const [k, v] of this.interned) if (!live.has(v)) this.interned.delete(k);
+    this.singlePaths.clear();
+    for (const v of this.interned.values()) {
+      if (v.length !== 1 || v[0]!.onlink) continue;
+      const nh = v[0]!;
+      let byIf = this.singlePaths.get(nh.gateway ?? '');
+      if (!byIf) this.singlePaths.set(nh.gateway ?? '', (byIf = new Map()));
+      byIf.set(nh.ifindex ?? 0, v);
+    }
     this.internLimit = Math.max(4096, this.interned.size * 2);
   }
 

@@ -15,7 +15,7 @@ import { silentLogger } from '../../src/util/logger.js';
 class RecordingSink implements Sink {
   readonly kind = 'memory';
   readonly shutdownPolicy = { withdraw: false, graceMs: 0 };
-  readonly batchSize = 100;
+  readonly batchSize: number = 100;
   readonly held = new Map<string, string>();
   readonly writes: SinkChange[] = [];
   refuse = new Set<string>();
@@ -240,7 +240,8 @@ test('pipelined sink: two batches outstanding, never one key in both; a key chan
   // 10.9.1.0/24 is in flight: its change waits for the answer instead of going into a third batch.
   r.onKernelEvent({ op: 'add', route: route('10.9.1.0/24', '192.0.2.9') });
   sink.pending.shift()!.answer(true); // the first batch is lost: its keys are dirty again (retried after a back-off)
-  for (let i = 0; i < 100 && !(sink.held.size === 5 && sink.pending.length === 0); i++) {
+  const settled = (): boolean => sink.held.size === 5 && sink.pending.length === 0;
+  for (let i = 0; i < 100 && !settled(); i++) {
     sink.pending.shift()?.answer();
     await sleep(20);
   }

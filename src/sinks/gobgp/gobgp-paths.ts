@@ -236,7 +236,8 @@ export function encodeWithdraw(prefix: Prefix, id: number): ApiPathIn {
   return { family: apiFamily(prefix.family), nlri_binary: nlri, pattrs_binary: [ORIGIN_IGP_ATTR], identifier: id, is_withdraw: true };
 }
 
-export interface ReadPath { prefix: Prefix; id: number; attrs: w.DecodedAttrs }
+/** A path as read back: its add-path id and attributes (a fingerprint does not depend on the prefix, the key has it). */
+export interface ReadPath { id: number; attrs: w.DecodedAttrs }
 
 /** Whether decoded attributes carry the ownership mark. */
 export function hasMark(a: w.DecodedAttrs, mark: OwnershipMark): boolean {

@@ -12,7 +12,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { RtreflectError } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
-import { formatPrefix } from '../../util/ip.js';
+import { bytesToPrefix, formatPrefix } from '../../util/ip.js';
 import type { ReflectedRoute } from '../../engine/reflected-route.js';
 import type { ApplyReport, Sink, SinkChange, SinkConnectionState, SinkHooks, SinkProjection, SinkStatusExtra } from '../../engine/sink.js';
 import { decodeAttrs, decodePrefixNlri, type DecodedAttrs } from './bgp-wire.js';
@@ -21,7 +21,7 @@ import type { AddPathEncoder } from './add-path-encoder.js';
 import { PathPlanner, type PlannedRoute } from './path-planner.js';
 import { PATHS_PER_MESSAGE, withGobgpDefaults, type GobgpSinkOptions } from './gobgp-options.js';
 import {
-  fingerprintFromRead, gobgpKey, hasMark, idsOfFingerprint, parseGobgpKey, parseOwnershipMark, type ReadPath,
+  fingerprintFromRead, gobgpKey, hasMark, idsOfFingerprint, parseGobgpKey, parseOwnershipMark, type OwnershipMark, type ReadPath,
 } from './gobgp-paths.js';
 
 export type { GobgpSinkOptions } from './gobgp-options.js';
@@ -251,52 +251,40 @@ class GobgpSink implements Sink {
       await this.endBulk().catch(() => undefined);
       const client = this.requireUp();
       try {
-        const grouped = new Map<string, { vrf?: string; paths: ReadPath[] }>();
-        // A table's paths share a handful of attribute sets: decode each set once.
-        const attrSets = new Map<string, { attrs: ReturnType<typeof decodeAttrs>; marked: boolean }>();
+        const out = new Map<string, string>();
+        const attrSets = new AttributeSets(this.mark);
+        // Same attribute set and identifier → same fingerprint (single-path keys, the common case).
+        const fps = new Map<DecodedAttrs, Map<number, string>>();
         await this.refreshVrfs();
         const tables: (string | undefined)[] = [undefined, ...this.knownVrfs];
         for (const vrf of tables) {
           for (const fam of [4, 6] as const) {
+            // A destination carries every path of its prefix: ours are grouped there, not across messages.
             await client.listPathsBinary(fam, vrf !== undefined ? { vrf } : {}, (d) => {
+              let key: string | undefined;
+              const ours: ReadPath[] = [];
               for (const p of d.paths) {
                 // Local paths only: learned ones have the peer's address here.
                 if (p.neighbor_ip && p.neighbor_ip !== '<nil>') continue;
                 if (!p.nlri_binary?.length || !p.identifier) continue;
-                const raw = p.pattrs_binary ?? [];
-                let setKey = '';
-                for (const b of raw) setKey += b.toString('latin1') + '\u0100'; // U+0100: not a latin1 byte, a safe separator
-                let set = attrSets.get(setKey);
-                if (set === undefined) {
-                  const attrs = decodeAttrs(raw);
-                  set = { attrs, marked: hasMark(attrs, this.mark) };
-                  if (attrSets.size >= 65_536) attrSets.clear();
-                  attrSets.set(setKey, set);
-                }
+                const set = attrSets.of(p.pattrs_binary ?? []);
                 if (!set.marked) continue;
-                const attrs = set.attrs;
-                const prefix = decodePrefixNlri(p.nlri_binary, fam).prefix;
-                const key = gobgpKey(vrf, formatPrefix(prefix));
-                let g = grouped.get(key);
-                if (!g) grouped.set(key, (g = { ...(vrf !== undefined ? { vrf } : {}), paths: [] }));
-                g.paths.push({ prefix, id: p.identifier, attrs });
+                key ??= gobgpKey(vrf, nlriPrefixText(p.nlri_binary, fam));
+                ours.push({ id: p.identifier, attrs: set.attrs });
               }
+              if (key === undefined) return;
+              if (ours.length > 1 || vrf !== undefined) {
+                out.set(key, fingerprintFromRead(vrf, ours));
+                return;
+              }
+              const { attrs, id } = ours[0]!;
+              let byId = fps.get(attrs);
+              if (byId === undefined) fps.set(attrs, (byId = new Map()));
+              let fp = byId.get(id);
+              if (fp === undefined) byId.set(id, (fp = fingerprintFromRead(undefined, ours)));
+              out.set(key, fp);
             });
           }
-        }
-        const out = new Map<string, string>();
-        // Same attribute set and identifier → same fingerprint (single-path keys, the common case).
-        const fps = new Map<DecodedAttrs, Map<number, string>>();
-        for (const [key, g] of grouped) {
-          let fp: string;
-          if (g.paths.length === 1 && g.vrf === undefined) {
-            const only = g.paths[0]!;
-            let byId = fps.get(only.attrs);
-            if (byId === undefined) fps.set(only.attrs, (byId = new Map()));
-            fp = byId.get(only.id) ?? fingerprintFromRead(undefined, g.paths);
-            byId.set(only.id, fp);
-          } else fp = fingerprintFromRead(g.vrf, g.paths);
-          out.set(key, fp);
         }
         return out;
       } catch (e) {
@@ -488,3 +476,53 @@ function* messagesOf(encoder: AddPathEncoder, ops: KeyOps[]): Generator<Buffer> 
   }
 }
 
+/**
+ * The attribute sets of a RIB read back, decoded once each: a table's paths
+ * share a handful. Looked up by a hash of the bytes (then compared), so a path
+ * costs no strings or copies.
+ */
+class AttributeSets {
+  private readonly byHash = new Map<number, { raw: Buffer[]; attrs: DecodedAttrs; marked: boolean }[]>();
+  private count = 0;
+
+  constructor(private readonly mark: OwnershipMark) {}
+
+  of(raw: Buffer[]): { attrs: DecodedAttrs; marked: boolean } {
+    let h = 0x811c9dc5;
+    for (const b of raw) {
+      for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
+      h = Math.imul(h ^ 0xff, 0x01000193);
+    }
+    h >>>= 0;
+    const list = this.byHash.get(h);
+    if (list) for (const e of list) if (sameBuffers(e.raw, raw)) return e;
+    const attrs = decodeAttrs(raw);
+    const entry = { raw: raw.map((b) => Buffer.from(b)), attrs, marked: hasMark(attrs, this.mark) };
+    if (++this.count > 65_536) {
+      this.byHash.clear();
+      this.count = 1;
+    }
+    if (list && this.byHash.has(h)) list.push(entry);
+    else this.byHash.set(h, [entry]);
+    return entry;
+  }
+}
+
+function sameBuffers(a: Buffer[], b: Buffer[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (!a[i]!.equals(b[i]!)) return false;
+  return true;
+}
+
+const NLRI_ADDR = new Uint8Array(16);
+
+/** "addr/len" of a prefix NLRI (no add-path id), checked like decodePrefixNlri, without intermediate objects. */
+function nlriPrefixText(nlri: Uint8Array, fam: 4 | 6): string {
+  const alen = fam === 4 ? 4 : 16;
+  const len = nlri[0]!;
+  const nbytes = (len + 7) >> 3;
+  if (len > alen * 8 || nlri.length < 1 + nbytes) return formatPrefix(decodePrefixNlri(nlri, fam).prefix); // throws the precise error
+  NLRI_ADDR.fill(0);
+  for (let i = 0; i < nbytes; i++) NLRI_ADDR[i] = nlri[1 + i]!;
+  return bytesToPrefix(NLRI_ADDR, 0, alen, len);
+}

@@ -202,6 +202,28 @@ describe('gobgp sink against a real gobgpd', () => {
 
 const alive = (f: () => Promise<boolean>) => f().catch(() => false);
 
+describe('reading gobgpd\'s RIB over bare HTTP/2', () => {
+  it('gives gobgpd\'s own error status and text, and UNAVAILABLE when nothing listens', async () => {
+    const g = await startGobgpd();
+    try {
+      const client = new GobgpClient(g.grpcAddress);
+      // A VRF gobgpd does not have: gobgpd answers with an error status, not a broken stream.
+      await assert.rejects(client.listPathsBinary(4, { vrf: 'no-such-vrf' }, () => undefined), (e: { code?: number; details?: string }) => {
+        assert.notEqual(e.code, 0);
+        assert.notEqual(e.code, 14);
+        assert.match(e.details ?? '', /vrf|not found/i);
+        return true;
+      });
+      client.close();
+    } finally {
+      await g.stop();
+    }
+    const nobody = new GobgpClient(`127.0.0.1:${await freePort()}`);
+    await assert.rejects(nobody.listPathsBinary(4, {}, () => undefined), { code: 14 });
+    nobody.close();
+  });
+});
+
 describe('gobgpd supervisor (sidecar)', () => {
   it('runs gobgpd from its generated config, restarts it when killed, stops it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'rtr-gobgpd-sup-'));

@@ -10,6 +10,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { RtreflectError } from '../../util/errors.js';
 import { decodeListPathResponse, type BinaryDestination } from './list-path-decoder.js';
 import { AddPathEncoder, addPathWireSchema } from './add-path-encoder.js';
+import { grpcServerStream } from './grpc-raw-stream.js';
 
 export const DEFAULT_PROTO_DIR = '/usr/share/gocode/src/github.com/osrg/gobgp/api';
 const PROTO_FILES = ['gobgp.proto', 'attribute.proto', 'capability.proto'];
@@ -151,34 +152,22 @@ export class GobgpClient {
   }
 
   /**
-   * The same read as listPaths, for resyncs: the replies are decoded from their
-   * bytes (list-path-decoder.ts) and handed to `each` as they arrive, so a full
-   * table is neither converted to objects by protobufjs nor held all at once.
+   * The same read as listPaths, for resyncs: the replies come over a bare HTTP/2
+   * stream (grpc-raw-stream.ts), are decoded from their bytes (list-path-decoder.ts)
+   * and handed to `each` as they arrive, so a full table is neither converted to
+   * objects by protobufjs nor held all at once.
    */
   listPathsBinary(family: 4 | 6, opts: { vrf?: string }, each: (d: BinaryDestination) => void): Promise<void> {
     const def = (this.client.constructor as unknown as { service: Record<string, { path: string; requestSerialize: (v: unknown) => Buffer }> }).service.ListPath!;
-    const req = {
+    const req = def.requestSerialize({
       table_type: opts.vrf !== undefined ? 'VRF' : 'GLOBAL',
       name: opts.vrf ?? '',
       family: apiFamily(family),
       enable_only_binary: true,
-    };
-    return new Promise((resolve, reject) => {
-      const call = this.client.makeServerStreamRequest(def.path, def.requestSerialize, (b: Buffer) => b, req) as grpc.ClientReadableStream<Buffer>;
-      let done = false;
-      call.on('data', (buf: Buffer) => {
-        if (done) return;
-        try {
-          const d = decodeListPathResponse(buf);
-          if (d) each(d);
-        } catch (e) {
-          done = true;
-          call.cancel();
-          reject(e);
-        }
-      });
-      call.on('error', (e) => { if (!done) { done = true; reject(e); } });
-      call.on('end', () => { if (!done) { done = true; resolve(); } });
+    });
+    return grpcServerStream(this.address, def.path, req, (buf) => {
+      const d = decodeListPathResponse(buf);
+      if (d) each(d);
     });
   }
 

@@ -77,6 +77,12 @@ export class SinkWorker {
   /** Dirty entries met while their previous change was in flight: queued again when it is answered. */
   private parked: SinkEntry[] = [];
   private parkedTimes: number[] = [];
+  /** While a resync waits for its gate: deletes met, held back until it opens. */
+  private holdDeletes = false;
+  private heldDeletes: SinkEntry[] = [];
+  private heldTimes: number[] = [];
+  /** Wakes a drain waiting (behind its gate) for more work. */
+  private wakeDrain: (() => void) | undefined;
   /** Batches handed to apply() and not yet answered (more than one only with maxBatchesInFlight). */
   private readonly inFlight = new Set<Promise<void>>();
   private pipelineError: Error | undefined;
@@ -123,7 +129,7 @@ export class SinkWorker {
   }
 
   get pendingCount(): number {
-    return this.dirtyQueue.length - this.dirtyHead + this.parked.length;
+    return this.dirtyQueue.length - this.dirtyHead + this.parked.length + this.heldDeletes.length;
   }
 
   /**
@@ -182,6 +188,7 @@ export class SinkWorker {
       e.state |= DIRTY;
       this.dirtyQueue.push(e);
       this.dirtyTimes.push(since);
+      this.wakeDrain?.();
     }
     this.schedule();
   }
@@ -230,9 +237,10 @@ export class SinkWorker {
   }
 
   /**
-   * Let the next resync read the sink now but compare only once `gate` resolves
-   * (at start-up: once the kernel snapshot is loaded). Reading the dataplane and
-   * dumping the kernel then overlap instead of following each other.
+   * Until `gate` resolves (at start-up: the kernel snapshot is loaded) the next
+   * resync holds back deletes: a key the sink holds and the kernel has not listed
+   * yet may still come. It reads the sink at once and writes the routes as they
+   * arrive, so reading the dataplane, dumping the kernel and writing overlap.
    */
   holdDrainUntil(gate: Promise<void>): void {
     this.drainGate = gate;
@@ -270,6 +278,7 @@ export class SinkWorker {
 
   stop(): void {
     this.stopped = true;
+    this.wakeDrain?.();
     this.clearWake();
     if (this.resyncTimer) clearTimeout(this.resyncTimer);
     for (const w of this.resyncWaiters.splice(0)) w.reject(new Error(`sink ${this.name} stopped`));
@@ -365,10 +374,8 @@ export class SinkWorker {
     this.logger.info({ sink: this.name, reason }, 'sink resync started');
     // If this read fails, the reason stays set: the resync runs again when the sink is back.
     const owned = await this.sink.readOwned();
-    if (this.drainGate) {
-      await this.drainGate;
-      this.drainGate = undefined;
-    }
+    const gate = this.drainGate;
+    this.drainGate = undefined;
     this.resyncReason = undefined;
     this.fingerprints.clear();
     // What the sink holds is now exactly what was read; every key is compared again.
@@ -390,6 +397,7 @@ export class SinkWorker {
     const waiters = this.resyncWaiters.splice(0);
     let error: Error | undefined;
     try {
+      if (gate) await this.drainBehind(gate);
       while (this.pendingCount > 0 && !this.stopped && this.resyncReason === undefined) {
         await this.drainBatch();
         if (this.pendingCount === 0) await this.settle();
@@ -418,6 +426,35 @@ export class SinkWorker {
       throw error;
     }
     for (const w of waiters) w.resolve();
+  }
+
+  /** Drains what turns dirty until `gate` opens, holding deletes back; then lets them go. */
+  private async drainBehind(gate: Promise<void>): Promise<void> {
+    let open = false;
+    void gate.then(() => {
+      open = true;
+      this.wakeDrain?.();
+    });
+    this.holdDeletes = true;
+    try {
+      while (!open && !this.stopped) {
+        if (this.dirtyHead < this.dirtyQueue.length) {
+          await this.drainBatch();
+          continue;
+        }
+        await new Promise<void>((resolve) => { this.wakeDrain = resolve; });
+        this.wakeDrain = undefined;
+      }
+    } finally {
+      this.holdDeletes = false;
+      this.wakeDrain = undefined;
+      for (let i = 0; i < this.heldDeletes.length; i++) {
+        this.dirtyQueue.push(this.heldDeletes[i]!);
+        this.dirtyTimes.push(this.heldTimes[i]!);
+      }
+      this.heldDeletes = [];
+      this.heldTimes = [];
+    }
   }
 
   /** Waits for every batch in flight; throws the first failure among them. */
@@ -466,6 +503,12 @@ export class SinkWorker {
       }
       if (change === undefined) {
         this.dropIfEmpty(e);
+        continue;
+      }
+      if (change.op === 'delete' && this.holdDeletes) {
+        e.state = DIRTY;
+        this.heldDeletes.push(e);
+        this.heldTimes.push(t);
         continue;
       }
       e.state = IN_FLIGHT;

@@ -183,11 +183,16 @@ export class KernelSource extends EventEmitter {
         for (let attempt = 1; ; attempt++) {
           this.state.beginSnapshot(family);
           try {
+            let n = 0;
             for (const req of this.routeRequests(family)) {
-              await this.dumpInto(req, (m) => this.state.ingestSnapshot(m));
+              await this.dumpInto(req, (m) => {
+                this.state.ingestSnapshot(m);
+                // A first dump's routes go out as they come, so the sinks are written while the rest is read.
+                if ((++n & 1023) === 0) emitAll(this.state.takeSnapshotEvents());
+              });
             }
           } catch (err) {
-            this.state.abortSnapshot(family);
+            emitAll(this.state.abortSnapshot(family));
             if ((err as RtreflectError).code === 'ERR_DUMP_INTERRUPTED_STREAM' && attempt < 10) continue;
             throw err;
           }

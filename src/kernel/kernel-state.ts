@@ -155,9 +155,13 @@ export class KernelState {
   /**
    * The dump under way. `seen` and `undo` (the slots before the dump) make its end an exact
    * diff; a `fresh` dump (the family held nothing before) keeps neither: a key already in the
-   * map was put there by this dump, and everything it holds at the end is new.
+   * map was put there by this dump, and everything it holds is new. A fresh dump's events
+   * are known as it goes (`pending`), so its caller may pass them on before the dump ends.
    */
-  private snap: { fam: Fam; fresh: boolean; seen: Set<string>; undo: Map<string, Slot | undefined>; extra: RouteEvent[] } | null = null;
+  private snap: {
+    fam: Fam; fresh: boolean; seen: Set<string>; undo: Map<string, Slot | undefined>; extra: RouteEvent[];
+    pending: RouteEvent[]; emitted: boolean;
+  } | null = null;
 
   constructor(filter: KernelFilter, opts: KernelStateOptions = {}) {
     this.filter = filter;
@@ -221,7 +225,7 @@ export class KernelState {
     if (this.snap) throw new RtreflectError('ERR_INTERNAL', `a snapshot of IPv${this.snap.fam} routes is already under way`, { userFacing: false });
     // The first dump of a family (the start-up load of a full table) needs neither log: every key is new.
     const fresh = this.slots[family].size === 0;
-    this.snap = { fam: family, fresh, seen: new Set(), undo: new Map(), extra: [] };
+    this.snap = { fam: family, fresh, seen: new Set(), undo: new Map(), extra: [], pending: [], emitted: false };
   }
 
   /** A message of the dump (routes of the snapshot's family; nexthop or link messages are applied as they come). */
@@ -248,20 +252,34 @@ export class KernelState {
     } else {
       next = cur === undefined ? r : Array.isArray(cur) ? [...cur, r] : [cur, r];
     }
-    this.put(fam, key, next, null);
+    this.put(fam, key, next, snap.fresh ? snap.pending : null);
   }
 
-  /** Ends the dump: returns exactly the difference between the state before and the dump. */
+  /**
+   * The events of the dump so far, when they are already certain: during a fresh
+   * dump (the first of a family), every route it lists is an add. Empty otherwise
+   * (a re-dump's difference is only known at its end).
+   */
+  takeSnapshotEvents(): RouteEvent[] {
+    const snap = this.snap;
+    if (!snap?.fresh || (snap.pending.length === 0 && snap.extra.length === 0)) return [];
+    const out = snap.pending;
+    if (snap.extra.length) out.push(...snap.extra.splice(0));
+    snap.pending = [];
+    snap.emitted = true;
+    return out;
+  }
+
+  /** Ends the dump: returns exactly the difference between the state before and the dump (less what takeSnapshotEvents gave). */
   endSnapshot(family: Fam): RouteEvent[] {
     const snap = this.snap;
     if (!snap || snap.fam !== family) throw new RtreflectError('ERR_INTERNAL', `endSnapshot(${family}) without beginSnapshot(${family})`, { userFacing: false });
     const map = this.slots[family];
     const events: RouteEvent[] = [];
     if (snap.fresh) {
-      for (const [key, slot] of map) {
-        if (!hasOwn(slot)) this.put(family, key, undefined, null);
-        else diff(undefined, effectiveOf(slot), events, key);
-      }
+      // Keys listing only other protocols' aliases were never ours: dropped without an event.
+      for (const [key, slot] of map) if (!hasOwn(slot)) this.put(family, key, undefined, null);
+      events.push(...snap.pending);
     } else {
       for (const [key, slot] of map) {
         if (!snap.seen.has(key) || !hasOwn(slot)) this.put(family, key, undefined, null);
@@ -273,13 +291,18 @@ export class KernelState {
     return events;
   }
 
-  /** The dump failed: forget it, the state is as before beginSnapshot (routes; nexthop/link updates stay). */
-  abortSnapshot(family: Fam): void {
+  /**
+   * The dump failed: forget it, the state is as before beginSnapshot (routes; nexthop/link
+   * updates stay). Returns the deletes that take back what takeSnapshotEvents already gave.
+   */
+  abortSnapshot(family: Fam): RouteEvent[] {
     const snap = this.snap;
-    if (!snap || snap.fam !== family) return;
+    if (!snap || snap.fam !== family) return [];
     this.snap = null;
-    if (snap.fresh) for (const key of [...this.slots[family].keys()]) this.put(family, key, undefined, null);
+    const events: RouteEvent[] = [];
+    if (snap.fresh) for (const key of [...this.slots[family].keys()]) this.put(family, key, undefined, snap.emitted ? events : null);
     else for (const [key, before] of snap.undo) this.put(family, key, before, null);
+    return events;
   }
 
   // ------------------------------------------------------------ routes
@@ -458,7 +481,8 @@ export class KernelState {
     const before = effectiveOf(prev), after = effectiveOf(next);
     if (before && !after) this.count--;
     else if (!before && after) this.count++;
-    if (events && !(this.snap && this.snap.fam === fam)) diff(before, after, events, key);
+    // During a re-dump the difference is worked out at its end; a fresh dump's is known now.
+    if (events && !(this.snap && this.snap.fam === fam && !this.snap.fresh)) diff(before, after, events, key);
   }
 
   private reindex(key: string, prev: Slot | undefined, next: Slot | undefined): void {

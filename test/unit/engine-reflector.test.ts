@@ -253,3 +253,26 @@ test('pipelined sink: two batches outstanding, never one key in both; a key chan
   assert.equal(keysPerBatchOverlap, 1, 'the lost batch left nothing; the key was written once, with its newest value');
   r.stop();
 });
+
+test('start-up behind the kernel gate: routes are written as they arrive, deletes wait until the kernel is fully read', async () => {
+  const { sink, r } = setup();
+  sink.held.set('10.7.1.0/24', '0|192.0.2.1'); // still in the kernel, listed late in the dump
+  sink.held.set('10.7.2.0/24', '0|192.0.2.1'); // gone from the kernel
+  const w = r.workers[0]!;
+  let open!: () => void;
+  w.deferWritesUntilResync();
+  w.holdDrainUntil(new Promise<void>((res) => { open = res; }));
+  const first = r.resyncSinks('start-up');
+  r.onKernelEvent({ op: 'add', route: route('10.7.3.0/24', '192.0.2.1') });
+  await sleep(30);
+  assert.deepEqual(sink.writes.map((c) => `${c.op} ${c.key}`), ['upsert 10.7.3.0/24'], 'written before the gate opens');
+  r.onKernelEvent({ op: 'add', route: route('10.7.1.0/24', '192.0.2.1') });
+  await sleep(30);
+  assert.equal(sink.writes.length, 1, 'nothing deleted, and the unchanged route not rewritten');
+  open();
+  await first;
+  await r.whenIdle();
+  assert.deepEqual(sink.writes.map((c) => `${c.op} ${c.key}`), ['upsert 10.7.3.0/24', 'delete 10.7.2.0/24']);
+  assert.deepEqual([...sink.held.keys()].sort(), ['10.7.1.0/24', '10.7.3.0/24']);
+  r.stop();
+});

@@ -318,6 +318,30 @@ test('first snapshot of an empty state: every route is an add, aliases kept in d
   assert.equal(s.size, 1);
 });
 
+test('first snapshot: its adds can be taken while the dump goes on; an abort afterwards takes them back', () => {
+  const { s } = setup();
+  const feed = (sp: RouteSpec) => s.ingestSnapshot(one(encodeRouteMessage({ protocol: 12, ...sp })));
+  s.beginSnapshot(4);
+  feed({ prefix: '10.1.0.0/16', gateway: '10.0.0.1', oif: 2 });
+  feed({ prefix: '10.2.0.0/16', gateway: '10.0.0.1', oif: 2, protocol: 4 });
+  assert.deepEqual(show({ events: s.takeSnapshotEvents(), recheck: [] }), ['add 10.1.0.0/16 10.0.0.1']);
+  assert.deepEqual(s.takeSnapshotEvents(), []);
+  feed({ prefix: '10.3.0.0/16', gateway: '10.0.0.3', oif: 2 });
+  assert.deepEqual(show({ events: s.endSnapshot(4), recheck: [] }), ['add 10.3.0.0/16 10.0.0.3'], 'the end gives only what was not taken');
+  // A re-dump's events are only known at its end.
+  s.beginSnapshot(4);
+  feed({ prefix: '10.1.0.0/16', gateway: '10.0.0.9', oif: 2 });
+  assert.deepEqual(s.takeSnapshotEvents(), []);
+  assert.deepEqual(show({ events: s.endSnapshot(4), recheck: [] }).sort(), ['add 10.1.0.0/16 10.0.0.9', 'del 10.3.0.0/16 10.0.0.3']);
+  // An aborted first dump whose adds went out: deletes for them.
+  const { s: s2 } = setup();
+  s2.beginSnapshot(4);
+  s2.ingestSnapshot(one(encodeRouteMessage({ protocol: 12, prefix: '10.5.0.0/16', gateway: '10.0.0.1', oif: 2 })));
+  assert.equal(s2.takeSnapshotEvents().length, 1);
+  assert.deepEqual(show({ events: s2.abortSnapshot(4), recheck: [] }), ['del 10.5.0.0/16 10.0.0.1']);
+  assert.equal(s2.size, 0);
+});
+
 test('snapshot: our alias counts even when another protocol is listed first; theirs are not reported', () => {
   const { s } = setup();
   s.beginSnapshot(4);

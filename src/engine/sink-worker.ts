@@ -374,6 +374,7 @@ export class SinkWorker {
     this.logger.info({ sink: this.name, reason }, 'sink resync started');
     // If this read fails, the reason stays set: the resync runs again when the sink is back.
     const owned = await this.sink.readOwned();
+    this.logger.info({ sink: this.name, reason, owned: owned.size, readMs: Math.round(performance.now() - started) }, 'sink read; comparing');
     const gate = this.drainGate;
     this.drainGate = undefined;
     this.resyncReason = undefined;

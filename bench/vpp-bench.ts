@@ -20,7 +20,7 @@
  *     socket when the first linux-cp pair appears and only re-syncs after a socket error),
  *     so a cold-start comparison is impossible: the comparison is on route *arrival*.
  */
-import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { writeFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -71,10 +71,20 @@ function fibCount(vpp: LiveVpp, ip6: boolean, len: number): number {
   return 0;
 }
 
+function readVppLog(vpp: LiveVpp): string {
+  try {
+    return readFileSync(join(vpp.dir, 'vpp.log'), 'utf8').split('\n').filter((l) => !/show ip6? fib summary|quit|^\s*$/.test(l)).slice(-15).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
 /** Polls VPP until it holds v4 /24s and v6 /48s (beyond the base counts); returns ms since t0. */
 async function waitHolds(vpp: LiveVpp, t0: number, want4: number, want6: number, base4: number, timeoutMs: number): Promise<number> {
   const end = Date.now() + timeoutMs;
   for (;;) {
+    const gone = vpp.exitReason();
+    if (gone) throw new Error(`${gone}\nVPP log: ${readVppLog(vpp)}`);
     const c4 = fibCount(vpp, false, 24) - base4;
     const c6 = want6 ? fibCount(vpp, true, 48) : 0;
     if (c4 >= want4 && c6 >= want6) return performance.now() - t0;
@@ -118,6 +128,8 @@ log: { level: warn, format: json }
     const end = Date.now() + timeoutMs;
     for (;;) {
       if (!this.proc.running) throw new Error(`rtreflect exited: ${this.proc.log().slice(-3000)}`);
+      const gone = this.vpp.exitReason();
+      if (gone) throw new Error(`${gone}\nVPP log: ${readVppLog(this.vpp)}`);
       const st = await this.status();
       if (st?.daemon.ready && st.sinks[0]?.lastResync) return performance.now() - t0;
       if (Date.now() > end) throw new Error(`rtreflect not ready after ${timeoutMs} ms: ${this.proc.log().slice(-3000)}`);
@@ -141,6 +153,8 @@ export async function main(args: string[] = process.argv.slice(2)): Promise<VppB
   const v6 = intArg(args, 'v6', full ? 200_000 : routes ? Math.floor(routes / 5) : 20_000);
   const total = v4 + v6;
   const heap = total > 300_000 ? '6G' : '2G';
+  // Route counters live in the stats segment: about 400 bytes a route, with room.
+  const statseg = `${Math.max(64, Math.ceil((total * 400) / 2 ** 20 / 64) * 64)}M`;
   const timeoutMs = 120_000 + total * 2;
   const dir = mkdtempSync(join(tmpdir(), 'rtr-vpp-bench-'));
   const table = join(dir, 'table.batch');
@@ -149,9 +163,20 @@ export async function main(args: string[] = process.argv.slice(2)): Promise<VppB
   const rows: Row[] = [];
   let vpp: LiveVpp | undefined;
   let rtr: Rtreflect | undefined;
+  // Interrupted: tear down what this run made (namespace, VPP, rtreflect) before leaving.
+  const onSignal = (): void => {
+    void (async () => {
+      try { await rtr?.proc.stop(10_000); } catch { /* keep tearing down */ }
+      try { await vpp?.stop(); } catch { /* keep tearing down */ }
+      rmSync(dir, { recursive: true, force: true });
+      process.exit(130);
+    })();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     // ---- 1. cold start with the table already in the kernel ----
-    vpp = await startLiveVpp(bin, 'bench', { mainHeap: heap });
+    vpp = await startLiveVpp(bin, 'bench', { mainHeap: heap, statsegSize: statseg });
     const base4 = fibCount(vpp, false, 24);
     const loadMs = loadTable(vpp.ns, table);
     rows.push({ metric: 'kernel: ip -batch of the table', value: fmtMs(loadMs) });
@@ -178,7 +203,7 @@ export async function main(args: string[] = process.argv.slice(2)): Promise<VppB
     await rtr.proc.stop(30_000);
     await vpp.stop();
     vpp = undefined;
-    vpp = await startLiveVpp(bin, 'bench', { mainHeap: heap });
+    vpp = await startLiveVpp(bin, 'bench', { mainHeap: heap, statsegSize: statseg });
     const b4 = fibCount(vpp, false, 24);
     rtr = new Rtreflect(vpp, dir);
     await rtr.start(timeoutMs);
@@ -196,7 +221,7 @@ export async function main(args: string[] = process.argv.slice(2)): Promise<VppB
     if (args.includes('--no-linux-nl')) {
       res.linuxNlSkipped = '--no-linux-nl';
     } else {
-      const nl = await startLinuxNlVpp(bin, heap);
+      const nl = await startLinuxNlVpp(bin, heap, statseg);
       if (typeof nl === 'string') {
         res.linuxNlSkipped = nl;
       } else {
@@ -215,6 +240,8 @@ export async function main(args: string[] = process.argv.slice(2)): Promise<VppB
     printTable(`VPP: ${fmtInt(v4)} IPv4 + ${fmtInt(v6)} IPv6 proto bird routes, kernel → rtreflect → VPP (${bin})`, rows);
     return res;
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     try { await rtr?.proc.stop(10_000); } catch { /* keep tearing down */ }
     try { await vpp?.stop(); } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -230,10 +257,10 @@ export async function main(args: string[] = process.argv.slice(2)): Promise<VppB
  * its index, all to host-vpp0-less loopbacks: the routes' paths go via a loopback, which
  * VPP accepts as attached next hops. Returns why not, when this VPP cannot do that.
  */
-async function startLinuxNlVpp(bin: string, heap: string): Promise<LiveVpp | string> {
+async function startLinuxNlVpp(bin: string, heap: string, statseg: string): Promise<LiveVpp | string> {
   let vpp: LiveVpp;
   try {
-    vpp = await startLiveVpp(bin, 'benchnl', { mainHeap: heap, plugins: ['linux_nl_plugin.so', 'linux_cp_unittest_plugin.so'] });
+    vpp = await startLiveVpp(bin, 'benchnl', { mainHeap: heap, statsegSize: statseg, plugins: ['linux_nl_plugin.so', 'linux_cp_unittest_plugin.so'] });
   } catch (err) {
     return `VPP with linux_nl did not start: ${(err as Error).message.slice(0, 300)}`;
   }

@@ -2,6 +2,7 @@ import type { Logger } from '../util/logger.js';
 import type { ReflectedRoute } from './reflected-route.js';
 import type { Sink, SinkChange, SinkConnectionState } from './sink.js';
 import { pickWinner, type Candidates } from './candidates.js';
+import { TimedQueue } from './timed-queue.js';
 
 export interface ResyncRecord {
   at: string;
@@ -68,19 +69,13 @@ const IN_FLIGHT = 2;
  */
 export class SinkWorker {
   private readonly entries = new Map<string, SinkEntry>();
-  /** Dirty entries in the order they turned dirty, from `dirtyHead` on, and when each did (ms, for latency). */
-  private dirtyQueue: SinkEntry[] = [];
-  private dirtyTimes: number[] = [];
-  private dirtyHead = 0;
-  /** When the entry takeDirty() returned turned dirty. */
-  private takenSince = 0;
+  /** Dirty entries in the order they turned dirty, with when they did (ms, for latency). */
+  private readonly dirty = new TimedQueue<SinkEntry>();
   /** Dirty entries met while their previous change was in flight: queued again when it is answered. */
-  private parked: SinkEntry[] = [];
-  private parkedTimes: number[] = [];
+  private readonly parked = new TimedQueue<SinkEntry>();
   /** While a resync waits for its gate: deletes met, held back until it opens. */
   private holdDeletes = false;
-  private heldDeletes: SinkEntry[] = [];
-  private heldTimes: number[] = [];
+  private readonly held = new TimedQueue<SinkEntry>();
   /** Wakes a drain waiting (behind its gate) for more work. */
   private wakeDrain: (() => void) | undefined;
   /** Batches handed to apply() and not yet answered (more than one only with maxBatchesInFlight). */
@@ -129,7 +124,7 @@ export class SinkWorker {
   }
 
   get pendingCount(): number {
-    return this.dirtyQueue.length - this.dirtyHead + this.parked.length + this.heldDeletes.length;
+    return this.dirty.length + this.parked.length + this.held.length;
   }
 
   /**
@@ -186,34 +181,10 @@ export class SinkWorker {
   private markDirty(e: SinkEntry, since = performance.now()): void {
     if ((e.state & DIRTY) === 0) {
       e.state |= DIRTY;
-      this.dirtyQueue.push(e);
-      this.dirtyTimes.push(since);
+      this.dirty.push(e, since);
       this.wakeDrain?.();
     }
     this.schedule();
-  }
-
-  /**
-   * The next dirty entry, out of the queue, or undefined. It stays marked dirty
-   * (the caller clears the mark or parks it); `takenSince` says since when.
-   */
-  private takeDirty(): SinkEntry | undefined {
-    const h = this.dirtyHead;
-    if (h >= this.dirtyQueue.length) return undefined;
-    const e = this.dirtyQueue[h]!;
-    this.takenSince = this.dirtyTimes[h]!;
-    this.dirtyQueue[h] = undefined as unknown as SinkEntry;
-    this.dirtyHead = h + 1;
-    if (this.dirtyHead === this.dirtyQueue.length) {
-      this.dirtyQueue = [];
-      this.dirtyTimes = [];
-      this.dirtyHead = 0;
-    } else if (this.dirtyHead >= 65_536 && this.dirtyHead * 2 >= this.dirtyQueue.length) {
-      this.dirtyQueue = this.dirtyQueue.slice(this.dirtyHead);
-      this.dirtyTimes = this.dirtyTimes.slice(this.dirtyHead);
-      this.dirtyHead = 0;
-    }
-    return e;
   }
 
   /** Forgets an entry nothing wants and the sink does not hold. */
@@ -439,7 +410,7 @@ export class SinkWorker {
     this.holdDeletes = true;
     try {
       while (!open && !this.stopped) {
-        if (this.dirtyHead < this.dirtyQueue.length) {
+        if (this.dirty.length > 0) {
           await this.drainBatch();
           continue;
         }
@@ -449,12 +420,7 @@ export class SinkWorker {
     } finally {
       this.holdDeletes = false;
       this.wakeDrain = undefined;
-      for (let i = 0; i < this.heldDeletes.length; i++) {
-        this.dirtyQueue.push(this.heldDeletes[i]!);
-        this.dirtyTimes.push(this.heldTimes[i]!);
-      }
-      this.heldDeletes = [];
-      this.heldTimes = [];
+      this.held.moveTo(this.dirty);
     }
   }
 
@@ -478,13 +444,13 @@ export class SinkWorker {
     // Bounded work per call, so an unchanged full table (a resync after a restart) yields to the event loop.
     let budget = max * 8;
     while (changes.length < max && budget-- > 0) {
-      const e = this.takeDirty();
+      // Taken entries stay marked DIRTY until they are compared (or parked, or held).
+      const e = this.dirty.take();
       if (e === undefined) break;
-      const t = this.takenSince;
+      const t = this.dirty.takenAt;
       if (e.state & IN_FLIGHT) {
         // Compared against what the sink holds once its change in flight is answered.
-        this.parked.push(e);
-        this.parkedTimes.push(t);
+        this.parked.push(e, t);
         continue;
       }
       e.state = 0;
@@ -508,8 +474,7 @@ export class SinkWorker {
       }
       if (change.op === 'delete' && this.holdDeletes) {
         e.state = DIRTY;
-        this.heldDeletes.push(e);
-        this.heldTimes.push(t);
+        this.held.push(e, t);
         continue;
       }
       e.state = IN_FLIGHT;
@@ -585,19 +550,6 @@ export class SinkWorker {
   /** A batch was answered: its entries are no longer in flight, and keys parked behind them are queued again. */
   private landed(batch: SinkEntry[]): void {
     for (const e of batch) e.state &= ~IN_FLIGHT;
-    if (this.parked.length === 0) return;
-    const still: SinkEntry[] = [], stillTimes: number[] = [];
-    for (let i = 0; i < this.parked.length; i++) {
-      const e = this.parked[i]!, t = this.parkedTimes[i]!;
-      if (e.state & IN_FLIGHT) {
-        still.push(e);
-        stillTimes.push(t);
-      } else {
-        this.dirtyQueue.push(e);
-        this.dirtyTimes.push(t);
-      }
-    }
-    this.parked = still;
-    this.parkedTimes = stillTimes;
+    this.parked.moveTo(this.dirty, (e) => (e.state & IN_FLIGHT) === 0);
   }
 }

@@ -198,6 +198,8 @@ export interface LiveVpp {
   bin: string;
   /** Runs a vppctl command against this VPP. */
   cli(cmd: string): string;
+  /** Why VPP is no longer running (exit status and the end of its stderr), or undefined while it runs. */
+  exitReason(): string | undefined;
   /** Kills VPP (SIGKILL by PID) and starts it again with the same config. */
   restart(): Promise<void>;
   stop(): Promise<void>;
@@ -223,6 +225,12 @@ async function waitFor(cond: () => boolean, ms: number, what: string): Promise<v
  */
 export interface LiveVppOptions {
   mainHeap?: string;
+  /**
+   * Stats segment size (default 32M). Every FIB entry has counters there: a full
+   * table needs far more, and VPP dies when the segment runs out (about 570k
+   * routes at 32M).
+   */
+  statsegSize?: string;
   /** More plugins to enable (file names, e.g. "linux_nl_plugin.so"). */
   plugins?: string[];
 }
@@ -238,7 +246,7 @@ export async function startLiveVpp(bin: string, purpose: string, opts: LiveVppOp
   const conf = `unix { nodaemon cli-listen ${cliSock} runtime-dir ${dir} log ${dir}/vpp.log }
 socksvr { socket-name ${apiSock} }
 api-segment { prefix rtr${tag.replace(/[^a-z0-9]/g, '')} }
-statseg { socket-name ${dir}/stats.sock size 32M page-size 4k }
+statseg { socket-name ${dir}/stats.sock size ${opts.statsegSize ?? '32M'} page-size 4k }
 memory { main-heap-size ${opts.mainHeap ?? '1G'} main-heap-page-size 4k }
 buffers { buffers-per-numa 16384 page-size 4k }
 cpu { main-core 0 }
@@ -247,9 +255,14 @@ plugins { ${pluginDir ? `path ${pluginDir}` : ''} plugin default { disable } plu
   writeFileSync(join(dir, 'startup.conf'), conf);
   sh('ip', ['netns', 'add', ns]);
   let proc: ChildProcess | undefined;
+  let stderr = '';
   const vpp: LiveVpp = {
     ns, dir, apiSock, cliSock, bin, apiDir: vppApiDir(bin), pid: 0,
     cli: (cmd) => sh('ip', ['netns', 'exec', ns, join(dirname(bin), 'vppctl'), '-s', cliSock, ...cmd.split(' ')]),
+    exitReason: () => {
+      if (!proc || (proc.exitCode === null && proc.signalCode === null)) return undefined;
+      return `VPP exited (${proc.exitCode ?? proc.signalCode}); stderr: ${stderr.slice(-1500) || '(empty)'}`;
+    },
     restart: async () => {
       await killVpp();
       await launch();
@@ -272,7 +285,7 @@ plugins { ${pluginDir ? `path ${pluginDir}` : ''} plugin default { disable } plu
   }
   async function launch(): Promise<void> {
     proc = spawn('ip', ['netns', 'exec', ns, bin, '-c', join(dir, 'startup.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
+    stderr = '';
     proc.stderr!.on('data', (d) => { stderr = (stderr + String(d)).slice(-4000); });
     // `ip netns exec` execs vpp: the PID is VPP's.
     vpp.pid = proc.pid!;

@@ -43,11 +43,13 @@ test('a ListPath reply decodes to the fields a resync reads, other fields skippe
   const d = decodeListPathResponse(buf)!;
   assert.equal(d.prefix, '10.1.2.0/24');
   assert.equal(d.paths.length, 2);
-  assert.equal(d.paths[0]!.neighbor_ip, '<nil>');
+  assert.equal(d.paths[0]!.local, true);
+  assert.equal(d.paths[0]!.neighbor_ip, undefined, 'a local path has no peer');
   assert.equal(d.paths[0]!.identifier, 0xfffffffe, 'a uint32 above 2^31 stays unsigned');
   assert.deepEqual([...d.paths[0]!.nlri_binary!], nlri);
   assert.deepEqual(d.paths[0]!.pattrs_binary!.map((b) => [...b]), [origin, [0x40, 3, 4, 192, 0, 2, 1]]);
   assert.equal(d.paths[1]!.neighbor_ip, '192.0.2.9');
+  assert.equal(d.paths[1]!.local, false);
   assert.equal(d.paths[1]!.pattrs_binary, undefined);
 });
 

@@ -15,7 +15,7 @@ import type { Logger } from '../../util/logger.js';
 import { bytesToPrefix, formatPrefix } from '../../util/ip.js';
 import type { ReflectedRoute } from '../../engine/reflected-route.js';
 import type { ApplyReport, Sink, SinkChange, SinkConnectionState, SinkHooks, SinkProjection, SinkStatusExtra } from '../../engine/sink.js';
-import { decodeAttrs, decodePrefixNlri, type DecodedAttrs } from './bgp-wire.js';
+import { ATTR_MP_REACH_NLRI, decodeAttrs, decodePrefixNlri, type DecodedAttrs } from './bgp-wire.js';
 import { GobgpClient, loadGobgpApi, rdToAny, rtToAny } from './gobgp-api.js';
 import type { AddPathEncoder } from './add-path-encoder.js';
 import { PathPlanner, type PlannedRoute } from './path-planner.js';
@@ -264,8 +264,8 @@ class GobgpSink implements Sink {
               let key: string | undefined;
               const ours: ReadPath[] = [];
               for (const p of d.paths) {
-                // Local paths only: learned ones have the peer's address here.
-                if (p.neighbor_ip && p.neighbor_ip !== '<nil>') continue;
+                // Local paths only: learned ones came from a peer.
+                if (!p.local) continue;
                 if (!p.nlri_binary?.length || !p.identifier) continue;
                 const set = attrSets.of(p.pattrs_binary ?? []);
                 if (!set.marked) continue;
@@ -487,17 +487,22 @@ class AttributeSets {
 
   constructor(private readonly mark: OwnershipMark) {}
 
+  /**
+   * The decoded set; its MP_REACH_NLRI's NLRI (the prefix itself, different on every
+   * IPv6 path) is left out of the comparison: a fingerprint reads only its next hop.
+   */
   of(raw: Buffer[]): { attrs: DecodedAttrs; marked: boolean } {
     let h = 0x811c9dc5;
     for (const b of raw) {
-      for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
+      const sig = significant(b);
+      for (let i = 0; i < sig.length; i++) h = Math.imul(h ^ sig[i]!, 0x01000193);
       h = Math.imul(h ^ 0xff, 0x01000193);
     }
     h >>>= 0;
     const list = this.byHash.get(h);
     if (list) for (const e of list) if (sameBuffers(e.raw, raw)) return e;
     const attrs = decodeAttrs(raw);
-    const entry = { raw: raw.map((b) => Buffer.from(b)), attrs, marked: hasMark(attrs, this.mark) };
+    const entry = { raw: raw.map((b) => Buffer.from(significant(b))), attrs, marked: hasMark(attrs, this.mark) };
     if (++this.count > 65_536) {
       this.byHash.clear();
       this.count = 1;
@@ -508,10 +513,31 @@ class AttributeSets {
   }
 }
 
+/** `a` as stored (significant parts), `b` as read. */
 function sameBuffers(a: Buffer[], b: Buffer[]): boolean {
   if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (!a[i]!.equals(b[i]!)) return false;
+  for (let i = 0; i < a.length; i++) if (!a[i]!.equals(significant(b[i]!))) return false;
   return true;
+}
+
+const SIGNIFICANT = Buffer.alloc(2 + 4 + 255);
+
+/**
+ * The bytes of a path attribute that a fingerprint depends on: all of them, but
+ * for MP_REACH_NLRI only flags, type, AFI/SAFI and the next hop (its length field
+ * and its NLRI differ per prefix). The MP_REACH_NLRI view is only valid until the
+ * next call. A malformed attribute counts whole; decodeAttrs reports it.
+ */
+function significant(b: Buffer): Buffer {
+  if (b.length < 3 || b[1] !== ATTR_MP_REACH_NLRI) return b;
+  const head = b[0]! & 0x10 ? 4 : 3;
+  if (b.length < head + 4) return b;
+  const nhEnd = head + 4 + b[head + 3]!;
+  if (nhEnd > b.length) return b;
+  SIGNIFICANT[0] = b[0]! & ~0x10; // extended length or not: the same attribute
+  SIGNIFICANT[1] = b[1]!;
+  b.copy(SIGNIFICANT, 2, head, nhEnd);
+  return SIGNIFICANT.subarray(0, 2 + nhEnd - head);
 }
 
 const NLRI_ADDR = new Uint8Array(16);

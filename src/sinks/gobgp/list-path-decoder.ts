@@ -11,6 +11,9 @@ import { RtreflectError } from '../../util/errors.js';
  * Path { string neighbor_ip = 15; uint32 identifier = 18; bytes nlri_binary = 20; repeated bytes pattrs_binary = 21 }
  */
 export interface BinaryPath {
+  /** Injected into this gobgpd (no peer: neighbor_ip absent, empty or "<nil>"); learned paths are not. */
+  local: boolean;
+  /** The peer a learned path came from; not decoded for local paths (a full table of "<nil>" strings). */
   neighbor_ip?: string;
   identifier?: number;
   nlri_binary?: Buffer;
@@ -67,13 +70,22 @@ class Reader {
   }
 }
 
+const NIL = Buffer.from('<nil>');
+const isNil = (buf: Buffer, s: number, e: number): boolean => e - s === NIL.length && buf.compare(NIL, 0, NIL.length, s, e) === 0;
+
 function decodePath(buf: Buffer, start: number, end: number): BinaryPath {
   const r = new Reader(buf, start, end);
-  const p: BinaryPath = {};
+  const p: BinaryPath = { local: true };
   while (r.pos < r.end) {
     const tag = r.varint();
     const field = tag >>> 3, wt = tag & 7;
-    if (field === 15 && wt === 2) { const [s, e] = r.span(); p.neighbor_ip = buf.toString('utf8', s, e); }
+    if (field === 15 && wt === 2) {
+      const [s, e] = r.span();
+      if (e > s && !isNil(buf, s, e)) {
+        p.local = false;
+        p.neighbor_ip = buf.toString('utf8', s, e);
+      }
+    }
     else if (field === 18 && wt === 0) p.identifier = r.varint();
     else if (field === 20 && wt === 2) { const [s, e] = r.span(); p.nlri_binary = buf.subarray(s, e); }
     else if (field === 21 && wt === 2) { const [s, e] = r.span(); (p.pattrs_binary ??= []).push(buf.subarray(s, e)); }

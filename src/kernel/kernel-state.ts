@@ -342,6 +342,11 @@ export class KernelState {
     }
     let next: Route[] | undefined;
     const intern = (nhs: NextHop[]): NextHop[] => this.intern(nhs);
+    if (fam === 4 && isDel && list.length > 0 && !list.some((a) => sameAlias(a, r))) {
+      // No alias of ours is the route deleted: a guess follows (below), and guesses can be wrong, e.g.
+      // when this notification is replayed after a re-dump that already left the route out. Confirm by dumping.
+      addRecheck(res, 4);
+    }
     if (fam === 4) next = isDel ? delV4(list, r) : newV4(list, r, nlFlags);
     else next = isDel ? delV6(list, r, rawPaths(m), intern) : newV6(list, r, nlFlags, m.multipath, res, intern);
     if (next === undefined) return;

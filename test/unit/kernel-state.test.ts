@@ -250,6 +250,17 @@ test('link down: routes whose only paths use it are deleted at once, multipath l
   assert.equal(s.ifname(3), undefined);
 });
 
+test('IPv4 delete that names no alias exactly: the guess is applied and a re-dump asked; an exact one asks none', () => {
+  const { feed, route } = setup();
+  route(ADD, { prefix: '10.8.0.0/24', gateway: '10.1.0.2', oif: 3 });
+  route(APPEND, { prefix: '10.8.0.0/24', gateway: '10.1.0.3', oif: 3 });
+  const exact = feed(encodeRouteMessage({ msgType: RTM_DELROUTE, protocol: 12, prefix: '10.8.0.0/24', gateway: '10.1.0.3', oif: 3 }));
+  assert.deepEqual(exact.recheck, []);
+  // As when a deletion is replayed after a re-dump that no longer listed the route.
+  const guessed = feed(encodeRouteMessage({ msgType: RTM_DELROUTE, protocol: 12, prefix: '10.8.0.0/24', gateway: '10.1.0.9', oif: 3 }));
+  assert.deepEqual(guessed.recheck, [4]);
+});
+
 test('carrier loss (LOWER_UP cleared) makes paths unusable like admin down', () => {
   const { feed, route } = setup();
   feed(encodeLinkMessage({ ifindex: 7, ifname: 'eth3', flags: UP }));

@@ -119,6 +119,36 @@ export class FieldLocator {
     return { ...base, kind: 'other', type };
   }
 
+  /**
+   * Offset of the union holding an address at `path` (fixed size, its ip4[4] and ip6[16]
+   * members at its start). `shapeErr` makes the error, saying whose expectation failed.
+   */
+  addressUnion(msg: string, path: string[], shapeErr: (what: string) => Error): number {
+    const u = this.locate(msg, path);
+    if (u.kind !== 'union' || u.size === undefined) throw shapeErr(`${path.join('.')} is not a fixed-size union`);
+    const v4 = this.locate(msg, [...path, 'ip4']);
+    const v6 = this.locate(msg, [...path, 'ip6']);
+    if (v4.kind !== 'bytes' || v4.size !== 4 || v6.kind !== 'bytes' || v6.size !== 16 || u.size < 16) {
+      throw shapeErr(`${path.join('.')} is not an address union of ip4[4] and ip6[16]`);
+    }
+    return u.offset;
+  }
+
+  /**
+   * A route message's `route` (a struct ending the message) and `route.paths` (a
+   * variable array counted by n_paths, ending it), as in-place route writers and
+   * readers need them. `shapeErr` makes the error.
+   */
+  routeWithPaths(msg: string, shapeErr: (what: string) => Error): { route: FieldLocation; paths: FieldLocation & { elemSize: number } } {
+    const route = this.locate(msg, ['route']);
+    if (route.kind !== 'struct' || !route.last) throw shapeErr('route is not a struct ending the message');
+    const paths = this.locate(msg, ['route', 'paths']);
+    if (paths.kind !== 'vararray' || !paths.last || paths.lengthFrom !== 'n_paths' || paths.elemSize === undefined) {
+      throw shapeErr('route.paths is not a variable array counted by n_paths that ends the message');
+    }
+    return { route, paths: paths as FieldLocation & { elemSize: number } };
+  }
+
   /** Locates an integer field of 1, 2 or 4 bytes (what in-place writers and readers handle). */
   int(msg: string, path: string[]): { offset: number; size: 1 | 2 | 4; signed: boolean } {
     const l = this.locate(msg, path);

@@ -59,18 +59,8 @@ export class RouteDetailsReader {
       const l = loc.int(msg, path);
       return { offset: l.offset, size: l.size };
     };
-    const union = (path: string[]): number => {
-      const u = loc.locate(msg, path);
-      const v4 = loc.locate(msg, [...path, 'ip4']);
-      const v6 = loc.locate(msg, [...path, 'ip6']);
-      if (u.kind !== 'union' || v4.kind !== 'bytes' || v4.size !== 4 || v6.kind !== 'bytes' || v6.size !== 16) throw bad(`${path.join('.')} is not an address union of ip4[4] and ip6[16]`);
-      return u.offset;
-    };
-    const route = loc.locate(msg, ['route']);
-    const paths = loc.locate(msg, ['route', 'paths']);
-    if (route.kind !== 'struct' || !route.last || paths.kind !== 'vararray' || !paths.last || paths.lengthFrom !== 'n_paths' || paths.elemSize === undefined) {
-      throw bad('route.paths is not a variable array counted by n_paths that ends the message');
-    }
+    const union = (path: string[]): number => loc.addressUnion(msg, path, bad);
+    const { route, paths } = loc.routeWithPaths(msg, bad);
     this.tableId = int(['route', 'table_id']);
     this.af = int(['route', 'prefix', 'address', 'af']);
     this.addr = union(['route', 'prefix', 'address', 'un']);

@@ -1,7 +1,7 @@
 import { RtreflectError } from '../../util/errors.js';
 import { addrToBytes } from '../../util/ip.js';
 import type { VppCodec } from './vpp-codec.js';
-import { FieldLocator, putUint, type FieldLocation } from './vpp-field-locator.js';
+import { FieldLocator, putUint } from './vpp-field-locator.js';
 
 /**
  * A compiled layout of the route add/del messages (ip_route_add_del_v2, or
@@ -21,17 +21,6 @@ function shapeErr(msg: string, what: string): RtreflectError {
   return new RtreflectError('ERR_VPP_API_DEFS', `VPP API message ${msg} does not have the shape rtreflect's route writer expects: ${what}`);
 }
 
-/** The union holding an address: its ip4 / ip6 members, placed at its start. */
-function addressUnion(loc: FieldLocator, msg: string, path: string[]): { offset: number; size: number } {
-  const u = loc.locate(msg, path);
-  if (u.kind !== 'union' || u.size === undefined) throw shapeErr(msg, `${path.join('.')} is not a fixed-size union`);
-  const v4 = loc.locate(msg, [...path, 'ip4']);
-  const v6 = loc.locate(msg, [...path, 'ip6']);
-  if (v4.kind !== 'bytes' || v4.size !== 4 || v6.kind !== 'bytes' || v6.size !== 16 || u.size < 16) {
-    throw shapeErr(msg, `${path.join('.')} is not an address union of ip4[4] and ip6[16]`);
-  }
-  return { offset: u.offset, size: u.size };
-}
 
 export class RouteLayout {
   /** Bytes before the paths. */
@@ -62,18 +51,14 @@ export class RouteLayout {
       const l = loc.int(msg, path);
       return { offset: l.offset, size: l.size };
     };
-    const route = loc.locate(msg, ['route']);
-    if (route.kind !== 'struct' || !route.last) throw shapeErr(msg, 'route is not a struct ending the message');
-    const paths: FieldLocation = loc.locate(msg, ['route', 'paths']);
-    if (paths.kind !== 'vararray' || !paths.last || paths.lengthFrom !== 'n_paths' || paths.elemSize === undefined) {
-      throw shapeErr(msg, 'route.paths is not a variable array counted by n_paths that ends the message');
-    }
+    const bad = (what: string): RtreflectError => shapeErr(msg, what);
+    const { route, paths } = loc.routeWithPaths(msg, bad);
     this.isAdd = int(['is_add']);
     this.isMultipath = int(['is_multipath']);
     this.tableId = int(['route', 'table_id']);
     this.statsIndex = int(['route', 'stats_index']);
     this.af = int(['route', 'prefix', 'address', 'af']);
-    this.addr = addressUnion(loc, msg, ['route', 'prefix', 'address', 'un']).offset;
+    this.addr = loc.addressUnion(msg, ['route', 'prefix', 'address', 'un'], bad);
     this.len = int(['route', 'prefix', 'len']);
     this.hasSrc = codec.defs.types.get(route.type)?.fields.some((f) => f.name === 'src') ?? false;
     this.src = this.hasSrc ? int(['route', 'src']) : undefined;
@@ -91,7 +76,7 @@ export class RouteLayout {
       type: pp(['type']), flags: pp(['flags']), proto: pp(['proto']), viaLabel: pp(['nh', 'via_label']), objId: pp(['nh', 'obj_id']),
       classify: pp(['nh', 'classify_table_index']), nLabels: pp(['n_labels']),
     };
-    this.pAddr = addressUnion(loc, msg, ['route', 'paths', 'nh', 'address']).offset - paths.offset;
+    this.pAddr = loc.addressUnion(msg, ['route', 'paths', 'nh', 'address'], bad) - paths.offset;
 
     // Templates with every default the generic encoder would put in fields rtreflect leaves alone.
     const head = codec.encode(msg, { route: { paths: [] } });

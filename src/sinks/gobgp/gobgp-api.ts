@@ -158,7 +158,7 @@ export class GobgpClient {
    * objects by protobufjs nor held all at once.
    */
   listPathsBinary(family: 4 | 6, opts: { vrf?: string }, each: (d: BinaryDestination) => void): Promise<void> {
-    const def = (this.client.constructor as unknown as { service: Record<string, { path: string; requestSerialize: (v: unknown) => Buffer }> }).service.ListPath!;
+    const def = this.method('ListPath');
     const req = def.requestSerialize({
       table_type: opts.vrf !== undefined ? 'VRF' : 'GLOBAL',
       name: opts.vrf ?? '',
@@ -171,56 +171,25 @@ export class GobgpClient {
     });
   }
 
+  /** A method's definition from the loaded service: its path and (de)serializers, for calls made on raw bytes. */
+  private method(name: string): { path: string; requestSerialize: (v: unknown) => Buffer; responseDeserialize: (b: Buffer) => unknown } {
+    return (this.client.constructor as unknown as { service: Record<string, ReturnType<GobgpClient['method']>> }).service[name]!;
+  }
+
   /** Streams the requests, honouring back-pressure; resolves when gobgpd acknowledged the whole stream. */
   addPathStream(requests: Iterable<AddPathStreamRequest>): Promise<void> {
-    return new Promise((resolve, reject) => {
-      let settled = false;
-      const call = this.client.AddPathStream((err: grpc.ServiceError | null) => {
-        if (settled) return;
-        settled = true;
-        if (err) reject(err); else resolve();
-      }) as grpc.ClientWritableStream<AddPathStreamRequest>;
-      call.on('error', () => { /* reported through the callback */ });
-      const it = requests[Symbol.iterator]();
-      const pump = (): void => {
-        for (;;) {
-          if (settled) return;
-          const n = it.next();
-          if (n.done) { call.end(); return; }
-          if (!call.write(n.value)) { call.once('drain', pump); return; }
-        }
-      };
-      pump();
-    });
+    return streamAll((done) => this.client.AddPathStream(done) as grpc.ClientWritableStream<AddPathStreamRequest>, requests);
   }
 
   /** A client-streaming AddPathStream call whose requests are already bytes (AddPathEncoder.request). */
   private rawAddPathStream(callback: (err: grpc.ServiceError | null) => void): grpc.ClientWritableStream<Buffer> {
-    const def = (this.client.constructor as unknown as { service: Record<string, { path: string; responseDeserialize: (b: Buffer) => unknown }> }).service.AddPathStream!;
+    const def = this.method('AddPathStream');
     return this.client.makeClientStreamRequest(def.path, (b: Buffer) => b, def.responseDeserialize, (err: grpc.ServiceError | null) => callback(err)) as grpc.ClientWritableStream<Buffer>;
   }
 
   /** Streams already-encoded requests, honouring back-pressure; resolves when gobgpd acknowledged the whole stream. */
   addPathStreamBytes(requests: Iterable<Buffer>): Promise<void> {
-    return new Promise((resolve, reject) => {
-      let settled = false;
-      const call = this.rawAddPathStream((err) => {
-        if (settled) return;
-        settled = true;
-        if (err) reject(err); else resolve();
-      });
-      call.on('error', () => { /* reported through the callback */ });
-      const it = requests[Symbol.iterator]();
-      const pump = (): void => {
-        for (;;) {
-          if (settled) return;
-          const n = it.next();
-          if (n.done) { call.end(); return; }
-          if (!call.write(n.value)) { call.once('drain', pump); return; }
-        }
-      };
-      pump();
-    });
+    return streamAll((done) => this.rawAddPathStream(done), requests);
   }
 
   /**
@@ -281,6 +250,29 @@ export class GobgpClient {
   }
 
   close(): void { this.client.close(); }
+}
+
+/** Writes every request into a client stream opened by `open`, honouring back-pressure, then ends it; resolves with the call's verdict. */
+function streamAll<T>(open: (done: (err: grpc.ServiceError | null) => void) => grpc.ClientWritableStream<T>, requests: Iterable<T>): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const call = open((err) => {
+      if (settled) return;
+      settled = true;
+      if (err) reject(err); else resolve();
+    });
+    call.on('error', () => { /* reported through the callback */ });
+    const it = requests[Symbol.iterator]();
+    const pump = (): void => {
+      for (;;) {
+        if (settled) return;
+        const n = it.next();
+        if (n.done) { call.end(); return; }
+        if (!call.write(n.value)) { call.once('drain', pump); return; }
+      }
+    };
+    pump();
+  });
 }
 
 export function assertDeleteNamesPath(req: { path?: ApiPathIn; uuid?: Uint8Array }): void {

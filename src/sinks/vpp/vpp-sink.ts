@@ -473,17 +473,22 @@ class VppSink implements Sink {
   private layouts = new Map<string, RouteLayout | null>();
 
   private layoutFor(name: string, codec: VppCodec): RouteLayout | null {
-    let l = this.layouts.get(name);
-    if (l === undefined) {
+    return this.compiledOnce(this.layouts, name, () => new RouteLayout(codec, name), 'cannot compile the route writer for these VPP API definitions; using the generic encoder (slower)');
+  }
+
+  /** What `make` compiles for a message, once per name; null, said once, when the definitions do not fit it. */
+  private compiledOnce<T>(cache: Map<string, T | null>, name: string, make: () => T, fallback: string): T | null {
+    let c = cache.get(name);
+    if (c === undefined) {
       try {
-        l = new RouteLayout(codec, name);
+        c = make();
       } catch (err) {
-        this.logger.warn({ err: (err as Error).message }, 'cannot compile the route writer for these VPP API definitions; using the generic encoder (slower)');
-        l = null;
+        this.logger.warn({ err: (err as Error).message }, fallback);
+        c = null;
       }
-      this.layouts.set(name, l);
+      cache.set(name, c);
     }
-    return l;
+    return c;
   }
 
   /** Creates the tables the batch's upserts need (once each); returns `family:table` → why it failed. */
@@ -646,17 +651,7 @@ class VppSink implements Sink {
   private detailsReaders = new Map<string, RouteDetailsReader | null>();
 
   private detailsReaderFor(name: string, codec: VppCodec): RouteDetailsReader | null {
-    let r = this.detailsReaders.get(name);
-    if (r === undefined) {
-      try {
-        r = new RouteDetailsReader(codec, name);
-      } catch (err) {
-        this.logger.warn({ err: (err as Error).message }, 'cannot compile the route reader for these VPP API definitions; decoding routes generically (slower)');
-        r = null;
-      }
-      this.detailsReaders.set(name, r);
-    }
-    return r;
+    return this.compiledOnce(this.detailsReaders, name, () => new RouteDetailsReader(codec, name), 'cannot compile the route reader for these VPP API definitions; decoding routes generically (slower)');
   }
 
   /**

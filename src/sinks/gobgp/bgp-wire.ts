@@ -27,21 +27,34 @@ function wireError(what: string): RtreflectError {
   return new RtreflectError('ERR_BGP_WIRE', what);
 }
 
+const NLRI_SCRATCH = new Uint8Array(17);
+
 /** NLRI of one prefix: [path id (4, RFC 7911) when given] length, significant bytes. */
 export function encodePrefixNlri(p: Prefix, pathId?: number): Uint8Array {
-  const max = p.family === 4 ? 32 : 128;
-  if (!Number.isInteger(p.len) || p.len < 0 || p.len > max) throw wireError(`prefix length ${p.len} is out of range 0..${max}`);
-  if (p.addr.length !== (p.family === 4 ? 4 : 16)) throw wireError(`an IPv${p.family} prefix needs a ${p.family === 4 ? 4 : 16}-byte address`);
-  const nbytes = (p.len + 7) >> 3;
+  const n = writePrefixNlri(p, NLRI_SCRATCH); // checks the prefix before anything is sized by it
   const head = pathId === undefined ? 0 : 4;
-  const out = new Uint8Array(head + 1 + nbytes);
+  const out = new Uint8Array(head + n);
   if (pathId !== undefined) {
     checkU32(pathId, 'add-path identifier');
     new DataView(out.buffer).setUint32(0, pathId);
   }
-  out[head] = p.len;
-  out.set(p.addr.subarray(0, nbytes), head + 1);
+  out.set(NLRI_SCRATCH.subarray(0, n), head);
   return out;
+}
+
+/**
+ * A prefix's NLRI (length, then its significant bytes; no path id) written into
+ * `out` at `at` (1 + 16 bytes of room always suffice); returns its size. For
+ * writers that reuse one buffer instead of allocating per prefix.
+ */
+export function writePrefixNlri(p: Prefix, out: Uint8Array, at = 0): number {
+  const max = p.family === 4 ? 32 : 128;
+  if (!Number.isInteger(p.len) || p.len < 0 || p.len > max) throw wireError(`prefix length ${p.len} is out of range 0..${max}`);
+  if (p.addr.length !== (p.family === 4 ? 4 : 16)) throw wireError(`an IPv${p.family} prefix needs a ${p.family === 4 ? 4 : 16}-byte address`);
+  const nbytes = (p.len + 7) >> 3;
+  out[at] = p.len;
+  for (let i = 0; i < nbytes; i++) out[at + 1 + i] = p.addr[i]!;
+  return 1 + nbytes;
 }
 
 /** Decodes one prefix NLRI; `addPath` when it carries a path identifier. Returns the prefix and the bytes used. */

@@ -60,7 +60,7 @@ export class PathPlanner {
     const out: Buffer[] = [];
     if (p.attrs) {
       // The bulk of a table: the NLRI goes through a scratch buffer, the attributes are shared.
-      const n = writeNlri(plan.prefix, NLRI_SCRATCH);
+      const n = w.writePrefixNlri(plan.prefix, NLRI_SCRATCH);
       for (let i = 0; i < plan.hops.length; i++) out.push(this.encoder.path(fam, NLRI_SCRATCH, p.attrs[i]!, plan.hops[i]!.id, false, n));
       for (const id of withdrawIds) out.push(this.encoder.path(fam, NLRI_SCRATCH, WITHDRAW_ATTRS, id, true, n));
       return out;
@@ -108,14 +108,6 @@ export class PathPlanner {
 
 const WITHDRAW_ATTRS = [w.encodeOrigin()];
 const NLRI_SCRATCH = new Uint8Array(17);
-
-/** A prefix's NLRI (length byte, then the significant address bytes) into `out`; returns its size. */
-function writeNlri(p: Prefix, out: Uint8Array): number {
-  const n = (p.len + 7) >> 3;
-  out[0] = p.len;
-  for (let i = 0; i < n; i++) out[1 + i] = p.addr[i]!;
-  return 1 + n;
-}
 
 /** IPv6 prefix text as the kernel state writes it (RFC 5952, host bits zero), or undefined for anything else. */
 function canonicalV6(text: string): Prefix | undefined {

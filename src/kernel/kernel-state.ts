@@ -440,14 +440,18 @@ export class KernelState {
     for (const nh of nhs) Object.freeze(nh);
     Object.freeze(nhs);
     this.interned.set(k, nhs);
-    if (nhs.length === 1 && !nhs[0]!.onlink) {
-      const nh = nhs[0]!;
-      let byIf = this.singlePaths.get(nh.gateway ?? '');
-      if (!byIf) this.singlePaths.set(nh.gateway ?? '', (byIf = new Map()));
-      byIf.set(nh.ifindex ?? 0, nhs);
-    }
+    this.indexSinglePath(nhs);
     if (this.interned.size > this.internLimit) this.compactInterned();
     return nhs;
+  }
+
+  /** Files an interned single-path array (not onlink) under its gateway and ifindex, for fromParsed's shortcut. */
+  private indexSinglePath(nhs: NextHop[]): void {
+    if (nhs.length !== 1 || nhs[0]!.onlink) return;
+    const nh = nhs[0]!;
+    let byIf = this.singlePaths.get(nh.gateway ?? '');
+    if (!byIf) this.singlePaths.set(nh.gateway ?? '', (byIf = new Map()));
+    byIf.set(nh.ifindex ?? 0, nhs);
   }
 
   /** Drops interned arrays no route uses any more (amortized: runs when the table doubled). */
@@ -461,13 +465,7 @@ export class KernelState {
     }
     for (const [k, v] of this.interned) if (!live.has(v)) this.interned.delete(k);
     this.singlePaths.clear();
-    for (const v of this.interned.values()) {
-      if (v.length !== 1 || v[0]!.onlink) continue;
-      const nh = v[0]!;
-      let byIf = this.singlePaths.get(nh.gateway ?? '');
-      if (!byIf) this.singlePaths.set(nh.gateway ?? '', (byIf = new Map()));
-      byIf.set(nh.ifindex ?? 0, v);
-    }
+    for (const v of this.interned.values()) this.indexSinglePath(v);
     this.internLimit = Math.max(4096, this.interned.size * 2);
   }
 

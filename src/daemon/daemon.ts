@@ -65,7 +65,7 @@ export class Daemon {
     const sinkList: Sink[] = this.sinks.sinks;
     const metrics = new Metrics(() => this.reflector.sinkStatus(), () => this.source?.size ?? 0);
     this.metrics = metrics;
-    const compactor = new HeapCompactor(log, () => this.reflector.workers.some((w) => w.pendingCount > 0));
+    const compactor = new HeapCompactor(log, () => this.reflector.workers.some((w) => w.busy));
     this.compactor = compactor;
     const observer = metrics.observer();
     this.reflector = new Reflector({

@@ -20,7 +20,7 @@ export class HeapCompactor {
 
   constructor(
     private readonly logger: Logger,
-    /** True while the bulk work is still going on (sinks still draining): compaction waits for it. */
+    /** True while the bulk work is still going on (sinks draining, flushing or resyncing): compaction waits for it. */
     private readonly busy: () => boolean,
     /** Changes (routes loaded, written, removed) that make a compaction worth its pause. */
     private readonly threshold = 20_000,

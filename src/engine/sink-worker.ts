@@ -123,6 +123,11 @@ export class SinkWorker {
     return this.appliedKeys;
   }
 
+  /** Writing, resyncing or with keys left to compare: bulk work is still going on. */
+  get busy(): boolean {
+    return this.running || this.pendingCount > 0;
+  }
+
   get pendingCount(): number {
     return this.dirty.length + this.parked.length + this.held.length;
   }

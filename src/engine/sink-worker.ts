@@ -306,7 +306,7 @@ export class SinkWorker {
         // Nothing left to write: make what was written land before calling the sink idle.
         if (this.pendingCount === 0) {
           await this.settle();
-          if (this.pendingCount === 0) await this.sink.flush?.();
+          if (this.pendingCount === 0) await this.sink.flush?.('idle');
         }
       }
     } catch (err) {
@@ -380,7 +380,7 @@ export class SinkWorker {
         if (this.pendingCount === 0) await this.settle();
       }
       await this.settle();
-      await this.sink.flush?.();
+      await this.sink.flush?.('resync');
     } catch (err) {
       error = err as Error;
     }

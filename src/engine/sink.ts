@@ -71,10 +71,12 @@ export interface Sink {
   apply(changes: SinkChange[]): Promise<ApplyReport>;
   /**
    * For sinks that pipeline writes: resolves when everything apply() accepted is
-   * in the dataplane. The engine calls it when it has nothing left to write
-   * (before it reports a resync done or the sink idle).
+   * in the dataplane. The engine calls it when it has nothing left to write:
+   * 'resync' before it reports a resync done (must confirm), 'idle' before it
+   * calls the sink idle (a sink whose open stream reports its own failures, by
+   * onResyncNeeded or by going down, may keep that stream open and return at once).
    */
-  flush?(): Promise<void>;
+  flush?(when?: 'idle' | 'resync'): Promise<void>;
   stop(opts: { withdraw: boolean }): Promise<void>;
   state(): SinkConnectionState;
   statusExtra?(): SinkStatusExtra;

@@ -167,6 +167,22 @@ describe('gobgp sink against a real gobgpd', () => {
     assert.match(missing.failed[0]!.error, /VRF "blue" does not exist/);
   });
 
+  it('keeps its stream open when idle, and asks for a resync as soon as gobgpd refuses a path in it', async () => {
+    const before = resyncs.length;
+    const r = route('10.52.0.0/24', ['192.0.2.52'], { vrf: 'red' });
+    // Somebody deletes the VRF behind the sink's back: gobgpd now refuses writes into it.
+    execFileSync('gobgp', [...g.cliArgs, 'vrf', 'del', 'red']);
+    const rep = await sink.apply(upserts(sink, [r]));
+    assert.equal(rep.failed.length, 0, 'handed to the open stream; gobgpd answers later');
+    // Nobody flushes: the refusal must still come through.
+    await until('a resync request', () => resyncs.length > before);
+    assert.match(resyncs[resyncs.length - 1]!, /refused a bulk write/);
+    // The resync the engine runs then repairs it: the read learns the VRF is gone, the write re-creates it.
+    await sink.readOwned();
+    assert.deepEqual((await applied(sink, upserts(sink, [r]))).failed, []);
+    assert.deepEqual((await rib(g, 4, 'red')).map((p) => p.prefix), ['10.52.0.0/24']);
+  });
+
   it('deletes only its own paths', async () => {
     const owned = await sink.readOwned();
     const rep = await applied(sink, [...owned].map(([key, fingerprint]) => ({ op: 'delete' as const, key, fingerprint })));

@@ -199,7 +199,7 @@ export class GobgpClient {
    * everything written, or rejects with the stream's error (gobgpd ends the
    * stream at the first path it refuses; what it took before stays applied).
    */
-  openAddPathStream(): { write(req: Buffer): Promise<void>; end(): Promise<void>; readonly failed: Error | undefined } {
+  openAddPathStream(): { write(req: Buffer): Promise<void>; end(): Promise<void>; readonly failed: Error | undefined; readonly done: Promise<void> } {
     let failed: Error | undefined;
     let resolveDone!: () => void, rejectDone!: (e: Error) => void;
     const done = new Promise<void>((res, rej) => { resolveDone = res; rejectDone = rej; });
@@ -210,6 +210,7 @@ export class GobgpClient {
     call.on('error', () => { /* reported through the callback */ });
     return {
       get failed() { return failed; },
+      done,
       write(req) {
         if (failed) return Promise.reject(failed);
         if (call.write(req)) return Promise.resolve();

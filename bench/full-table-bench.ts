@@ -10,7 +10,8 @@
  *  2. T_rt: `rtreflect run` started cold until gobgpd's RIB holds every route; T_rt / T_raw ≤ 1.2.
  *  3. rtreflect's RSS at that size minus its RSS with an empty kernel, per route ≤ 200 bytes.
  *  4. Restart with the kernel unchanged: time to READY ≤ 5 s, 0 writes.
- *  5. Single-change latency kernel → gobgpd RIB (best-path watch), p99 ≤ 2 ms.
+ *  5. Single-change latency kernel → gobgpd RIB (best-path watch), p99 ≤ 2 ms; and, with rtreflect
+ *     stopped, the same for a minimal raw reflector on the same kernel and gobgpd: the floor.
  *
  * rtreflect and gobgpd run in the host namespace on loopback (free port) and rtreflect
  * watches the bench namespace's kernel through `source.netns`: that keeps gobgpd's API
@@ -23,6 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createNetns, type Netns } from '../test/helpers/netns.js';
+import { RawReflector } from './raw-reflector.js';
 import { freePort, startGobgpd, type TestGobgpd } from '../test/helpers/gobgpd.js';
 import { controlRequest } from '../src/control/control-client.js';
 import { encodePlan, parseOwnershipMark, planRoute, type PathPlan } from '../src/sinks/gobgp/gobgp-paths.js';
@@ -168,6 +170,33 @@ log:
 `;
 }
 
+/**
+ * Replaces routes v4Prefix(from..to-1) one at a time (next hop CHANGE_GW4) and times each from the
+ * write into `ip -batch` to gobgpd's best-path event for the prefix. The next starts when one is seen.
+ */
+async function singleChangeLatency(ip: ChildProcess, probe: GobgpProbe, from: number, to: number): Promise<{ lat: number[]; missed: number }> {
+  const waiting = new Map<string, () => void>();
+  const cancel = probe.watchBest((prefix) => { const w = waiting.get(prefix); if (w) { waiting.delete(prefix); w(); } });
+  try {
+    await sleep(500); // the watch stream is open
+    const lat: number[] = [];
+    let missed = 0;
+    for (let i = from; i < to; i++) {
+      const prefix = v4Prefix(i);
+      const seen = new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => { waiting.delete(prefix); resolve(false); }, 5000);
+        waiting.set(prefix, () => { clearTimeout(timer); resolve(true); });
+      });
+      const t0 = performance.now();
+      ip.stdin!.write(`route replace ${prefix} via ${CHANGE_GW4} proto bird\n`);
+      if (await seen) lat.push(performance.now() - t0); else missed++;
+    }
+    return { lat, missed };
+  } finally {
+    cancel();
+  }
+}
+
 export async function runFullTableBench(o: FullTableOptions): Promise<Record<string, number>> {
   const total = o.v4 + o.v6;
   console.log(`full-table bench: ${fmtInt(o.v4)} IPv4 + ${fmtInt(o.v6)} IPv6 routes (proto bird), ${o.changes} single changes`);
@@ -265,33 +294,33 @@ export async function runFullTableBench(o: FullTableOptions): Promise<Record<str
     console.log(`  restart: READY ${fmtMs(r.restartMs)} (sink resync ${fmtMs(r.restartResyncMs)}), writes ${r.restartWrites}`);
 
     // 5. Single-change latency: kernel route replace → best-path event in gobgpd.
-    const waiting = new Map<string, () => void>();
-    const cancel = probe.watchBest((prefix) => { const w = waiting.get(prefix); if (w) { waiting.delete(prefix); w(); } });
     ipChild = spawn('ip', ['-n', ns.name, '-force', '-batch', '-'], { stdio: ['pipe', 'ignore', 'inherit'] });
-    await sleep(500); // the watch stream is open
-    const lat: number[] = [];
-    let missed = 0;
+    const n = Math.min(o.changes, Math.floor(o.v4 / 2));
     const engineBefore = await engineLatency(metricsPort);
-    const n = Math.min(o.changes, o.v4);
-    for (let i = 0; i < n; i++) {
-      const prefix = v4Prefix(i);
-      const seen = new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => { waiting.delete(prefix); resolve(false); }, 5000);
-        waiting.set(prefix, () => { clearTimeout(timer); resolve(true); });
-      });
-      const t0 = performance.now();
-      ipChild.stdin!.write(`route replace ${prefix} via ${CHANGE_GW4} proto bird\n`);
-      if (await seen) lat.push(performance.now() - t0); else missed++;
-    }
-    cancel();
+    const rtLat = await singleChangeLatency(ipChild, probe, 0, n);
     // The engine's own share (kernel event in rtreflect → written into the AddPathStream), from its histogram.
     const engineAfter = await engineLatency(metricsPort);
     const engineWrites = engineAfter.count - engineBefore.count;
     r.engineWithin2ms = engineWrites > 0 ? (engineAfter.le2ms - engineBefore.le2ms) / engineWrites : NaN;
-    r.latP50 = percentile(lat, 50);
-    r.latP99 = percentile(lat, 99);
-    r.latMax = Math.max(...lat);
-    r.latMissed = missed;
+    r.latP50 = percentile(rtLat.lat, 50);
+    r.latP99 = percentile(rtLat.lat, 99);
+    r.latMax = Math.max(...rtLat.lat);
+    r.latMissed = rtLat.missed;
+
+    // 6. The floor, same kernel, same gobgpd and RIB: a minimal reflector (bench/raw-reflector.ts) in rtreflect's place.
+    await stopRtreflect(rt);
+    rt = undefined;
+    const raw = new RawReflector(ns.name, g.client, parseOwnershipMark({ largeCommunity: '4294967294:0:1' }));
+    try {
+      for (let i = n; i < 2 * n; i++) raw.holds(v4Prefix(i), GW4[i & 3]!);
+      await sleep(200); // subscribed
+      const floor = await singleChangeLatency(ipChild, probe, n, 2 * n);
+      r.floorP50 = percentile(floor.lat, 50);
+      r.floorP99 = percentile(floor.lat, 99);
+      r.floorMissed = floor.missed;
+    } finally {
+      await raw.close();
+    }
 
     const rows: Row[] = [
       { metric: 'routes (IPv4 + IPv6)', value: fmtInt(total) },
@@ -302,10 +331,12 @@ export async function runFullTableBench(o: FullTableOptions): Promise<Record<str
       { metric: 'memory per route (RSS delta at +12s)', value: `${r.bytesPerRoute.toFixed(0)} B`, target: '≤ 200 B', verdict: verdict(r.bytesPerRoute <= 200) },
       { metric: 'restart → READY', value: fmtMs(r.restartMs), target: '≤ 5000 ms', verdict: verdict(r.restartMs <= 5000) },
       { metric: 'restart writes (upserts + deletes)', value: String(r.restartWrites), target: '0', verdict: verdict(r.restartWrites === 0) },
-      { metric: `single change latency p50 (${lat.length} changes)`, value: fmtMs(r.latP50) },
+      { metric: `single change latency p50 (${n} changes)`, value: fmtMs(r.latP50) },
       { metric: 'single change latency p99', value: fmtMs(r.latP99), target: '≤ 2 ms', verdict: verdict(r.latP99 <= 2) },
-      { metric: 'single change latency max / missed', value: `${fmtMs(r.latMax)} / ${missed}` },
+      { metric: 'single change latency max / missed', value: `${fmtMs(r.latMax)} / ${r.latMissed}` },
       { metric: 'of which in rtreflect (event → stream): writes within 2 ms', value: `${(r.engineWithin2ms * 100).toFixed(1)} %` },
+      { metric: `floor: minimal raw reflector p50 / p99 (missed ${r.floorMissed})`, value: `${fmtMs(r.floorP50)} / ${fmtMs(r.floorP99)}` },
+      { metric: 'rtreflect / floor, p50 / p99', value: `${(r.latP50 / r.floorP50).toFixed(2)} / ${(r.latP99 / r.floorP99).toFixed(2)}` },
     ];
     printTable('full table: kernel → rtreflect → gobgpd', rows);
     return r;

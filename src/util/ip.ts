@@ -3,8 +3,81 @@ import { RtreflectError } from './errors.js';
 
 export type Family = 4 | 6;
 
+/** Hex digit value of a char code, or -1. */
+function hexDigit(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  const l = c | 0x20;
+  return l >= 97 && l <= 102 ? l - 87 : -1;
+}
+
+/** Dotted quad without leading zeros, or undefined (then the general parser decides). */
+function fastV4(t: string): Uint8Array | undefined {
+  const out = new Uint8Array(4);
+  let octet = 0, v = 0, digits = 0;
+  for (let i = 0; i < t.length; i++) {
+    const c = t.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      if (digits === 1 && v === 0) return undefined;
+      v = v * 10 + (c - 48);
+      if (++digits > 3 || v > 255) return undefined;
+    } else if (c === 46 && digits > 0 && octet < 3) {
+      out[octet++] = v;
+      v = 0; digits = 0;
+    } else return undefined;
+  }
+  if (octet !== 3 || digits === 0) return undefined;
+  out[3] = v;
+  return out;
+}
+
+const groupScratch = new Uint16Array(8);
+
+/** Hex groups with at most one "::" (no dotted tail, no zone), or undefined (then the general parser decides). */
+function fastV6(t: string): Uint8Array | undefined {
+  const n = t.length;
+  let i = 0, count = 0, gap = -1;
+  if (n >= 2 && t.charCodeAt(0) === 58 && t.charCodeAt(1) === 58) { gap = 0; i = 2; }
+  while (i < n) {
+    let v = 0, digits = 0;
+    for (; i < n && digits <= 4; i++) {
+      const d = hexDigit(t.charCodeAt(i));
+      if (d < 0) break;
+      v = (v << 4) | d;
+      digits++;
+    }
+    if (digits === 0 || digits > 4 || count === 8) return undefined;
+    groupScratch[count++] = v;
+    if (i === n) break;
+    if (t.charCodeAt(i++) !== 58) return undefined;
+    if (i < n && t.charCodeAt(i) === 58) {
+      if (gap >= 0) return undefined;
+      gap = count;
+      i++;
+    } else if (i === n) return undefined; // a single trailing colon
+  }
+  if (gap < 0 ? count !== 8 : count > 7) return undefined;
+  const out = new Uint8Array(16);
+  const tail = gap < 0 ? 0 : count - gap;
+  for (let g = 0; g < count; g++) {
+    const at = gap >= 0 && g >= gap ? 8 - tail + (g - gap) : g;
+    out[2 * at] = groupScratch[g]! >> 8;
+    out[2 * at + 1] = groupScratch[g]! & 0xff;
+  }
+  return out;
+}
+
+/**
+ * The common address forms parsed by hand (a full table is mostly these): no regular
+ * expressions or string splitting. undefined leaves the text to the general parser.
+ */
+function fastAddrBytes(t: string): Uint8Array | undefined {
+  return t.includes(':') ? fastV6(t) : fastV4(t);
+}
+
 /** Bytes of an address, network order. Throws on text that is not an address. */
 export function addrToBytes(text: string): Uint8Array {
+  const fast = fastAddrBytes(text);
+  if (fast !== undefined) return fast;
   if (isIPv4(text)) return Uint8Array.from(text.split('.').map(Number));
   if (!isIPv6(text)) throw new RtreflectError('ERR_BAD_ADDRESS', `"${text}" is not an IPv4 or IPv6 address`);
   let s = text;
@@ -102,6 +175,8 @@ export function bytesToPrefix(buf: Uint8Array, off: number, addrLen: number, pre
 }
 
 export function familyOf(addr: string): Family {
+  const fast = fastAddrBytes(addr);
+  if (fast !== undefined) return fast.length === 4 ? 4 : 6;
   if (isIPv4(addr)) return 4;
   if (isIPv6(addr)) return 6;
   throw new RtreflectError('ERR_BAD_ADDRESS', `"${addr}" is not an IPv4 or IPv6 address`);
@@ -117,14 +192,15 @@ export interface Prefix { family: Family; addr: Uint8Array; len: number }
 export function parsePrefix(text: string, opts: { mask?: boolean } = {}): Prefix {
   const slash = text.indexOf('/');
   const addrText = slash < 0 ? text : text.slice(0, slash);
-  const family = familyOf(addrText);
+  const fast = fastAddrBytes(addrText);
+  const family = fast !== undefined ? (fast.length === 4 ? 4 : 6) : familyOf(addrText);
   const max = family === 4 ? 32 : 128;
   const lenText = slash < 0 ? String(max) : text.slice(slash + 1);
   const len = /^\d{1,3}$/.test(lenText) ? Number(lenText) : NaN;
   if (!(len >= 0 && len <= max)) {
     throw new RtreflectError('ERR_BAD_PREFIX', `"${text}": prefix length must be 0..${max}`);
   }
-  const addr = addrToBytes(addrText);
+  const addr = fast ?? addrToBytes(addrText);
   const masked = maskBytes(addr, len);
   if (!opts.mask && !bytesEqual(addr, masked)) {
     throw new RtreflectError('ERR_BAD_PREFIX', `"${text}" has host bits set; did you mean ${bytesToAddr(masked)}/${len}?`);

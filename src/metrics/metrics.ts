@@ -63,8 +63,10 @@ export class Metrics {
 
   observer(): Partial<ReflectorObserver> {
     const latencyBySink = new Map<string, { observe(v: number): void }>();
+    // Once per kernel route at start-up: labelled children bound here, not hashed per call.
+    const events = { add: this.kernelEvents.labels({ type: 'add' }), del: this.kernelEvents.labels({ type: 'del' }) };
     return {
-      kernelEvent: (op) => this.kernelEvents.inc({ type: op }),
+      kernelEvent: (op) => events[op].inc(),
       filtered: () => this.filtered.inc(),
       latency: (sink, s) => {
         // One observation per route written: the labelled child is looked up once per sink, not hashed per call.

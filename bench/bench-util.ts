@@ -1,13 +1,14 @@
 /**
  * Shared pieces of the benchmarks: argument parsing, result tables, RSS, percentiles,
  * the rtreflect command line (compiled or under tsx), and a gRPC client for the few
- * gobgpd calls the benches need beyond GobgpClient (GetTable, WatchEvent).
+ * gobgpd calls the benches need beyond GobgpClient (GetTable, WatchEvent, a bare ListPath).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { loadGobgpService } from '../src/sinks/gobgp/gobgp-api.js';
+import { grpcServerStream } from '../src/sinks/gobgp/grpc-raw-stream.js';
 import { packageRoot } from '../src/util/package-info.js';
 
 /** `--name N` from argv (integers; `1e6` and `1_000_000` accepted), else def. */
@@ -33,6 +34,20 @@ export function percentile(xs: number[], p: number): number {
 }
 
 /** VmRSS of a process in bytes (0 when it is gone). */
+/** CPU time (user + system, ms) a process has used so far; NaN once it is gone. */
+export function cpuMsOf(pid: number): number {
+  try {
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+
+/** USER_HZ: 100 on every Linux architecture Node runs on. */
+const CLOCK_TICKS = 100;
+
 export function rssOf(pid: number): number {
   try {
     const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -80,12 +95,28 @@ export function rtreflectCommand(args: string[]): string[] {
 /** Raw access to gobgpd's API for measurements. */
 export class GobgpProbe {
   private readonly c: grpc.Client & Record<string, any>;
-  constructor(address: string) {
+  private readonly listPath: grpc.MethodDefinition<unknown, unknown>;
+  constructor(private readonly address: string) {
     const Ctor = loadGobgpService();
+    this.listPath = Ctor.service.ListPath as grpc.MethodDefinition<unknown, unknown>;
     this.c = new Ctor(address, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': 64 * 1024 * 1024 }) as grpc.Client & Record<string, any>;
   }
 
-  /** Number of paths in the global RIB of a family (cheap: gobgpd keeps counters). */
+  /**
+   * gobgpd serving its whole global RIB of a family over ListPath (binary fields, as rtreflect
+   * asks for them), nothing decoded here: what a read of the sink costs at the least.
+   * Resolves with the number of destinations.
+   */
+  async bareListPath(family: 4 | 6): Promise<number> {
+    const req = this.listPath.requestSerialize({
+      table_type: 'GLOBAL', family: { afi: family === 4 ? 'AFI_IP' : 'AFI_IP6', safi: 'SAFI_UNICAST' }, enable_only_binary: true,
+    });
+    let n = 0;
+    await grpcServerStream(this.address, this.listPath.path, req, () => { n++; });
+    return n;
+  }
+
+  /** Number of paths in the global RIB of a family (gobgpd walks the table for it: see waitForPaths). */
   paths(family: 4 | 6): Promise<number> {
     return new Promise((resolve, reject) => {
       this.c.GetTable({ table_type: 'GLOBAL', family: { afi: family === 4 ? 'AFI_IP' : 'AFI_IP6', safi: 'SAFI_UNICAST' } },
@@ -98,16 +129,25 @@ export class GobgpProbe {
     return (await this.paths(4)) + (await this.paths(6));
   }
 
-  /** Polls until the global RIB holds `n` paths; resolves with the time it was first seen (performance.now()). */
+  /**
+   * Polls until the global RIB holds `n` paths; resolves with the time it was first seen (performance.now()).
+   * gobgpd counts a table by walking all of it inside its main loop (GetTable → Table.Info), which stalls
+   * its ingestion for tens of ms at a full table: polls are spaced by a quarter of the time the rest
+   * should take at the rate since the last poll (at most 1 s), and come every `everyMs` near the end.
+   */
   async waitForPaths(n: number, timeoutMs: number, everyMs = 25): Promise<number> {
     const deadline = performance.now() + timeoutMs;
-    let last = -1;
+    let prev = 0, prevAt = performance.now();
     for (;;) {
-      last = await this.totalPaths();
+      const last = await this.totalPaths();
       const now = performance.now();
       if (last === n) return now;
       if (now > deadline) throw new Error(`gobgpd holds ${last} paths after ${timeoutMs} ms, expected ${n}`);
-      await sleep(everyMs);
+      const rate = (last - prev) / (now - prevAt); // paths per ms since the last poll
+      const rest = rate > 0 ? (n - last) / rate : 0;
+      prev = last;
+      prevAt = now;
+      await sleep(Math.max(everyMs, Math.min(1000, rest / 4)));
     }
   }
 

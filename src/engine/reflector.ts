@@ -57,14 +57,21 @@ type Derived = ReflectedRoute | ReflectedRoute[];
 const ORIGIN_PREFIX = 'origin|';
 
 /**
- * The level-triggered core. It keeps, per kernel route key, what the handler
- * chain made of the route, and feeds each sink worker its candidates. Workers
- * drain dirty keys against what they applied, so the engine never replays an
- * event queue: it converges on state.
+ * The level-triggered core. It feeds each sink worker, per kernel route key, what
+ * the handler chain made of the route. Workers drain dirty keys against what they
+ * applied, so the engine never replays an event queue: it converges on state.
+ *
+ * A route the chain passes through unchanged (the bulk of a table) is handed to
+ * the workers as it is, and the engine keeps no copy: the workers find it again
+ * by its kernel key. Only what handlers made (changed or extra routes, originated
+ * ones) is kept here, to be taken back by identity.
  */
 export class Reflector {
   readonly workers: SinkWorker[];
+  /** Kernel key → the chain's output, when that is not the kernel route itself. */
   private readonly derived = new Map<string, Derived>();
+  /** Pass-through routes whose kernel delete hold-down is holding back: taken back on release. */
+  private readonly heldRoutes = new Map<string, ReflectedRoute>();
   private readonly kernelRoutes: () => Iterable<Route>;
   private readonly holdDown: HoldDown;
   private readonly logger: Logger;
@@ -86,7 +93,11 @@ export class Reflector {
     }, opts.batchDelayMs, opts.resyncMinIntervalMs ?? 0));
     this.holdDown = new HoldDown(opts.holdDown, {
       release: (keys) => {
-        for (const k of keys) this.removeKernel(k);
+        for (const k of keys) {
+          const held = this.heldRoutes.get(k);
+          this.heldRoutes.delete(k);
+          this.transition(k, held, undefined);
+        }
       },
       engaged: (n) => {
         this.logger.warn({ held: n }, 'hold-down engaged: mass withdrawal held back');
@@ -117,13 +128,19 @@ export class Reflector {
     const key = ev.key ?? routeKey(ev.route);
     if (ev.op === 'add') {
       this.holdDown.readded(key);
-      this.setDerived(key, this.runChain(ev.route, 'event'));
+      // Back before its delete was released: the workers still have the old one (found by kernel key).
+      this.heldRoutes.delete(key);
+      this.transition(key, ev.route, this.runChain(ev.route, 'event'));
       return;
     }
-    // Nothing derived (the chain dropped it): nothing to take back.
-    if (!this.derived.has(key)) return;
-    if (this.holdDown.deleted(key)) return;
-    this.removeKernel(key);
+    // Nothing derived (the chain dropped it, or no sink has a place for it): nothing to take back.
+    const passed = !this.derived.has(key);
+    if (passed && !this.workers.some((w) => w.holdsKernelRoute(ev.route))) return;
+    if (this.holdDown.deleted(key)) {
+      if (passed) this.heldRoutes.set(key, ev.route);
+      return;
+    }
+    this.transition(key, ev.route, undefined);
   }
 
   /** Run every route through the chain again (a handler's verdicts changed). Coalesced. */
@@ -134,7 +151,7 @@ export class Reflector {
       const why = this.reevaluatePending!;
       this.reevaluatePending = undefined;
       this.logger.debug({ reason: why }, 're-evaluating routes through the chain');
-      for (const route of this.kernelRoutes()) this.setDerived(routeKey(route), this.runChain(route, 'reevaluate'));
+      for (const route of this.kernelRoutes()) this.transition(routeKey(route), route, this.runChain(route, 'reevaluate'));
       this.refreshOriginated();
     });
   }
@@ -142,7 +159,7 @@ export class Reflector {
   /** Swap the chain (config reload) and re-run every route through the new one. */
   replaceChain(chain: RouteChain): void {
     this.chain = chain;
-    for (const route of this.kernelRoutes()) this.setDerived(routeKey(route), this.runChain(route, 'resync'));
+    for (const route of this.kernelRoutes()) this.transition(routeKey(route), route, this.runChain(route, 'resync'));
     this.refreshOriginated();
   }
 
@@ -152,10 +169,10 @@ export class Reflector {
       const key = ORIGIN_PREFIX + routeKey(r);
       seen.add(key);
       // The chain already ran an originated route through the handlers after the one that made it.
-      this.setDerived(key, r);
+      this.transition(key, undefined, r);
     }
     for (const key of [...this.derived.keys()]) {
-      if (key.startsWith(ORIGIN_PREFIX) && !seen.has(key)) this.setDerived(key, undefined);
+      if (key.startsWith(ORIGIN_PREFIX) && !seen.has(key)) this.transition(key, undefined, undefined);
     }
   }
 
@@ -197,10 +214,6 @@ export class Reflector {
     for (const w of this.workers) w.stop();
   }
 
-  private removeKernel(key: string): void {
-    this.setDerived(key, undefined);
-  }
-
   private runChain(route: ReflectedRoute, reason: ProcessReason): Derived | undefined {
     const out = this.chain.process(route, reason);
     if (out.length === 0) {
@@ -211,19 +224,28 @@ export class Reflector {
     return out.length === 1 ? out[0]! : out;
   }
 
-  private setDerived(key: string, next: Derived | undefined): void {
-    const prev = this.derived.get(key);
-    if (prev === next) return;
-    if (prev !== undefined && next !== undefined && sameDerived(prev, next)) {
-      // Same value: keep the old objects (the workers hold them) and write nothing.
+  /**
+   * Moves a key from what the workers have for it to `next`, the chain's output for
+   * `current` (the kernel route; undefined for originated routes and releases of
+   * changed ones). Unchanged handler output keeps its old objects and writes nothing.
+   */
+  private transition(key: string, current: ReflectedRoute | undefined, next: Derived | undefined): void {
+    const stored = this.derived.get(key);
+    if (stored !== undefined) {
+      if (next !== undefined && next !== current && (stored === next || sameDerived(stored, next))) return;
+      for (const r of each(stored)) for (const w of this.workers) w.removeCandidate(r);
+      this.derived.delete(key);
+    } else if (current !== undefined && next !== current) {
+      // It was passed through before (or dropped: then the workers have nothing to remove).
+      for (const w of this.workers) w.removeKernelRoute(current);
+    }
+    if (next === undefined) return;
+    if (next === current) {
+      for (const w of this.workers) w.putKernelRoute(current);
       return;
     }
-    if (prev !== undefined) for (const r of each(prev)) for (const w of this.workers) w.removeCandidate(r);
-    if (next === undefined) this.derived.delete(key);
-    else {
-      this.derived.set(key, next);
-      for (const r of each(next)) for (const w of this.workers) w.addCandidate(r);
-    }
+    this.derived.set(key, next);
+    for (const r of each(next)) for (const w of this.workers) w.addCandidate(r);
   }
 
   private checkIdle(): void {

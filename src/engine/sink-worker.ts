@@ -51,7 +51,7 @@ interface SinkEntry {
   cands: Candidates | undefined;
   /** Fingerprint of what the sink holds; undefined when it holds nothing of ours. */
   applied: string | undefined;
-  /** DIRTY and IN_FLIGHT bits (a small integer: no boxed number per key). */
+  /** DIRTY, IN_FLIGHT and PASS bits (a small integer: no boxed number per key). */
   state: number;
 }
 
@@ -59,6 +59,17 @@ interface SinkEntry {
 const DIRTY = 1;
 /** Part of a batch apply() has not answered yet. */
 const IN_FLIGHT = 2;
+/**
+ * The single candidate is a kernel route the chain passed through unchanged. The reflector
+ * keeps no copy of those: they are found again by their kernel key (sameKernelKey), not by
+ * identity, because the kernel state may have swapped the object for an equal one since.
+ */
+const PASS = 4;
+
+/** Same kernel route key (routeKey): family, table, prefix, metric, TOS. */
+function sameKernelKey(a: ReflectedRoute, b: ReflectedRoute): boolean {
+  return a.prefix === b.prefix && a.table === b.table && a.metric === b.metric && a.tos === b.tos && a.family === b.family;
+}
 
 /**
  * One sink's side of the level-triggered engine: per key of the sink, the
@@ -69,6 +80,8 @@ const IN_FLIGHT = 2;
  */
 export class SinkWorker {
   private readonly entries = new Map<string, SinkEntry>();
+  /** Pass-through kernel routes (see PASS) while they share their key with other candidates (rare). */
+  private readonly passInLists = new WeakSet<ReflectedRoute>();
   /** Dirty entries in the order they turned dirty, with when they did (ms, for latency). */
   private readonly dirty = new TimedQueue<SinkEntry>();
   /** Dirty entries met while their previous change was in flight: queued again when it is answered. */
@@ -137,39 +150,125 @@ export class SinkWorker {
    * out here; the full projection waits until the key is written, so a route
    * that changes many times in between is projected once.
    */
+  /** A route the chain made (a handler's output, or an originated route): found again by identity. */
   addCandidate(route: ReflectedRoute): void {
-    const key = this.sink.keyOf(route);
-    if (key === null) {
-      this.noteSkipped(route, 'no place for it in this sink');
-      return;
-    }
-    let e = this.entries.get(key);
-    if (e === undefined) this.entries.set(key, (e = { key, cands: undefined, applied: undefined, state: 0 }));
-    const cur = e.cands;
-    if (cur === undefined) {
-      e.cands = route;
-      this.desiredKeys++;
-    } else if (Array.isArray(cur)) cur.push(route);
-    else e.cands = [cur, route];
+    const e = this.entryFor(route);
+    if (e === undefined) return;
+    this.attach(e, route, false);
     this.markDirty(e);
   }
 
   removeCandidate(route: ReflectedRoute): void {
-    const key = this.sink.keyOf(route);
-    if (key === null) return;
-    const e = this.entries.get(key);
+    const e = this.entries.get(this.sink.keyOf(route) ?? '');
     const cur = e?.cands;
     if (e === undefined || cur === undefined) return;
-    if (cur === route) {
-      e.cands = undefined;
-      this.desiredKeys--;
-    } else if (Array.isArray(cur)) {
+    if (cur === route && (e.state & PASS) === 0) this.detach(e, -1);
+    else if (Array.isArray(cur)) {
       const i = cur.indexOf(route);
-      if (i < 0) return;
-      cur.splice(i, 1);
-      if (cur.length === 1) e.cands = cur[0]!;
+      if (i < 0 || this.passInLists.has(route)) return;
+      this.detach(e, i);
     } else return;
     this.markDirty(e);
+  }
+
+  /**
+   * A kernel route the chain passed through unchanged: takes the place of the one this
+   * worker had under the same kernel key, if any (the reflector keeps no copy of it).
+   */
+  putKernelRoute(route: ReflectedRoute): void {
+    const e = this.entryFor(route);
+    if (e === undefined) return;
+    const i = this.findKernelRoute(e, route);
+    if (i === undefined) this.attach(e, route, true);
+    else if (i < 0) {
+      if (e.cands === route) return;
+      e.cands = route;
+    } else {
+      const list = e.cands as ReflectedRoute[];
+      if (list[i] === route) return;
+      this.passInLists.delete(list[i]!);
+      this.passInLists.add(route);
+      list[i] = route;
+    }
+    this.markDirty(e);
+  }
+
+  /** The kernel route under this route's kernel key is gone (or the chain now drops or changes it). */
+  removeKernelRoute(route: ReflectedRoute): void {
+    const key = this.sink.keyOf(route);
+    const e = key === null ? undefined : this.entries.get(key);
+    if (e === undefined) return;
+    const i = this.findKernelRoute(e, route);
+    if (i === undefined) return;
+    this.detach(e, i);
+    this.markDirty(e);
+  }
+
+  /** Whether a pass-through kernel route with this route's kernel key is a candidate here. */
+  holdsKernelRoute(route: ReflectedRoute): boolean {
+    const key = this.sink.keyOf(route);
+    const e = key === null ? undefined : this.entries.get(key);
+    return e !== undefined && this.findKernelRoute(e, route) !== undefined;
+  }
+
+  private entryFor(route: ReflectedRoute): SinkEntry | undefined {
+    const key = this.sink.keyOf(route);
+    if (key === null) {
+      this.noteSkipped(route, 'no place for it in this sink');
+      return undefined;
+    }
+    let e = this.entries.get(key);
+    if (e === undefined) this.entries.set(key, (e = { key, cands: undefined, applied: undefined, state: 0 }));
+    return e;
+  }
+
+  /** Where the pass-through candidate of route's kernel key is: -1 the single one, an index in the list, or undefined. */
+  private findKernelRoute(e: SinkEntry, route: ReflectedRoute): number | undefined {
+    const cur = e.cands;
+    if (cur === undefined) return undefined;
+    if (!Array.isArray(cur)) return (e.state & PASS) !== 0 && (cur === route || sameKernelKey(cur, route)) ? -1 : undefined;
+    for (let i = 0; i < cur.length; i++) {
+      const c = cur[i]!;
+      if (this.passInLists.has(c) && (c === route || sameKernelKey(c, route))) return i;
+    }
+    return undefined;
+  }
+
+  private attach(e: SinkEntry, route: ReflectedRoute, pass: boolean): void {
+    const cur = e.cands;
+    if (cur === undefined) {
+      e.cands = route;
+      if (pass) e.state |= PASS;
+      this.desiredKeys++;
+      return;
+    }
+    if (!Array.isArray(cur)) {
+      // A second candidate: the first one's PASS moves into the list's set.
+      if ((e.state & PASS) !== 0) {
+        this.passInLists.add(cur);
+        e.state &= ~PASS;
+      }
+      e.cands = [cur, route];
+    } else cur.push(route);
+    if (pass) this.passInLists.add(route);
+  }
+
+  /** Removes the single candidate (-1) or list element i; a list left with one becomes bare again. */
+  private detach(e: SinkEntry, i: number): void {
+    const cur = e.cands!;
+    if (i < 0 || !Array.isArray(cur)) {
+      e.cands = undefined;
+      e.state &= ~PASS;
+      this.desiredKeys--;
+      return;
+    }
+    this.passInLists.delete(cur[i]!);
+    cur.splice(i, 1);
+    if (cur.length === 1) {
+      const only = cur[0]!;
+      e.cands = only;
+      if (this.passInLists.delete(only)) e.state |= PASS;
+    }
   }
 
   /** A route the sink cannot carry: counted, and logged once per reason (a full table must not flood the log). */
@@ -458,7 +557,7 @@ export class SinkWorker {
         this.parked.push(e, t);
         continue;
       }
-      e.state = 0;
+      e.state &= PASS;
       const cur = e.applied;
       let change: SinkChange | undefined;
       if (e.cands === undefined) {
@@ -478,11 +577,11 @@ export class SinkWorker {
         continue;
       }
       if (change.op === 'delete' && this.holdDeletes) {
-        e.state = DIRTY;
+        e.state = (e.state & PASS) | DIRTY;
         this.held.push(e, t);
         continue;
       }
-      e.state = IN_FLIGHT;
+      e.state = (e.state & PASS) | IN_FLIGHT;
       changes.push(change);
       batch.push(e);
       since.push(t);

@@ -276,3 +276,59 @@ test('start-up behind the kernel gate: routes are written as they arrive, delete
   assert.deepEqual([...sink.held.keys()].sort(), ['10.7.1.0/24', '10.7.3.0/24']);
   r.stop();
 });
+
+test('a route passed through unchanged is replaced and taken back by its kernel key, whatever object the kernel hands over', async () => {
+  const { sink, r } = setup();
+  r.onKernelEvent({ op: 'add', route: route('10.4.0.0/24', '192.0.2.1', 10) });
+  r.onKernelEvent({ op: 'add', route: route('10.4.0.0/24', '192.0.2.2', 20) });
+  // The metric-10 route changes next hop: it replaces its old self, it does not join as a third candidate.
+  r.onKernelEvent({ op: 'add', route: route('10.4.0.0/24', '192.0.2.3', 10) });
+  await r.whenIdle();
+  assert.equal(sink.held.get('10.4.0.0/24'), '10|192.0.2.3');
+  // Deletes name equal objects, not the ones the engine was given.
+  r.onKernelEvent({ op: 'del', route: route('10.4.0.0/24', '192.0.2.3', 10) });
+  await r.whenIdle();
+  assert.equal(sink.held.get('10.4.0.0/24'), '20|192.0.2.2');
+  r.onKernelEvent({ op: 'del', route: route('10.4.0.0/24', '192.0.2.2', 20) });
+  await r.whenIdle();
+  assert.equal(sink.held.has('10.4.0.0/24'), false);
+  assert.equal(r.sinkStatus()[0]!.desired, 0);
+});
+
+test('a route moves between passed through, changed and dropped as a handler\'s verdict changes, and its delete finds it in each', async () => {
+  let mode: 'pass' | 'change' | 'drop' = 'pass';
+  const kernel: Route[] = [];
+  const chain: RouteChain = {
+    process: (rt) => (mode === 'pass' ? [rt] : mode === 'drop' ? [] : [{ ...rt, nexthops: [{ gateway: '192.0.2.99', weight: 1 }] }]),
+    originate: () => [],
+  };
+  const sink = new RecordingSink();
+  const r = new Reflector({
+    chain, sinks: [sink], holdDown: { enabled: false, threshold: 3, windowMs: 30, delayMs: 200 }, batchDelayMs: 0,
+    logger: silentLogger(), kernelRoutes: () => kernel,
+  });
+  r.workers[0]!.setConnection('up');
+  const settle = async (): Promise<void> => { await sleep(5); await r.whenIdle(); };
+  const a = route('10.5.0.0/24', '192.0.2.1');
+  kernel.push(a);
+  r.onKernelEvent({ op: 'add', route: a });
+  await settle();
+  assert.equal(sink.held.get('10.5.0.0/24'), '0|192.0.2.1');
+  for (const [next, want] of [['change', '0|192.0.2.99'], ['drop', undefined], ['pass', '0|192.0.2.1'], ['drop', undefined], ['change', '0|192.0.2.99'], ['pass', '0|192.0.2.1']] as const) {
+    mode = next;
+    r.reevaluate(`now ${next}`);
+    await settle();
+    assert.equal(sink.held.get('10.5.0.0/24'), want, `after ${next}`);
+    assert.equal(r.sinkStatus()[0]!.desired, want === undefined ? 0 : 1, `one candidate after ${next}`);
+  }
+  for (const m of ['pass', 'change', 'drop'] as const) {
+    mode = m;
+    const b = route('10.6.0.0/24', '192.0.2.1');
+    r.onKernelEvent({ op: 'add', route: b });
+    await settle();
+    r.onKernelEvent({ op: 'del', route: route('10.6.0.0/24', '192.0.2.1') });
+    await settle();
+    assert.equal(sink.held.has('10.6.0.0/24'), false, `deleted while ${m}`);
+    assert.equal(r.sinkStatus()[0]!.desired, 1, `only 10.5.0.0/24 left after the ${m} delete`);
+  }
+});

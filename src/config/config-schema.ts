@@ -106,6 +106,8 @@ const gobgpSinkSchema = () => obj({
   }).default('127.0.0.1:50051'),
   protoDir: nonEmpty().default('/usr/share/gocode/src/github.com/osrg/gobgp/api'),
   batchSize: int(1, 1_000_000).default(1000),
+  /** AddPathStreams written in parallel; a key always goes to the same one. */
+  streams: int(1, 16).default(2),
   ownership: obj({
     community: communitySchema().optional(),
     largeCommunity: largeCommunitySchema().optional(),

@@ -150,6 +150,26 @@ describe('gobgp sink against a real gobgpd', () => {
     assert.deepEqual(paths.map((p) => p.nh), ['192.0.2.23']);
   });
 
+  it('writes over its parallel streams: adds, replaces and withdrawals of 3,000 keys with no flush between land as the last of each', async () => {
+    const n = 3000;
+    const pfx = (i: number): string => `10.${100 + (i >> 8)}.${i & 255}.0/24`;
+    const first = Array.from({ length: n }, (_, i) => route(pfx(i), ['192.0.2.31']));
+    const second = Array.from({ length: n }, (_, i) => route(pfx(i), ['192.0.2.32']));
+    const a = upserts(sink, first);
+    assert.deepEqual((await sink.apply(a)).failed, []);
+    // Replaces name what they replace (as the engine does), then every other key goes; one flush at the end.
+    assert.deepEqual((await sink.apply(upserts(sink, second).map((c, i) => ({ ...c, was: (a[i] as { fingerprint: string }).fingerprint })))).failed, []);
+    const b = upserts(sink, second);
+    const deletes: SinkChange[] = b.filter((_, i) => i % 2 === 0).map((c) => ({ op: 'delete', key: c.key, fingerprint: (c as { fingerprint: string }).fingerprint }));
+    assert.deepEqual((await applied(sink, deletes)).failed, []);
+    const got = (await rib(g, 4)).filter((p) => p.prefix.startsWith('10.1') && Number(p.prefix.split('.')[1]) >= 100);
+    assert.equal(got.length, n / 2);
+    assert.ok(got.every((p) => p.nh === '192.0.2.32'), 'only the replacing paths are left');
+    assert.deepEqual(got.map((p) => p.prefix).sort(), Array.from({ length: n }, (_, i) => pfx(i)).filter((_, i) => i % 2 === 1).sort());
+    // Clean up for the tests after this one.
+    assert.deepEqual((await applied(sink, b.filter((_, i) => i % 2 === 1).map((c) => ({ op: 'delete' as const, key: c.key, fingerprint: (c as { fingerprint: string }).fingerprint })))).failed, []);
+  });
+
   it('writes into a VRF it creates, and reads it back', async () => {
     const r = route('10.50.0.0/24', ['192.0.2.50'], { vrf: 'red' });
     const r6 = route('2001:db8:50::/48', ['2001:db8::50'], { vrf: 'red' });

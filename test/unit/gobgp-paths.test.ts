@@ -5,7 +5,7 @@ import {
   encodePlan, fingerprintFromRead, fingerprintOf, idsOfFingerprint, parseGobgpKey, parseOwnershipMark, pathIdFor, planRoute, type PathPlan,
 } from '../../src/sinks/gobgp/gobgp-paths.js';
 import { assertDeleteNamesPath } from '../../src/sinks/gobgp/gobgp-api.js';
-import { createGobgpSink } from '../../src/sinks/gobgp/gobgp-sink.js';
+import { createGobgpSink, streamOf } from '../../src/sinks/gobgp/gobgp-sink.js';
 import { silentLogger } from '../../src/util/logger.js';
 import type { ReflectedRoute } from '../../src/engine/reflected-route.js';
 
@@ -112,4 +112,16 @@ describe('gobgp sink without a connection', () => {
     assert.equal(sink.shutdownPolicy.withdraw, true);
     assert.equal(sink.batchSize, 1000);
   });
+});
+
+it('keys spread evenly over the parallel streams, each key always to the same one', () => {
+  const counts = [0, 0, 0];
+  for (let i = 0; i < 30_000; i++) {
+    const key = `${16 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}.0/24`;
+    const s = streamOf(key, 3);
+    assert.equal(streamOf(key, 3), s);
+    counts[s]!++;
+  }
+  for (const c of counts) assert.ok(c > 9000 && c < 11000, `balanced: ${counts.join(' / ')}`);
+  assert.equal(streamOf('anything', 1), 0);
 });

@@ -19,6 +19,8 @@ export interface GobgpSinkOptions {
   protoDir: string;
   /** Routes per apply() call; paths are streamed ~1000 per AddPathStream message. */
   batchSize: number;
+  /** AddPathStreams written in parallel (each key always in the same one): gobgpd decodes one while it applies another. */
+  streams: number;
   /**
    * The mark rtreflect puts on every path it injects; readOwned lists only local
    * paths that carry it. Exactly one of the two. Default: large community
@@ -44,6 +46,7 @@ export const GOBGP_SINK_DEFAULTS: Omit<GobgpSinkOptions, 'name'> = {
   address: '127.0.0.1:50051',
   protoDir: DEFAULT_PROTO_DIR,
   batchSize: 1000,
+  streams: 2,
   ownership: { largeCommunity: '4294967294:0:1' },
   vrfs: {},
   createVrfs: false,

@@ -67,8 +67,13 @@ class GobgpSink implements Sink {
    * every apply, so it never holds more than a batch.
    */
   private planner: PathPlanner | undefined;
-  /** The AddPathStream batches are written into, open until a resync, a read or stop ends it (one stream for many changes). */
-  private bulk: ReturnType<GobgpClient['openAddPathStream']> | undefined;
+  /**
+   * The AddPathStreams batches are written into, open until a resync, a read or stop ends them
+   * (one stream for many changes). gobgpd applies a stream's messages one after the other, decoding
+   * each before it applies it: several streams overlap the two (about 20% faster at a full table).
+   * A key always goes to the same stream (streamOf), so its changes stay in order.
+   */
+  private readonly bulks: (BulkStream | undefined)[];
   /** After gobgpd refused a path in the open stream: one stream per batch, key by key on refusal, until then. */
   private carefulUntil = 0;
   private knownVrfs = new Set<string>();
@@ -79,6 +84,8 @@ class GobgpSink implements Sink {
     this.opts = opts;
     this.name = opts.name;
     this.batchSize = opts.batchSize;
+    if (!(Number.isInteger(opts.streams) && opts.streams >= 1 && opts.streams <= 16)) throw new RtreflectError('ERR_GOBGP_CONFIG', `gobgp sink "${opts.name}": streams must be an integer 1..16`);
+    this.bulks = new Array<BulkStream | undefined>(opts.streams).fill(undefined);
     this.shutdownPolicy = { ...opts.shutdown };
     this.mark = parseOwnershipMark(opts.ownership);
     this.log = logger.child({ sink: opts.name });
@@ -218,7 +225,7 @@ class GobgpSink implements Sink {
     this.generation++;
     clearInterval(this.healthTimer);
     this.lastError = reason;
-    this.bulk = undefined; // it went with the connection; the resync on reconnect repairs what it carried
+    this.bulks.fill(undefined); // they went with the connection; the resync on reconnect repairs what they carried
     this.resyncReason = `gobgpd connection lost (${reason}); it may have restarted and forgotten injected paths`;
     this.log.warn({ reason }, 'gobgpd connection down');
     this.setState('down', reason);
@@ -307,31 +314,30 @@ class GobgpSink implements Sink {
    * about 0.8 ms at the median, and gobgpd ends a stream it refuses by itself (bulkFailed).
    */
   async flush(when?: 'idle' | 'resync'): Promise<void> {
-    if (!this.bulk || when === 'idle') return;
+    if (when === 'idle' || !this.bulks.some((b) => b !== undefined)) return;
     return this.serial(() => this.endBulk());
   }
 
-  /** Inside the queue: close the open stream and learn whether gobgpd took all of it. */
+  /** Inside the queue: close the open streams and learn whether gobgpd took all of them. */
   private async endBulk(): Promise<void> {
-    const bulk = this.bulk;
-    if (!bulk) return;
-    this.bulk = undefined;
-    try {
-      await bulk.end();
-    } catch (e) {
-      this.bulkFailed(e);
-      throw new RtreflectError('ERR_GOBGP_WRITE', `gobgp sink "${this.name}": a bulk write to gobgpd failed: ${errText(e)}`, { cause: e });
-    }
+    const open = this.bulks.filter((b): b is BulkStream => b !== undefined);
+    this.bulks.fill(undefined);
+    const failures = (await Promise.allSettled(open.map((b) => b.end()))).filter((r) => r.status === 'rejected');
+    if (failures.length === 0) return;
+    const e = (failures[0] as PromiseRejectedResult).reason as unknown;
+    this.bulkFailed(e);
+    throw new RtreflectError('ERR_GOBGP_WRITE', `gobgp sink "${this.name}": a bulk write to gobgpd failed: ${errText(e)}`, { cause: e });
   }
 
-  /** The open stream, created on first use; a failure while nobody waits on it is handled when it happens. */
-  private openBulk(client: GobgpClient): NonNullable<GobgpSink['bulk']> {
-    if (this.bulk) return this.bulk;
+  /** Stream i, opened on first use; a failure while nobody waits on it is handled when it happens. */
+  private openBulk(client: GobgpClient, i: number): BulkStream {
+    const have = this.bulks[i];
+    if (have) return have;
     const bulk = client.openAddPathStream();
-    this.bulk = bulk;
+    this.bulks[i] = bulk;
     bulk.done.catch((e: unknown) => {
-      if (this.bulk !== bulk) return; // endBulk (or a lost connection) took it and reports it
-      this.bulk = undefined;
+      if (this.bulks[i] !== bulk) return; // endBulk (or a lost connection) took it and reports it
+      this.bulks[i] = undefined;
       this.bulkFailed(e);
     });
     return bulk;
@@ -370,8 +376,12 @@ class GobgpSink implements Sink {
     if (ops.length && Date.now() >= this.carefulUntil) {
       // Fast path: into the open stream; gobgpd's verdict comes with flush(), or by itself if it refuses.
       try {
-        const bulk = this.openBulk(client);
-        for (const m of messagesOf(client.encoder, ops)) await bulk.write(m);
+        const parts = this.bulks.length === 1 ? [ops] : partition(ops, this.bulks.length);
+        await Promise.all(parts.map(async (part, i) => {
+          if (part.length === 0) return;
+          const bulk = this.openBulk(client, i);
+          for (const m of messagesOf(client.encoder, part)) await bulk.write(m);
+        }));
         for (const op of ops) applied.push(op.key);
         return { applied, failed };
       } catch {
@@ -470,7 +480,7 @@ class GobgpSink implements Sink {
         }
       }
     } finally {
-      if (this.bulk && this.st === 'up') await this.flush().catch(() => undefined);
+      if (this.st === 'up') await this.flush().catch(() => undefined);
       this.stopped = true;
       this.generation++;
       clearInterval(this.healthTimer);
@@ -480,6 +490,21 @@ class GobgpSink implements Sink {
       this.setState('stopped');
     }
   }
+}
+
+type BulkStream = ReturnType<GobgpClient['openAddPathStream']>;
+
+/** The stream a key always goes to: FNV-1a of the key, modulo the number of streams. */
+export function streamOf(key: string, streams: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % streams;
+}
+
+function partition(ops: KeyOps[], n: number): KeyOps[][] {
+  const parts: KeyOps[][] = Array.from({ length: n }, () => []);
+  for (const op of ops) parts[streamOf(op.key, n)]!.push(op);
+  return parts;
 }
 
 /** AddPathStream messages, PATHS_PER_MESSAGE paths each, one VRF per message. */

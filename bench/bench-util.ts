@@ -116,7 +116,7 @@ export class GobgpProbe {
     return n;
   }
 
-  /** Number of paths in the global RIB of a family (gobgpd walks the table for it: see waitForPaths). */
+  /** Number of paths in the global RIB of a family (gobgpd walks the table for it: see expectPaths). */
   paths(family: 4 | 6): Promise<number> {
     return new Promise((resolve, reject) => {
       this.c.GetTable({ table_type: 'GLOBAL', family: { afi: family === 4 ? 'AFI_IP' : 'AFI_IP6', safi: 'SAFI_UNICAST' } },
@@ -130,25 +130,13 @@ export class GobgpProbe {
   }
 
   /**
-   * Polls until the global RIB holds `n` paths; resolves with the time it was first seen (performance.now()).
-   * gobgpd counts a table by walking all of it inside its main loop (GetTable → Table.Info), which stalls
-   * its ingestion for tens of ms at a full table: polls are spaced by a quarter of the time the rest
-   * should take at the rate since the last poll (at most 1 s), and come every `everyMs` near the end.
+   * Throws unless the global RIB holds exactly `n` paths. One count, not a loop: gobgpd counts a
+   * table by walking all of it inside its main loop (GetTable → Table.Info), ~0.5 s at a full
+   * table, stalling any ingestion it would be timing.
    */
-  async waitForPaths(n: number, timeoutMs: number, everyMs = 25): Promise<number> {
-    const deadline = performance.now() + timeoutMs;
-    let prev = 0, prevAt = performance.now();
-    for (;;) {
-      const last = await this.totalPaths();
-      const now = performance.now();
-      if (last === n) return now;
-      if (now > deadline) throw new Error(`gobgpd holds ${last} paths after ${timeoutMs} ms, expected ${n}`);
-      const rate = (last - prev) / (now - prevAt); // paths per ms since the last poll
-      const rest = rate > 0 ? (n - last) / rate : 0;
-      prev = last;
-      prevAt = now;
-      await sleep(Math.max(everyMs, Math.min(1000, rest / 4)));
-    }
+  async expectPaths(n: number, what: string): Promise<void> {
+    const held = await this.totalPaths();
+    if (held !== n) throw new Error(`${what}: gobgpd holds ${held} paths, expected ${n}`);
   }
 
   /**

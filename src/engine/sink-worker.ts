@@ -65,6 +65,9 @@ const IN_FLIGHT = 2;
  * identity, because the kernel state may have swapped the object for an equal one since.
  */
 const PASS = 4;
+/** During a resync's read: the sink holds this key (SEEN), and already as the kernel wants it (MATCH). */
+const SEEN = 8;
+const MATCH = 16;
 
 /** Same kernel route key (routeKey): family, table, prefix, metric, TOS. */
 function sameKernelKey(a: ReflectedRoute, b: ReflectedRoute): boolean {
@@ -447,25 +450,44 @@ export class SinkWorker {
     const reason = this.resyncReason!;
     const started = performance.now();
     this.logger.info({ sink: this.name, reason }, 'sink resync started');
-    // If this read fails, the reason stays set: the resync runs again when the sink is back.
-    const owned = await this.sink.readOwned();
-    this.logger.info({ sink: this.name, reason, owned: owned.size, readMs: Math.round(performance.now() - started) }, 'sink read; comparing');
+    // What the sink holds replaces what was applied, key by key as it is read; a key that already
+    // matches what the kernel wants needs no comparison afterwards. If the read fails, the reason
+    // stays set: the resync runs again when the sink is back.
+    this.fingerprints.clear();
+    let owned = 0;
+    const visit = (key: string, fp: string): void => {
+      owned++;
+      let e = this.entries.get(key);
+      if (e === undefined) this.entries.set(key, (e = { key, cands: undefined, applied: undefined, state: 0 }));
+      this.setApplied(e, this.intern(fp));
+      e.state |= SEEN;
+      if (e.cands !== undefined) {
+        const p = this.sink.project(pickWinner(e.cands));
+        if (!('skip' in p) && p.fingerprint === fp) e.state |= MATCH;
+      }
+    };
+    try {
+      if (this.sink.readOwnedEach) await this.sink.readOwnedEach(visit);
+      else for (const [key, fp] of await this.sink.readOwned()) visit(key, fp);
+    } catch (err) {
+      for (const e of this.entries.values()) e.state &= ~(SEEN | MATCH);
+      throw err;
+    }
+    this.logger.info({ sink: this.name, reason, owned, readMs: Math.round(performance.now() - started) }, 'sink read; comparing');
     const gate = this.drainGate;
     this.drainGate = undefined;
     this.resyncReason = undefined;
-    this.fingerprints.clear();
-    // What the sink holds is now exactly what was read; every key is compared again.
+    // Every key the read did not confirm is compared again (a key changed since its MATCH is dirty already).
     const now = performance.now();
     for (const e of this.entries.values()) {
-      const fp = owned.get(e.key);
-      this.setApplied(e, fp === undefined ? undefined : this.intern(fp));
-      this.markDirty(e, now);
-    }
-    for (const [key, fp] of owned) {
-      if (this.entries.has(key)) continue;
-      const e: SinkEntry = { key, cands: undefined, applied: undefined, state: 0 };
-      this.entries.set(key, e);
-      this.setApplied(e, this.intern(fp));
+      const st = e.state;
+      e.state &= ~(SEEN | MATCH);
+      if ((st & SEEN) === 0) this.setApplied(e, undefined);
+      else if ((st & MATCH) !== 0) continue;
+      if (e.cands === undefined && e.applied === undefined && (e.state & DIRTY) === 0) {
+        this.entries.delete(e.key);
+        continue;
+      }
       this.markDirty(e, now);
     }
     this.baselineKnown = true;

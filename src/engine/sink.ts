@@ -68,6 +68,11 @@ export interface Sink {
   keyOf(route: ReflectedRoute): string | null;
   /** key → fingerprint of every entry this sink owns in the dataplane (its own only). */
   readOwned(): Promise<Map<string, string>>;
+  /**
+   * The same read, each entry handed over as it arrives (no map of the whole table):
+   * a resync compares while the dataplane is still sending. Optional.
+   */
+  readOwnedEach?(each: (key: string, fingerprint: string) => void): Promise<void>;
   apply(changes: SinkChange[]): Promise<ApplyReport>;
   /**
    * For sinks that pipeline writes: resolves when everything apply() accepted is

@@ -252,13 +252,18 @@ class GobgpSink implements Sink {
   // ---- reading ----
 
   async readOwned(): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    await this.readOwnedEach((key, fp) => out.set(key, fp));
+    return out;
+  }
+
+  async readOwnedEach(each: (key: string, fingerprint: string) => void): Promise<void> {
     this.requireUp();
     return this.serial(async () => {
       // Never read while a write is in flight (gobgpd 3.10 can crash); and read what was written.
       await this.endBulk().catch(() => undefined);
       const client = this.requireUp();
       try {
-        const out = new Map<string, string>();
         const attrSets = new AttributeSets(this.mark);
         // Same attribute set and identifier → same fingerprint (single-path keys, the common case).
         const fps = new Map<DecodedAttrs, Map<number, string>>();
@@ -281,7 +286,7 @@ class GobgpSink implements Sink {
               }
               if (key === undefined) return;
               if (ours.length > 1 || vrf !== undefined) {
-                out.set(key, fingerprintFromRead(vrf, ours));
+                each(key, fingerprintFromRead(vrf, ours));
                 return;
               }
               const { attrs, id } = ours[0]!;
@@ -289,11 +294,10 @@ class GobgpSink implements Sink {
               if (byId === undefined) fps.set(attrs, (byId = new Map()));
               let fp = byId.get(id);
               if (fp === undefined) byId.set(id, (fp = fingerprintFromRead(undefined, ours)));
-              out.set(key, fp);
+              each(key, fp);
             });
           }
         }
-        return out;
       } catch (e) {
         if (isConnectionError(e)) this.goDown(`ListPath failed: ${errText(e)}`);
         throw new RtreflectError('ERR_GOBGP_READ', `gobgp sink "${this.name}": reading gobgpd's RIB failed: ${errText(e)}`, { cause: e });

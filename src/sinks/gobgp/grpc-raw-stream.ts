@@ -27,12 +27,23 @@ const INTERNAL = 13;
 /** Larger than any single reply rtreflect reads (a destination with its paths); more means a broken stream. */
 const MAX_MESSAGE = 64 * 1024 * 1024;
 
+/**
+ * Flow-control windows for a read of a whole RIB: HTTP/2's default 64 KiB lets gobgpd send
+ * only ~600 destinations ahead, so every pause of this process (a kernel dump batch, a GC)
+ * stalled gobgpd too. With these it keeps sending; the bytes wait in our buffers instead.
+ */
+const STREAM_WINDOW = 8 * 1024 * 1024;
+const SESSION_WINDOW = 32 * 1024 * 1024;
+
 function openSession(address: string): ClientHttp2Session {
+  const settings = { initialWindowSize: STREAM_WINDOW };
+  let session: ClientHttp2Session;
   if (address.startsWith('unix:')) {
     const path = address.replace(/^unix:(\/\/)?/, '');
-    return connect('http://localhost', { createConnection: () => netConnect(path) });
-  }
-  return connect(`http://${address}`);
+    session = connect('http://localhost', { settings, createConnection: () => netConnect(path) });
+  } else session = connect(`http://${address}`, { settings });
+  session.once('connect', () => session.setLocalWindowSize(SESSION_WINDOW));
+  return session;
 }
 
 /** Calls `method` (e.g. "/apipb.GobgpApi/ListPath") with an encoded request; resolves when the server ends the stream with status 0. */

@@ -51,7 +51,7 @@ interface SinkEntry {
   cands: Candidates | undefined;
   /** Fingerprint of what the sink holds; undefined when it holds nothing of ours. */
   applied: string | undefined;
-  /** DIRTY, IN_FLIGHT and PASS bits (a small integer: no boxed number per key). */
+  /** DIRTY, IN_FLIGHT, PASS (and during a resync's read SEEN, MATCH) bits: a small integer, no boxed number per key. */
   state: number;
 }
 
@@ -149,11 +149,11 @@ export class SinkWorker {
   }
 
   /**
-   * A route now derives to this sink (or no longer does). Only its key is worked
-   * out here; the full projection waits until the key is written, so a route
-   * that changes many times in between is projected once.
+   * A route the chain made (a handler's output, or an originated route) now derives to this
+   * sink; removeCandidate takes it back by identity. Only its key is worked out here; the full
+   * projection waits until the key is written, so a route that changes many times in between
+   * is projected once.
    */
-  /** A route the chain made (a handler's output, or an originated route): found again by identity. */
   addCandidate(route: ReflectedRoute): void {
     const e = this.entryFor(route);
     if (e === undefined) return;
@@ -162,7 +162,8 @@ export class SinkWorker {
   }
 
   removeCandidate(route: ReflectedRoute): void {
-    const e = this.entries.get(this.sink.keyOf(route) ?? '');
+    const key = this.sink.keyOf(route);
+    const e = key === null ? undefined : this.entries.get(key);
     const cur = e?.cands;
     if (e === undefined || cur === undefined) return;
     if (cur === route && (e.state & PASS) === 0) this.detach(e, -1);

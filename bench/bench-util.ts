@@ -33,12 +33,12 @@ export function percentile(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
 }
 
-/** VmRSS of a process in bytes (0 when it is gone). */
 /** CPU time (user + system, ms) a process has used so far; NaN once it is gone. */
 export function cpuMsOf(pid: number): number {
   try {
-    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    // Fields after the command name (which may hold spaces and parentheses): utime and stime are the 12th and 13th.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS;
   } catch {
     return NaN;
@@ -48,6 +48,7 @@ export function cpuMsOf(pid: number): number {
 /** USER_HZ: 100 on every Linux architecture Node runs on. */
 const CLOCK_TICKS = 100;
 
+/** VmRSS of a process in bytes (0 when it is gone). */
 export function rssOf(pid: number): number {
   try {
     const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

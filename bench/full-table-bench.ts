@@ -308,6 +308,7 @@ export async function runFullTableBench(o: FullTableOptions): Promise<Record<str
     r.restartWrites = lr ? lr.upserts + lr.deletes : NaN;
     r.restartResyncMs = lr?.durationMs ?? NaN;
     console.log(`  restart: READY ${fmtMs(r.restartMs)} (sink resync ${fmtMs(r.restartResyncMs)}), writes ${r.restartWrites}`);
+
     // 5. Single-change latency: kernel route replace → best-path event in gobgpd, in steady state: after
     //    bulk work the daemon compacts its heap once (HeapCompactor, ~1 s after it settles, a pause of a
     //    few hundred ms at a full table), so the changes start after that.

@@ -198,6 +198,7 @@ export class GobgpClient {
    * per batch), end() closes it and resolves once gobgpd has processed
    * everything written, or rejects with the stream's error (gobgpd ends the
    * stream at the first path it refuses; what it took before stays applied).
+   * `done` settles the same way, and also when gobgpd ends the stream before end().
    */
   openAddPathStream(): { write(req: Buffer): Promise<void>; end(): Promise<void>; readonly failed: Error | undefined; readonly done: Promise<void> } {
     let failed: Error | undefined;

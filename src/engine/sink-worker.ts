@@ -162,8 +162,7 @@ export class SinkWorker {
   }
 
   removeCandidate(route: ReflectedRoute): void {
-    const key = this.sink.keyOf(route);
-    const e = key === null ? undefined : this.entries.get(key);
+    const e = this.entryOf(route);
     const cur = e?.cands;
     if (e === undefined || cur === undefined) return;
     if (cur === route && (e.state & PASS) === 0) this.detach(e, -1);
@@ -199,8 +198,7 @@ export class SinkWorker {
 
   /** The kernel route under this route's kernel key is gone (or the chain now drops or changes it). */
   removeKernelRoute(route: ReflectedRoute): void {
-    const key = this.sink.keyOf(route);
-    const e = key === null ? undefined : this.entries.get(key);
+    const e = this.entryOf(route);
     if (e === undefined) return;
     const i = this.findKernelRoute(e, route);
     if (i === undefined) return;
@@ -210,17 +208,27 @@ export class SinkWorker {
 
   /** Whether a pass-through kernel route with this route's kernel key is a candidate here. */
   holdsKernelRoute(route: ReflectedRoute): boolean {
-    const key = this.sink.keyOf(route);
-    const e = key === null ? undefined : this.entries.get(key);
+    const e = this.entryOf(route);
     return e !== undefined && this.findKernelRoute(e, route) !== undefined;
   }
 
+  /** The entry of a route's key, if there is one. */
+  private entryOf(route: ReflectedRoute): SinkEntry | undefined {
+    const key = this.sink.keyOf(route);
+    return key === null ? undefined : this.entries.get(key);
+  }
+
+  /** The entry of a route's key, made when missing; undefined (counted as skipped) when the sink has no place for it. */
   private entryFor(route: ReflectedRoute): SinkEntry | undefined {
     const key = this.sink.keyOf(route);
     if (key === null) {
       this.noteSkipped(route, 'no place for it in this sink');
       return undefined;
     }
+    return this.entryAt(key);
+  }
+
+  private entryAt(key: string): SinkEntry {
     let e = this.entries.get(key);
     if (e === undefined) this.entries.set(key, (e = { key, cands: undefined, applied: undefined, state: 0 }));
     return e;
@@ -295,9 +303,9 @@ export class SinkWorker {
     this.schedule();
   }
 
-  /** Forgets an entry nothing wants and the sink does not hold. */
-  private dropIfEmpty(e: SinkEntry): void {
-    if (e.cands === undefined && e.applied === undefined && e.state === 0) this.entries.delete(e.key);
+  /** Forgets an entry nothing wants, the sink does not hold and no queue has; true when it did. */
+  private dropIfEmpty(e: SinkEntry): boolean {
+    return e.cands === undefined && e.applied === undefined && e.state === 0 && this.entries.delete(e.key);
   }
 
   private setApplied(e: SinkEntry, fp: string | undefined): void {
@@ -458,8 +466,7 @@ export class SinkWorker {
     let owned = 0;
     const visit = (key: string, fp: string): void => {
       owned++;
-      let e = this.entries.get(key);
-      if (e === undefined) this.entries.set(key, (e = { key, cands: undefined, applied: undefined, state: 0 }));
+      const e = this.entryAt(key);
       this.setApplied(e, this.intern(fp));
       e.state |= SEEN;
       if (e.cands !== undefined) {
@@ -485,11 +492,7 @@ export class SinkWorker {
       e.state &= ~(SEEN | MATCH);
       if ((st & SEEN) === 0) this.setApplied(e, undefined);
       else if ((st & MATCH) !== 0) continue;
-      if (e.cands === undefined && e.applied === undefined && (e.state & DIRTY) === 0) {
-        this.entries.delete(e.key);
-        continue;
-      }
-      this.markDirty(e, now);
+      if (!this.dropIfEmpty(e)) this.markDirty(e, now);
     }
     this.baselineKnown = true;
     const before = { w: this.stats.writes, d: this.stats.deletes };

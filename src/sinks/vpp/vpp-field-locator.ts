@@ -159,6 +159,64 @@ export class FieldLocator {
   }
 }
 
+/** Where an integer field of 1, 2 or 4 bytes sits (in a message, or relative to a path's start). */
+export type IntSlot = { offset: number; size: 1 | 2 | 4 };
+
+/** The fields of a route message that both the in-place route writer and reader use. */
+export interface RouteFields {
+  tableId: IntSlot;
+  af: IntSlot;
+  /** Offset of the prefix's address union. */
+  addr: number;
+  len: IntSlot;
+  /** Whether the route carries a FIB source (the _v2 messages). */
+  hasSrc: boolean;
+  src: IntSlot | undefined;
+  nPaths: IntSlot;
+  /** Bytes before the paths, and the size of one. */
+  pathsAt: number;
+  pathSize: number;
+  /** Offset of a path's next-hop address union, relative to the path's start. */
+  pAddr: number;
+  /** Another integer field of the message. */
+  int(path: string[]): IntSlot;
+  /** An integer field of route.paths[] (e.g. ['weight']), relative to the path's start. */
+  pathInt(path: string[]): IntSlot;
+}
+
+/**
+ * Locates a route message's route fields and its paths (see routeWithPaths), throwing
+ * ERR_VPP_API_DEFS when the shape differs; `shapeErr` makes the error, saying whose
+ * expectation failed.
+ */
+export function locateRouteFields(codec: VppCodec, msg: string, shapeErr: (what: string) => Error): RouteFields {
+  const loc = new FieldLocator(codec);
+  const int = (path: string[]): IntSlot => {
+    const l = loc.int(msg, path);
+    return { offset: l.offset, size: l.size };
+  };
+  const { route, paths } = loc.routeWithPaths(msg, shapeErr);
+  const hasSrc = codec.defs.types.get(route.type)?.fields.some((f) => f.name === 'src') ?? false;
+  return {
+    tableId: int(['route', 'table_id']),
+    af: int(['route', 'prefix', 'address', 'af']),
+    addr: loc.addressUnion(msg, ['route', 'prefix', 'address', 'un'], shapeErr),
+    len: int(['route', 'prefix', 'len']),
+    hasSrc,
+    src: hasSrc ? int(['route', 'src']) : undefined,
+    nPaths: int(['route', 'n_paths']),
+    pathsAt: paths.offset,
+    pathSize: paths.elemSize,
+    // fib_path fields: located in the message through a one-path route, then made relative.
+    pAddr: loc.addressUnion(msg, ['route', 'paths', 'nh', 'address'], shapeErr) - paths.offset,
+    int,
+    pathInt(path) {
+      const s = int(['route', 'paths', ...path]);
+      return { offset: s.offset - paths.offset, size: s.size };
+    },
+  };
+}
+
 /** Writes an unsigned integer of 1, 2 or 4 bytes, big-endian (VPP's byte order). */
 export function putUint(buf: Buffer, off: number, size: 1 | 2 | 4, v: number): void {
   if (size === 4) buf.writeUInt32BE(v >>> 0, off);

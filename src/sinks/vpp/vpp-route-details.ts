@@ -1,6 +1,6 @@
 import { RtreflectError } from '../../util/errors.js';
 import type { VppCodec } from './vpp-codec.js';
-import { FieldLocator } from './vpp-field-locator.js';
+import { locateRouteFields, type IntSlot as Slot } from './vpp-field-locator.js';
 
 /**
  * Reads the fields rtreflect compares out of a route dump's detail messages
@@ -9,7 +9,6 @@ import { FieldLocator } from './vpp-field-locator.js';
  * building a message object per route and per path.
  */
 
-type Slot = { offset: number; size: 1 | 2 | 4 };
 
 function read(buf: Buffer, base: number, s: Slot): number {
   return s.size === 4 ? buf.readUInt32BE(base + s.offset) : s.size === 1 ? buf[base + s.offset]! : buf.readUInt16BE(base + s.offset);
@@ -53,29 +52,18 @@ export class RouteDetailsReader {
 
   /** Throws ERR_VPP_API_DEFS, saying what differs, when `msg` does not have the expected shape. */
   constructor(codec: VppCodec, readonly msg: string) {
-    const loc = new FieldLocator(codec);
-    const bad = (what: string) => new RtreflectError('ERR_VPP_API_DEFS', `VPP API message ${msg} does not have the shape rtreflect's route reader expects: ${what}`);
-    const int = (path: string[]): Slot => {
-      const l = loc.int(msg, path);
-      return { offset: l.offset, size: l.size };
-    };
-    const union = (path: string[]): number => loc.addressUnion(msg, path, bad);
-    const { route, paths } = loc.routeWithPaths(msg, bad);
-    this.tableId = int(['route', 'table_id']);
-    this.af = int(['route', 'prefix', 'address', 'af']);
-    this.addr = union(['route', 'prefix', 'address', 'un']);
-    this.len = int(['route', 'prefix', 'len']);
-    this.hasSrc = codec.defs.types.get(route.type)?.fields.some((f) => f.name === 'src') ?? false;
-    this.src = this.hasSrc ? int(['route', 'src']) : undefined;
-    this.nPaths = int(['route', 'n_paths']);
-    this.pathsAt = paths.offset;
-    this.pathSize = paths.elemSize;
-    const pp = (path: string[]): Slot => {
-      const s = int(['route', 'paths', ...path]);
-      return { offset: s.offset - paths.offset, size: s.size };
-    };
-    this.p = { type: pp(['type']), proto: pp(['proto']), sw: pp(['sw_if_index']), weight: pp(['weight']), preference: pp(['preference']) };
-    this.pAddr = union(['route', 'paths', 'nh', 'address']) - paths.offset;
+    const f = locateRouteFields(codec, msg, (what) => new RtreflectError('ERR_VPP_API_DEFS', `VPP API message ${msg} does not have the shape rtreflect's route reader expects: ${what}`));
+    this.tableId = f.tableId;
+    this.af = f.af;
+    this.addr = f.addr;
+    this.len = f.len;
+    this.hasSrc = f.hasSrc;
+    this.src = f.src;
+    this.nPaths = f.nPaths;
+    this.pathsAt = f.pathsAt;
+    this.pathSize = f.pathSize;
+    this.p = { type: f.pathInt(['type']), proto: f.pathInt(['proto']), sw: f.pathInt(['sw_if_index']), weight: f.pathInt(['weight']), preference: f.pathInt(['preference']) };
+    this.pAddr = f.pAddr;
   }
 
   /** Reads a detail's route fields into `out`; throws ERR_VPP_DECODE when the message is shorter than its path count says. */

@@ -1,7 +1,7 @@
 import { RtreflectError } from '../../util/errors.js';
 import { addrToBytes } from '../../util/ip.js';
 import type { VppCodec } from './vpp-codec.js';
-import { FieldLocator, putUint } from './vpp-field-locator.js';
+import { locateRouteFields, putUint, type IntSlot as Slot } from './vpp-field-locator.js';
 
 /**
  * A compiled layout of the route add/del messages (ip_route_add_del_v2, or
@@ -15,7 +15,6 @@ import { FieldLocator, putUint } from './vpp-field-locator.js';
  * which fills them in per connection and request.
  */
 
-type Slot = { offset: number; size: 1 | 2 | 4 };
 
 function shapeErr(msg: string, what: string): RtreflectError {
   return new RtreflectError('ERR_VPP_API_DEFS', `VPP API message ${msg} does not have the shape rtreflect's route writer expects: ${what}`);
@@ -46,37 +45,26 @@ export class RouteLayout {
 
   /** Throws ERR_VPP_API_DEFS, saying what differs, when `msg` is not a route add/del message of the known shape. */
   constructor(codec: VppCodec, readonly msg: string) {
-    const loc = new FieldLocator(codec);
-    const int = (path: string[]): Slot => {
-      const l = loc.int(msg, path);
-      return { offset: l.offset, size: l.size };
-    };
-    const bad = (what: string): RtreflectError => shapeErr(msg, what);
-    const { route, paths } = loc.routeWithPaths(msg, bad);
-    this.isAdd = int(['is_add']);
-    this.isMultipath = int(['is_multipath']);
-    this.tableId = int(['route', 'table_id']);
-    this.statsIndex = int(['route', 'stats_index']);
-    this.af = int(['route', 'prefix', 'address', 'af']);
-    this.addr = loc.addressUnion(msg, ['route', 'prefix', 'address', 'un'], bad);
-    this.len = int(['route', 'prefix', 'len']);
-    this.hasSrc = codec.defs.types.get(route.type)?.fields.some((f) => f.name === 'src') ?? false;
-    this.src = this.hasSrc ? int(['route', 'src']) : undefined;
-    this.nPaths = int(['route', 'n_paths']);
-    this.fixedSize = paths.offset;
-    this.pathSize = paths.elemSize;
-
-    // fib_path offsets: located in the message through a one-path route, then made relative.
-    const pp = (path: string[]): Slot => {
-      const s = int(['route', 'paths', ...path]);
-      return { offset: s.offset - paths.offset, size: s.size };
-    };
+    const f = locateRouteFields(codec, msg, (what) => shapeErr(msg, what));
+    this.isAdd = f.int(['is_add']);
+    this.isMultipath = f.int(['is_multipath']);
+    this.tableId = f.tableId;
+    this.statsIndex = f.int(['route', 'stats_index']);
+    this.af = f.af;
+    this.addr = f.addr;
+    this.len = f.len;
+    this.hasSrc = f.hasSrc;
+    this.src = f.src;
+    this.nPaths = f.nPaths;
+    this.fixedSize = f.pathsAt;
+    this.pathSize = f.pathSize;
+    const pp = f.pathInt;
     this.p = {
       sw: pp(['sw_if_index']), table: pp(['table_id']), rpf: pp(['rpf_id']), weight: pp(['weight']), preference: pp(['preference']),
       type: pp(['type']), flags: pp(['flags']), proto: pp(['proto']), viaLabel: pp(['nh', 'via_label']), objId: pp(['nh', 'obj_id']),
       classify: pp(['nh', 'classify_table_index']), nLabels: pp(['n_labels']),
     };
-    this.pAddr = loc.addressUnion(msg, ['route', 'paths', 'nh', 'address'], bad) - paths.offset;
+    this.pAddr = f.pAddr;
 
     // Templates with every default the generic encoder would put in fields rtreflect leaves alone.
     const head = codec.encode(msg, { route: { paths: [] } });

@@ -18,7 +18,20 @@ export function resyncTrigger(reason: string): string {
 /** The daemon's Prometheus metrics. Gauges are read from live state at scrape time. */
 export class Metrics {
   readonly registry = new Registry();
-  readonly kernelEvents = new Counter({ name: 'rtreflect_kernel_events_total', help: 'Normalized kernel route events', labelNames: ['type'], registers: [this.registry] });
+  /**
+   * Kernel events since the last scrape, counted here and handed to the counter when it is read:
+   * one per route while a full table loads, and prom-client hashes the labels on every inc().
+   */
+  private readonly eventCounts = { add: 0, del: 0 };
+  readonly kernelEvents = new Counter({
+    name: 'rtreflect_kernel_events_total', help: 'Normalized kernel route events', labelNames: ['type'], registers: [this.registry],
+    collect: () => {
+      for (const type of ['add', 'del'] as const) {
+        if (this.eventCounts[type] > 0) this.kernelEvents.inc({ type }, this.eventCounts[type]);
+        this.eventCounts[type] = 0;
+      }
+    },
+  });
   readonly filtered = new Counter({ name: 'rtreflect_routes_filtered_total', help: 'Routes dropped by the handler chain', registers: [this.registry] });
   readonly overruns = new Counter({ name: 'rtreflect_kernel_overruns_total', help: 'Netlink receive buffer overruns (events lost)', registers: [this.registry] });
   readonly resyncs = new Counter({ name: 'rtreflect_resyncs_total', help: 'Finished resyncs: scope kernel (re-dump) or sink (sink compared and repaired), by trigger', labelNames: ['scope', 'trigger'], registers: [this.registry] });
@@ -63,13 +76,11 @@ export class Metrics {
 
   observer(): Partial<ReflectorObserver> {
     const latencyBySink = new Map<string, { observe(v: number): void }>();
-    // Once per kernel route at start-up: labelled children bound here, not hashed per call.
-    const events = { add: this.kernelEvents.labels({ type: 'add' }), del: this.kernelEvents.labels({ type: 'del' }) };
     return {
-      kernelEvent: (op) => events[op].inc(),
+      kernelEvent: (op) => { this.eventCounts[op]++; },
       filtered: () => this.filtered.inc(),
       latency: (sink, s) => {
-        // One observation per route written: the labelled child is looked up once per sink, not hashed per call.
+        // One observation per route written: the labelled child is made once per sink, not a labels object per call.
         let h = latencyBySink.get(sink);
         if (!h) latencyBySink.set(sink, (h = this.latency.labels({ sink })));
         h.observe(s);

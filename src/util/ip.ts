@@ -10,11 +10,14 @@ function hexDigit(c: number): number {
   return l >= 97 && l <= 102 ? l - 87 : -1;
 }
 
-/** Dotted quad without leading zeros, or undefined (then the general parser decides). */
-function fastV4(t: string): Uint8Array | undefined {
+/**
+ * t[0, end) as a dotted quad without leading zeros, parsed by hand; undefined for
+ * anything else (then the general parser decides, and explains).
+ */
+export function parseDottedQuad(t: string, end = t.length): Uint8Array | undefined {
   const out = new Uint8Array(4);
   let octet = 0, v = 0, digits = 0;
-  for (let i = 0; i < t.length; i++) {
+  for (let i = 0; i < end; i++) {
     const c = t.charCodeAt(i);
     if (c >= 48 && c <= 57) {
       if (digits === 1 && v === 0) return undefined;
@@ -71,7 +74,7 @@ function fastV6(t: string): Uint8Array | undefined {
  * expressions or string splitting. undefined leaves the text to the general parser.
  */
 function fastAddrBytes(t: string): Uint8Array | undefined {
-  return t.includes(':') ? fastV6(t) : fastV4(t);
+  return t.includes(':') ? fastV6(t) : parseDottedQuad(t);
 }
 
 /** Bytes of an address, network order. Throws on text that is not an address. */

@@ -2,11 +2,12 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeAttrs, decodePrefixNlri } from '../../src/sinks/gobgp/bgp-wire.js';
 import {
-  encodePlan, fingerprintFromRead, fingerprintOf, idsOfFingerprint, parseGobgpKey, parseOwnershipMark, pathIdFor, planRoute, type PathPlan,
+  encodePlan, fingerprintFromRead, fingerprintOf, idsOfFingerprint, parseCanonicalV4Prefix, parseGobgpKey, parseOwnershipMark, pathIdFor, planRoute, type PathPlan,
 } from '../../src/sinks/gobgp/gobgp-paths.js';
 import { assertDeleteNamesPath } from '../../src/sinks/gobgp/gobgp-api.js';
 import { createGobgpSink, streamOf } from '../../src/sinks/gobgp/gobgp-sink.js';
 import { silentLogger } from '../../src/util/logger.js';
+import { formatPrefix, parsePrefix } from '../../src/util/ip.js';
 import type { ReflectedRoute } from '../../src/engine/reflected-route.js';
 
 const mark = parseOwnershipMark({ largeCommunity: '4294967294:0:1' });
@@ -124,4 +125,26 @@ it('keys spread evenly over the parallel streams, each key always to the same on
   }
   for (const c of counts) assert.ok(c > 9000 && c < 11000, `balanced: ${counts.join(' / ')}`);
   assert.equal(streamOf('anything', 1), 0);
+});
+
+it('the hand-parsed IPv4 prefix is what parsePrefix gives for canonical text, and declines anything else', () => {
+  let seed = 5;
+  const rnd = (): number => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+  const pick = <T>(xs: T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+  let fast = 0;
+  for (let n = 0; n < 20_000; n++) {
+    let t = `${[0, 1, 2, 3].map(() => pick(['0', '00', '01', '9', '10', '192', '255', '256', String(Math.floor(rnd() * 256))])).join('.')}/${pick(['0', '8', '24', '32', '33', '024', ''])}`;
+    if (rnd() < 0.2) t = t.replace(pick(['.', '/', '1']), pick(['', '..', ':', 'x']));
+    const got = parseCanonicalV4Prefix(t);
+    let want: string | undefined;
+    try { want = formatPrefix(parsePrefix(t)); } catch { want = undefined; }
+    if (got === undefined) {
+      assert.notEqual(want, t, `${t} is canonical: the fast path must take it`);
+      continue;
+    }
+    fast++;
+    assert.equal(formatPrefix(got), want, t);
+    assert.equal(formatPrefix(got), t, `${t} is canonical`);
+  }
+  assert.ok(fast > 100, `enough taken by the fast path (${fast})`);
 });

@@ -4,7 +4,7 @@
  * and back from paths read out of gobgpd to the same fingerprint.
  */
 import { RtreflectError } from '../../util/errors.js';
-import { canonicalAddr, familyOf, formatPrefix, parsePrefix, type Prefix } from '../../util/ip.js';
+import { canonicalAddr, familyOf, formatPrefix, parseDottedQuad, parsePrefix, type Prefix } from '../../util/ip.js';
 import type { ReflectedRoute } from '../../engine/reflected-route.js';
 import * as w from './bgp-wire.js';
 import { apiFamily, type ApiPathIn } from './gobgp-api.js';
@@ -83,25 +83,13 @@ function isLinkLocal(a: string): boolean { return (a.charCodeAt(0) | 0x20) === 0
  * (the caller falls back to parsePrefix, which also produces its error messages).
  */
 export function parseCanonicalV4Prefix(t: string): Prefix | undefined {
-  const addr = new Uint8Array(4);
-  let i = 0, v = 0, digits = 0, octet = 0;
+  const slash = t.indexOf('/');
+  if (slash < 0) return undefined;
+  const addr = parseDottedQuad(t, slash);
+  if (addr === undefined) return undefined;
   const n = t.length;
-  for (; i < n; i++) {
-    const c = t.charCodeAt(i);
-    if (c >= 48 && c <= 57) {
-      if (digits === 1 && v === 0) return undefined; // leading zero
-      v = v * 10 + (c - 48);
-      if (++digits > 3 || v > 255) return undefined;
-    } else if (c === 46 /* . */ || c === 47 /* / */) {
-      if (digits === 0 || (c === 46) !== (octet < 3)) return undefined;
-      addr[octet++] = v;
-      v = 0; digits = 0;
-      if (c === 47) { i++; break; }
-    } else return undefined;
-  }
-  if (octet !== 4) return undefined;
-  let len = 0; digits = 0;
-  for (; i < n; i++) {
+  let len = 0, digits = 0;
+  for (let i = slash + 1; i < n; i++) {
     const c = t.charCodeAt(i);
     if (c < 48 || c > 57 || (digits === 1 && len === 0)) return undefined;
     len = len * 10 + (c - 48);

@@ -11,32 +11,42 @@ function hexDigit(c: number): number {
 }
 
 /**
- * t[0, end) as a dotted quad without leading zeros, parsed by hand; undefined for
- * anything else (then the general parser decides, and explains).
+ * t[0, end) as a dotted quad without leading zeros, parsed by hand and written at
+ * out[off, off + 4); false for anything else (then the general parser decides, and
+ * explains; out may hold part of it).
  */
-export function parseDottedQuad(t: string, end = t.length): Uint8Array | undefined {
-  const out = new Uint8Array(4);
+export function writeDottedQuad(t: string, out: Uint8Array, off = 0, end = t.length): boolean {
   let octet = 0, v = 0, digits = 0;
   for (let i = 0; i < end; i++) {
     const c = t.charCodeAt(i);
     if (c >= 48 && c <= 57) {
-      if (digits === 1 && v === 0) return undefined;
+      if (digits === 1 && v === 0) return false;
       v = v * 10 + (c - 48);
-      if (++digits > 3 || v > 255) return undefined;
+      if (++digits > 3 || v > 255) return false;
     } else if (c === 46 && digits > 0 && octet < 3) {
-      out[octet++] = v;
+      out[off + octet++] = v;
       v = 0; digits = 0;
-    } else return undefined;
+    } else return false;
   }
-  if (octet !== 3 || digits === 0) return undefined;
-  out[3] = v;
-  return out;
+  if (octet !== 3 || digits === 0) return false;
+  out[off + 3] = v;
+  return true;
+}
+
+/** t[0, end) as a dotted quad (see writeDottedQuad), or undefined. */
+export function parseDottedQuad(t: string, end = t.length): Uint8Array | undefined {
+  const out = new Uint8Array(4);
+  return writeDottedQuad(t, out, 0, end) ? out : undefined;
 }
 
 const groupScratch = new Uint16Array(8);
 
-/** Hex groups with at most one "::" (no dotted tail, no zone), or undefined (then the general parser decides). */
-function fastV6(t: string): Uint8Array | undefined {
+/**
+ * IPv6 text of hex groups with at most one "::" (no dotted tail, no zone), parsed by
+ * hand and written at out[off, off + 16); false for anything else (then the general
+ * parser decides, and explains).
+ */
+export function writeHexGroups(t: string, out: Uint8Array, off = 0): boolean {
   const n = t.length;
   let i = 0, count = 0, gap = -1;
   if (n >= 2 && t.charCodeAt(0) === 58 && t.charCodeAt(1) === 58) { gap = 0; i = 2; }
@@ -48,25 +58,25 @@ function fastV6(t: string): Uint8Array | undefined {
       v = (v << 4) | d;
       digits++;
     }
-    if (digits === 0 || digits > 4 || count === 8) return undefined;
+    if (digits === 0 || digits > 4 || count === 8) return false;
     groupScratch[count++] = v;
     if (i === n) break;
-    if (t.charCodeAt(i++) !== 58) return undefined;
+    if (t.charCodeAt(i++) !== 58) return false;
     if (i < n && t.charCodeAt(i) === 58) {
-      if (gap >= 0) return undefined;
+      if (gap >= 0) return false;
       gap = count;
       i++;
-    } else if (i === n) return undefined; // a single trailing colon
+    } else if (i === n) return false; // a single trailing colon
   }
-  if (gap < 0 ? count !== 8 : count > 7) return undefined;
-  const out = new Uint8Array(16);
-  const tail = gap < 0 ? 0 : count - gap;
-  for (let g = 0; g < count; g++) {
-    const at = gap >= 0 && g >= gap ? 8 - tail + (g - gap) : g;
-    out[2 * at] = groupScratch[g]! >> 8;
-    out[2 * at + 1] = groupScratch[g]! & 0xff;
+  if (gap < 0 ? count !== 8 : count > 7) return false;
+  // The groups after "::" go to the end; the ones it stands for are zero.
+  const zeros = gap < 0 ? 0 : 8 - count;
+  for (let k = 0; k < 8; k++) {
+    const w = gap < 0 || k < gap ? groupScratch[k]! : k < gap + zeros ? 0 : groupScratch[k - zeros]!;
+    out[off + 2 * k] = w >> 8;
+    out[off + 2 * k + 1] = w & 0xff;
   }
-  return out;
+  return true;
 }
 
 /**
@@ -74,7 +84,9 @@ function fastV6(t: string): Uint8Array | undefined {
  * expressions or string splitting. undefined leaves the text to the general parser.
  */
 function fastAddrBytes(t: string): Uint8Array | undefined {
-  return t.includes(':') ? fastV6(t) : parseDottedQuad(t);
+  if (!t.includes(':')) return parseDottedQuad(t);
+  const out = new Uint8Array(16);
+  return writeHexGroups(t, out) ? out : undefined;
 }
 
 /** Bytes of an address, network order. Throws on text that is not an address. */

@@ -1,6 +1,6 @@
 import { RtreflectError } from '../../util/errors.js';
 import type { VppCodec } from './vpp-codec.js';
-import { locateRouteFields, type IntSlot as Slot } from './vpp-field-locator.js';
+import { locateRouteFields, type IntSlot as Slot, type RouteFields } from './vpp-field-locator.js';
 
 /**
  * Reads the fields rtreflect compares out of a route dump's detail messages
@@ -39,57 +39,42 @@ export interface DetailPath {
 
 export class RouteDetailsReader {
   readonly hasSrc: boolean;
-  private readonly tableId: Slot;
-  private readonly af: Slot;
-  private readonly addr: number;
-  private readonly len: Slot;
-  private readonly src: Slot | undefined;
-  private readonly nPaths: Slot;
-  private readonly pathsAt: number;
-  private readonly pathSize: number;
+  /** The route's fields, where they sit. */
+  private readonly r: RouteFields;
   private readonly p: Record<'type' | 'proto' | 'sw' | 'weight' | 'preference', Slot>;
-  private readonly pAddr: number;
 
   /** Throws ERR_VPP_API_DEFS, saying what differs, when `msg` does not have the expected shape. */
   constructor(codec: VppCodec, readonly msg: string) {
     const f = locateRouteFields(codec, msg, (what) => new RtreflectError('ERR_VPP_API_DEFS', `VPP API message ${msg} does not have the shape rtreflect's route reader expects: ${what}`));
-    this.tableId = f.tableId;
-    this.af = f.af;
-    this.addr = f.addr;
-    this.len = f.len;
+    this.r = f;
     this.hasSrc = f.hasSrc;
-    this.src = f.src;
-    this.nPaths = f.nPaths;
-    this.pathsAt = f.pathsAt;
-    this.pathSize = f.pathSize;
     this.p = { type: f.pathInt(['type']), proto: f.pathInt(['proto']), sw: f.pathInt(['sw_if_index']), weight: f.pathInt(['weight']), preference: f.pathInt(['preference']) };
-    this.pAddr = f.pAddr;
   }
 
   /** Reads a detail's route fields into `out`; throws ERR_VPP_DECODE when the message is shorter than its path count says. */
   route(buf: Buffer, out: DetailRoute): void {
-    if (buf.length < this.pathsAt) throw this.truncated(buf, this.pathsAt);
-    const n = read(buf, 0, this.nPaths);
-    const end = this.pathsAt + n * this.pathSize;
+    if (buf.length < this.r.pathsAt) throw this.truncated(buf, this.r.pathsAt);
+    const n = read(buf, 0, this.r.nPaths);
+    const end = this.r.pathsAt + n * this.r.pathSize;
     if (buf.length < end) throw this.truncated(buf, end);
-    out.table = read(buf, 0, this.tableId);
-    out.af = read(buf, 0, this.af);
-    out.addrOffset = this.addr;
-    out.len = read(buf, 0, this.len);
-    out.src = this.src ? read(buf, 0, this.src) : 0;
+    out.table = read(buf, 0, this.r.tableId);
+    out.af = read(buf, 0, this.r.af);
+    out.addrOffset = this.r.addr;
+    out.len = read(buf, 0, this.r.len);
+    out.src = this.r.src ? read(buf, 0, this.r.src) : 0;
     out.nPaths = n;
   }
 
   /** Reads path `i` (below the nPaths route() gave) into `out`. */
   path(buf: Buffer, i: number, out: DetailPath): void {
     const s = this.p;
-    const at = this.pathsAt + i * this.pathSize;
+    const at = this.r.pathsAt + i * this.r.pathSize;
     out.type = read(buf, at, s.type);
     out.proto = read(buf, at, s.proto);
     out.sw = read(buf, at, s.sw);
     out.weight = read(buf, at, s.weight);
     out.preference = read(buf, at, s.preference);
-    out.nhOffset = at + this.pAddr;
+    out.nhOffset = at + this.r.pAddr;
   }
 
   private truncated(buf: Buffer, need: number): RtreflectError {

@@ -7,8 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import { loadGobgpService } from '../src/sinks/gobgp/gobgp-api.js';
-import { grpcServerStream } from '../src/sinks/gobgp/grpc-raw-stream.js';
+import { GobgpClient, loadGobgpService } from '../src/sinks/gobgp/gobgp-api.js';
 import { packageRoot } from '../src/util/package-info.js';
 
 /** `--name N` from argv (integers; `1e6` and `1_000_000` accepted), else def. */
@@ -96,10 +95,8 @@ export function rtreflectCommand(args: string[]): string[] {
 /** Raw access to gobgpd's API for measurements. */
 export class GobgpProbe {
   private readonly c: grpc.Client & Record<string, any>;
-  private readonly listPath: grpc.MethodDefinition<unknown, unknown>;
   constructor(private readonly address: string) {
     const Ctor = loadGobgpService();
-    this.listPath = Ctor.service.ListPath as grpc.MethodDefinition<unknown, unknown>;
     this.c = new Ctor(address, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': 64 * 1024 * 1024 }) as grpc.Client & Record<string, any>;
   }
 
@@ -109,11 +106,13 @@ export class GobgpProbe {
    * Resolves with the number of destinations.
    */
   async bareListPath(family: 4 | 6): Promise<number> {
-    const req = this.listPath.requestSerialize({
-      table_type: 'GLOBAL', family: { afi: family === 4 ? 'AFI_IP' : 'AFI_IP6', safi: 'SAFI_UNICAST' }, enable_only_binary: true,
-    });
     let n = 0;
-    await grpcServerStream(this.address, this.listPath.path, req, () => { n++; });
+    const client = new GobgpClient(this.address);
+    try {
+      await client.listPathMessages(family, {}, () => { n++; });
+    } finally {
+      client.close();
+    }
     return n;
   }
 

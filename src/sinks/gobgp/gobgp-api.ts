@@ -158,6 +158,14 @@ export class GobgpClient {
    * objects by protobufjs nor held all at once.
    */
   listPathsBinary(family: 4 | 6, opts: { vrf?: string }, each: (d: BinaryDestination) => void): Promise<void> {
+    return this.listPathMessages(family, opts, (buf) => {
+      const d = decodeListPathResponse(buf);
+      if (d) each(d);
+    });
+  }
+
+  /** The same read, each ListPathResponse handed over as its bytes (binary fields only). */
+  listPathMessages(family: 4 | 6, opts: { vrf?: string }, onMessage: (msg: Buffer) => void): Promise<void> {
     const def = this.method('ListPath');
     const req = def.requestSerialize({
       table_type: opts.vrf !== undefined ? 'VRF' : 'GLOBAL',
@@ -165,10 +173,7 @@ export class GobgpClient {
       family: apiFamily(family),
       enable_only_binary: true,
     });
-    return grpcServerStream(this.address, def.path, req, (buf) => {
-      const d = decodeListPathResponse(buf);
-      if (d) each(d);
-    });
+    return grpcServerStream(this.address, def.path, req, onMessage);
   }
 
   /** A method's definition from the loaded service: its path and (de)serializers, for calls made on raw bytes. */

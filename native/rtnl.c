@@ -723,6 +723,9 @@ static napi_value js_malloc_trim(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* lowMemoryNotification(): in heap.cc (it needs V8's C++ API). */
+napi_value rtr_low_memory_notification(napi_env env, napi_callback_info info);
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -733,6 +736,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"unref", NULL, js_unref, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sdNotify", NULL, js_sd_notify, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mallocTrim", NULL, js_malloc_trim, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"lowMemoryNotification", NULL, rtr_low_memory_notification, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

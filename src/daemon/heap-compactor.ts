@@ -1,21 +1,18 @@
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { loadNative } from '../kernel/native.js';
 import type { Logger } from '../util/logger.js';
 
 /**
  * Gives memory back after a bulk load. Loading a full table (the start-up dump,
  * a re-dump after an overrun, a resync that rewrote a sink) leaves hundreds of
- * megabytes of garbage and freed C-heap pages that neither V8 nor glibc returns
- * on an idle process: the daemon would sit at its peak for good. Once the work
- * has settled, one full collection and a malloc_trim bring the resident size
- * back to what the routes need. Small changes never trigger it, so steady-state
+ * megabytes of garbage, a young generation grown to its largest, and freed C-heap
+ * pages that neither V8 nor glibc returns on an idle process: the daemon would sit
+ * at its peak for good. Once the work has settled, V8's low-memory collections and
+ * a malloc_trim bring the resident size back to what the routes need. Small changes never trigger it, so steady-state
  * latency does not see the pause (a few hundred ms at a full table).
  */
 export class HeapCompactor {
   private pending = 0;
   private timer: NodeJS.Timeout | undefined;
-  private gc: (() => void) | undefined;
   private stopped = false;
 
   constructor(
@@ -56,25 +53,15 @@ export class HeapCompactor {
     const before = process.memoryUsage.rss();
     const t0 = performance.now();
     try {
-      this.fullGc();
-      loadNative().mallocTrim();
+      const native = loadNative();
+      native.lowMemoryNotification();
+      native.mallocTrim();
     } catch (err) {
       this.logger.debug({ err: (err as Error).message }, 'heap compaction unavailable');
       return;
     }
     const after = process.memoryUsage.rss();
     this.logger.debug({ afterRoutes: routes, pauseMs: Math.round(performance.now() - t0), rssBeforeMiB: mib(before), rssAfterMiB: mib(after) }, 'memory compacted after bulk work');
-  }
-
-  private fullGc(): void {
-    if (!this.gc) {
-      // The gc() hook is only installed in contexts created after the flag is set.
-      setFlagsFromString('--expose-gc');
-      this.gc = runInNewContext('gc') as NonNullable<HeapCompactor['gc']>;
-    }
-    // The second collection finds the pages the first one's sweeping emptied and hands them back.
-    this.gc();
-    this.gc();
   }
 }
 

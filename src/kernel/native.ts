@@ -22,6 +22,8 @@ export interface NativeRtnl {
   sdNotify(socketPath: string, message: string): void;
   /** glibc's malloc_trim(0): true when memory went back to the system. */
   mallocTrim(): boolean;
+  /** V8's Isolate::LowMemoryNotification(): memory-reducing full collections, young generation shrunk. */
+  lowMemoryNotification(): void;
 }
 
 export const NATIVE_KIND_DATA = 0;

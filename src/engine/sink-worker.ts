@@ -45,15 +45,26 @@ const RETRY_MAX_MS = 30_000;
  * whether the two still have to be compared. Keeping all three in one record
  * makes a route change one map lookup and a write none.
  */
-interface SinkEntry {
-  readonly key: string;
-  /** The routes wanting this key (usually one); undefined when none does. */
-  cands: Candidates | undefined;
-  /** Fingerprint of what the sink holds; undefined when it holds nothing of ours. */
-  applied: string | undefined;
-  /** DIRTY, IN_FLIGHT, PASS (and during a resync's read SEEN, MATCH) bits: a small integer, no boxed number per key. */
-  state: number;
+class SinkEntry {
+  constructor(
+    readonly key: string,
+    /** The routes wanting this key (usually one); undefined when none does. */
+    public cands: Candidates | undefined,
+    /** Fingerprint of what the sink holds; undefined when it holds nothing of ours. */
+    public applied: string | undefined,
+    /** DIRTY, IN_FLIGHT, PASS (and during a resync's read SEEN, MATCH) bits: a small integer, no boxed number per key. */
+    public state: number,
+  ) {}
 }
+
+/**
+ * What the worker keeps per key: a record, or the route alone. A key in sync with its one
+ * pass-through kernel route, on a sink whose projection depends on the route alone
+ * (Sink.stableProjection), is kept as that route: what the sink holds is what the route
+ * projects to, worked out again when the key changes. That is nearly every key of a full
+ * table at rest, and it then costs no record. A bare route is never queued nor in flight.
+ */
+type Slot = SinkEntry | ReflectedRoute;
 
 /** Queued for comparison (in the dirty queue, or parked behind its change in flight). */
 const DIRTY = 1;
@@ -82,7 +93,7 @@ function sameKernelKey(a: ReflectedRoute, b: ReflectedRoute): boolean {
  * costs one write, and memory is bounded by the number of keys, not of events.
  */
 export class SinkWorker {
-  private readonly entries = new Map<string, SinkEntry>();
+  private readonly entries = new Map<string, Slot>();
   /** Pass-through kernel routes (see PASS) while they share their key with other candidates (rare). */
   private readonly passInLists = new WeakSet<ReflectedRoute>();
   /** Dirty entries in the order they turned dirty, with when they did (ms, for latency). */
@@ -112,6 +123,8 @@ export class SinkWorker {
   private lastResyncEnd = 0;
   private resyncTimer: NodeJS.Timeout | undefined;
   private readonly skipReasons = new Set<string>();
+  /** Keys in sync may be kept as their bare route (see Slot). */
+  private readonly bareInSync: boolean;
   lastResync: ResyncRecord | undefined;
   lastError: string | undefined;
   connection: SinkConnectionState = 'connecting';
@@ -124,7 +137,9 @@ export class SinkWorker {
     private readonly batchDelayMs: number,
     /** Least time from the end of one resync to the start of the next; triggers in between fold into one. */
     private readonly resyncMinIntervalMs = 0,
-  ) {}
+  ) {
+    this.bareInSync = sink.stableProjection === true;
+  }
 
   get name(): string {
     return this.sink.name;
@@ -137,6 +152,13 @@ export class SinkWorker {
 
   get appliedCount(): number {
     return this.appliedKeys;
+  }
+
+  /** Keys kept as a full record, the others being bare routes in sync (see Slot). For tests. */
+  get recordCount(): number {
+    let n = 0;
+    for (const slot of this.entries.values()) if (slot instanceof SinkEntry) n++;
+    return n;
   }
 
   /** Writing, resyncing or with keys left to compare: bulk work is still going on. */
@@ -155,16 +177,19 @@ export class SinkWorker {
    * is projected once.
    */
   addCandidate(route: ReflectedRoute): void {
-    const e = this.entryFor(route);
-    if (e === undefined) return;
+    const key = this.keyFor(route);
+    if (key === undefined) return;
+    const e = this.recordAt(key);
     this.attach(e, route, false);
     this.markDirty(e);
   }
 
   removeCandidate(route: ReflectedRoute): void {
-    const e = this.entryOf(route);
-    const cur = e?.cands;
-    if (e === undefined || cur === undefined) return;
+    const key = this.sink.keyOf(route);
+    const e = key === null ? undefined : this.entries.get(key);
+    // A bare route is a pass-through one: never taken back by identity.
+    if (!(e instanceof SinkEntry) || e.cands === undefined) return;
+    const cur = e.cands;
     if (cur === route && (e.state & PASS) === 0) this.detach(e, -1);
     else if (Array.isArray(cur)) {
       const i = cur.indexOf(route);
@@ -179,8 +204,11 @@ export class SinkWorker {
    * worker had under the same kernel key, if any (the reflector keeps no copy of it).
    */
   putKernelRoute(route: ReflectedRoute): void {
-    const e = this.entryFor(route);
-    if (e === undefined) return;
+    const key = this.keyFor(route);
+    if (key === undefined) return;
+    const slot = this.entries.get(key);
+    if (slot === route) return;
+    const e = this.recordAt(key, slot);
     const i = this.findKernelRoute(e, route);
     if (i === undefined) this.attach(e, route, true);
     else if (i < 0) {
@@ -198,8 +226,10 @@ export class SinkWorker {
 
   /** The kernel route under this route's kernel key is gone (or the chain now drops or changes it). */
   removeKernelRoute(route: ReflectedRoute): void {
-    const e = this.entryOf(route);
-    if (e === undefined) return;
+    const key = this.sink.keyOf(route);
+    const slot = key === null ? undefined : this.entries.get(key);
+    if (slot === undefined || !this.holdsIn(slot, route)) return;
+    const e = this.recordAt(key!, slot);
     const i = this.findKernelRoute(e, route);
     if (i === undefined) return;
     this.detach(e, i);
@@ -208,30 +238,48 @@ export class SinkWorker {
 
   /** Whether a pass-through kernel route with this route's kernel key is a candidate here. */
   holdsKernelRoute(route: ReflectedRoute): boolean {
-    const e = this.entryOf(route);
-    return e !== undefined && this.findKernelRoute(e, route) !== undefined;
+    const key = this.sink.keyOf(route);
+    const slot = key === null ? undefined : this.entries.get(key);
+    return slot !== undefined && this.holdsIn(slot, route);
   }
 
-  /** The entry of a route's key, if there is one. */
-  private entryOf(route: ReflectedRoute): SinkEntry | undefined {
-    const key = this.sink.keyOf(route);
-    return key === null ? undefined : this.entries.get(key);
+  private holdsIn(slot: Slot, route: ReflectedRoute): boolean {
+    if (slot instanceof SinkEntry) return this.findKernelRoute(slot, route) !== undefined;
+    return slot === route || sameKernelKey(slot, route);
   }
 
-  /** The entry of a route's key, made when missing; undefined (counted as skipped) when the sink has no place for it. */
-  private entryFor(route: ReflectedRoute): SinkEntry | undefined {
+  /** The key of a route; undefined (counted as skipped) when the sink has no place for it. */
+  private keyFor(route: ReflectedRoute): string | undefined {
     const key = this.sink.keyOf(route);
-    if (key === null) {
-      this.noteSkipped(route, 'no place for it in this sink');
-      return undefined;
+    if (key !== null) return key;
+    this.noteSkipped(route, 'no place for it in this sink');
+    return undefined;
+  }
+
+  /** The record of a key: made when missing, unfolded from a bare route in sync. */
+  private recordAt(key: string, slot = this.entries.get(key)): SinkEntry {
+    if (slot instanceof SinkEntry) return slot;
+    if (slot !== undefined) {
+      // The sink holds what the route projects to (a stable projection gives what it gave when written).
+      const p = this.sink.project(slot);
+      return this.unfold(key, slot, 'skip' in p ? undefined : this.intern(p.fingerprint));
     }
-    return this.entryAt(key);
+    const e = new SinkEntry(key, undefined, undefined, 0);
+    this.entries.set(key, e);
+    return e;
   }
 
-  private entryAt(key: string): SinkEntry {
-    let e = this.entries.get(key);
-    if (e === undefined) this.entries.set(key, (e = { key, cands: undefined, applied: undefined, state: 0 }));
+  /** Replaces a bare route by its record, with what the sink holds. */
+  private unfold(key: string, route: ReflectedRoute, applied: string | undefined): SinkEntry {
+    const e = new SinkEntry(key, route, applied, PASS);
+    if (applied === undefined) this.appliedKeys--;
+    this.entries.set(key, e);
     return e;
+  }
+
+  /** Keeps a key as its bare route when the sink holds exactly what that one pass-through route projects to. */
+  private foldIfInSync(e: SinkEntry, route: ReflectedRoute, fingerprint: string): void {
+    if (this.bareInSync && e.state === PASS && e.cands === route && e.applied === fingerprint) this.entries.set(e.key, route);
   }
 
   /** Where the pass-through candidate of route's kernel key is: -1 the single one, an index in the list, or undefined. */
@@ -352,14 +400,18 @@ export class SinkWorker {
   async diff(): Promise<SinkDiff> {
     const owned = await this.sink.readOwned();
     const out: SinkDiff = { sink: this.name, upserts: [], deletes: [] };
-    for (const [key, e] of this.entries) {
-      if (e.cands === undefined) continue;
-      const p = this.sink.project(pickWinner(e.cands));
+    for (const [key, slot] of this.entries) {
+      const cands = slot instanceof SinkEntry ? slot.cands : slot;
+      if (cands === undefined) continue;
+      const p = this.sink.project(pickWinner(cands));
       if ('skip' in p) continue;
       const was = owned.get(key);
       if (was !== p.fingerprint) out.upserts.push(was === undefined ? { key, fingerprint: p.fingerprint } : { key, fingerprint: p.fingerprint, was });
     }
-    for (const [key, fp] of owned) if (this.entries.get(key)?.cands === undefined) out.deletes.push({ key, fingerprint: fp });
+    for (const [key, fp] of owned) {
+      const slot = this.entries.get(key);
+      if (slot === undefined || (slot instanceof SinkEntry && slot.cands === undefined)) out.deletes.push({ key, fingerprint: fp });
+    }
     return out;
   }
 
@@ -466,7 +518,8 @@ export class SinkWorker {
     let owned = 0;
     const visit = (key: string, fp: string): void => {
       owned++;
-      const e = this.entryAt(key);
+      const slot = this.entries.get(key);
+      const e = slot === undefined || slot instanceof SinkEntry ? this.recordAt(key, slot) : this.unfold(key, slot, this.intern(fp));
       this.setApplied(e, this.intern(fp));
       e.state |= SEEN;
       if (e.cands !== undefined) {
@@ -478,7 +531,7 @@ export class SinkWorker {
       if (this.sink.readOwnedEach) await this.sink.readOwnedEach(visit);
       else for (const [key, fp] of await this.sink.readOwned()) visit(key, fp);
     } catch (err) {
-      for (const e of this.entries.values()) e.state &= ~(SEEN | MATCH);
+      for (const slot of this.entries.values()) if (slot instanceof SinkEntry) slot.state &= ~(SEEN | MATCH);
       throw err;
     }
     this.logger.info({ sink: this.name, reason, owned, readMs: Math.round(performance.now() - started) }, 'sink read; comparing');
@@ -486,12 +539,20 @@ export class SinkWorker {
     this.drainGate = undefined;
     this.resyncReason = undefined;
     // Every key the read did not confirm is compared again (a key changed since its MATCH is dirty already).
+    // The read unfolded every bare route it listed: one still bare is a key the sink lost.
     const now = performance.now();
-    for (const e of this.entries.values()) {
-      const st = e.state;
+    for (const [key, slot] of this.entries) {
+      if (!(slot instanceof SinkEntry)) {
+        this.markDirty(this.unfold(key, slot, undefined), now);
+        continue;
+      }
+      const e = slot, st = e.state;
       e.state &= ~(SEEN | MATCH);
       if ((st & SEEN) === 0) this.setApplied(e, undefined);
-      else if ((st & MATCH) !== 0) continue;
+      else if ((st & MATCH) !== 0) {
+        if (!Array.isArray(e.cands) && e.cands !== undefined) this.foldIfInSync(e, e.cands, e.applied!);
+        continue;
+      }
       if (!this.dropIfEmpty(e)) this.markDirty(e, now);
     }
     this.baselineKnown = true;
@@ -596,6 +657,9 @@ export class SinkWorker {
           if (cur !== undefined) change = { op: 'delete', key: e.key, fingerprint: cur };
         } else if (p.fingerprint !== cur) {
           change = { op: 'upsert', key: e.key, fingerprint: p.fingerprint, route, was: cur, work: p.work };
+        } else {
+          this.foldIfInSync(e, route, cur);
+          continue;
         }
       }
       if (change === undefined) {
@@ -657,6 +721,7 @@ export class SinkWorker {
       if (c.op === 'upsert') {
         this.setApplied(e, this.intern(c.fingerprint));
         this.stats.writes++;
+        this.foldIfInSync(e, c.route, e.applied!);
       } else {
         this.setApplied(e, undefined);
         this.stats.deletes++;

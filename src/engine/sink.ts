@@ -58,6 +58,13 @@ export interface Sink {
    * prepared; the engine never has one key in two batches at a time.
    */
   readonly maxBatchesInFlight?: number;
+  /**
+   * project() depends on the route alone (and the sink's fixed options), not on dataplane state
+   * such as interface indexes: the same route object projects the same way for as long as the
+   * sink runs. The engine may then forget the fingerprint of a key in sync with its route and
+   * work it out again when the key changes, which saves a record per route of a full table.
+   */
+  readonly stableProjection?: boolean;
   start(hooks: SinkHooks): Promise<void>;
   project(route: ReflectedRoute): SinkProjection;
   /**

@@ -12,10 +12,25 @@ import type { ReflectedRoute } from '../../src/engine/reflected-route.js';
 import type { Route } from '../../src/kernel/route.js';
 import { silentLogger } from '../../src/util/logger.js';
 
+/**
+ * Every test below runs twice: against a sink without, and with, a stable projection
+ * (where the engine keeps each key in sync as its bare route, not as a record).
+ */
+let stableMode = false;
+function bothModes(name: string, fn: () => Promise<void>): void {
+  for (const stable of [false, true]) {
+    test(`${name}${stable ? ' [stable projection]' : ''}`, async () => {
+      stableMode = stable; // top-level tests of a file run one at a time
+      await fn();
+    });
+  }
+}
+
 class RecordingSink implements Sink {
   readonly kind = 'memory';
   readonly shutdownPolicy = { withdraw: false, graceMs: 0 };
   readonly batchSize: number = 100;
+  readonly stableProjection = stableMode;
   readonly held = new Map<string, string>();
   readonly writes: SinkChange[] = [];
   refuse = new Set<string>();
@@ -72,7 +87,7 @@ function setup(opts: { chain?: RouteChain; holdDown?: Partial<{ enabled: boolean
 
 const sleep = (ms: number): Promise<void> => new Promise((res) => setTimeout(res, ms));
 
-test('a key that changes 1,000 times before the sink is written costs one write', async () => {
+bothModes('a key that changes 1,000 times before the sink is written costs one write', async () => {
   const { sink, r } = setup();
   for (let i = 0; i < 1000; i++) r.onKernelEvent({ op: 'add', route: route('10.0.0.0/24', `192.0.2.${i % 250}`) });
   r.onKernelEvent({ op: 'add', route: route('10.0.0.0/24', '192.0.2.7') });
@@ -81,7 +96,7 @@ test('a key that changes 1,000 times before the sink is written costs one write'
   assert.equal(sink.held.get('10.0.0.0/24'), '0|192.0.2.7');
 });
 
-test('the lowest metric wins the dataplane entry, and the next one takes over when it goes', async () => {
+bothModes('the lowest metric wins the dataplane entry, and the next one takes over when it goes', async () => {
   const { sink, r } = setup();
   r.onKernelEvent({ op: 'add', route: route('10.1.0.0/24', '192.0.2.2', 20) });
   r.onKernelEvent({ op: 'add', route: route('10.1.0.0/24', '192.0.2.1', 10) });
@@ -101,7 +116,7 @@ test('the lowest metric wins the dataplane entry, and the next one takes over wh
   assert.equal(r.sinkStatus()[0]!.desired, 0);
 });
 
-test('resync applies exactly the difference between desired and what the sink holds', async () => {
+bothModes('resync applies exactly the difference between desired and what the sink holds', async () => {
   const { sink, r } = setup();
   sink.held.set('10.0.1.0/24', '0|192.0.2.1'); // already right
   sink.held.set('10.0.2.0/24', '0|192.0.2.9'); // stale next hop
@@ -116,7 +131,7 @@ test('resync applies exactly the difference between desired and what the sink ho
   assert.deepEqual(r.sinkStatus()[0]!.lastResync && { u: r.sinkStatus()[0]!.lastResync!.upserts, d: r.sinkStatus()[0]!.lastResync!.deletes }, { u: 2, d: 1 });
 });
 
-test('a restart with the kernel unchanged writes nothing', async () => {
+bothModes('a restart with the kernel unchanged writes nothing', async () => {
   const first = setup();
   for (let i = 0; i < 50; i++) first.r.onKernelEvent({ op: 'add', route: route(`10.2.${i}.0/24`, '192.0.2.1', i) });
   await first.r.resyncSinks('start-up');
@@ -131,7 +146,7 @@ test('a restart with the kernel unchanged writes nothing', async () => {
   assert.equal(r.sinkStatus()[0]!.applied, 50);
 });
 
-test('routes the chain drops or the sink cannot carry are not written, and are counted', async () => {
+bothModes('routes the chain drops or the sink cannot carry are not written, and are counted', async () => {
   const chain: RouteChain = { process: (rt) => (rt.prefix.startsWith('10.9.') ? [] : [rt]), originate: () => [] };
   const { sink, r } = setup({ chain });
   r.onKernelEvent({ op: 'add', route: route('10.9.0.0/24', '192.0.2.1') });
@@ -143,7 +158,7 @@ test('routes the chain drops or the sink cannot carry are not written, and are c
   assert.equal(r.sinkStatus()[0]!.skipped, 1);
 });
 
-test('a lone delete goes out after the short window; a mass withdrawal is held and cancelled by re-adds', async () => {
+bothModes('a lone delete goes out after the short window; a mass withdrawal is held and cancelled by re-adds', async () => {
   const { sink, r } = setup({ holdDown: { enabled: true, threshold: 3, windowMs: 30, delayMs: 300 } });
   for (let i = 0; i < 5; i++) r.onKernelEvent({ op: 'add', route: route(`10.3.${i}.0/24`, '192.0.2.1') });
   await r.whenIdle();
@@ -166,7 +181,7 @@ test('a lone delete goes out after the short window; a mass withdrawal is held a
   r.stop();
 });
 
-test('a change the sink refuses is retried until it is applied', async () => {
+bothModes('a change the sink refuses is retried until it is applied', async () => {
   const { sink, r } = setup();
   sink.refuse.add('10.4.0.0/24');
   r.onKernelEvent({ op: 'add', route: route('10.4.0.0/24', '192.0.2.1') });
@@ -182,7 +197,7 @@ test('a change the sink refuses is retried until it is applied', async () => {
   r.stop();
 });
 
-test('diff reports what a resync would change without writing', async () => {
+bothModes('diff reports what a resync would change without writing', async () => {
   const { sink, r } = setup();
   sink.held.set('10.5.1.0/24', '0|192.0.2.9');
   sink.held.set('10.5.2.0/24', '0|192.0.2.1');
@@ -196,7 +211,7 @@ test('diff reports what a resync would change without writing', async () => {
   r.stop();
 });
 
-test('resyncs of a sink are rate-limited, and triggers during the wait fold into one', async () => {
+bothModes('resyncs of a sink are rate-limited, and triggers during the wait fold into one', async () => {
   const { sink, r } = setup({ resyncMinIntervalMs: 300 });
   let reads = 0;
   const read = sink.readOwned.bind(sink);
@@ -232,7 +247,7 @@ class GatedSink extends RecordingSink {
   }
 }
 
-test('pipelined sink: two batches outstanding, never one key in both; a key changed in flight is written after the answer, against it', async () => {
+bothModes('pipelined sink: two batches outstanding, never one key in both; a key changed in flight is written after the answer, against it', async () => {
   const sink = new GatedSink();
   const r = new Reflector({
     chain: passThrough, sinks: [sink], holdDown: { enabled: false, threshold: 3, windowMs: 30, delayMs: 200 },
@@ -260,7 +275,7 @@ test('pipelined sink: two batches outstanding, never one key in both; a key chan
   r.stop();
 });
 
-test('start-up behind the kernel gate: routes are written as they arrive, deletes wait until the kernel is fully read', async () => {
+bothModes('start-up behind the kernel gate: routes are written as they arrive, deletes wait until the kernel is fully read', async () => {
   const { sink, r } = setup();
   sink.held.set('10.7.1.0/24', '0|192.0.2.1'); // still in the kernel, listed late in the dump
   sink.held.set('10.7.2.0/24', '0|192.0.2.1'); // gone from the kernel
@@ -283,7 +298,7 @@ test('start-up behind the kernel gate: routes are written as they arrive, delete
   r.stop();
 });
 
-test('a route moves between passed through, changed and dropped as a handler\'s verdict changes, and its delete finds it in each', async () => {
+bothModes('a route moves between passed through, changed and dropped as a handler\'s verdict changes, and its delete finds it in each', async () => {
   let mode: 'pass' | 'change' | 'drop' = 'pass';
   const kernel: Route[] = [];
   const chain: RouteChain = {
@@ -313,5 +328,51 @@ test('a route moves between passed through, changed and dropped as a handler\'s 
     await settle();
     assert.equal(sink.held.has('10.6.0.0/24'), false, `deleted while ${m}`);
     assert.equal(r.sinkStatus()[0]!.desired, 1, `only 10.5.0.0/24 left after the ${m} delete`);
+  }
+});
+
+test('keys in sync are kept as their bare routes on a stable sink, and changes, deletes and keys the sink lost still go out exactly', async () => {
+  for (const stable of [false, true]) {
+    stableMode = stable;
+    const { sink, r } = setup();
+    const w = r.workers[0]!;
+    const table = Array.from({ length: 100 }, (_, i) => route(`10.60.${i}.0/24`, '192.0.2.1'));
+    for (const rt of table) r.onKernelEvent({ op: 'add', route: rt });
+    await r.whenIdle();
+    assert.equal(sink.held.size, 100);
+    assert.equal(w.recordCount, stable ? 0 : 100, 'records kept for a table in sync');
+    assert.equal(w.appliedCount, 100);
+    sink.writes.length = 0;
+
+    // A next-hop change: the write names what the sink held before, worked out again from the bare route.
+    r.onKernelEvent({ op: 'add', route: route('10.60.1.0/24', '192.0.2.2') });
+    // An equal route object in place of the one held: compared, nothing written.
+    r.onKernelEvent({ op: 'add', route: route('10.60.2.0/24', '192.0.2.1') });
+    r.onKernelEvent({ op: 'del', route: route('10.60.3.0/24', '192.0.2.1') });
+    await r.whenIdle();
+    assert.deepEqual(sink.writes.map((c) => [c.op, c.key, c.op === 'upsert' ? c.was : c.fingerprint]), [
+      ['upsert', '10.60.1.0/24', '0|192.0.2.1'],
+      ['delete', '10.60.3.0/24', '0|192.0.2.1'],
+    ]);
+    assert.equal(w.recordCount, stable ? 0 : 99);
+
+    // The sink loses one key and changes another behind the engine's back: a resync puts back exactly those.
+    sink.held.delete('10.60.4.0/24');
+    sink.held.set('10.60.5.0/24', '0|192.0.2.66');
+    sink.writes.length = 0;
+    const [d] = await r.diff();
+    assert.deepEqual(d!.upserts.map((u) => [u.key, u.was ?? null]).sort(), [['10.60.4.0/24', null], ['10.60.5.0/24', '0|192.0.2.66']]);
+    assert.deepEqual(d!.deletes, []);
+    await r.resyncSinks('test');
+    await r.whenIdle();
+    assert.deepEqual(sink.writes.map((c) => [c.op, c.key, c.op === 'upsert' ? c.was ?? null : null]).sort(), [
+      ['upsert', '10.60.4.0/24', null],
+      ['upsert', '10.60.5.0/24', '0|192.0.2.66'],
+    ]);
+    assert.equal(sink.held.size, 99);
+    assert.equal(w.recordCount, stable ? 0 : 99, 'the resync leaves keys in sync bare again');
+    assert.equal(w.appliedCount, 99);
+    assert.equal(w.desiredCount, 99);
+    r.stop();
   }
 });

@@ -46,6 +46,8 @@ class GobgpSink implements Sink {
   readonly name: string;
   readonly shutdownPolicy: { withdraw: boolean; graceMs: number };
   readonly batchSize: number;
+  /** A path is planned from the route, the ownership mark and the loaded protos: nothing gobgpd says changes it. */
+  readonly stableProjection = true;
   client: GobgpClient | undefined;
 
   private readonly opts: GobgpSinkOptions;

@@ -132,6 +132,7 @@ class VppSink implements Sink {
   readonly batchSize: number;
   /** apply() waits for VPP's answers: a second batch keeps VPP busy while the engine prepares the next. */
   readonly maxBatchesInFlight = 2;
+  /** No stableProjection: a path's interface is VPP's sw_if_index for the kernel's, a mapping that changes while the sink runs. */
 
   private readonly opts: VppSinkOptions;
   private logger: Logger;

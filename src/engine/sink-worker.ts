@@ -2,6 +2,7 @@ import type { Logger } from '../util/logger.js';
 import type { ReflectedRoute } from './reflected-route.js';
 import type { Sink, SinkChange, SinkConnectionState } from './sink.js';
 import { pickWinner, type Candidates } from './candidates.js';
+import { FamilyMap } from './family-map.js';
 import { TimedQueue } from './timed-queue.js';
 
 export interface ResyncRecord {
@@ -93,7 +94,7 @@ function sameKernelKey(a: ReflectedRoute, b: ReflectedRoute): boolean {
  * costs one write, and memory is bounded by the number of keys, not of events.
  */
 export class SinkWorker {
-  private readonly entries = new Map<string, Slot>();
+  private readonly entries = new FamilyMap<Slot>();
   /** Pass-through kernel routes (see PASS) while they share their key with other candidates (rare). */
   private readonly passInLists = new WeakSet<ReflectedRoute>();
   /** Dirty entries in the order they turned dirty, with when they did (ms, for latency). */

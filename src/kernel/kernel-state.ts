@@ -252,7 +252,7 @@ export class KernelState {
     } else {
       next = cur === undefined ? r : Array.isArray(cur) ? [...cur, r] : [cur, r];
     }
-    this.put(fam, key, next, snap.fresh ? snap.pending : null);
+    this.put(fam, key, next, snap.fresh ? snap.pending : null, cur);
   }
 
   /**
@@ -278,11 +278,11 @@ export class KernelState {
     const events: RouteEvent[] = [];
     if (snap.fresh) {
       // Keys listing only other protocols' aliases were never ours: dropped without an event.
-      for (const [key, slot] of map) if (!hasOwn(slot)) this.put(family, key, undefined, null);
+      for (const [key, slot] of map) if (!hasOwn(slot)) this.put(family, key, undefined, null, slot);
       events.push(...snap.pending);
     } else {
       for (const [key, slot] of map) {
-        if (!snap.seen.has(key) || !hasOwn(slot)) this.put(family, key, undefined, null);
+        if (!snap.seen.has(key) || !hasOwn(slot)) this.put(family, key, undefined, null, slot);
       }
       for (const [key, before] of snap.undo) diff(effectiveOf(before), effectiveOf(map.get(key)), events, key);
     }
@@ -328,7 +328,7 @@ export class KernelState {
     // Fast path (nearly every message of a full table): our route as the only alias of its key.
     if (!isDel && !foreign.has(r) && (cur === undefined ? (nlFlags & (NLM_F_APPEND | NLM_F_REPLACE | NLM_F_EXCL)) === NLM_F_EXCL || (nlFlags & (NLM_F_APPEND | NLM_F_CREATE | NLM_F_REPLACE)) === 0
       : fam === 4 && !Array.isArray(cur) && ((nlFlags & NLM_F_REPLACE) !== 0 || ((nlFlags & (NLM_F_APPEND | NLM_F_CREATE | NLM_F_EXCL)) === 0 && sameAlias(cur as Route, r))))) {
-      this.put(fam, key, cur !== undefined && routeEqual(cur as Route, r) ? cur : r, res.events);
+      this.put(fam, key, cur !== undefined && routeEqual(cur as Route, r) ? cur : r, res.events, cur);
       if (r.nhid !== undefined && r.nexthops.length === 0 && !this.nhObjects.has(r.nhid)) {
         this.warn('route refers to a nexthop object not seen yet; it is held until the object arrives', { route: key, nhid: r.nhid });
       }
@@ -350,7 +350,7 @@ export class KernelState {
     if (fam === 4) next = isDel ? delV4(list, r) : newV4(list, r, nlFlags);
     else next = isDel ? delV6(list, r, rawPaths(m), intern) : newV6(list, r, nlFlags, m.multipath, res, intern);
     if (next === undefined) return;
-    this.put(fam, key, next.length === 0 ? undefined : next.length === 1 ? next[0]! : next, res.events);
+    this.put(fam, key, next.length === 0 ? undefined : next.length === 1 ? next[0]! : next, res.events, cur);
     if (r.nhid !== undefined && r.nexthops.length === 0 && !isDel && !foreign.has(r) && !this.nhObjects.has(r.nhid)) {
       this.warn('route refers to a nexthop object not seen yet; it is held until the object arrives', { route: key, nhid: r.nhid });
     }
@@ -471,11 +471,11 @@ export class KernelState {
 
   /**
    * Replaces a key's slot, keeps the indexes and the count, and appends the
-   * event the change means (none during a snapshot: the undo log has it).
+   * event the change means (none during a snapshot: the undo log has it). `prev`: the slot
+   * now, when the caller has it (a lookup in a full table's map is a cache miss or two).
    */
-  private put(fam: Fam, key: string, next: Slot | undefined, events: RouteEvent[] | null): void {
+  private put(fam: Fam, key: string, next: Slot | undefined, events: RouteEvent[] | null, prev = this.slots[fam].get(key)): void {
     const map = this.slots[fam];
-    const prev = map.get(key);
     if (prev === next) return;
     if (this.snap && this.snap.fam === fam && !this.snap.fresh && !this.snap.undo.has(key)) this.snap.undo.set(key, prev);
     if (next === undefined) map.delete(key);

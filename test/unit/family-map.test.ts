@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FamilyMap } from '../../src/engine/family-map.js';
+import { FamilyMap, isV6Key } from '../../src/engine/family-map.js';
 
 test('a family map behaves as one Map over keys of both families, VRF-qualified ones included', () => {
   const m = new FamilyMap<number>();
@@ -17,4 +17,9 @@ test('a family map behaves as one Map over keys of both families, VRF-qualified 
   assert.equal(m.delete('2001:db8::/32'), false);
   assert.equal(m.get('2001:db8::/32'), undefined);
   assert.equal(m.size, 5);
+});
+
+test('keys go by the family of the prefix they end with, whatever comes before it', () => {
+  for (const k of ['10.0.0.0/24', '0.0.0.0/0', 'vrf:a:b|192.0.2.0/24', '254|10.1.0.0/16', 'vrf:x|255.255.255.255/32']) assert.equal(isV6Key(k), false, k);
+  for (const k of ['::/0', '2001:db8::/32', 'fe80::1/128', 'vrf:blue|2001:db8:0:1::/64', '7|::ffff:c000:201/128']) assert.equal(isV6Key(k), true, k);
 });

@@ -80,6 +80,14 @@ const PASS = 4;
 /** During a resync's read: the sink holds this key (SEEN), and already as the kernel wants it (MATCH). */
 const SEEN = 8;
 const MATCH = 16;
+/**
+ * What the sink holds is what the single pass-through candidate projects to: the record may
+ * be folded into that route (see Slot). Cleared by any change of the candidates (they all mark
+ * the key dirty) or of what is applied.
+ */
+const SYNCED = 32;
+/** Records folded per turn of the event loop by the sweep. */
+const SWEEP_CHUNK = 20_000;
 
 /** Same kernel route key (routeKey): family, table, prefix, metric, TOS. */
 function sameKernelKey(a: ReflectedRoute, b: ReflectedRoute): boolean {
@@ -126,6 +134,9 @@ export class SinkWorker {
   private readonly skipReasons = new Set<string>();
   /** Keys in sync may be kept as their bare route (see Slot). */
   private readonly bareInSync: boolean;
+  /** Records synced during bulk work, not folded yet; and the sweep folding them. */
+  private foldLater = 0;
+  private sweep: NodeJS.Immediate | undefined;
   lastResync: ResyncRecord | undefined;
   lastError: string | undefined;
   connection: SinkConnectionState = 'connecting';
@@ -164,7 +175,7 @@ export class SinkWorker {
 
   /** Writing, resyncing or with keys left to compare: bulk work is still going on. */
   get busy(): boolean {
-    return this.running || this.pendingCount > 0;
+    return this.running || this.pendingCount > 0 || this.sweep !== undefined;
   }
 
   get pendingCount(): number {
@@ -278,9 +289,42 @@ export class SinkWorker {
     return e;
   }
 
-  /** Keeps a key as its bare route when the sink holds exactly what that one pass-through route projects to. */
-  private foldIfInSync(e: SinkEntry, route: ReflectedRoute, fingerprint: string): void {
-    if (this.bareInSync && e.state === PASS && e.cands === route && e.applied === fingerprint) this.entries.set(e.key, route);
+  /**
+   * The sink now holds what the record's one pass-through candidate projects to: the key may be
+   * kept as that route alone. Folded at once when nothing else waits; during bulk work (a table
+   * loading, a resync) left to the sweep that follows it, as one more map write per route would
+   * slow the load.
+   */
+  private synced(e: SinkEntry): void {
+    if (!this.bareInSync || e.state !== PASS || Array.isArray(e.cands) || e.cands === undefined) return;
+    e.state = PASS | SYNCED;
+    if (this.dirty.length === 0 && this.sweep === undefined) this.entries.set(e.key, e.cands);
+    else this.foldLater++;
+  }
+
+  /** Folds the records left synced by bulk work, a slice per turn of the event loop. */
+  private startSweep(): void {
+    if (this.sweep !== undefined || this.foldLater === 0) return;
+    this.foldLater = 0;
+    const it = this.entries[Symbol.iterator]();
+    const step = (): void => {
+      if (this.stopped) {
+        this.sweep = undefined;
+        return;
+      }
+      for (let n = 0; n < SWEEP_CHUNK; n++) {
+        const next = it.next();
+        if (next.done) {
+          this.sweep = undefined;
+          this.startSweep(); // bulk work that came meanwhile
+          return;
+        }
+        const slot = next.value[1];
+        if (slot instanceof SinkEntry && slot.state === (PASS | SYNCED)) this.entries.set(slot.key, slot.cands as ReflectedRoute);
+      }
+      this.sweep = setImmediate(step);
+    };
+    this.sweep = setImmediate(step);
   }
 
   /** Where the pass-through candidate of route's kernel key is: -1 the single one, an index in the list, or undefined. */
@@ -344,6 +388,7 @@ export class SinkWorker {
   }
 
   private markDirty(e: SinkEntry, since = performance.now()): void {
+    e.state &= ~SYNCED;
     if ((e.state & DIRTY) === 0) {
       e.state |= DIRTY;
       this.dirty.push(e, since);
@@ -361,6 +406,7 @@ export class SinkWorker {
     if (e.applied === undefined && fp !== undefined) this.appliedKeys++;
     else if (e.applied !== undefined && fp === undefined) this.appliedKeys--;
     e.applied = fp;
+    e.state &= ~SYNCED;
   }
 
   /**
@@ -418,6 +464,8 @@ export class SinkWorker {
 
   stop(): void {
     this.stopped = true;
+    if (this.sweep) clearImmediate(this.sweep);
+    this.sweep = undefined;
     this.wakeDrain?.();
     this.clearWake();
     if (this.resyncTimer) clearTimeout(this.resyncTimer);
@@ -491,6 +539,7 @@ export class SinkWorker {
     if (!this.stopped && this.connection === 'up' && this.pendingCount === 0 && this.resyncReason === undefined) {
       this.retryDelay = RETRY_MIN_MS;
       this.hooks.idle(this.name);
+      this.startSweep();
     }
   }
 
@@ -551,7 +600,7 @@ export class SinkWorker {
       e.state &= ~(SEEN | MATCH);
       if ((st & SEEN) === 0) this.setApplied(e, undefined);
       else if ((st & MATCH) !== 0) {
-        if (!Array.isArray(e.cands) && e.cands !== undefined) this.foldIfInSync(e, e.cands, e.applied!);
+        this.synced(e);
         continue;
       }
       if (!this.dropIfEmpty(e)) this.markDirty(e, now);
@@ -659,7 +708,7 @@ export class SinkWorker {
         } else if (p.fingerprint !== cur) {
           change = { op: 'upsert', key: e.key, fingerprint: p.fingerprint, route, was: cur, work: p.work };
         } else {
-          this.foldIfInSync(e, route, cur);
+          this.synced(e);
           continue;
         }
       }
@@ -722,7 +771,7 @@ export class SinkWorker {
       if (c.op === 'upsert') {
         this.setApplied(e, this.intern(c.fingerprint));
         this.stats.writes++;
-        this.foldIfInSync(e, c.route, e.applied!);
+        if (e.cands === c.route) this.synced(e);
       } else {
         this.setApplied(e, undefined);
         this.stats.deletes++;

@@ -67,6 +67,8 @@ interface NhObject {
 }
 
 const UNUSABLE = RTNH_F_DEAD | RTNH_F_LINKDOWN;
+/** put()'s "the caller has not looked the key up" (undefined means the key holds nothing). */
+const LOOK_UP = Symbol('look up');
 const EMPTY: NextHop[] = Object.freeze([]) as unknown as NextHop[];
 
 function typeName(t: number): RouteType | undefined {
@@ -471,11 +473,12 @@ export class KernelState {
 
   /**
    * Replaces a key's slot, keeps the indexes and the count, and appends the
-   * event the change means (none during a snapshot: the undo log has it). `prev`: the slot
+   * event the change means (none during a snapshot: the undo log has it). `known`: the slot
    * now, when the caller has it (a lookup in a full table's map is a cache miss or two).
    */
-  private put(fam: Fam, key: string, next: Slot | undefined, events: RouteEvent[] | null, prev = this.slots[fam].get(key)): void {
+  private put(fam: Fam, key: string, next: Slot | undefined, events: RouteEvent[] | null, known: Slot | undefined | typeof LOOK_UP = LOOK_UP): void {
     const map = this.slots[fam];
+    const prev = known === LOOK_UP ? map.get(key) : known;
     if (prev === next) return;
     if (this.snap && this.snap.fam === fam && !this.snap.fresh && !this.snap.undo.has(key)) this.snap.undo.set(key, prev);
     if (next === undefined) map.delete(key);

@@ -1,9 +1,9 @@
 /* Heap housekeeping the N-API does not offer: V8's own "memory is short" notice.
- * After a bulk load the young generation stays at its grown size and old-space
- * pages stay committed; a forced collection does not shrink either while V8
- * still rates the allocation rate as high. LowMemoryNotification runs the
- * collections V8 reserves for that case (memory-reducing, until nothing more is
- * freed) and shrinks both. */
+ * After a bulk load the young generation stays at its grown size (32 MiB), and a
+ * forced collection does not shrink it while V8 still rates the allocation rate
+ * as high. LowMemoryNotification runs the memory-reducing collections V8 keeps
+ * for that case, until they free nothing more: they shrink it, and give back the
+ * old-space pages they empty. */
 #include <node_api.h>
 #include <v8.h>
 

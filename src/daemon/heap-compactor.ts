@@ -7,8 +7,9 @@ import type { Logger } from '../util/logger.js';
  * megabytes of garbage, a young generation grown to its largest, and freed C-heap
  * pages that neither V8 nor glibc returns on an idle process: the daemon would sit
  * at its peak for good. Once the work has settled, V8's low-memory collections and
- * a malloc_trim bring the resident size back to what the routes need. Small changes never trigger it, so steady-state
- * latency does not see the pause (a few hundred ms at a full table).
+ * a malloc_trim bring the resident size back to what the routes need. Small changes
+ * never trigger it, so steady-state latency does not see the pause (a few hundred
+ * ms at a full table).
  */
 export class HeapCompactor {
   private pending = 0;

@@ -53,7 +53,7 @@ class SinkEntry {
     public cands: Candidates | undefined,
     /** Fingerprint of what the sink holds; undefined when it holds nothing of ours. */
     public applied: string | undefined,
-    /** DIRTY, IN_FLIGHT, PASS (and during a resync's read SEEN, MATCH) bits: a small integer, no boxed number per key. */
+    /** DIRTY, IN_FLIGHT, PASS, SYNCED (and during a resync's read SEEN, MATCH) bits: a small integer, no boxed number per key. */
     public state: number,
   ) {}
 }
@@ -240,7 +240,8 @@ export class SinkWorker {
   removeKernelRoute(route: ReflectedRoute): void {
     const key = this.sink.keyOf(route);
     const slot = key === null ? undefined : this.entries.get(key);
-    if (slot === undefined || !this.holdsIn(slot, route)) return;
+    // A bare route is unfolded only when it is the one going; a record is searched once, below.
+    if (slot === undefined || (!(slot instanceof SinkEntry) && !this.holdsIn(slot, route))) return;
     const e = this.recordAt(key!, slot);
     const i = this.findKernelRoute(e, route);
     if (i === undefined) return;

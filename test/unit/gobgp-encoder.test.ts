@@ -4,6 +4,7 @@ import { encodePlan, fingerprintOf, parseOwnershipMark, planRoute, type PathPlan
 import { loadGobgpApi, type AddPathStreamRequest } from '../../src/sinks/gobgp/gobgp-api.js';
 import { addPathWireSchema } from '../../src/sinks/gobgp/add-path-encoder.js';
 import { PathPlanner, type PlannedRoute } from '../../src/sinks/gobgp/path-planner.js';
+import { AddPathRequests } from '../../src/sinks/gobgp/add-path-requests.js';
 import type { ReflectedRoute } from '../../src/engine/reflected-route.js';
 import type { PackageDefinition } from '@grpc/proto-loader';
 
@@ -37,6 +38,14 @@ const cases: [string, ReflectedRoute][] = [
 
 describe('AddPathStream requests encoded by hand', () => {
   const planner = new PathPlanner(mark, api.encoder);
+  /** The one request the planner writes for a route (and withdrawals of `gone`). */
+  const requestOf = (p: PlannedRoute, gone: number[] = []): Buffer => {
+    const out = new AddPathRequests(api.encoder, 1000);
+    planner.write(out, p, gone);
+    const reqs = out.take();
+    assert.equal(reqs.length, 1);
+    return reqs[0]!;
+  };
 
   for (const [name, r] of cases) {
     it(`${name}: the same bytes and fingerprint as protobufjs and planRoute`, () => {
@@ -44,8 +53,9 @@ describe('AddPathStream requests encoded by hand', () => {
       const planned = planner.plan(r) as PlannedRoute;
       assert.ok(!('skip' in planned));
       assert.equal(planned.fingerprint, fingerprintOf(general));
-      assert.equal(planned.plan.key, general.key);
-      const mine = api.encoder.request(r.vrf, planner.paths(planned));
+      assert.equal(planned.key, general.key);
+      assert.equal(PathPlanner.vrfOf(planned), r.vrf);
+      const mine = requestOf(planned);
       // Proto3 leaves fields at their default out; protobufjs writes what the object sets, so set only the others.
       const theirs = serialize(r.vrf ? { table_type: 'VRF', vrf_id: r.vrf, paths: encodePlan(general) } : { paths: encodePlan(general) } as AddPathStreamRequest);
       assert.deepEqual(mine, theirs);
@@ -55,9 +65,31 @@ describe('AddPathStream requests encoded by hand', () => {
   it('withdrawals and paths left behind by a changed route encode as protobufjs does', () => {
     const general = planRoute(cases[2]![1], mark) as PathPlan;
     const planned = planner.plan(cases[2]![1]) as PlannedRoute;
-    const mine = api.encoder.request(undefined, planner.paths(planned, [77]));
+    const mine = requestOf(planned, [77]);
     const withdraw = { ...encodePlan(general)[0]!, pattrs_binary: [encodePlan(general)[0]!.pattrs_binary[0]!], identifier: 77, is_withdraw: true };
     assert.deepEqual(mine, serialize({ paths: [...encodePlan(general), withdraw] } as AddPathStreamRequest));
+  });
+
+  it('requests are cut every 1,000 paths and at each change of VRF, each as protobufjs encodes it', () => {
+    const routes: ReflectedRoute[] = [];
+    for (let i = 0; i < 2400; i++) routes.push(route(`10.${i >> 8}.${i & 255}.0/24`, i % 7 === 0 ? ['192.0.2.1', '192.0.2.2'] : ['192.0.2.1']));
+    routes.push(route('10.99.0.0/24', ['192.0.2.5'], { vrf: 'red' }), route('10.99.1.0/24', ['192.0.2.5'], { vrf: 'red' }));
+    for (let i = 0; i < 3; i++) routes.push(route(`2001:db8:${i}::/48`, ['2001:db8::1']));
+    const out = new AddPathRequests(api.encoder, 1000);
+    // What protobufjs makes of the same paths, grouped the same way.
+    const want: { vrf?: string; paths: ReturnType<typeof encodePlan> }[] = [];
+    for (const r of routes) {
+      planner.write(out, planner.plan(r) as PlannedRoute);
+      for (const p of encodePlan(planRoute(r, mark) as PathPlan)) {
+        const last = want[want.length - 1];
+        if (last && last.vrf === r.vrf && last.paths.length < 1000) last.paths.push(p);
+        else want.push({ ...(r.vrf ? { vrf: r.vrf } : {}), paths: [p] });
+      }
+    }
+    const got = out.take();
+    assert.equal(got.length, 5, 'global 1000 + 1000 + 743, then the VRF, then global again');
+    assert.deepEqual(got, want.map((g) => serialize(g.vrf ? { table_type: 'VRF', vrf_id: g.vrf, paths: g.paths } : { paths: g.paths } as AddPathStreamRequest)));
+    assert.deepEqual(out.take(), [], 'the builder starts over empty');
   });
 
   it('routes that GoBGP cannot carry are refused the same way on the fast path', () => {

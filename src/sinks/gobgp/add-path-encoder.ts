@@ -82,9 +82,12 @@ export function addPathWireSchema(def: PackageDefinition): AddPathWireSchema {
   };
 }
 
-const varintLen = (v: number): number => (v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : 5);
+/** A Path message but its NLRI field's length and bytes (AddPathEncoder.template). */
+export interface PathTemplate { readonly head: Uint8Array; readonly tail: Uint8Array }
 
-function putVarint(buf: Uint8Array, at: number, v: number): number {
+export const varintLen = (v: number): number => (v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : 5);
+
+export function putVarint(buf: Uint8Array, at: number, v: number): number {
   let x = v >>> 0;
   while (x > 0x7f) {
     buf[at++] = (x & 0x7f) | 0x80;
@@ -124,19 +127,24 @@ export class AddPathEncoder {
     };
   }
 
-  /**
-   * One Path message. `attrs` are BGP path attributes in wire form; they and the
-   * first `nlriLen` bytes of `nlri` are copied, so all may be shared or reused.
-   */
-  path(family: 4 | 6, nlri: Uint8Array, attrs: readonly Uint8Array[], identifier: number, withdraw = false, nlriLen = nlri.length): Buffer {
+  /** Bytes of one Path message (see writePath). */
+  pathLen(family: 4 | 6, nlriLen: number, attrs: readonly Uint8Array[], identifier: number, withdraw = false): number {
     const t = this.tags;
-    const fam = this.familyBytes[family];
-    let n = delimitedLen(t.family, fam.length) + delimitedLen(t.nlri, nlriLen);
+    let n = delimitedLen(t.family, this.familyBytes[family].length) + delimitedLen(t.nlri, nlriLen);
     if (identifier !== 0) n += varintLen(t.id) + varintLen(identifier);
     if (withdraw) n += varintLen(t.withdraw) + 1;
     for (const a of attrs) n += delimitedLen(t.pattrs, a.length);
-    const out = Buffer.allocUnsafe(n);
-    let at = 0;
+    return n;
+  }
+
+  /**
+   * Writes one Path message at out[at..] and returns where it ends. `attrs` are BGP path
+   * attributes in wire form; they and the first `nlriLen` bytes of `nlri` are copied, so
+   * all may be shared or reused. Fields go in field-number order, as protobuf writers do.
+   */
+  writePath(out: Uint8Array, at: number, family: 4 | 6, nlri: Uint8Array, nlriLen: number, attrs: readonly Uint8Array[], identifier: number, withdraw = false): number {
+    const t = this.tags;
+    const fam = this.familyBytes[family];
     if (withdraw) {
       at = putVarint(out, at, t.withdraw);
       out[at++] = 1;
@@ -159,19 +167,35 @@ export class AddPathEncoder {
       out.set(a, at);
       at += a.length;
     }
+    return at;
+  }
+
+  /** One Path message as its own buffer (see writePath). */
+  path(family: 4 | 6, nlri: Uint8Array, attrs: readonly Uint8Array[], identifier: number, withdraw = false, nlriLen = nlri.length): Buffer {
+    const out = Buffer.allocUnsafe(this.pathLen(family, nlriLen, attrs, identifier, withdraw));
+    this.writePath(out, 0, family, nlri, nlriLen, attrs, identifier, withdraw);
     return out;
   }
 
-  /** One AddPathStreamRequest carrying `paths` (from path()), into the global RIB or a VRF. */
-  request(vrf: string | undefined, paths: readonly Uint8Array[], from = 0, to = paths.length): Buffer {
+  /**
+   * A Path message cut around its NLRI: the routes of one next hop differ in nothing
+   * else, so their paths are this head, the NLRI's length and bytes, and this tail.
+   */
+  template(family: 4 | 6, attrs: readonly Uint8Array[], identifier: number): PathTemplate {
+    const full = this.path(family, new Uint8Array(0), attrs, identifier);
+    // The NLRI field is the tag and a zero length just before the first attribute (or the end).
+    let cut = full.length;
+    for (const a of attrs) cut -= delimitedLen(this.tags.pattrs, a.length);
+    const headEnd = cut - 1;
+    return { head: Uint8Array.from(full.subarray(0, headEnd)), tail: Uint8Array.from(full.subarray(cut)) };
+  }
+
+  /** The fields of an AddPathStreamRequest that come before its paths. */
+  requestHead(vrf: string | undefined): Uint8Array {
     const t = this.tags;
     const table = vrf === undefined ? this.schema.tableGlobal : this.schema.tableVrf;
     const vrfBytes = vrf ? Buffer.from(vrf, 'utf8') : undefined;
-    let n = 0;
-    if (table !== 0) n += varintLen(t.table) + varintLen(table);
-    if (vrfBytes) n += delimitedLen(t.vrf, vrfBytes.length);
-    for (let i = from; i < to; i++) n += delimitedLen(t.paths, paths[i]!.length);
-    const out = Buffer.allocUnsafe(n);
+    const out = new Uint8Array((table !== 0 ? varintLen(t.table) + varintLen(table) : 0) + (vrfBytes ? delimitedLen(t.vrf, vrfBytes.length) : 0));
     let at = 0;
     if (table !== 0) {
       at = putVarint(out, at, t.table);
@@ -181,11 +205,26 @@ export class AddPathEncoder {
       at = putVarint(out, at, t.vrf);
       at = putVarint(out, at, vrfBytes.length);
       out.set(vrfBytes, at);
-      at += vrfBytes.length;
     }
+    return out;
+  }
+
+  get pathsTag(): number {
+    return this.tags.paths;
+  }
+
+  /** One AddPathStreamRequest carrying `paths` (from path()), into the global RIB or a VRF. */
+  request(vrf: string | undefined, paths: readonly Uint8Array[], from = 0, to = paths.length): Buffer {
+    const head = this.requestHead(vrf);
+    const tag = this.tags.paths;
+    let n = head.length;
+    for (let i = from; i < to; i++) n += delimitedLen(tag, paths[i]!.length);
+    const out = Buffer.allocUnsafe(n);
+    out.set(head, 0);
+    let at = head.length;
     for (let i = from; i < to; i++) {
       const p = paths[i]!;
-      at = putVarint(out, at, t.paths);
+      at = putVarint(out, at, tag);
       at = putVarint(out, at, p.length);
       out.set(p, at);
       at += p.length;

@@ -4,7 +4,7 @@
  * and back from paths read out of gobgpd to the same fingerprint.
  */
 import { RtreflectError } from '../../util/errors.js';
-import { canonicalAddr, familyOf, formatPrefix, parseDottedQuad, parsePrefix, type Prefix } from '../../util/ip.js';
+import { canonicalAddr, familyOf, formatPrefix, parsePrefix, writeDottedQuad, type Prefix } from '../../util/ip.js';
 import type { ReflectedRoute } from '../../engine/reflected-route.js';
 import * as w from './bgp-wire.js';
 import { apiFamily, type ApiPathIn } from './gobgp-api.js';
@@ -77,28 +77,43 @@ function assignIds(nhs: string[]): { nh: string; id: number }[] {
 
 function isLinkLocal(a: string): boolean { return (a.charCodeAt(0) | 0x20) === 0x66 /* f */ && /^fe[89ab][0-9a-f]?:/i.test(a); }
 
+const QUAD = new Uint8Array(4);
+
 /**
- * Canonical IPv4 prefix text ("a.b.c.d/n", no leading zeros, host bits zero) parsed without
- * regular expressions or string splitting: the bulk of a full table. Anything else → undefined
- * (the caller falls back to parsePrefix, which also produces its error messages).
+ * Writes the NLRI of canonical IPv4 prefix text ("a.b.c.d/n", no leading zeros, host bits
+ * zero) at out[0..]: the length, then the prefix's significant bytes; returns the bytes
+ * written, or -1 for anything else (the caller falls back to parsePrefix, which also
+ * produces its error messages). By hand and allocating nothing: the bulk of a full table.
  */
-export function parseCanonicalV4Prefix(t: string): Prefix | undefined {
+export function writeCanonicalV4Nlri(t: string, out: Uint8Array): number {
   const slash = t.indexOf('/');
-  if (slash < 0) return undefined;
-  const addr = parseDottedQuad(t, slash);
-  if (addr === undefined) return undefined;
+  if (slash < 0 || !writeDottedQuad(t, QUAD, 0, slash)) return -1;
   const n = t.length;
   let len = 0, digits = 0;
   for (let i = slash + 1; i < n; i++) {
     const c = t.charCodeAt(i);
-    if (c < 48 || c > 57 || (digits === 1 && len === 0)) return undefined;
+    if (c < 48 || c > 57 || (digits === 1 && len === 0)) return -1;
     len = len * 10 + (c - 48);
-    if (++digits > 2) return undefined;
+    if (++digits > 2) return -1;
   }
-  if (digits === 0 || len > 32) return undefined;
-  const ip = ((addr[0]! << 24) | (addr[1]! << 16) | (addr[2]! << 8) | addr[3]!) >>> 0;
-  if (len < 32 && (ip & (0xffffffff >>> len)) !== 0) return undefined; // host bits: let parsePrefix explain
-  return { family: 4, addr, len };
+  if (digits === 0 || len > 32) return -1;
+  const ip = ((QUAD[0]! << 24) | (QUAD[1]! << 16) | (QUAD[2]! << 8) | QUAD[3]!) >>> 0;
+  if (len < 32 && (ip & (0xffffffff >>> len)) !== 0) return -1; // host bits: let parsePrefix explain
+  const nbytes = (len + 7) >> 3;
+  out[0] = len;
+  for (let i = 0; i < nbytes; i++) out[1 + i] = QUAD[i]!;
+  return 1 + nbytes;
+}
+
+const NLRI4 = new Uint8Array(5);
+
+/** Canonical IPv4 prefix text parsed (see writeCanonicalV4Nlri), or undefined. */
+export function parseCanonicalV4Prefix(t: string): Prefix | undefined {
+  const n = writeCanonicalV4Nlri(t, NLRI4);
+  if (n < 0) return undefined;
+  const addr = new Uint8Array(4);
+  for (let i = 1; i < n; i++) addr[i - 1] = NLRI4[i]!;
+  return { family: 4, addr, len: NLRI4[0]! };
 }
 
 /** Plans a route, or says why GoBGP cannot carry it. */

@@ -12,13 +12,14 @@
 import * as grpc from '@grpc/grpc-js';
 import { RtreflectError } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
-import { bytesToPrefix, formatPrefix } from '../../util/ip.js';
+import { bytesToPrefix, formatPrefix, type Prefix } from '../../util/ip.js';
 import type { ReflectedRoute } from '../../engine/reflected-route.js';
 import type { ApplyReport, Sink, SinkChange, SinkConnectionState, SinkHooks, SinkProjection, SinkStatusExtra } from '../../engine/sink.js';
 import { ATTR_MP_REACH_NLRI, decodeAttrs, decodePrefixNlri, type DecodedAttrs } from './bgp-wire.js';
 import { GobgpClient, loadGobgpApi, rdToAny, rtToAny } from './gobgp-api.js';
 import type { AddPathEncoder } from './add-path-encoder.js';
 import { PathPlanner, type PlannedRoute } from './path-planner.js';
+import { AddPathRequests } from './add-path-requests.js';
 import { PATHS_PER_MESSAGE, withGobgpDefaults, type GobgpSinkOptions } from './gobgp-options.js';
 import {
   fingerprintFromRead, gobgpKey, hasMark, idsOfFingerprint, parseGobgpKey, parseOwnershipMark, type OwnershipMark, type ReadPath,
@@ -26,8 +27,14 @@ import {
 
 export type { GobgpSinkOptions } from './gobgp-options.js';
 
-/** What one change writes: encoded Path messages (AddPathEncoder.path), all for one VRF or the global RIB. */
-interface KeyOps { key: string; vrf?: string; paths: Buffer[]; deleted: boolean }
+/**
+ * What one change writes, all into one VRF or the global RIB: the planned route's paths
+ * (then withdrawals of `withdrawIds`, paths it no longer has), or for a delete the
+ * withdrawals of `withdrawIds` at `prefix`. Encoded when the batch is written.
+ */
+type KeyOps =
+  | { key: string; vrf?: string; deleted: false; planned: PlannedRoute; withdrawIds: readonly number[] }
+  | { key: string; vrf?: string; deleted: true; prefix: Prefix; withdrawIds: readonly number[] };
 
 const CONNECTION_CODES = new Set([grpc.status.UNAVAILABLE, grpc.status.CANCELLED, grpc.status.DEADLINE_EXCEEDED, grpc.status.INTERNAL]);
 
@@ -123,10 +130,8 @@ class GobgpSink implements Sink {
   }
 
   project(route: ReflectedRoute): SinkProjection {
-    const p = this.pathPlanner().plan(route);
-    if ('skip' in p) return p;
-    // apply() gets the plan back with the change.
-    return { key: p.plan.key, fingerprint: p.fingerprint, work: p };
+    // A planned route has a projection's shape: apply() gets it back with the change as `work`.
+    return this.pathPlanner().plan(route);
   }
 
   /** Its encoder speaks the schema of the protos the client loads. */
@@ -367,7 +372,7 @@ class GobgpSink implements Sink {
     const vrfFailures = new Map<string, string>();
     for (const ch of changes) {
       try {
-        const op = ch.op === 'upsert' ? this.upsertOps(ch.key, ch.route, ch.was, ch.work as PlannedRoute | undefined) : this.deleteOps(ch.key, ch.fingerprint);
+        const op = ch.op === 'upsert' ? this.upsertOps(ch.key, ch.route, ch.was, ch.work) : this.deleteOps(ch.key, ch.fingerprint);
         if (typeof op === 'string') { failed.push({ key: ch.key, error: op }); continue; }
         if (op.vrf !== undefined && !op.deleted) {
           const err = vrfFailures.get(op.vrf) ?? await this.ensureVrf(op.vrf);
@@ -386,7 +391,7 @@ class GobgpSink implements Sink {
         await Promise.all(parts.map(async (part, i) => {
           if (part.length === 0) return;
           const bulk = this.openBulk(client, i);
-          for (const m of messagesOf(client.encoder, part)) await bulk.write(m);
+          for (const m of this.messagesOf(client.encoder, part)) await bulk.write(m);
         }));
         for (const op of ops) applied.push(op.key);
         return { applied, failed };
@@ -401,7 +406,7 @@ class GobgpSink implements Sink {
     }
     if (ops.length) {
       try {
-        await client.addPathStreamBytes(messagesOf(client.encoder, ops));
+        await client.addPathStreamBytes(this.messagesOf(client.encoder, ops));
         for (const op of ops) applied.push(op.key);
       } catch (e) {
         if (isConnectionError(e)) {
@@ -412,7 +417,7 @@ class GobgpSink implements Sink {
           this.log.warn({ err: errText(e) }, 'gobgpd rejected a batch; retrying key by key');
           for (const op of ops) {
             try {
-              await client.addPathStreamBytes(messagesOf(client.encoder, [op]));
+              await client.addPathStreamBytes(this.messagesOf(client.encoder, [op]));
               applied.push(op.key);
             } catch (e2) {
               if (isConnectionError(e2)) this.goDown(`AddPathStream failed: ${errText(e2)}`);
@@ -426,24 +431,36 @@ class GobgpSink implements Sink {
   }
 
   /** `was`: the fingerprint applied before; its add-path ids tell which old paths to withdraw. */
-  private upsertOps(key: string, route: ReflectedRoute, was: string | undefined, planned?: PlannedRoute): KeyOps | string {
-    const p = planned ?? this.pathPlanner().plan(route);
+  private upsertOps(key: string, route: ReflectedRoute, was: string | undefined, work?: unknown): KeyOps | string {
+    const p = isPlanned(work) ? work : this.pathPlanner().plan(route);
     if ('skip' in p) return `cannot be carried by GoBGP: ${p.skip}`;
-    const { plan } = p;
-    if (plan.key !== key) return `key mismatch: change names ${key}, route projects to ${plan.key}`;
+    if (p.key !== key) return `key mismatch: change names ${key}, route projects to ${p.key}`;
     // Paths the previous version had and this one has not: withdrawn after the new ones are added.
-    let gone: number[] = [];
-    if (was !== undefined && was !== p.fingerprint) gone = idsOfFingerprint(was).filter((old) => !plan.hops.some((h) => h.id === old));
-    const paths = this.pathPlanner().paths(p, gone);
-    return plan.vrf !== undefined ? { key, vrf: plan.vrf, paths, deleted: false } : { key, paths, deleted: false };
+    let gone: readonly number[] = NONE;
+    if (was !== undefined && was !== p.fingerprint) {
+      const now = idsOfFingerprint(p.fingerprint);
+      gone = idsOfFingerprint(was).filter((old) => !now.includes(old));
+    }
+    const vrf = PathPlanner.vrfOf(p);
+    return vrf !== undefined ? { key, vrf, deleted: false, planned: p, withdrawIds: gone } : { key, deleted: false, planned: p, withdrawIds: gone };
   }
 
   private deleteOps(key: string, fingerprint: string): KeyOps | string {
     const { vrf, prefix } = parseGobgpKey(key);
-    const ids = new Set(idsOfFingerprint(fingerprint));
-    if (ids.size === 0) return `nothing to withdraw: no add-path identifier known for ${key}`;
+    const ids = [...new Set(idsOfFingerprint(fingerprint))];
+    if (ids.length === 0) return `nothing to withdraw: no add-path identifier known for ${key}`;
+    return vrf !== undefined ? { key, vrf, deleted: true, prefix, withdrawIds: ids } : { key, deleted: true, prefix, withdrawIds: ids };
+  }
+
+  /** AddPathStream messages for these ops, PATHS_PER_MESSAGE paths each, one VRF per message. */
+  private messagesOf(encoder: AddPathEncoder, ops: KeyOps[]): Buffer[] {
     const planner = this.pathPlanner();
-    return { key, ...(vrf !== undefined ? { vrf } : {}), paths: [...ids].map((id) => planner.withdrawal(prefix, id)), deleted: true };
+    const out = new AddPathRequests(encoder, PATHS_PER_MESSAGE);
+    for (const op of ops) {
+      if (op.deleted) for (const id of op.withdrawIds) planner.withdraw(out, op.vrf, op.prefix, id);
+      else planner.write(out, op.planned, op.withdrawIds);
+    }
+    return out.take();
   }
 
   /** undefined when the VRF exists (or was created), else why not. */
@@ -513,19 +530,11 @@ function partition(ops: KeyOps[], n: number): KeyOps[][] {
   return parts;
 }
 
-/** AddPathStream messages, PATHS_PER_MESSAGE paths each, one VRF per message. */
-function* messagesOf(encoder: AddPathEncoder, ops: KeyOps[]): Generator<Buffer> {
-  const byVrf = new Map<string | undefined, Buffer[]>();
-  for (const op of ops) {
-    let list = byVrf.get(op.vrf);
-    if (!list) byVrf.set(op.vrf, (list = []));
-    for (const p of op.paths) list.push(p);
-  }
-  for (const [vrf, paths] of byVrf) {
-    for (let i = 0; i < paths.length; i += PATHS_PER_MESSAGE) {
-      yield encoder.request(vrf, paths, i, Math.min(paths.length, i + PATHS_PER_MESSAGE));
-    }
-  }
+const NONE: readonly number[] = [];
+
+/** Work a change carries back from project(): a planned route of this sink's planner. */
+function isPlanned(work: unknown): work is PlannedRoute {
+  return typeof work === 'object' && work !== null && 'fingerprint' in work && 'work' in work;
 }
 
 /**

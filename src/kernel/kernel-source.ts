@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../util/logger.js';
 import { RtreflectError } from '../util/errors.js';
-import { splitMessages, type NlMsg } from './netlink-frame.js';
+import { forEachMessage, type NlMsg } from './netlink-frame.js';
 import {
   RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV6_ROUTE, RTNLGRP_LINK, RTNLGRP_NEXTHOP,
 } from './netlink-constants.js';
@@ -242,7 +242,7 @@ export class KernelSource extends EventEmitter {
     }
     let recheck: Family[] | undefined;
     try {
-      for (const m of splitMessages(batch)) {
+      forEachMessage(batch, (m) => {
         this.stats.messages++;
         let res;
         try {
@@ -251,11 +251,11 @@ export class KernelSource extends EventEmitter {
           // One bad message must not take the others with it; a resync repairs what it would have said.
           this.opts.logger.error({ err: (err as Error).message, type: m.type }, 'malformed netlink message skipped');
           recheck = [...this.opts.families];
-          continue;
+          return;
         }
         for (const ev of res.events) this.emitEvent(ev);
         if (res.recheck.length) recheck = [...new Set([...(recheck ?? []), ...res.recheck])];
-      }
+      });
     } catch (err) {
       this.opts.logger.error({ err: (err as Error).message }, 'malformed netlink batch; resyncing');
       recheck = [...this.opts.families];

@@ -27,7 +27,7 @@ import {
   RTM_DELLINK, RTM_DELNEXTHOP, RTM_DELROUTE, RTM_F_CLONED, RTM_NEWLINK, RTM_NEWNEXTHOP, RTM_NEWROUTE,
   RTNH_F_DEAD, RTNH_F_LINKDOWN, RTNH_F_ONLINK, RTN_BLACKHOLE, RTN_PROHIBIT, RTN_UNICAST, RTN_UNREACHABLE,
 } from './netlink-constants.js';
-import type { NlMsg } from './netlink-frame.js';
+import { FramedMsg, type NlMsg } from './netlink-frame.js';
 import {
   parseAddrMessage, parseLinkMessage, parseNexthopMessage, parseRouteMessage, type NexthopGroupMember,
   type ParsedNextHop, type RouteMessage,
@@ -195,7 +195,7 @@ export class KernelState {
     switch (msg.type) {
       case RTM_NEWROUTE:
       case RTM_DELROUTE:
-        this.onRoute(parseRouteMessage(msg.payload), msg.flags, msg.type === RTM_DELROUTE, res);
+        this.onRoute(routeMessageOf(msg), msg.flags, msg.type === RTM_DELROUTE, res);
         break;
       case RTM_NEWNEXTHOP: {
         const m = parseNexthopMessage(msg.payload);
@@ -239,7 +239,7 @@ export class KernelState {
       snap.extra.push(...r.events);
       return;
     }
-    const m = parseRouteMessage(msg.payload);
+    const m = routeMessageOf(msg);
     const fam = famOf(m);
     if (fam !== snap.fam || !this.accepts(m)) return;
     const r = this.toRoute(m, fam);
@@ -653,6 +653,11 @@ export class KernelState {
 }
 
 // ---------------------------------------------------------------- alias-list updates (pure)
+
+/** A route message parsed where it lies in its batch when it came from one (no payload view made). */
+function routeMessageOf(msg: NlMsg): RouteMessage {
+  return msg instanceof FramedMsg ? parseRouteMessage(msg.batch, msg.start, msg.end) : parseRouteMessage(msg.payload);
+}
 
 function famOf(m: RouteMessage): Fam | 0 {
   return m.family === AF_INET ? 4 : m.family === AF_INET6 ? 6 : 0;

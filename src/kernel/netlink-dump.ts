@@ -3,7 +3,7 @@ import {
   AF_INET, AF_INET6, AF_UNSPEC, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN,
   RTA_TABLE, RTM_GETADDR, RTM_GETLINK, RTM_GETNEXTHOP, RTM_GETROUTE, RT_TABLE_UNSPEC,
 } from './netlink-constants.js';
-import { splitMessages, type NlMsg } from './netlink-frame.js';
+import { forEachMessage, type NlMsg } from './netlink-frame.js';
 import { errnoName, type NetlinkSocket, type OverrunInfo } from './netlink-socket.js';
 
 /*
@@ -98,8 +98,8 @@ export class DumpCollector {
   feed(batch: Buffer): boolean {
     if (this.state === 'done') return true;
     const out: NlMsg[] = [];
-    for (const m of splitMessages(batch)) {
-      if (m.seq !== this.seq || m.pid !== this.portId) continue; // a notification or a stale reply
+    forEachMessage(batch, (m) => {
+      if (m.seq !== this.seq || m.pid !== this.portId) return false; // a notification or a stale reply
       if (m.flags & NLM_F_DUMP_INTR) this.interrupted = true;
       if (m.type === NLMSG_DONE || m.type === NLMSG_ERROR) {
         const { errno, text } = decodeNetlinkError(m);
@@ -111,14 +111,20 @@ export class DumpCollector {
             { details: { errno: errnoName(errno), text } });
         }
         this.state = 'done';
-        break;
+        return true;
       }
       out.push(m);
-    }
+      return false;
+    });
     if (out.length > 0 && !(this.onMessages && this.interrupted)) {
       if (this.onMessages) this.onMessages(out);
       else for (const m of out) this.messages.push(m);
     }
+    return this.done;
+  }
+
+  /** Read through a getter: feed() sets the state inside its callback, where the compiler does not look. */
+  private get done(): boolean {
     return this.state === 'done';
   }
 

@@ -52,7 +52,32 @@ function addrLenOf(family: number): number {
 function readAddr(buf: Buffer, off: number, len: number, family: number, ctx: string): string {
   const want = addrLenOf(family);
   if (len - 4 !== want) malformed(`${ctx} at offset ${off} has ${len - 4} bytes, expected ${want} for address family ${family}`);
-  return bytesToAddr(buf, off + 4, want);
+  return addrText(buf, off + 4, want);
+}
+
+// Address texts by their bytes, direct-mapped: a table has a handful of next hops, and
+// without this each of its routes would make (and drop) its own copy of one of them.
+const CACHE_SLOTS = 256;
+const cachedBytes = new Uint8Array(CACHE_SLOTS * 16);
+const cachedLen = new Uint8Array(CACHE_SLOTS);
+const cachedText: string[] = new Array<string>(CACHE_SLOTS).fill('');
+
+/** The text of the address at buf[at, at + len) (4 or 16 bytes), the same string for the same bytes while cached. */
+function addrText(buf: Buffer, at: number, len: number): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < len; i++) h = Math.imul(h ^ buf[at + i]!, 0x01000193);
+  const slot = (h >>> 24) ^ (h & 0xff);
+  const base = slot * 16;
+  if (cachedLen[slot] === len) {
+    let same = true;
+    for (let i = 0; i < len; i++) if (cachedBytes[base + i] !== buf[at + i]) { same = false; break; }
+    if (same) return cachedText[slot]!;
+  }
+  const text = bytesToAddr(buf, at, len);
+  for (let i = 0; i < len; i++) cachedBytes[base + i] = buf[at + i]!;
+  cachedLen[slot] = len;
+  cachedText[slot] = text;
+  return text;
 }
 
 /** struct rtvia: u16 family, then the address. */
@@ -62,7 +87,7 @@ function readVia(buf: Buffer, off: number, len: number, ctx: string): string {
   const want = addrLenOf(fam);
   if (want === 0) malformed(`${ctx} RTA_VIA at offset ${off} has unsupported address family ${fam}`);
   if (len - 6 !== want) malformed(`${ctx} RTA_VIA at offset ${off} has ${len - 6} address bytes, expected ${want}`);
-  return bytesToAddr(buf, off + 6, want);
+  return addrText(buf, off + 6, want);
 }
 
 // ---------------------------------------------------------------- routes
@@ -127,21 +152,34 @@ function parseMultipath(buf: Buffer, start: number, end: number, family: number,
   }
 }
 
-/** Parses an RTM_NEWROUTE/RTM_DELROUTE payload (struct rtmsg + attributes). */
-export function parseRouteMessage(buf: Buffer): RouteMessage {
-  if (buf.length < RTMSG_LEN) malformed(`route message payload is ${buf.length} bytes, shorter than struct rtmsg (${RTMSG_LEN})`);
-  const family = buf[0]!;
-  const dstLen = buf[1]!;
+/**
+ * Parses an RTM_NEWROUTE/RTM_DELROUTE payload (struct rtmsg + attributes): all of `buf`, or
+ * buf[start, end) read in place (a message of a batch). Offsets in errors count from the
+ * payload's start either way.
+ */
+export function parseRouteMessage(buf: Buffer, start = 0, end = buf.length): RouteMessage {
+  if (start === 0 && end === buf.length) return parseRoute(buf, 0, end);
+  try {
+    return parseRoute(buf, start, end);
+  } catch {
+    // Parsed again on its own, the payload gives the same error with offsets from its start.
+    return parseRoute(buf.subarray(start, end), 0, end - start);
+  }
+}
+
+function parseRoute(buf: Buffer, base: number, end: number): RouteMessage {
+  if (end - base < RTMSG_LEN) malformed(`route message payload is ${end - base} bytes, shorter than struct rtmsg (${RTMSG_LEN})`);
+  const family = buf[base]!;
+  const dstLen = buf[base + 1]!;
   const alen = addrLenOf(family);
   if (alen && dstLen > alen * 8) malformed(`route message has rtm_dst_len ${dstLen}, more than ${alen * 8}`);
-  let table = buf[4]!;
-  const flags = buf.readUInt32LE(8);
+  let table = buf[base + 4]!;
+  const flags = buf.readUInt32LE(base + 8);
   let dstAt = -1;
   let metric = 0, nhid = 0, oif = 0;
   let gateway: string | undefined;
   let nexthops: ParsedNextHop[] | undefined;
-  const end = buf.length;
-  let off = RTMSG_LEN;
+  let off = base + RTMSG_LEN;
   while (off < end) {
     const len = attrLen(buf, off, end, 'route message');
     switch (buf.readUInt16LE(off + 2) & NLA_TYPE_MASK) {
@@ -179,7 +217,7 @@ export function parseRouteMessage(buf: Buffer): RouteMessage {
     else nexthops = oif !== 0 ? [{ ifindex: oif, weight: 1, flags: flags & 0xff }] : [];
   }
   return {
-    family, dstLen, srcLen: buf[2]!, tos: buf[3]!, table, protocol: buf[5]!, scope: buf[6]!, type: buf[7]!,
+    family, dstLen, srcLen: buf[base + 2]!, tos: buf[base + 3]!, table, protocol: buf[base + 5]!, scope: buf[base + 6]!, type: buf[base + 7]!,
     flags, prefix, metric, nhid, nexthops, multipath,
   };
 }

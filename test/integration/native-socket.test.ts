@@ -288,7 +288,7 @@ describe('netlinkDump and NLM_F_DUMP_INTR (real kernel: links change during a li
     let added = 0;
     let lastSeq = -1;
     sock.on('data', (batch: Buffer) => {
-      const first = splitMessages(batch).next().value as NlMsg | undefined;
+      const first = splitMessages(batch)[0] as NlMsg | undefined;
       if (!first || first.seq === lastSeq || added >= times) return;
       lastSeq = first.seq;
       execFileSync('ip', ['-n', ns.name, 'link', 'add', `rtrx${Math.random().toString(16).slice(2, 8)}`, 'type', 'bridge']);

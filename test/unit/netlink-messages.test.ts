@@ -3,7 +3,7 @@ import { packageRoot } from '../../src/util/package-info.js';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { splitMessages, type NlMsg } from '../../src/kernel/netlink-frame.js';
+import { splitMessages, type FramedMsg, type NlMsg } from '../../src/kernel/netlink-frame.js';
 import {
   encodeAddrMessage, encodeAttr, encodeLinkMessage, encodeNetlinkMessage, encodeNexthopMessage, encodeRouteMessage,
   parseAddrMessage, parseLinkMessage, parseNexthopMessage, parseRouteMessage,
@@ -131,6 +131,31 @@ test('truncated message: every prefix of a real message throws or parses, never 
   const full = payload(encodeRouteMessage({ prefix: '2001:db8::/32', metric: 9, multipath: [{ gateway: 'fe80::1', ifindex: 2 }, { via: '10.0.0.1', ifindex: 3 }] }));
   for (let n = 0; n < full.length; n++) {
     try { parseRouteMessage(full.subarray(0, n)); } catch (e: any) { assert.equal(e.code, 'ERR_NETLINK_MALFORMED', `cut at ${n}: ${e}`); }
+  }
+});
+
+test('a message read in place in its batch parses as its payload alone, and reports the same offsets', () => {
+  const good = encodeRouteMessage({ prefix: '2001:db8::/32', metric: 9, multipath: [{ gateway: 'fe80::1', ifindex: 2 }, { via: '10.0.0.1', ifindex: 3 }] });
+  const attr = encodeAttr(RTA_GATEWAY, Buffer.from([10, 0, 0, 1]));
+  attr.writeUInt16LE(40, 0);
+  const bad = encodeNetlinkMessage(RTM_NEWROUTE, Buffer.concat([rtmsg(), attr]));
+  const batch = Buffer.concat([good, good, bad]);
+  const [a, b, c] = splitMessages(batch) as FramedMsg[];
+  assert.ok(b!.start > 0);
+  assert.deepEqual(parseRouteMessage(batch, b!.start, b!.end), parseRouteMessage(a!.payload));
+  assertMalformed(() => parseRouteMessage(batch, c!.start, c!.end), /attribute type 5 at offset 12 claims length 40/);
+});
+
+test('gateway texts are right whatever the address cache holds', () => {
+  // Thousands of addresses through 256 cache slots: collisions must never hand back another address's text.
+  let seed = 7;
+  const rnd = (n: number): number => (seed = (seed * 1103515245 + 12345) >>> 0) % n;
+  for (let i = 0; i < 5000; i++) {
+    const v4 = `10.${rnd(4)}.${rnd(256)}.${rnd(256)}`;
+    const v6 = `2001:db8::${(1 + rnd(0xffff)).toString(16)}`;
+    const m = i & 1 ? parseRouteMessage(payload(encodeRouteMessage({ prefix: '192.0.2.0/24', gateway: v4 })))
+      : parseRouteMessage(payload(encodeRouteMessage({ prefix: '2001:db8:1::/48', gateway: v6 })));
+    assert.equal(m.nexthops[0]!.gateway, i & 1 ? v4 : v6);
   }
 });
 

@@ -9,7 +9,8 @@ import { SinkWorker, type ResyncRecord, type SinkDiff } from './sink-worker.js';
 
 /** The handler chain as the engine sees it. */
 export interface RouteChain {
-  process(route: ReflectedRoute, reason: ProcessReason): ReflectedRoute[];
+  /** The routes the chain makes of one: a single one as itself, none or several as an array. */
+  derive(route: ReflectedRoute, reason: ProcessReason): ReflectedRoute | ReflectedRoute[];
   originate(): ReflectedRoute[];
 }
 
@@ -215,7 +216,8 @@ export class Reflector {
   }
 
   private runChain(route: ReflectedRoute, reason: ProcessReason): Derived | undefined {
-    const out = this.chain.process(route, reason);
+    const out = this.chain.derive(route, reason);
+    if (!Array.isArray(out)) return out;
     if (out.length === 0) {
       this.filteredCount++;
       this.observer.filtered?.();

@@ -168,6 +168,12 @@ export class HandlerChain {
 
   /** Runs one route through the chain: 0 (dropped), 1 or more (fanned out) routes come out. Never throws. */
   process(route: ReflectedRoute, reason: ProcessReason = 'event'): ReflectedRoute[] {
+    const out = this.runFrom(0, route, reason);
+    return Array.isArray(out) ? out : [out];
+  }
+
+  /** process(), with the usual single route out returned as itself (no array per route). */
+  derive(route: ReflectedRoute, reason: ProcessReason = 'event'): ReflectedRoute | ReflectedRoute[] {
     return this.runFrom(0, route, reason);
   }
 
@@ -190,7 +196,9 @@ export class HandlerChain {
           const bad = checkRoute(r);
           if (bad) { this.fail(slot, undefined, new TypeError(`originate() ${bad}`)); continue; }
         }
-        for (const x of this.runFrom(i + 1, r, reason)) out.push(x);
+        const derived = this.runFrom(i + 1, r, reason);
+        if (Array.isArray(derived)) for (const x of derived) out.push(x);
+        else out.push(derived);
       }
     }
     return out;
@@ -225,7 +233,8 @@ export class HandlerChain {
     });
   }
 
-  private runFrom(start: number, route: ReflectedRoute, reason: ProcessReason): ReflectedRoute[] {
+  /** The routes out of slots[start..]: one as itself, none or several as an array. */
+  private runFrom(start: number, route: ReflectedRoute, reason: ProcessReason): ReflectedRoute | ReflectedRoute[] {
     const slots = this.slots;
     // Fast path: one route in, one out, no arrays allocated.
     let one: ReflectedRoute = route;
@@ -253,7 +262,7 @@ export class HandlerChain {
         many = next;
       }
     }
-    return many ?? [one];
+    return many ?? one;
   }
 
   private call(slot: Slot, route: ReflectedRoute, reason: ProcessReason): ReflectedRoute | ReflectedRoute[] | null {

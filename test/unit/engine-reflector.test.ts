@@ -64,7 +64,7 @@ class RecordingSink implements Sink {
   state(): 'up' { return 'up'; }
 }
 
-const passThrough: RouteChain = { process: (r) => [r], originate: () => [] };
+const passThrough: RouteChain = { derive: (r) => r, originate: () => [] };
 
 function route(prefix: string, gw: string, metric = 0): Route {
   return { family: 4, prefix, table: 254, protocol: 12, type: 'unicast', metric, tos: 0, nexthops: [{ gateway: gw, weight: 1 }] };
@@ -147,7 +147,7 @@ bothModes('a restart with the kernel unchanged writes nothing', async () => {
 });
 
 bothModes('routes the chain drops or the sink cannot carry are not written, and are counted', async () => {
-  const chain: RouteChain = { process: (rt) => (rt.prefix.startsWith('10.9.') ? [] : [rt]), originate: () => [] };
+  const chain: RouteChain = { derive: (rt) => (rt.prefix.startsWith('10.9.') ? [] : [rt]), originate: () => [] };
   const { sink, r } = setup({ chain });
   r.onKernelEvent({ op: 'add', route: route('10.9.0.0/24', '192.0.2.1') });
   r.onKernelEvent({ op: 'add', route: { ...route('10.8.0.0/24', '192.0.2.1'), type: 'prohibit', nexthops: [] } });
@@ -302,7 +302,7 @@ bothModes('a route moves between passed through, changed and dropped as a handle
   let mode: 'pass' | 'change' | 'drop' = 'pass';
   const kernel: Route[] = [];
   const chain: RouteChain = {
-    process: (rt) => (mode === 'pass' ? [rt] : mode === 'drop' ? [] : [{ ...rt, nexthops: [{ gateway: '192.0.2.99', weight: 1 }] }]),
+    derive: (rt) => (mode === 'pass' ? [rt] : mode === 'drop' ? [] : [{ ...rt, nexthops: [{ gateway: '192.0.2.99', weight: 1 }] }]),
     originate: () => [],
   };
   const { sink, r } = setup({ chain, kernelRoutes: () => kernel });

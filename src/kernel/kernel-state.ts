@@ -280,12 +280,11 @@ export class KernelState {
     const events: RouteEvent[] = [];
     if (snap.fresh) {
       // Keys listing only other protocols' aliases were never ours: dropped without an event.
-      for (const [key, slot] of map) if (!hasOwn(slot)) this.put(family, key, undefined, null, slot);
+      // (forEach: a full table's walk makes no entry array per key.)
+      map.forEach((slot, key) => { if (!hasOwn(slot)) this.put(family, key, undefined, null, slot); });
       events.push(...snap.pending);
     } else {
-      for (const [key, slot] of map) {
-        if (!snap.seen.has(key) || !hasOwn(slot)) this.put(family, key, undefined, null, slot);
-      }
+      map.forEach((slot, key) => { if (!snap.seen.has(key) || !hasOwn(slot)) this.put(family, key, undefined, null, slot); });
       for (const [key, before] of snap.undo) diff(effectiveOf(before), effectiveOf(map.get(key)), events, key);
     }
     events.push(...snap.extra);
@@ -492,7 +491,8 @@ export class KernelState {
   }
 
   private reindex(key: string, prev: Slot | undefined, next: Slot | undefined): void {
-    if (prev !== undefined && next !== undefined && !Array.isArray(prev) && !Array.isArray(next) && prev.nhid === next.nhid) return;
+    // Single routes (or none) with the same nexthop object id, none included: nothing to move.
+    if (!Array.isArray(prev) && !Array.isArray(next) && prev?.nhid === next?.nhid) return;
     forEachAlias(prev, (r) => { if (r.nhid !== undefined) unindex(this.byNhid, r.nhid, key); });
     forEachAlias(next, (r) => { if (r.nhid !== undefined) index(this.byNhid, r.nhid, key); });
   }

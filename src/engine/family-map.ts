@@ -31,6 +31,17 @@ export class FamilyMap<V> {
     return this.of(key).delete(key);
   }
 
+  /** Every entry, IPv4 first; makes no entry array per key (a full table's walk). */
+  forEach(fn: (value: V, key: string) => void): void {
+    this.v4.forEach(fn);
+    this.v6.forEach(fn);
+  }
+
+  /** The values, one native iterator per family: cheaper to step through than a generator over both. */
+  valueIterators(): IterableIterator<V>[] {
+    return [this.v4.values(), this.v6.values()];
+  }
+
   *[Symbol.iterator](): IterableIterator<[string, V]> {
     yield* this.v4;
     yield* this.v6;

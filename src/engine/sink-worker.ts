@@ -307,20 +307,22 @@ export class SinkWorker {
   private startSweep(): void {
     if (this.sweep !== undefined || this.foldLater === 0) return;
     this.foldLater = 0;
-    const it = this.entries[Symbol.iterator]();
+    const its = this.entries.valueIterators();
+    let k = 0;
     const step = (): void => {
       if (this.stopped) {
         this.sweep = undefined;
         return;
       }
       for (let n = 0; n < SWEEP_CHUNK; n++) {
-        const next = it.next();
+        const next = its[k]!.next();
         if (next.done) {
+          if (++k < its.length) continue;
           this.sweep = undefined;
           this.startSweep(); // bulk work that came meanwhile
           return;
         }
-        const slot = next.value[1];
+        const slot = next.value;
         if (slot instanceof SinkEntry && slot.state === (PASS | SYNCED)) this.entries.set(slot.key, slot.cands as ReflectedRoute);
       }
       this.sweep = setImmediate(step);
@@ -582,7 +584,7 @@ export class SinkWorker {
       if (this.sink.readOwnedEach) await this.sink.readOwnedEach(visit);
       else for (const [key, fp] of await this.sink.readOwned()) visit(key, fp);
     } catch (err) {
-      for (const slot of this.entries.values()) if (slot instanceof SinkEntry) slot.state &= ~(SEEN | MATCH);
+      this.entries.forEach((slot) => { if (slot instanceof SinkEntry) slot.state &= ~(SEEN | MATCH); });
       throw err;
     }
     this.logger.info({ sink: this.name, reason, owned, readMs: Math.round(performance.now() - started) }, 'sink read; comparing');
@@ -592,20 +594,20 @@ export class SinkWorker {
     // Every key the read did not confirm is compared again (a key changed since its MATCH is dirty already).
     // The read unfolded every bare route it listed: one still bare is a key the sink lost.
     const now = performance.now();
-    for (const [key, slot] of this.entries) {
+    this.entries.forEach((slot, key) => {
       if (!(slot instanceof SinkEntry)) {
         this.markDirty(this.unfold(key, slot, undefined), now);
-        continue;
+        return;
       }
       const e = slot, st = e.state;
       e.state &= ~(SEEN | MATCH);
       if ((st & SEEN) === 0) this.setApplied(e, undefined);
       else if ((st & MATCH) !== 0) {
         this.synced(e);
-        continue;
+        return;
       }
       if (!this.dropIfEmpty(e)) this.markDirty(e, now);
-    }
+    });
     this.baselineKnown = true;
     const before = { w: this.stats.writes, d: this.stats.deletes };
     const waiters = this.resyncWaiters.splice(0);

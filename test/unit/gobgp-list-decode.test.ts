@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeListPathResponse } from '../../src/sinks/gobgp/list-path-decoder.js';
+import { decodeListPathResponse, visitListPathResponse } from '../../src/sinks/gobgp/list-path-decoder.js';
 import { RtreflectError } from '../../src/util/errors.js';
 
 // Protobuf by hand: the wire format gobgpd sends (tags from GoBGP's gobgp.proto).
@@ -59,4 +59,21 @@ test('a reply without a destination is nothing; a truncated one is a clear error
   for (let cut = 1; cut < buf.length; cut++) {
     assert.throws(() => decodeListPathResponse(buf.subarray(0, cut)), (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_GOBGP_DECODE', `cut at ${cut}`);
   }
+});
+
+test('the path view handed to each path starts over: nothing of the path before it shows through', () => {
+  const buf = response('10.1.2.0/24', [
+    path({ neighbor: '192.0.2.9', id: 7, nlri: [24, 10, 1, 2], attrs: [[0x40, 1, 1, 0]] }),
+    path({ nlri: [24, 10, 1, 2] }),
+  ]);
+  const seen: { local: boolean; id?: number; attrs: number; nlri: number[] }[] = [];
+  const at = visitListPathResponse(buf, (v) => {
+    seen.push({ local: v.local, ...(v.identifier !== undefined ? { id: v.identifier } : {}), attrs: v.attrCount, nlri: [...v.buf.subarray(v.nlriStart, v.nlriEnd)] });
+  });
+  assert.equal(buf.toString('utf8', at!.start, at!.end), '10.1.2.0/24');
+  assert.deepEqual(seen, [
+    { local: false, id: 7, attrs: 1, nlri: [24, 10, 1, 2] },
+    { local: true, attrs: 0, nlri: [24, 10, 1, 2] },
+  ]);
+  assert.equal(visitListPathResponse(Buffer.alloc(0), () => assert.fail('no paths')), undefined);
 });

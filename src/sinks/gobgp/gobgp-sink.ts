@@ -19,6 +19,7 @@ import { ATTR_MP_REACH_NLRI, decodeAttrs, decodePrefixNlri, type DecodedAttrs } 
 import { GobgpClient, loadGobgpApi, rdToAny, rtToAny } from './gobgp-api.js';
 import type { AddPathEncoder } from './add-path-encoder.js';
 import { PathPlanner, type PlannedRoute } from './path-planner.js';
+import { visitListPathResponse, type PathView } from './list-path-decoder.js';
 import { AddPathRequests } from './add-path-requests.js';
 import { PATHS_PER_MESSAGE, withGobgpDefaults, type GobgpSinkOptions } from './gobgp-options.js';
 import {
@@ -279,28 +280,33 @@ class GobgpSink implements Sink {
         for (const vrf of tables) {
           for (const fam of [4, 6] as const) {
             // A destination carries every path of its prefix: ours are grouped there, not across messages.
-            await client.listPathsBinary(fam, vrf !== undefined ? { vrf } : {}, (d) => {
-              let key: string | undefined;
-              const ours: ReadPath[] = [];
-              for (const p of d.paths) {
-                // Local paths only: learned ones came from a peer.
-                if (!p.local) continue;
-                if (!p.nlri_binary?.length || !p.identifier) continue;
-                const set = attrSets.of(p.pattrs_binary ?? []);
-                if (!set.marked) continue;
-                key ??= gobgpKey(vrf, nlriPrefixText(p.nlri_binary, fam));
-                ours.push({ id: p.identifier, attrs: set.attrs });
-              }
-              if (key === undefined) return;
-              if (ours.length > 1 || vrf !== undefined) {
-                each(key, fingerprintFromRead(vrf, ours));
+            // Per reply: the key, and our paths (the first one kept apart: most keys have one).
+            let key: string | undefined;
+            let first: ReadPath | undefined;
+            let more: ReadPath[] | undefined;
+            const onPath = (v: PathView): void => {
+              // Local paths only: learned ones came from a peer.
+              if (!v.local || v.nlriEnd <= v.nlriStart || !v.identifier) return;
+              const set = attrSets.ofView(v);
+              if (!set.marked) return;
+              key ??= gobgpKey(vrf, nlriPrefixText(v.buf, v.nlriStart, v.nlriEnd, fam));
+              const p = { id: v.identifier, attrs: set.attrs };
+              if (first === undefined) first = p;
+              else (more ??= [first]).push(p);
+            };
+            await client.listPathMessages(fam, vrf !== undefined ? { vrf } : {}, (msg) => {
+              key = first = more = undefined;
+              visitListPathResponse(msg, onPath);
+              if (key === undefined || first === undefined) return;
+              if (more !== undefined || vrf !== undefined) {
+                each(key, fingerprintFromRead(vrf, more ?? [first]));
                 return;
               }
-              const { attrs, id } = ours[0]!;
+              const { attrs, id } = first;
               let byId = fps.get(attrs);
               if (byId === undefined) fps.set(attrs, (byId = new Map()));
               let fp = byId.get(id);
-              if (fp === undefined) byId.set(id, (fp = fingerprintFromRead(undefined, ours)));
+              if (fp === undefined) byId.set(id, (fp = fingerprintFromRead(undefined, [first])));
               each(key, fp);
             });
           }
@@ -539,31 +545,41 @@ function isPlanned(work: unknown): work is PlannedRoute {
 
 /**
  * The attribute sets of a RIB read back, decoded once each: a table's paths
- * share a handful. Looked up by a hash of the bytes (then compared), so a path
- * costs no strings or copies.
+ * share a handful. Looked up by a hash of the bytes where they lie in the reply
+ * (then compared there), so a path costs no strings, copies or views.
  */
 class AttributeSets {
-  private readonly byHash = new Map<number, { raw: Buffer[]; attrs: DecodedAttrs; marked: boolean }[]>();
+  private readonly byHash = new Map<number, { sig: Buffer[]; attrs: DecodedAttrs; marked: boolean }[]>();
   private count = 0;
 
   constructor(private readonly mark: OwnershipMark) {}
 
   /**
-   * The decoded set; its MP_REACH_NLRI's NLRI (the prefix itself, different on every
-   * IPv6 path) is left out of the comparison: a fingerprint reads only its next hop.
+   * The decoded set of a path; its MP_REACH_NLRI's NLRI (the prefix itself, different on
+   * every IPv6 path) is left out of the comparison: a fingerprint reads only its next hop.
    */
-  of(raw: Buffer[]): { attrs: DecodedAttrs; marked: boolean } {
+  ofView(v: PathView): { attrs: DecodedAttrs; marked: boolean } {
+    const buf = v.buf;
     let h = 0x811c9dc5;
-    for (const b of raw) {
-      const sig = significant(b);
-      for (let i = 0; i < sig.length; i++) h = Math.imul(h ^ sig[i]!, 0x01000193);
+    for (let a = 0; a < v.attrCount; a++) {
+      const s = v.attrStart[a]!, e = v.attrEnd[a]!;
+      const cut = mpReachCut(buf, s, e);
+      if (cut < 0) {
+        for (let i = s; i < e; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
+      } else {
+        h = Math.imul(h ^ (buf[s]! & ~EXTENDED_LENGTH), 0x01000193);
+        h = Math.imul(h ^ buf[s + 1]!, 0x01000193);
+        for (let i = s + headLen(buf, s); i < cut; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
+      }
       h = Math.imul(h ^ 0xff, 0x01000193);
     }
     h >>>= 0;
     const list = this.byHash.get(h);
-    if (list) for (const e of list) if (sameBuffers(e.raw, raw)) return e;
+    if (list) for (const e of list) if (sameSignificant(e.sig, v)) return e;
+    const raw: Buffer[] = [];
+    for (let a = 0; a < v.attrCount; a++) raw.push(buf.subarray(v.attrStart[a], v.attrEnd[a]));
     const attrs = decodeAttrs(raw);
-    const entry = { raw: raw.map((b) => Buffer.from(significant(b))), attrs, marked: hasMark(attrs, this.mark) };
+    const entry = { sig: raw.map((b) => Buffer.from(significant(b))), attrs, marked: hasMark(attrs, this.mark) };
     if (++this.count > 65_536) {
       this.byHash.clear();
       this.count = 1;
@@ -574,10 +590,45 @@ class AttributeSets {
   }
 }
 
-/** `a` as stored (significant parts), `b` as read. */
-function sameBuffers(a: Buffer[], b: Buffer[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (!a[i]!.equals(significant(b[i]!))) return false;
+const EXTENDED_LENGTH = 0x10;
+
+/** Bytes of an attribute's header at buf[s]: flags, type, and a length of one or two bytes. */
+const headLen = (buf: Buffer, s: number): number => (buf[s]! & EXTENDED_LENGTH ? 4 : 3);
+
+/**
+ * For an MP_REACH_NLRI attribute at buf[s, e): where its next hop ends (what follows is
+ * the NLRI); -1 for any other attribute, or one too short to tell (it then counts whole,
+ * and decodeAttrs reports it).
+ */
+function mpReachCut(buf: Buffer, s: number, e: number): number {
+  if (e - s < 3 || buf[s + 1] !== ATTR_MP_REACH_NLRI) return -1;
+  const head = s + headLen(buf, s);
+  if (e < head + 4) return -1;
+  const nhEnd = head + 4 + buf[head + 3]!;
+  return nhEnd > e ? -1 : nhEnd;
+}
+
+/** Stored significant parts (see significant) against a path's attributes as they lie in the reply. */
+function sameSignificant(sig: Buffer[], v: PathView): boolean {
+  if (sig.length !== v.attrCount) return false;
+  const buf = v.buf;
+  for (let a = 0; a < sig.length; a++) {
+    const want = sig[a]!, s = v.attrStart[a]!, e = v.attrEnd[a]!;
+    const cut = mpReachCut(buf, s, e);
+    if (cut < 0) {
+      if (want.length !== e - s || !sameBytes(want, 0, buf, s, e)) return false;
+      continue;
+    }
+    const from = s + headLen(buf, s);
+    if (want.length !== 2 + cut - from || want[0] !== (buf[s]! & ~EXTENDED_LENGTH) || want[1] !== buf[s + 1]) return false;
+    if (!sameBytes(want, 2, buf, from, cut)) return false;
+  }
+  return true;
+}
+
+/** a[at..] against b[s, e), byte by byte: attributes are a few bytes long, shorter than a native call's overhead. */
+function sameBytes(a: Buffer, at: number, b: Buffer, s: number, e: number): boolean {
+  for (let i = s; i < e; i++) if (a[at++] !== b[i]) return false;
   return true;
 }
 
@@ -590,26 +641,24 @@ const SIGNIFICANT = Buffer.alloc(2 + 4 + 255);
  * next call. A malformed attribute counts whole; decodeAttrs reports it.
  */
 function significant(b: Buffer): Buffer {
-  if (b.length < 3 || b[1] !== ATTR_MP_REACH_NLRI) return b;
-  const head = b[0]! & 0x10 ? 4 : 3;
-  if (b.length < head + 4) return b;
-  const nhEnd = head + 4 + b[head + 3]!;
-  if (nhEnd > b.length) return b;
-  SIGNIFICANT[0] = b[0]! & ~0x10; // extended length or not: the same attribute
+  const cut = mpReachCut(b, 0, b.length);
+  if (cut < 0) return b;
+  const head = headLen(b, 0);
+  SIGNIFICANT[0] = b[0]! & ~EXTENDED_LENGTH; // extended length or not: the same attribute
   SIGNIFICANT[1] = b[1]!;
-  b.copy(SIGNIFICANT, 2, head, nhEnd);
-  return SIGNIFICANT.subarray(0, 2 + nhEnd - head);
+  b.copy(SIGNIFICANT, 2, head, cut);
+  return SIGNIFICANT.subarray(0, 2 + cut - head);
 }
 
 const NLRI_ADDR = new Uint8Array(16);
 
-/** "addr/len" of a prefix NLRI (no add-path id), checked like decodePrefixNlri, without intermediate objects. */
-function nlriPrefixText(nlri: Uint8Array, fam: 4 | 6): string {
+/** "addr/len" of the prefix NLRI at buf[s, e) (no add-path id), checked like decodePrefixNlri, without intermediate objects. */
+function nlriPrefixText(buf: Buffer, s: number, e: number, fam: 4 | 6): string {
   const alen = fam === 4 ? 4 : 16;
-  const len = nlri[0]!;
+  const len = buf[s]!;
   const nbytes = (len + 7) >> 3;
-  if (len > alen * 8 || nlri.length < 1 + nbytes) return formatPrefix(decodePrefixNlri(nlri, fam).prefix); // throws the precise error
+  if (len > alen * 8 || e - s < 1 + nbytes) return formatPrefix(decodePrefixNlri(buf.subarray(s, e), fam).prefix); // throws the precise error
   NLRI_ADDR.fill(0);
-  for (let i = 0; i < nbytes; i++) NLRI_ADDR[i] = nlri[1 + i]!;
+  for (let i = 0; i < nbytes; i++) NLRI_ADDR[i] = buf[s + 1 + i]!;
   return bytesToPrefix(NLRI_ADDR, 0, alen, len);
 }

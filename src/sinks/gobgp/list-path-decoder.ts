@@ -29,88 +29,153 @@ function malformed(what: string, at: number): never {
   throw new RtreflectError('ERR_GOBGP_DECODE', `gobgpd's ListPath reply is malformed: ${what} at byte ${at}`);
 }
 
-/** A protobuf reader over buf[start, end). */
-class Reader {
-  pos: number;
-  constructor(readonly buf: Buffer, start: number, readonly end: number) {
-    this.pos = start;
-  }
+// A protobuf cursor over one reply, kept in module state: a full table read back makes
+// no reader object or [start, end) pair per field. Not re-entrant; the visitor saves it
+// around its callback.
+let pos = 0;
+let spanStart = 0;
 
-  varint(): number {
-    let result = 0, shift = 0;
-    for (;;) {
-      if (this.pos >= this.end) malformed('truncated varint', this.pos);
-      const b = this.buf[this.pos++]!;
-      if (shift < 28) result |= (b & 0x7f) << shift;
-      else result += (b & 0x7f) * 2 ** shift;
-      if ((b & 0x80) === 0) return result;
-      shift += 7;
-      if (shift > 63) malformed('varint longer than 10 bytes', this.pos);
-    }
+function varint(buf: Buffer, end: number): number {
+  let result = 0, shift = 0;
+  for (;;) {
+    if (pos >= end) malformed('truncated varint', pos);
+    const b = buf[pos++]!;
+    if (shift < 28) result |= (b & 0x7f) << shift;
+    else result += (b & 0x7f) * 2 ** shift;
+    if ((b & 0x80) === 0) return result;
+    shift += 7;
+    if (shift > 63) malformed('varint longer than 10 bytes', pos);
   }
+}
 
-  /** [start, end) of a length-delimited field's content. */
-  span(): [number, number] {
-    const len = this.varint();
-    const start = this.pos, end = start + len;
-    if (end > this.end) malformed(`field of ${len} bytes past the end`, start);
-    this.pos = end;
-    return [start, end];
-  }
+/** Steps over a length-delimited field: its content is buf[spanStart, returned end). */
+function span(buf: Buffer, end: number): number {
+  const len = varint(buf, end);
+  spanStart = pos;
+  const e = pos + len;
+  if (e > end) malformed(`field of ${len} bytes past the end`, pos);
+  pos = e;
+  return e;
+}
 
-  skip(wireType: number): void {
-    switch (wireType) {
-      case 0: this.varint(); return;
-      case 1: this.pos += 8; break;
-      case 2: this.span(); return;
-      case 5: this.pos += 4; break;
-      default: malformed(`unsupported wire type ${wireType}`, this.pos);
-    }
-    if (this.pos > this.end) malformed('truncated fixed-size field', this.pos);
+function skip(buf: Buffer, end: number, wireType: number): void {
+  switch (wireType) {
+    case 0: varint(buf, end); return;
+    case 1: pos += 8; break;
+    case 2: span(buf, end); return;
+    case 5: pos += 4; break;
+    default: malformed(`unsupported wire type ${wireType}`, pos);
   }
+  if (pos > end) malformed('truncated fixed-size field', pos);
 }
 
 const NIL = Buffer.from('<nil>');
-const isNil = (buf: Buffer, s: number, e: number): boolean => e - s === NIL.length && buf.compare(NIL, 0, NIL.length, s, e) === 0;
 
-function decodePath(buf: Buffer, start: number, end: number): BinaryPath {
-  const r = new Reader(buf, start, end);
-  const p: BinaryPath = { local: true };
-  while (r.pos < r.end) {
-    const tag = r.varint();
-    const field = tag >>> 3, wt = tag & 7;
-    if (field === 15 && wt === 2) {
-      const [s, e] = r.span();
-      if (e > s && !isNil(buf, s, e)) {
-        p.local = false;
-        p.neighbor_ip = buf.toString('utf8', s, e);
-      }
-    }
-    else if (field === 18 && wt === 0) p.identifier = r.varint();
-    else if (field === 20 && wt === 2) { const [s, e] = r.span(); p.nlri_binary = buf.subarray(s, e); }
-    else if (field === 21 && wt === 2) { const [s, e] = r.span(); (p.pattrs_binary ??= []).push(buf.subarray(s, e)); }
-    else r.skip(wt);
-  }
-  return p;
+/** Whether buf[s, e) is "<nil>" (what gobgpd writes for a local path's peer), without a native call per path. */
+function isNil(buf: Buffer, s: number, e: number): boolean {
+  if (e - s !== NIL.length) return false;
+  for (let i = 0; i < NIL.length; i++) if (buf[s + i] !== NIL[i]) return false;
+  return true;
 }
 
-/** One ListPathResponse message; undefined when it carries no destination. */
-export function decodeListPathResponse(buf: Buffer): BinaryDestination | undefined {
-  const top = new Reader(buf, 0, buf.length);
-  let dest: BinaryDestination | undefined;
-  while (top.pos < top.end) {
-    const tag = top.varint();
-    if (tag >>> 3 !== 1 || (tag & 7) !== 2) { top.skip(tag & 7); continue; }
-    const [ds, de] = top.span();
-    dest = { prefix: '', paths: [] };
-    const r = new Reader(buf, ds, de);
-    while (r.pos < r.end) {
-      const t = r.varint();
+/**
+ * One path of a ListPath reply as bounds in its bytes. visitListPathResponse hands the same
+ * object over for every path, so it is valid only during the call.
+ */
+export class PathView {
+  buf: Buffer = NIL;
+  /** See BinaryPath.local; the peer's text is buf[neighborStart, neighborEnd) when not local. */
+  local = true;
+  neighborStart = 0;
+  neighborEnd = 0;
+  identifier: number | undefined;
+  /** buf[nlriStart, nlriEnd); both -1 when absent. */
+  nlriStart = -1;
+  nlriEnd = -1;
+  /** The attributes: buf[attrStart[i], attrEnd[i]) for i < attrCount. */
+  attrCount = 0;
+  readonly attrStart: number[] = [];
+  readonly attrEnd: number[] = [];
+}
+
+const VIEW = new PathView();
+/** Where the destination's prefix text is (visitListPathResponse's answer, valid until its next call). */
+const PREFIX_AT = { start: 0, end: 0 };
+
+function readPath(buf: Buffer, end: number): PathView {
+  const v = VIEW;
+  v.buf = buf;
+  v.local = true;
+  v.identifier = undefined;
+  v.nlriStart = v.nlriEnd = -1;
+  v.attrCount = 0;
+  while (pos < end) {
+    const tag = varint(buf, end);
+    const field = tag >>> 3, wt = tag & 7;
+    if (field === 15 && wt === 2) {
+      const e = span(buf, end);
+      if (e > spanStart && !isNil(buf, spanStart, e)) {
+        v.local = false;
+        v.neighborStart = spanStart;
+        v.neighborEnd = e;
+      }
+    } else if (field === 18 && wt === 0) v.identifier = varint(buf, end);
+    else if (field === 20 && wt === 2) {
+      v.nlriEnd = span(buf, end);
+      v.nlriStart = spanStart;
+    } else if (field === 21 && wt === 2) {
+      const e = span(buf, end);
+      v.attrStart[v.attrCount] = spanStart;
+      v.attrEnd[v.attrCount++] = e;
+    } else skip(buf, end, wt);
+  }
+  return v;
+}
+
+/**
+ * Walks one ListPathResponse, handing `each` every path of its destination (as the shared
+ * PathView). Returns the bounds of the destination's prefix text, or undefined when the
+ * reply carries no destination.
+ */
+export function visitListPathResponse(buf: Buffer, each: (p: PathView) => void): { readonly start: number; readonly end: number } | undefined {
+  pos = 0;
+  let prefix: typeof PREFIX_AT | undefined;
+  const end = buf.length;
+  while (pos < end) {
+    const tag = varint(buf, end);
+    if (tag >>> 3 !== 1 || (tag & 7) !== 2) { skip(buf, end, tag & 7); continue; }
+    const de = span(buf, end);
+    pos = spanStart;
+    prefix = PREFIX_AT;
+    prefix.start = prefix.end = 0;
+    while (pos < de) {
+      const t = varint(buf, de);
       const field = t >>> 3, wt = t & 7;
-      if (field === 1 && wt === 2) { const [s, e] = r.span(); dest.prefix = buf.toString('utf8', s, e); }
-      else if (field === 2 && wt === 2) { const [s, e] = r.span(); dest.paths.push(decodePath(buf, s, e)); }
-      else r.skip(wt);
+      if (field === 1 && wt === 2) {
+        prefix.end = span(buf, de);
+        prefix.start = spanStart;
+      } else if (field === 2 && wt === 2) {
+        const pe = span(buf, de);
+        pos = spanStart;
+        const v = readPath(buf, pe);
+        each(v);
+        pos = pe;
+      } else skip(buf, de, wt);
     }
   }
-  return dest;
+  return prefix;
+}
+
+/** One ListPathResponse message decoded to objects (views into it); undefined when it carries no destination. */
+export function decodeListPathResponse(buf: Buffer): BinaryDestination | undefined {
+  const paths: BinaryPath[] = [];
+  const at = visitListPathResponse(buf, (v) => {
+    const p: BinaryPath = { local: v.local };
+    if (!v.local) p.neighbor_ip = buf.toString('utf8', v.neighborStart, v.neighborEnd);
+    if (v.identifier !== undefined) p.identifier = v.identifier;
+    if (v.nlriStart >= 0) p.nlri_binary = buf.subarray(v.nlriStart, v.nlriEnd);
+    if (v.attrCount > 0) p.pattrs_binary = v.attrStart.slice(0, v.attrCount).map((s, i) => buf.subarray(s, v.attrEnd[i]));
+    paths.push(p);
+  });
+  return at === undefined ? undefined : { prefix: buf.toString('utf8', at.start, at.end), paths };
 }

@@ -41,6 +41,7 @@ describe('AddPathStream requests encoded by hand', () => {
   /** The one request the planner writes for a route (and withdrawals of `gone`). */
   const requestOf = (p: PlannedRoute, gone: number[] = []): Buffer => {
     const out = new AddPathRequests(api.encoder, 1000);
+    out.begin(PathPlanner.vrfOf(p));
     planner.write(out, p, gone);
     const reqs = out.take();
     assert.equal(reqs.length, 1);
@@ -70,26 +71,40 @@ describe('AddPathStream requests encoded by hand', () => {
     assert.deepEqual(mine, serialize({ paths: [...encodePlan(general), withdraw] } as AddPathStreamRequest));
   });
 
-  it('requests are cut every 1,000 paths and at each change of VRF, each as protobufjs encodes it', () => {
+  it('requests are cut once they hold 1,000 paths (never inside a route) and at each change of VRF, each as protobufjs encodes it', () => {
     const routes: ReflectedRoute[] = [];
-    for (let i = 0; i < 2400; i++) routes.push(route(`10.${i >> 8}.${i & 255}.0/24`, i % 7 === 0 ? ['192.0.2.1', '192.0.2.2'] : ['192.0.2.1']));
+    // Route 874 has two paths and comes when the first request holds 999.
+    const ecmp = (i: number): boolean => i % 7 === 0 || i === 874;
+    for (let i = 0; i < 2400; i++) routes.push(route(`10.${i >> 8}.${i & 255}.0/24`, ecmp(i) ? ['192.0.2.1', '192.0.2.2'] : ['192.0.2.1']));
     routes.push(route('10.99.0.0/24', ['192.0.2.5'], { vrf: 'red' }), route('10.99.1.0/24', ['192.0.2.5'], { vrf: 'red' }));
     for (let i = 0; i < 3; i++) routes.push(route(`2001:db8:${i}::/48`, ['2001:db8::1']));
     const out = new AddPathRequests(api.encoder, 1000);
     // What protobufjs makes of the same paths, grouped the same way.
     const want: { vrf?: string; paths: ReturnType<typeof encodePlan> }[] = [];
     for (const r of routes) {
+      out.begin(r.vrf);
       planner.write(out, planner.plan(r) as PlannedRoute);
-      for (const p of encodePlan(planRoute(r, mark) as PathPlan)) {
-        const last = want[want.length - 1];
-        if (last && last.vrf === r.vrf && last.paths.length < 1000) last.paths.push(p);
-        else want.push({ ...(r.vrf ? { vrf: r.vrf } : {}), paths: [p] });
-      }
+      const paths = encodePlan(planRoute(r, mark) as PathPlan);
+      const last = want[want.length - 1];
+      if (last && last.vrf === r.vrf && last.paths.length < 1000) last.paths.push(...paths);
+      else want.push({ ...(r.vrf ? { vrf: r.vrf } : {}), paths });
     }
     const got = out.take();
-    assert.equal(got.length, 5, 'global 1000 + 1000 + 743, then the VRF, then global again');
+    assert.deepEqual(want.map((g) => g.paths.length), [1001, 1000, 743, 2, 3], 'route 874 is not split: its request holds 1,001 paths');
+    assert.equal(got.length, 5);
     assert.deepEqual(got, want.map((g) => serialize(g.vrf ? { table_type: 'VRF', vrf_id: g.vrf, paths: g.paths } : { paths: g.paths } as AddPathStreamRequest)));
     assert.deepEqual(out.take(), [], 'the builder starts over empty');
+  });
+
+  it('a route taken back with abort() leaves nothing of it in the requests', () => {
+    const a = route('10.7.0.0/24', ['192.0.2.1']), b = route('10.7.1.0/24', ['192.0.2.1', '192.0.2.2']), c = route('10.7.2.0/24', ['192.0.2.3']);
+    const out = new AddPathRequests(api.encoder, 1000);
+    for (const r of [a, b, c]) {
+      out.begin(undefined);
+      planner.write(out, planner.plan(r) as PlannedRoute);
+      if (r === b) out.abort();
+    }
+    assert.deepEqual(out.take(), [serialize({ paths: [...encodePlan(planRoute(a, mark) as PathPlan), ...encodePlan(planRoute(c, mark) as PathPlan)] } as AddPathStreamRequest)]);
   });
 
   it('routes that GoBGP cannot carry are refused the same way on the fast path', () => {

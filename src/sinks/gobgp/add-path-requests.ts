@@ -2,31 +2,49 @@ import { putVarint, varintLen, type AddPathEncoder, type PathTemplate } from './
 
 /**
  * AddPathStreamRequest messages assembled path by path: each path is written
- * straight into one growing body, and a request is cut every `perRequest` paths
- * and whenever the VRF changes. A full table then costs one buffer per request
- * instead of one per path.
+ * straight into one growing body, so a full table costs one buffer per request
+ * instead of one per path. Paths come in groups (one route's paths, begun with
+ * begin()); a request is cut between groups once it holds `perRequest` paths or
+ * when the VRF changes, so a group is never split and abort() can take it back.
  */
 export class AddPathRequests {
   private body = Buffer.allocUnsafe(1 << 16);
   private at = 0;
   private count = 0;
   private vrf: string | undefined;
+  /** Where the current group began: abort() goes back there. */
+  private groupAt = 0;
+  private groupCount = 0;
   private readonly out: Buffer[] = [];
   private readonly heads = new Map<string | undefined, Uint8Array>();
 
   constructor(private readonly encoder: AddPathEncoder, private readonly perRequest: number) {}
 
+  /** Starts the paths of one route, into `vrf` (undefined: the global RIB). */
+  begin(vrf: string | undefined): void {
+    if (this.count > 0 && (this.count >= this.perRequest || vrf !== this.vrf)) this.cut();
+    this.vrf = vrf;
+    this.groupAt = this.at;
+    this.groupCount = this.count;
+  }
+
+  /** Takes back the paths written since begin() (the route could not be encoded whole). */
+  abort(): void {
+    this.at = this.groupAt;
+    this.count = this.groupCount;
+  }
+
   /** One path (see AddPathEncoder.writePath). */
-  path(vrf: string | undefined, family: 4 | 6, nlri: Uint8Array, nlriLen: number, attrs: readonly Uint8Array[], identifier: number, withdraw = false): void {
+  path(family: 4 | 6, nlri: Uint8Array, nlriLen: number, attrs: readonly Uint8Array[], identifier: number, withdraw = false): void {
     const n = this.encoder.pathLen(family, nlriLen, attrs, identifier, withdraw);
-    this.open(vrf, n);
+    this.open(n);
     this.at = this.encoder.writePath(this.body, this.at, family, nlri, nlriLen, attrs, identifier, withdraw);
   }
 
   /** One path from a template and the NLRI that completes it (nlriLen < 128). */
-  fromTemplate(vrf: string | undefined, t: PathTemplate, nlri: Uint8Array, nlriLen: number): void {
+  fromTemplate(t: PathTemplate, nlri: Uint8Array, nlriLen: number): void {
     const { head, tail } = t;
-    this.open(vrf, head.length + 1 + nlriLen + tail.length);
+    this.open(head.length + 1 + nlriLen + tail.length);
     const body = this.body;
     let at = this.at;
     body.set(head, at);
@@ -44,10 +62,8 @@ export class AddPathRequests {
     return this.out.splice(0);
   }
 
-  /** Starts a path of n bytes: cuts the request when it is full or of another VRF, and makes room. */
-  private open(vrf: string | undefined, n: number): void {
-    if (this.count > 0 && (this.count >= this.perRequest || vrf !== this.vrf)) this.cut();
-    this.vrf = vrf;
+  /** Starts a path of n bytes: makes room, writes the field's tag and length. */
+  private open(n: number): void {
     const need = this.at + varintLen(this.encoder.pathsTag) + varintLen(n) + n;
     if (need > this.body.length) {
       const bigger = Buffer.allocUnsafe(Math.max(need, this.body.length * 2));
@@ -69,7 +85,7 @@ export class AddPathRequests {
     req.set(head, 0);
     this.body.copy(req, head.length, 0, this.at);
     this.out.push(req);
-    this.at = 0;
-    this.count = 0;
+    this.at = this.groupAt = 0;
+    this.count = this.groupCount = 0;
   }
 }

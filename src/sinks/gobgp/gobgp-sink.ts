@@ -390,45 +390,48 @@ class GobgpSink implements Sink {
       }
     }
     const applied: string[] = [];
-    if (ops.length && Date.now() >= this.carefulUntil) {
+    if (ops.length === 0) return { applied, failed };
+    // Encoded once, a set of requests per stream (a key always goes to the same one); a key that
+    // cannot be encoded fails alone.
+    const streams = Date.now() >= this.carefulUntil ? this.bulks.length : 1;
+    const { requests, encoded } = this.encode(client.encoder, ops, streams, failed);
+    if (encoded.length === 0) return { applied, failed };
+    if (Date.now() >= this.carefulUntil) {
       // Fast path: into the open stream; gobgpd's verdict comes with flush(), or by itself if it refuses.
       try {
-        const parts = this.bulks.length === 1 ? [ops] : partition(ops, this.bulks.length);
-        await Promise.all(parts.map(async (part, i) => {
+        await Promise.all(requests.map(async (part, i) => {
           if (part.length === 0) return;
           const bulk = this.openBulk(client, i);
-          for (const m of this.messagesOf(client.encoder, part)) await bulk.write(m);
+          for (const m of part) await bulk.write(m);
         }));
-        for (const op of ops) applied.push(op.key);
+        for (const op of encoded) applied.push(op.key);
         return { applied, failed };
       } catch {
         // The stream had already failed: learn why, then send this batch the careful way below.
         await this.endBulk().catch(() => undefined);
         if (this.st !== 'up') {
-          for (const op of ops) failed.push({ key: op.key, error: 'gobgpd unreachable' });
+          for (const op of encoded) failed.push({ key: op.key, error: 'gobgpd unreachable' });
           return { applied, failed };
         }
       }
     }
-    if (ops.length) {
-      try {
-        await client.addPathStreamBytes(this.messagesOf(client.encoder, ops));
-        for (const op of ops) applied.push(op.key);
-      } catch (e) {
-        if (isConnectionError(e)) {
-          this.goDown(`AddPathStream failed: ${errText(e)}`);
-          for (const op of ops) failed.push({ key: op.key, error: `gobgpd unreachable: ${errText(e)}` });
-        } else {
-          // One bad path rejects its whole message: find it by sending each key alone.
-          this.log.warn({ err: errText(e) }, 'gobgpd rejected a batch; retrying key by key');
-          for (const op of ops) {
-            try {
-              await client.addPathStreamBytes(this.messagesOf(client.encoder, [op]));
-              applied.push(op.key);
-            } catch (e2) {
-              if (isConnectionError(e2)) this.goDown(`AddPathStream failed: ${errText(e2)}`);
-              failed.push({ key: op.key, error: `gobgpd refused the path: ${errText(e2)}` });
-            }
+    try {
+      await client.addPathStreamBytes(requests.flat());
+      for (const op of encoded) applied.push(op.key);
+    } catch (e) {
+      if (isConnectionError(e)) {
+        this.goDown(`AddPathStream failed: ${errText(e)}`);
+        for (const op of encoded) failed.push({ key: op.key, error: `gobgpd unreachable: ${errText(e)}` });
+      } else {
+        // One bad path rejects its whole message: find it by sending each key alone.
+        this.log.warn({ err: errText(e) }, 'gobgpd rejected a batch; retrying key by key');
+        for (const op of encoded) {
+          try {
+            await client.addPathStreamBytes(this.encode(client.encoder, [op], 1, failed).requests[0]!);
+            applied.push(op.key);
+          } catch (e2) {
+            if (isConnectionError(e2)) this.goDown(`AddPathStream failed: ${errText(e2)}`);
+            failed.push({ key: op.key, error: `gobgpd refused the path: ${errText(e2)}` });
           }
         }
       }
@@ -458,15 +461,30 @@ class GobgpSink implements Sink {
     return vrf !== undefined ? { key, vrf, deleted: true, prefix, withdrawIds: ids } : { key, deleted: true, prefix, withdrawIds: ids };
   }
 
-  /** AddPathStream messages for these ops, PATHS_PER_MESSAGE paths each, one VRF per message. */
-  private messagesOf(encoder: AddPathEncoder, ops: KeyOps[]): Buffer[] {
+  /**
+   * AddPathStream messages for these ops, PATHS_PER_MESSAGE paths each (a key's paths never
+   * split), one VRF per message; `streams` sets of them, a key always in the one streamOf
+   * names. A key that cannot be encoded is taken back and reported in `failed`.
+   */
+  private encode(encoder: AddPathEncoder, ops: KeyOps[], streams: number, failed: ApplyReport['failed']): { requests: Buffer[][]; encoded: KeyOps[] } {
     const planner = this.pathPlanner();
-    const out = new AddPathRequests(encoder, PATHS_PER_MESSAGE);
-    for (const op of ops) {
-      if (op.deleted) for (const id of op.withdrawIds) planner.withdraw(out, op.vrf, op.prefix, id);
-      else planner.write(out, op.planned, op.withdrawIds);
+    const outs = Array.from({ length: streams }, () => new AddPathRequests(encoder, PATHS_PER_MESSAGE));
+    const encoded: KeyOps[] = [];
+    // The global RIB's keys first, then each VRF's together: fewer, fuller messages.
+    const order = ops.some((op) => op.vrf !== undefined) ? [...ops].sort(byVrf) : ops;
+    for (const op of order) {
+      const out = outs[streams === 1 ? 0 : streamOf(op.key, streams)]!;
+      out.begin(op.vrf);
+      try {
+        if (op.deleted) for (const id of op.withdrawIds) planner.withdraw(out, op.prefix, id);
+        else planner.write(out, op.planned, op.withdrawIds);
+        encoded.push(op);
+      } catch (e) {
+        out.abort();
+        failed.push({ key: op.key, error: `could not be encoded for gobgpd: ${errText(e)}` });
+      }
     }
-    return out.take();
+    return { requests: outs.map((o) => o.take()), encoded };
   }
 
   /** undefined when the VRF exists (or was created), else why not. */
@@ -530,10 +548,12 @@ export function streamOf(key: string, streams: number): number {
   return (h >>> 0) % streams;
 }
 
-function partition(ops: KeyOps[], n: number): KeyOps[][] {
-  const parts: KeyOps[][] = Array.from({ length: n }, () => []);
-  for (const op of ops) parts[streamOf(op.key, n)]!.push(op);
-  return parts;
+/** Global RIB first, then by VRF name (Array.prototype.sort is stable: a key's order within its VRF stays). */
+function byVrf(a: KeyOps, b: KeyOps): number {
+  if (a.vrf === b.vrf) return 0;
+  if (a.vrf === undefined) return -1;
+  if (b.vrf === undefined) return 1;
+  return a.vrf < b.vrf ? -1 : 1;
 }
 
 const NONE: readonly number[] = [];

@@ -82,15 +82,15 @@ export class PathPlanner {
     return p.work instanceof SharedPlan || p.work instanceof PrefixedPlan ? undefined : p.work.vrf;
   }
 
-  /** Writes the paths of a planned route, then withdrawals of `withdrawIds` (paths it no longer has). */
+  /** Writes the paths of a planned route, then withdrawals of `withdrawIds` (paths it no longer has), into the group begun for it (AddPathRequests.begin with vrfOf). */
   write(out: AddPathRequests, p: PlannedRoute, withdrawIds: readonly number[] = []): void {
     const work = p.work;
     if (work instanceof SharedPlan) {
       // The bulk of a table: the NLRI from the key's text, the rest from the templates.
       const n = writeCanonicalV4Nlri(p.key, NLRI_SCRATCH);
       if (n < 0) throw new Error(`planned IPv4 key ${p.key} is not a canonical prefix`);
-      for (const t of work.templates!) out.fromTemplate(undefined, t, NLRI_SCRATCH, n);
-      for (const id of withdrawIds) out.path(undefined, 4, NLRI_SCRATCH, n, WITHDRAW_ATTRS, id, true);
+      for (const t of work.templates!) out.fromTemplate(t, NLRI_SCRATCH, n);
+      for (const id of withdrawIds) out.path(4, NLRI_SCRATCH, n, WITHDRAW_ATTRS, id, true);
       return;
     }
     if (work instanceof PrefixedPlan) {
@@ -101,21 +101,21 @@ export class PathPlanner {
       const attrs = [...common, EMPTY];
       for (let i = 0; i < shared.ids.length; i++) {
         attrs[common.length] = w.encodeMpReach(fam === 4 ? w.AFI_IP : w.AFI_IP6, w.SAFI_UNICAST, nextHops[i]!, nlri);
-        out.path(undefined, fam, nlri, nlri.length, attrs, shared.ids[i]!);
+        out.path(fam, nlri, nlri.length, attrs, shared.ids[i]!);
       }
-      for (const id of withdrawIds) out.path(undefined, fam, nlri, nlri.length, WITHDRAW_ATTRS, id, true);
+      for (const id of withdrawIds) out.path(fam, nlri, nlri.length, WITHDRAW_ATTRS, id, true);
       return;
     }
     const plan = work;
     const nlri = w.encodePrefixNlri(plan.prefix);
     const perHop = attributesOf(plan, nlri);
-    for (let i = 0; i < plan.hops.length; i++) out.path(plan.vrf, plan.prefix.family, nlri, nlri.length, perHop[i]!, plan.hops[i]!.id);
-    for (const id of withdrawIds) this.withdraw(out, plan.vrf, plan.prefix, id, nlri);
+    for (let i = 0; i < plan.hops.length; i++) out.path(plan.prefix.family, nlri, nlri.length, perHop[i]!, plan.hops[i]!.id);
+    for (const id of withdrawIds) this.withdraw(out, plan.prefix, id, nlri);
   }
 
   /** A withdrawal of one path: gobgpd matches the prefix and the add-path identifier. */
-  withdraw(out: AddPathRequests, vrf: string | undefined, prefix: Prefix, id: number, nlri = w.encodePrefixNlri(prefix)): void {
-    out.path(vrf, prefix.family, nlri, nlri.length, WITHDRAW_ATTRS, id, true);
+  withdraw(out: AddPathRequests, prefix: Prefix, id: number, nlri = w.encodePrefixNlri(prefix)): void {
+    out.path(prefix.family, nlri, nlri.length, WITHDRAW_ATTRS, id, true);
   }
 
   private sharedFor(r: ReflectedRoute): SharedPlan | { skip: string } {

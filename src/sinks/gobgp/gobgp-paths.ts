@@ -58,11 +58,16 @@ export function parseGobgpKey(key: string): { vrf?: string; prefix: Prefix } {
 
 const ID_MASK = 0x3fffffff; // 30 bits: small integers stay unboxed in V8 maps
 
+/** 32-bit FNV-1a of a text's char codes, unsigned. */
+export function fnv1a(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
 /** Stable add-path identifier for a next hop: FNV-1a of its text, never 0 (0 is what other injectors use). */
 export function pathIdFor(nh: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < nh.length; i++) { h ^= nh.charCodeAt(i); h = Math.imul(h, 0x01000193); }
-  return (h & ID_MASK) || 1;
+  return (fnv1a(nh) & ID_MASK) || 1;
 }
 
 function assignIds(nhs: string[]): { nh: string; id: number }[] {

@@ -23,7 +23,7 @@ import { visitListPathResponse, type PathView } from './list-path-decoder.js';
 import { AddPathRequests } from './add-path-requests.js';
 import { PATHS_PER_MESSAGE, withGobgpDefaults, type GobgpSinkOptions } from './gobgp-options.js';
 import {
-  fingerprintFromRead, gobgpKey, hasMark, idsOfFingerprint, parseGobgpKey, parseOwnershipMark, type OwnershipMark, type ReadPath,
+  fingerprintFromRead, fnv1a, gobgpKey, hasMark, idsOfFingerprint, parseGobgpKey, parseOwnershipMark, type OwnershipMark, type ReadPath,
 } from './gobgp-paths.js';
 
 export type { GobgpSinkOptions } from './gobgp-options.js';
@@ -543,9 +543,7 @@ type BulkStream = ReturnType<GobgpClient['openAddPathStream']>;
 
 /** The stream a key always goes to: FNV-1a of the key, modulo the number of streams. */
 export function streamOf(key: string, streams: number): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-  return (h >>> 0) % streams;
+  return fnv1a(key) % streams;
 }
 
 /** Global RIB first, then by VRF name (Array.prototype.sort is stable: a key's order within its VRF stays). */

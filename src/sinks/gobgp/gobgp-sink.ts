@@ -393,10 +393,10 @@ class GobgpSink implements Sink {
     if (ops.length === 0) return { applied, failed };
     // Encoded once, a set of requests per stream (a key always goes to the same one); a key that
     // cannot be encoded fails alone.
-    const streams = Date.now() >= this.carefulUntil ? this.bulks.length : 1;
-    const { requests, encoded } = this.encode(client.encoder, ops, streams, failed);
+    const careful = Date.now() < this.carefulUntil;
+    const { requests, encoded } = this.encode(client.encoder, ops, careful ? 1 : this.bulks.length, failed);
     if (encoded.length === 0) return { applied, failed };
-    if (Date.now() >= this.carefulUntil) {
+    if (!careful) {
       // Fast path: into the open stream; gobgpd's verdict comes with flush(), or by itself if it refuses.
       try {
         await Promise.all(requests.map(async (part, i) => {

@@ -6,6 +6,8 @@ interface Series {
   readonly counts: Float64Array;
   sum: number;
   count: number;
+  /** What child() hands out for this series. */
+  observe: (value: number) => void;
 }
 
 interface Value {
@@ -36,19 +38,24 @@ export class BulkHistogram {
     registry.registerMetric(this as unknown as Metric);
   }
 
-  /** The observe function of one series (made on first use). */
+  /** The observe function of one series, made on first use and the same one after. */
   child(labelValue: string): (value: number) => void {
-    let s = this.series.get(labelValue);
-    if (!s) this.series.set(labelValue, (s = { labels: { [this.labelName]: labelValue }, counts: new Float64Array(this.bounds.length + 1), sum: 0, count: 0 }));
-    const series = s, bounds = this.bounds;
-    return (value: number): void => {
-      if (!Number.isFinite(value)) return;
-      let i = 0;
-      while (i < bounds.length && value > bounds[i]!) i++;
-      series.counts[i]!++;
-      series.sum += value;
-      series.count++;
+    const have = this.series.get(labelValue);
+    if (have) return have.observe;
+    const bounds = this.bounds;
+    const series: Series = {
+      labels: { [this.labelName]: labelValue }, counts: new Float64Array(bounds.length + 1), sum: 0, count: 0,
+      observe: (value: number): void => {
+        if (!Number.isFinite(value)) return;
+        let i = 0;
+        while (i < bounds.length && value > bounds[i]!) i++;
+        series.counts[i]!++;
+        series.sum += value;
+        series.count++;
+      },
     };
+    this.series.set(labelValue, series);
+    return series.observe;
   }
 
   /** The registry's read, in prom-client's shape. */

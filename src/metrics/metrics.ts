@@ -77,15 +77,11 @@ export class Metrics {
   }
 
   observer(): Partial<ReflectorObserver> {
-    const latencyBySink = new Map<string, (seconds: number) => void>();
     return {
       kernelEvent: (op) => { this.eventCounts[op]++; },
       filtered: () => this.filtered.inc(),
-      latency: (sink, s) => {
-        let observe = latencyBySink.get(sink);
-        if (!observe) latencyBySink.set(sink, (observe = this.latency.child(sink)));
-        observe(s);
-      },
+      // child() keeps one observe function per sink: one map lookup per route written.
+      latency: (sink, s) => this.latency.child(sink)(s),
       resync: (_sink, rec: ResyncRecord) => {
         this.resyncs.inc({ scope: 'sink', trigger: resyncTrigger(rec.reason) });
         this.resyncDuration.observe({ scope: 'sink' }, rec.durationMs / 1000);

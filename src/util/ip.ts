@@ -33,10 +33,10 @@ export function writeDottedQuad(t: string, out: Uint8Array, off = 0, end = t.len
   return true;
 }
 
-/** t[0, end) as a dotted quad (see writeDottedQuad), or undefined. */
-export function parseDottedQuad(t: string, end = t.length): Uint8Array | undefined {
+/** t as a dotted quad (see writeDottedQuad), or undefined. */
+function parseDottedQuad(t: string): Uint8Array | undefined {
   const out = new Uint8Array(4);
-  return writeDottedQuad(t, out, 0, end) ? out : undefined;
+  return writeDottedQuad(t, out) ? out : undefined;
 }
 
 const groupScratch = new Uint16Array(8);

@@ -1,5 +1,6 @@
 import { controlRequest } from '../control/control-client.js';
 import { progressReporter } from './progress.js';
+import { resyncText, type ResyncProgress } from '../engine/sink-resync.js';
 
 interface ControlOpts { control: string; json?: boolean }
 
@@ -46,7 +47,7 @@ export interface StatusReply {
   daemon: { pid: number; uptimeSeconds: number; ready: boolean; logLevel: string; lastFullResync?: { at: string; reason: string; durationMs: number } };
   source: { routes: number; overruns: number; resyncs: number; events: { add: number; del: number }; lastResync?: { at: string; reason: string; durationMs: number; adds: number; dels: number }; receiveBufferBytes: number };
   engine: { holdDownEngaged: boolean; heldDeletes: number; filtered: number };
-  sinks: { name: string; kind: string; state: string; desired: number; applied: number; pending: number; writes: number; deletes: number; errors: number; skipped: number; lastError?: string; lastResync?: { at: string; reason: string; durationMs: number; upserts: number; deletes: number; ok: boolean } }[];
+  sinks: { name: string; kind: string; state: string; desired: number; applied: number; pending: number; writes: number; deletes: number; errors: number; skipped: number; lastError?: string; lastResync?: { at: string; reason: string; durationMs: number; upserts: number; deletes: number; ok: boolean }; resync?: ResyncProgress }[];
   handlers?: { name: string; type: string; errors: number; lastError?: string; services?: { name: string; healthy: boolean; upChecks: number; minHealthy: number; checks: unknown[] }[] }[];
 }
 
@@ -65,7 +66,7 @@ export function renderStatus(st: StatusReply): string {
   const lines: string[] = [];
   const d = st.daemon;
   const fr = d.lastFullResync;
-  lines.push(`rtreflect pid ${d.pid}, up ${formatDuration(d.uptimeSeconds)}, ${d.ready ? 'ready' : 'starting (first resync not applied yet)'}, log level ${d.logLevel}` +
+  lines.push(`rtreflect pid ${d.pid}, up ${formatDuration(d.uptimeSeconds)}, ${d.ready ? 'ready' : 'starting (kernel snapshot not loaded or a sink not connected yet)'}, log level ${d.logLevel}` +
     (fr ? `; last full resync ${fr.at} (${fr.reason}, ${fr.durationMs} ms)` : ''));
   const s = st.source;
   const lr = s.lastResync;
@@ -83,6 +84,7 @@ export function renderStatus(st: StatusReply): string {
   const numeric = (i: number): boolean => i >= 3 && i <= 9;
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const r of rows) lines.push(r.map((c, i) => (numeric(i) && r !== rows[0] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd());
+  for (const k of st.sinks) if (k.resync) lines.push(`${k.name}: ${resyncText(k.resync)}, ${k.resync.reason} resync, ${formatDuration(k.resync.sinceMs / 1000)} so far`);
   for (const k of st.sinks) if (k.lastError) lines.push(`${k.name}: last error: ${k.lastError}`);
   for (const h of st.handlers ?? []) {
     const svcs = (h.services ?? []).map((v) => `${v.name} ${v.healthy ? 'healthy' : 'UNHEALTHY'} (${v.upChecks}/${v.checks.length} checks up, ${v.minHealthy} needed)`);

@@ -1,6 +1,7 @@
 import { dirname, resolve as resolvePath } from 'node:path';
 import type { Logger } from '../util/logger.js';
 import { RtreflectError } from '../util/errors.js';
+import { resyncText } from '../engine/sink-resync.js';
 import { KernelSource, type KernelResyncInfo } from '../kernel/kernel-source.js';
 import type { RouteEvent } from '../kernel/route.js';
 import { Reflector } from '../engine/reflector.js';
@@ -84,15 +85,6 @@ export class Daemon {
         },
       },
     });
-    // The kernel snapshot must not be written before the start-up resync has read what each
-    // sink still holds: after a restart that is everything, and re-writing it re-announces it.
-    // Sinks are read while the kernel is dumped; they are compared once the snapshot is in.
-    let kernelLoaded!: () => void;
-    const snapshotIn = new Promise<void>((resolve) => { kernelLoaded = resolve; });
-    for (const w of this.reflector.workers) {
-      w.deferWritesUntilResync();
-      w.holdDrainUntil(snapshotIn);
-    }
     const src = this.config.source;
     this.source = new KernelSource({
       protocols: src.protocols,
@@ -139,7 +131,7 @@ export class Daemon {
       await w.sink.start({
         logger: log.child({ sink: w.name }),
         onResyncNeeded: (reason) => {
-          void w.requestResync(reason).catch(() => undefined);
+          void w.sinkStateLost(reason).catch(() => undefined);
         },
         onState: (state, detail) => {
           log.info({ sink: w.name, state, detail }, 'sink connection state');
@@ -148,17 +140,19 @@ export class Daemon {
         },
       });
     }
-    const firstResync = this.reflector.resyncSinks('start-up');
-    firstResync.catch(() => undefined); // awaited below; a failed start-up stops the workers
-    await this.source.start();
-    this.reflector.refreshOriginated();
-    log.info({ routes: this.source.size }, 'kernel snapshot loaded; comparing with the sinks');
-    kernelLoaded();
-    await firstResync;
-    await this.reflector.whenIdle();
+    // READY: the kernel snapshot is loaded and every sink is connected and taking writes. What
+    // each sink already holds is compared in the background (status: resync, STATUS=: verifying).
+    const { compared } = await this.reflector.startUp(() => this.source.start());
     this.ready = true;
     this.notifier.ready(this.statusLine());
-    log.info({ routes: this.source.size, sinks: this.reflector.sinkStatus().map((s) => `${s.name}:${s.applied}`) }, 'ready: first resync applied to every sink');
+    log.info({ routes: this.source.size }, 'ready: kernel snapshot loaded and every sink taking writes; comparing with what each holds');
+    compared.then(
+      () => {
+        log.info({ routes: this.source.size, sinks: this.reflector.sinkStatus().map((s) => `${s.name}:${s.applied}`) }, 'ready: first resync applied to every sink');
+        this.pushStatus();
+      },
+      () => undefined, // only when stopping
+    );
     this.statusTimer = setInterval(() => this.pushStatus(), 5000);
     this.statusTimer.unref();
   }
@@ -291,7 +285,7 @@ export class Daemon {
   }
 
   private statusLine(): string {
-    const sinks = this.reflector.sinkStatus().map((s) => `${s.name} ${s.state} ${s.applied}/${s.desired}`).join(', ');
+    const sinks = this.reflector.sinkStatus().map((s) => `${s.name} ${s.state} ${s.applied}/${s.desired}${s.resync ? ` ${resyncText(s.resync)}` : ''}`).join(', ');
     return `${this.source.size} kernel routes; ${sinks}${this.reflector.holdDownEngaged ? '; hold-down engaged' : ''}`;
   }
 

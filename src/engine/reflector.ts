@@ -5,7 +5,7 @@ import type { ProcessReason } from '../handlers/api.js';
 import type { ReflectedRoute } from './reflected-route.js';
 import type { Sink } from './sink.js';
 import { HoldDown, type HoldDownOptions } from './hold-down.js';
-import { SinkWorker, type ResyncRecord, type SinkDiff } from './sink-worker.js';
+import { SinkWorker, type ResyncProgress, type ResyncRecord, type SinkDiff } from './sink-worker.js';
 
 /** The handler chain as the engine sees it. */
 export interface RouteChain {
@@ -49,6 +49,8 @@ export interface SinkStatus {
   skipped: number;
   lastError?: string;
   lastResync?: ResyncRecord;
+  /** The resync under way: the sink is read while writes go on, then what the read decided is written. */
+  resync?: ResyncProgress;
   extra?: Record<string, unknown>;
 }
 
@@ -177,6 +179,24 @@ export class Reflector {
     }
   }
 
+  /**
+   * Start-up, as one step: every sink is read for what it already holds (after a restart, all
+   * of it) while `loadKernel` loads the kernel snapshot. A key is written once the read of its
+   * sink decided it, or at once when it changes after the snapshot is in; deletes wait for the
+   * snapshot. Resolves when the snapshot is loaded and every sink is connected and taking writes
+   * (READY); `compared` resolves when every sink's first comparison is written.
+   */
+  async startUp(loadKernel: () => Promise<void>): Promise<{ compared: Promise<void> }> {
+    for (const w of this.workers) w.beginStartUp();
+    const compared = this.resyncSinks('start-up');
+    compared.catch(() => undefined); // the caller awaits it; stop() rejects it
+    await loadKernel();
+    this.refreshOriginated();
+    for (const w of this.workers) w.snapshotLoaded();
+    await Promise.all(this.workers.map((w) => w.whenLive()));
+    return { compared };
+  }
+
   /** Resync every sink (or the named ones): read what each holds, re-drain everything against it. */
   async resyncSinks(reason: string, names?: string[]): Promise<void> {
     const ws = names ? this.workers.filter((w) => names.includes(w.name)) : this.workers;
@@ -206,6 +226,7 @@ export class Reflector {
       ...w.stats,
       ...(w.lastError ? { lastError: w.lastError } : {}),
       ...(w.lastResync ? { lastResync: w.lastResync } : {}),
+      ...(w.resyncProgress ? { resync: w.resyncProgress } : {}),
       ...(w.sink.statusExtra ? { extra: w.sink.statusExtra() } : {}),
     }));
   }
@@ -252,7 +273,7 @@ export class Reflector {
 
   private checkIdle(): void {
     if (this.idleWaiters.length === 0) return;
-    if (this.workers.some((w) => w.pendingCount > 0 || w.connection !== 'up')) return;
+    if (this.workers.some((w) => w.pendingCount > 0 || w.resyncProgress !== undefined || w.connection !== 'up')) return;
     for (const f of this.idleWaiters.splice(0)) f();
   }
 }

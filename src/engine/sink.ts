@@ -8,15 +8,18 @@ import type { ReflectedRoute } from './reflected-route.js';
  * fingerprint from what it reads back (readOwned), so that a restart with an
  * unchanged kernel writes nothing.
  */
-export type SinkProjection =
-  /** `work`: what the sink worked out to get here, handed back to it in the upsert so apply() need not redo it. */
-  | { key: string; fingerprint: string; work?: unknown }
-  | { skip: string };
+export type SinkProjection = { key: string; fingerprint: string } | { skip: string };
 
+/**
+ * `was`: the fingerprint applied before, when there was one (what the sink may have to take away).
+ * `mayHold`: other fingerprints the sink may still hold parts of: a resync read the key while a
+ * write of it was under way, and reported something else (rare). A sink whose upsert replaces
+ * the whole key ignores both; one that adds and withdraws parts (GoBGP's add-path identifiers)
+ * takes away what any of them has and the new value has not.
+ */
 export type SinkChange =
-  /** `was`: the fingerprint applied before, when there was one (what the sink may have to take away). */
-  | { op: 'upsert'; key: string; fingerprint: string; route: ReflectedRoute; was?: string; work?: unknown }
-  | { op: 'delete'; key: string; fingerprint: string };
+  | { op: 'upsert'; key: string; fingerprint: string; route: ReflectedRoute; was?: string; mayHold?: string[] }
+  | { op: 'delete'; key: string; fingerprint: string; mayHold?: string[] };
 
 export interface ApplyReport {
   /** Keys whose change is now in the dataplane. */

@@ -279,11 +279,8 @@ bothModes('start-up behind the kernel gate: routes are written as they arrive, d
   const { sink, r } = setup();
   sink.held.set('10.7.1.0/24', '0|192.0.2.1'); // still in the kernel, listed late in the dump
   sink.held.set('10.7.2.0/24', '0|192.0.2.1'); // gone from the kernel
-  const w = r.workers[0]!;
   let open!: () => void;
-  w.deferWritesUntilResync();
-  w.holdDrainUntil(new Promise<void>((res) => { open = res; }));
-  const first = r.resyncSinks('start-up');
+  const started = r.startUp(() => new Promise<void>((res) => { open = res; }));
   r.onKernelEvent({ op: 'add', route: route('10.7.3.0/24', '192.0.2.1') });
   await sleep(30);
   assert.deepEqual(sink.writes.map((c) => `${c.op} ${c.key}`), ['upsert 10.7.3.0/24'], 'written before the gate opens');
@@ -291,7 +288,7 @@ bothModes('start-up behind the kernel gate: routes are written as they arrive, d
   await sleep(30);
   assert.equal(sink.writes.length, 1, 'nothing deleted, and the unchanged route not rewritten');
   open();
-  await first;
+  await (await started).compared;
   await r.whenIdle();
   assert.deepEqual(sink.writes.map((c) => `${c.op} ${c.key}`), ['upsert 10.7.3.0/24', 'delete 10.7.2.0/24']);
   assert.deepEqual([...sink.held.keys()].sort(), ['10.7.1.0/24', '10.7.3.0/24']);

@@ -60,13 +60,33 @@ test('a starting daemon with nothing resynced yet', () => {
     sinks: [{ name: 'gobgp', kind: 'gobgp', state: 'connecting', desired: 3, applied: 0, pending: 3, writes: 0, deletes: 0, errors: 0, skipped: 0 }],
   });
   assert.equal(out, [
-    'rtreflect pid 1, up 5s, starting (first resync not applied yet), log level debug',
+    'rtreflect pid 1, up 5s, starting (kernel snapshot not loaded or a sink not connected yet), log level debug',
     'kernel: 0 routes, 0 adds / 0 deletes seen, 0 overruns, 0 resyncs',
     'engine: 0 filtered by the chain, 2 deletes waiting out the hold-down window',
     'SINK   KIND   STATE       DESIRED  APPLIED  PENDING  WRITES  DELETES  ERRORS  SKIPPED  LAST RESYNC',
     'gobgp  gobgp  connecting        3        0        3       0        0       0        0  -',
     '',
   ].join('\n'));
+});
+
+test('a ready daemon whose sinks are still being compared says so per sink, with the progress of the read', () => {
+  const out = renderStatus({
+    daemon: { pid: 1, uptimeSeconds: 75, ready: true, logLevel: 'info' },
+    source: { routes: 400000, overruns: 0, resyncs: 1, events: { add: 400001, del: 0 }, receiveBufferBytes: 0 },
+    engine: { holdDownEngaged: false, heldDeletes: 0, filtered: 0 },
+    sinks: [
+      { name: 'gobgp', kind: 'gobgp', state: 'up', desired: 400000, applied: 150000, pending: 0, writes: 1, deletes: 0, errors: 0, skipped: 0,
+        resync: { reason: 'start-up', phase: 'reading', read: 150000, expected: 400000, sinceMs: 3200 } },
+      { name: 'vpp', kind: 'vpp', state: 'up', desired: 400000, applied: 400000, pending: 12, writes: 12, deletes: 0, errors: 0, skipped: 0,
+        resync: { reason: 'control', phase: 'writing', read: 399990, expected: 400000, sinceMs: 61000 } },
+    ],
+  });
+  const lines = out.split('\n');
+  assert.equal(lines[0], 'rtreflect pid 1, up 1m15s, ready, log level info');
+  assert.deepEqual(lines.slice(6, 8), [
+    'gobgp: verifying (150000 of 400000 read), start-up resync, 3s so far',
+    'vpp: verifying (399990 read; writing the difference), control resync, 1m01s so far',
+  ]);
 });
 
 test('durations read at a glance', () => {

@@ -4,8 +4,9 @@
  * - Writes go through AddPathStream with binary NLRI/attributes (~1000 paths per
  *   message); withdrawals are `is_withdraw` paths in the same stream.
  * - Every path carries the ownership mark; readOwned lists only local paths with it.
- * - gobgpd 3.10 can crash when its RIB is read during a bulk write, so all RIB
- *   access from this sink is serialized.
+ * - Writes are serialized among themselves. A read of the RIB (ListPath) runs beside them:
+ *   gobgpd copies the table it lists inside its main loop, which also applies writes, and
+ *   the engine treats what a read reports of a key written meanwhile as possibly older.
  * - gobgpd forgets injected paths when it restarts: any loss of the channel is
  *   reported as onResyncNeeded once it is back.
  */
@@ -69,13 +70,9 @@ class GobgpSink implements Sink {
   private connecting: Promise<void> | undefined;
   private healthTimer: NodeJS.Timeout | undefined;
   private backoffTimer: { timer: NodeJS.Timeout; wake: () => void } | undefined;
-  /** RIB access queue: reads never overlap writes (gobgpd 3.10 crash). */
+  /** Write queue: one apply (or stream flush) at a time, so a key's writes keep their order. */
   private queue: Promise<unknown> = Promise.resolve();
-  /**
-   * Plans made by project() for the batch apply() is about to get (the engine
-   * projects a batch, then applies it): planned once, not twice. Emptied by
-   * every apply, so it never holds more than a batch.
-   */
+  /** Plans routes into paths; keeps per-next-hop-set templates (a WeakMap), made on first use. */
   private planner: PathPlanner | undefined;
   /**
    * The AddPathStreams batches are written into, open until a resync, a read or stop ends them
@@ -131,7 +128,7 @@ class GobgpSink implements Sink {
   }
 
   project(route: ReflectedRoute): SinkProjection {
-    // A planned route has a projection's shape: apply() gets it back with the change as `work`.
+    // apply() plans the route again from the change: planning is deterministic, and keeping plans between the two would hold one per dirty key.
     return this.pathPlanner().plan(route);
   }
 
@@ -267,55 +264,53 @@ class GobgpSink implements Sink {
 
   async readOwnedEach(each: (key: string, fingerprint: string) => void): Promise<void> {
     this.requireUp();
-    return this.serial(async () => {
-      // Never read while a write is in flight (gobgpd 3.10 can crash); and read what was written.
-      await this.endBulk().catch(() => undefined);
-      const client = this.requireUp();
-      try {
-        const attrSets = new AttributeSets(this.mark);
-        // Same attribute set and identifier → same fingerprint (single-path keys, the common case).
-        const fps = new Map<DecodedAttrs, Map<number, string>>();
-        await this.refreshVrfs();
-        const tables: (string | undefined)[] = [undefined, ...this.knownVrfs];
-        for (const vrf of tables) {
-          for (const fam of [4, 6] as const) {
-            // A destination carries every path of its prefix: ours are grouped there, not across messages.
-            // Per reply: the key, and our paths (the first one kept apart: most keys have one).
-            let key: string | undefined;
-            let first: ReadPath | undefined;
-            let more: ReadPath[] | undefined;
-            const onPath = (v: PathView): void => {
-              // Local paths only: learned ones came from a peer.
-              if (!v.local || v.nlriEnd <= v.nlriStart || !v.identifier) return;
-              const set = attrSets.ofView(v);
-              if (!set.marked) return;
-              key ??= gobgpKey(vrf, nlriPrefixText(v.buf, v.nlriStart, v.nlriEnd, fam));
-              const p = { id: v.identifier, attrs: set.attrs };
-              if (first === undefined) first = p;
-              else (more ??= [first]).push(p);
-            };
-            await client.listPathMessages(fam, vrf !== undefined ? { vrf } : {}, (msg) => {
-              key = first = more = undefined;
-              visitListPathResponse(msg, onPath);
-              if (key === undefined || first === undefined) return;
-              if (more !== undefined || vrf !== undefined) {
-                each(key, fingerprintFromRead(vrf, more ?? [first]));
-                return;
-              }
-              const { attrs, id } = first;
-              let byId = fps.get(attrs);
-              if (byId === undefined) fps.set(attrs, (byId = new Map()));
-              let fp = byId.get(id);
-              if (fp === undefined) byId.set(id, (fp = fingerprintFromRead(undefined, [first])));
-              each(key, fp);
-            });
-          }
+    // What was written before the read is in gobgpd's RIB before the read begins.
+    await this.serial(() => this.endBulk().catch(() => undefined));
+    const client = this.requireUp();
+    try {
+      const attrSets = new AttributeSets(this.mark);
+      // Same attribute set and identifier → same fingerprint (single-path keys, the common case).
+      const fps = new Map<DecodedAttrs, Map<number, string>>();
+      await this.refreshVrfs();
+      const tables: (string | undefined)[] = [undefined, ...this.knownVrfs];
+      for (const vrf of tables) {
+        for (const fam of [4, 6] as const) {
+          // A destination carries every path of its prefix: ours are grouped there, not across messages.
+          // Per reply: the key, and our paths (the first one kept apart: most keys have one).
+          let key: string | undefined;
+          let first: ReadPath | undefined;
+          let more: ReadPath[] | undefined;
+          const onPath = (v: PathView): void => {
+            // Local paths only: learned ones came from a peer.
+            if (!v.local || v.nlriEnd <= v.nlriStart || !v.identifier) return;
+            const set = attrSets.ofView(v);
+            if (!set.marked) return;
+            key ??= gobgpKey(vrf, nlriPrefixText(v.buf, v.nlriStart, v.nlriEnd, fam));
+            const p = { id: v.identifier, attrs: set.attrs };
+            if (first === undefined) first = p;
+            else (more ??= [first]).push(p);
+          };
+          await client.listPathMessages(fam, vrf !== undefined ? { vrf } : {}, (msg) => {
+            key = first = more = undefined;
+            visitListPathResponse(msg, onPath);
+            if (key === undefined || first === undefined) return;
+            if (more !== undefined || vrf !== undefined) {
+              each(key, fingerprintFromRead(vrf, more ?? [first]));
+              return;
+            }
+            const { attrs, id } = first;
+            let byId = fps.get(attrs);
+            if (byId === undefined) fps.set(attrs, (byId = new Map()));
+            let fp = byId.get(id);
+            if (fp === undefined) byId.set(id, (fp = fingerprintFromRead(undefined, [first])));
+            each(key, fp);
+          });
         }
-      } catch (e) {
-        if (isConnectionError(e)) this.goDown(`ListPath failed: ${errText(e)}`);
-        throw new RtreflectError('ERR_GOBGP_READ', `gobgp sink "${this.name}": reading gobgpd's RIB failed: ${errText(e)}`, { cause: e });
       }
-    });
+    } catch (e) {
+      if (isConnectionError(e)) this.goDown(`ListPath failed: ${errText(e)}`);
+      throw new RtreflectError('ERR_GOBGP_READ', `gobgp sink "${this.name}": reading gobgpd's RIB failed: ${errText(e)}`, { cause: e });
+    }
   }
 
   // ---- writing ----
@@ -378,7 +373,7 @@ class GobgpSink implements Sink {
     const vrfFailures = new Map<string, string>();
     for (const ch of changes) {
       try {
-        const op = ch.op === 'upsert' ? this.upsertOps(ch.key, ch.route, ch.was, ch.work) : this.deleteOps(ch.key, ch.fingerprint);
+        const op = ch.op === 'upsert' ? this.upsertOps(ch.key, ch.route, ch.was, ch.mayHold) : this.deleteOps(ch.key, ch.fingerprint, ch.mayHold);
         if (typeof op === 'string') { failed.push({ key: ch.key, error: op }); continue; }
         if (op.vrf !== undefined && !op.deleted) {
           const err = vrfFailures.get(op.vrf) ?? await this.ensureVrf(op.vrf);
@@ -439,24 +434,28 @@ class GobgpSink implements Sink {
     return { applied, failed };
   }
 
-  /** `was`: the fingerprint applied before; its add-path ids tell which old paths to withdraw. */
-  private upsertOps(key: string, route: ReflectedRoute, was: string | undefined, work?: unknown): KeyOps | string {
-    const p = isPlanned(work) ? work : this.pathPlanner().plan(route);
+  /**
+   * `was` (the fingerprint applied before) and `mayHold` (others gobgpd may still hold paths of):
+   * their add-path ids tell which old paths to withdraw.
+   */
+  private upsertOps(key: string, route: ReflectedRoute, was: string | undefined, mayHold: string[] | undefined): KeyOps | string {
+    const p = this.pathPlanner().plan(route);
     if ('skip' in p) return `cannot be carried by GoBGP: ${p.skip}`;
     if (p.key !== key) return `key mismatch: change names ${key}, route projects to ${p.key}`;
     // Paths the previous version had and this one has not: withdrawn after the new ones are added.
     let gone: readonly number[] = NONE;
-    if (was !== undefined && was !== p.fingerprint) {
+    const before = mayHold === undefined ? (was !== undefined && was !== p.fingerprint ? [was] : []) : was !== undefined ? [was, ...mayHold] : mayHold;
+    if (before.length > 0) {
       const now = idsOfFingerprint(p.fingerprint);
-      gone = idsOfFingerprint(was).filter((old) => !now.includes(old));
+      gone = [...new Set(before.flatMap(idsOfFingerprint))].filter((old) => !now.includes(old));
     }
     const vrf = PathPlanner.vrfOf(p);
     return vrf !== undefined ? { key, vrf, deleted: false, planned: p, withdrawIds: gone } : { key, deleted: false, planned: p, withdrawIds: gone };
   }
 
-  private deleteOps(key: string, fingerprint: string): KeyOps | string {
+  private deleteOps(key: string, fingerprint: string, mayHold: string[] | undefined): KeyOps | string {
     const { vrf, prefix } = parseGobgpKey(key);
-    const ids = [...new Set(idsOfFingerprint(fingerprint))];
+    const ids = [...new Set([fingerprint, ...(mayHold ?? [])].flatMap(idsOfFingerprint))];
     if (ids.length === 0) return `nothing to withdraw: no add-path identifier known for ${key}`;
     return vrf !== undefined ? { key, vrf, deleted: true, prefix, withdrawIds: ids } : { key, deleted: true, prefix, withdrawIds: ids };
   }
@@ -557,9 +556,6 @@ function byVrf(a: KeyOps, b: KeyOps): number {
 const NONE: readonly number[] = [];
 
 /** Work a change carries back from project(): a planned route of this sink's planner. */
-function isPlanned(work: unknown): work is PlannedRoute {
-  return typeof work === 'object' && work !== null && 'fingerprint' in work && 'work' in work;
-}
 
 /**
  * The attribute sets of a RIB read back, decoded once each: a table's paths

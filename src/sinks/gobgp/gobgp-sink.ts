@@ -22,8 +22,9 @@ import { PathPlanner, type PlannedRoute } from './path-planner.js';
 import { visitListPathResponse, type PathView } from './list-path-decoder.js';
 import { AddPathRequests } from './add-path-requests.js';
 import { PATHS_PER_MESSAGE, type GobgpSinkOptions } from './gobgp-options.js';
+import { fnv1a } from '../../util/hash.js';
 import {
-  fingerprintFromRead, fnv1a, gobgpKey, hasMark, idsOfFingerprint, parseGobgpKey, parseOwnershipMark, type OwnershipMark, type ReadPath,
+  fingerprintFromRead, gobgpKey, hasMark, idsOfFingerprint, parseGobgpKey, parseOwnershipMark, type OwnershipMark, type ReadPath,
 } from './gobgp-paths.js';
 
 export type { GobgpSinkOptions } from './gobgp-options.js';

@@ -19,7 +19,7 @@ import { loadHandlerModule } from './module-handler.js';
 
 /** One handler of the chain, as the config describes it. */
 export interface HandlerSpec {
-  /** Unique in the chain; used in logs, status and metrics. */
+  /** Unique in the chain (the config schema checks that, naming the line); used in logs, status and metrics. */
   name: string;
   /** A built-in handler type, or "module". */
   type: string;
@@ -91,13 +91,9 @@ export class HandlerChain {
     const issues: ConfigIssue[] = [];
     const slots: Slot[] = [];
     const names = deps.names ?? builtinNames;
-    const seen = new Map<string, number>();
     for (const [i, spec] of specs.entries()) {
       const path = `handlers[${i}]`;
       const fail = (message: string, sub = '') => issues.push({ path: path + sub, message: `(${spec.name}) ${message}` });
-      const prev = seen.get(spec.name);
-      if (prev !== undefined) { fail(`the name "${spec.name}" is already used by handlers[${prev}]; give each handler a distinct name`, '.name'); continue; }
-      seen.set(spec.name, i);
       const ctx: HandlerContext = {
         apiVersion: HANDLER_API_VERSION,
         logger: deps.logger.child({ handler: spec.name }),

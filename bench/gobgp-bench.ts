@@ -7,6 +7,8 @@
 import { fileURLToPath } from 'node:url';
 import { startGobgpd } from '../test/helpers/gobgpd.js';
 import { createGobgpSink } from '../src/sinks/gobgp/gobgp-sink.js';
+import { gobgpSinkType } from '../src/sinks/gobgp/index.js';
+import { sinkOptions } from '../src/sinks/sink-type.js';
 import { encodePlan, encodeWithdraw, parseOwnershipMark, planRoute, type PathPlan } from '../src/sinks/gobgp/gobgp-paths.js';
 import type { AddPathStreamRequest, ApiPathIn } from '../src/sinks/gobgp/gobgp-api.js';
 import { silentLogger } from '../src/util/logger.js';
@@ -73,7 +75,7 @@ export async function runGobgpBench(o: GobgpBenchOptions): Promise<Record<string
   // The sink: project + apply in batches, as the engine drives it.
   {
     const g = await startGobgpd();
-    const sink = createGobgpSink({ name: 'bench', address: g.grpcAddress, batchSize: o.batch, shutdown: { withdraw: false, graceMs: 0 } }, { logger: silentLogger() });
+    const sink = createGobgpSink(sinkOptions(gobgpSinkType, { name: 'bench', address: g.grpcAddress, batchSize: o.batch, shutdown: { withdraw: false, graceMs: 0 } }), { logger: silentLogger() });
     try {
       await sink.start({ logger: silentLogger(), onResyncNeeded: () => {}, onState: () => {} });
       let t = performance.now();

@@ -1,22 +1,15 @@
 import { CommanderError } from 'commander';
-import { ExitCode, isRtreflectError, RtreflectError } from '../util/errors.js';
+import { ExitCode, exitCodeOf, isRtreflectError, RtreflectError } from '../util/errors.js';
 
 /** Errors a user can fix get one line and an exit code; anything else is a bug and keeps its stack. */
 export function reportAndExit(err: unknown): never {
   if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : ExitCode.USAGE);
   if (isRtreflectError(err) && err.userFacing) {
     process.stderr.write(`rtreflect: ${err.message}\n`);
-    process.exit(exitCodeFor(err));
+    process.exit(exitCodeOf(err.code));
   }
   process.stderr.write(`rtreflect: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
   process.exit(ExitCode.SOFTWARE);
-}
-
-export function exitCodeFor(err: RtreflectError): number {
-  if (err.code === 'ERR_CONFIG') return ExitCode.CONFIG;
-  if (err.code.startsWith('ERR_USAGE') || err.code.startsWith('ERR_UNKNOWN_') || err.code === 'ERR_BAD_ARGUMENT') return ExitCode.USAGE;
-  if (err.code === 'ERR_CONTROL_UNAVAILABLE') return ExitCode.UNAVAILABLE;
-  return ExitCode.FAILURE;
 }
 
 export function usageError(message: string): RtreflectError {

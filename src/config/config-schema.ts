@@ -1,34 +1,21 @@
 /**
  * The config file's schema: every section, its defaults, and the cross-checks
- * that reject combinations that cannot work. Sink options live here too (one
- * place), mirroring the sinks' own option types (src/sinks/*\/…-options.ts).
+ * that reject combinations that cannot work. Each sink type brings its own
+ * options schema (src/sinks/sink-types.ts), as each built-in handler does.
  */
 import { z } from 'zod';
 import { basename, extname } from 'node:path';
-import { isIP } from 'node:net';
 import {
-  address, describeValue, didYouMean, families, identifier, int, isPlainObject, ms, nonEmpty, obj, port,
-  protocolRef, subParse, tableKeyedRecord, tableRef, tagged, u32,
+  describeValue, didYouMean, families, hostPortProblem, identifier, int, isPlainObject, ms, nonEmpty, obj,
+  protocolRef, subParse, tableRef, tagged,
 } from './schema-helpers.js';
-import { communitySchema, largeCommunitySchema, routeDistinguisherSchema, routeTargetSchema } from './bgp-formats.js';
 import type { NameResolver } from './name-resolver.js';
 import { builtinHandler, HANDLER_TYPES, MODULE_HANDLER_TYPE } from '../handlers/builtin-handlers.js';
 import type { HandlerSpec } from '../handlers/handler-chain.js';
 import type { VrfMapOptions } from '../handlers/vrf-map-handler.js';
+import { SINK_TYPES, sinkType, type SinkConfig } from '../sinks/sink-types.js';
 
 const MiB = 1024 * 1024;
-
-/** "host:port", "[v6addr]:port"; returns the problem or undefined. */
-function hostPortProblem(v: string): string | undefined {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(v);
-  if (!m) return `expected "host:port" or "[ipv6]:port", got ${JSON.stringify(v)}`;
-  const host = m[1] ?? m[2]!;
-  if (m[1] !== undefined && isIP(host) !== 6) return `"${host}" in brackets must be an IPv6 address`;
-  if (host && m[1] === undefined && !isIP(host) && !/^[A-Za-z0-9.-]+$/.test(host)) return `"${host}" is not a host name or address`;
-  const p = Number(m[3]);
-  if (p < 1 || p > 65535) return `port ${p} is out of range 1..65535`;
-  return undefined;
-}
 
 const hostPort = () => z.string().superRefine((v, ctx) => {
   const p = hostPortProblem(v);
@@ -72,121 +59,6 @@ const engineSchema = () => obj({
   batchDelayMs: ms().default(0),
   resyncMinIntervalMs: ms().default(1000),
 }).default({});
-
-// ---- sinks ------------------------------------------------------------------
-
-const backoffSchema = (initialMs: number, maxMs: number) => obj({
-  initialMs: ms().min(1).default(initialMs),
-  maxMs: ms().min(1).default(maxMs),
-}).superRefine((b, ctx) => {
-  if (b.maxMs < b.initialMs) ctx.addIssue({ code: 'custom', path: ['maxMs'], message: `maxMs ${b.maxMs} is below initialMs ${b.initialMs}` });
-});
-
-interface SidecarCommon {
-  binary: string;
-  neighbors: {
-    address: string; peerAs: number; addPaths: boolean; families?: ('ipv4-unicast' | 'ipv6-unicast')[];
-    localAddress?: string; description?: string; authPassword?: string; ebgpMultihop?: number; extendedNexthop?: boolean;
-  }[];
-  global?: { as: number; routerId: string; listenPort: number; listenAddresses?: string[] };
-}
-/** With `enabled: true`, `global` is always there. */
-export type SidecarConfig =
-  | (SidecarCommon & { enabled: false })
-  | (SidecarCommon & { enabled: true; global: NonNullable<SidecarCommon['global']> });
-
-const gobgpSinkSchema = () => obj({
-  type: z.literal('gobgp'),
-  name: identifier().optional(),
-  /** gobgpd's gRPC API: "host:port", "[v6]:port" or "unix:/path". */
-  address: z.string().superRefine((v, ctx) => {
-    if (v.startsWith('unix:')) { if (v.length <= 5) ctx.addIssue({ code: 'custom', message: '"unix:" needs a socket path, e.g. unix:/run/gobgpd.sock' }); return; }
-    const p = hostPortProblem(v);
-    if (p) ctx.addIssue({ code: 'custom', message: `${p}; or "unix:/path/to/socket"` });
-  }).default('127.0.0.1:50051'),
-  protoDir: nonEmpty().default('/usr/share/gocode/src/github.com/osrg/gobgp/api'),
-  batchSize: int(1, 1_000_000).default(1000),
-  /** AddPathStreams written in parallel; a key always goes to the same one. */
-  streams: int(1, 16).default(2),
-  ownership: obj({
-    community: communitySchema().optional(),
-    largeCommunity: largeCommunitySchema().optional(),
-  }).superRefine((o, ctx) => {
-    if (o.community && o.largeCommunity) ctx.addIssue({ code: 'custom', message: 'give community or largeCommunity, not both: one mark identifies rtreflect\'s paths' });
-  }).transform((o) => (o.community || o.largeCommunity ? o : { largeCommunity: '4294967294:0:1' })).default({}),
-  vrfs: z.record(identifier(), obj({
-    rd: routeDistinguisherSchema(),
-    rt: z.array(routeTargetSchema()).optional(),
-    importRt: z.array(routeTargetSchema()).optional(),
-    exportRt: z.array(routeTargetSchema()).optional(),
-    id: u32().optional(),
-  })).default({}),
-  createVrfs: z.boolean().default(false),
-  shutdown: obj({ withdraw: z.boolean().default(true), graceMs: ms().default(5000) }).default({}),
-  connectTimeoutMs: ms().min(1).default(5000),
-  callTimeoutMs: ms().min(1).default(120_000),
-  healthIntervalMs: ms().min(1).default(2000),
-  backoff: obj({
-    initialMs: ms().min(1).default(200),
-    maxMs: ms().min(1).default(10_000),
-    jitter: z.number().min(0).max(1).default(0.2),
-  }).superRefine((b, ctx) => {
-    if (b.maxMs < b.initialMs) ctx.addIssue({ code: 'custom', path: ['maxMs'], message: `maxMs ${b.maxMs} is below initialMs ${b.initialMs}` });
-  }).default({}),
-  /** rtreflect runs gobgpd itself, with this BGP setup. */
-  sidecar: obj({
-    enabled: z.boolean().default(false),
-    binary: nonEmpty().default('gobgpd'),
-    global: obj({
-      as: int(1, 0xffffffff),
-      routerId: z.string().refine((v) => isIP(v) === 4, 'must be an IPv4 address (BGP router id)'),
-      listenPort: int(-1, 65535).default(179),
-      /** Addresses gobgpd listens on for BGP (default: all). */
-      listenAddresses: z.array(address()).min(1).optional(),
-    }).optional(),
-    neighbors: z.array(obj({
-      address: address(),
-      peerAs: int(1, 0xffffffff),
-      addPaths: z.boolean().default(false),
-      families: z.array(z.enum(['ipv4-unicast', 'ipv6-unicast'])).min(1).optional(),
-      localAddress: address().optional(),
-      description: z.string().optional(),
-      authPassword: z.string().optional(),
-      ebgpMultihop: int(1, 255).optional(),
-      extendedNexthop: z.boolean().optional(),
-    })).default([]),
-  }).transform((s, ctx): SidecarConfig => {
-    if (s.enabled && !s.global) {
-      ctx.addIssue({ code: 'custom', path: ['global'], message: 'required when the sidecar is enabled: { as: <local AS>, routerId: <IPv4> }' });
-      return z.NEVER;
-    }
-    return s as SidecarConfig;
-  }).default({}),
-}).superRefine((s, ctx) => {
-  if (s.sidecar.enabled && s.address.startsWith('unix:')) {
-    ctx.addIssue({ code: 'custom', path: ['address'], message: 'the gobgpd sidecar serves its API on TCP only; use "127.0.0.1:<port>", or disable the sidecar to use a gobgpd you run on a unix socket' });
-  }
-});
-
-const vppSinkSchema = (names: NameResolver) => obj({
-  type: z.literal('vpp'),
-  name: identifier().optional(),
-  socket: nonEmpty().default('/run/vpp/api.sock'),
-  apiDir: nonEmpty().default('/usr/share/vpp/api'),
-  fibSource: obj({ name: z.string().min(1).max(63).default('rtreflect'), priority: int(0, 255).default(130) }).default({}),
-  /** Kernel table (name or number) → VPP table id. */
-  tables: tableKeyedRecord(names, int(0, 0xfffffffe)).default({}),
-  vrfTables: z.record(identifier(), int(0, 0xfffffffe)).default({}),
-  interfaces: z.record(z.string().min(1).max(15), z.string().min(1).max(63)).default({}),
-  useLinuxCp: z.boolean().default(true),
-  createTables: z.boolean().default(true),
-  batchSize: int(1, 100_000).default(512),
-  window: int(1, 65_536).default(512),
-  requestTimeoutMs: ms().min(10).default(10_000),
-  connectTimeoutMs: ms().min(10).default(5000),
-  backoff: backoffSchema(500, 30_000).default({}),
-  shutdown: obj({ withdraw: z.boolean().default(false), graceMs: ms().default(0) }).default({}),
-});
 
 // ---- handlers ---------------------------------------------------------------
 
@@ -254,7 +126,7 @@ const logSchema = () => obj({
 // ---- the whole file ---------------------------------------------------------------
 
 export function buildConfigSchema(names: NameResolver) {
-  const sinkSchema = tagged('type', { gobgp: gobgpSinkSchema(), vpp: vppSinkSchema(names) }, 'sink');
+  const sinkSchema = tagged('type', Object.fromEntries(SINK_TYPES.map((t) => [t.type, t.optionsSchema(names)])), 'sink');
   return obj({
     version: z.literal(1).default(1),
     source: sourceSchema(names),
@@ -266,7 +138,7 @@ export function buildConfigSchema(names: NameResolver) {
     log: logSchema(),
   }).transform((c, ctx) => {
     // Names: defaulted to the type, so two unnamed sinks of one type collide here.
-    const sinks = c.sinks.map((s) => ({ ...s, name: s.name ?? s.type }));
+    const sinks = c.sinks.map((s) => ({ ...s, name: s.name ?? s.type }) as SinkConfig);
     const seenSinks = new Map<string, number>();
     sinks.forEach((s, i) => {
       const prev = seenSinks.get(s.name);
@@ -284,9 +156,7 @@ export function buildConfigSchema(names: NameResolver) {
 }
 
 type Parsed = z.output<ReturnType<typeof buildConfigSchema>>;
-export type GobgpSinkConfig = Extract<Parsed['sinks'][number], { type: 'gobgp' }> & { name: string };
-export type VppSinkConfig = Extract<Parsed['sinks'][number], { type: 'vpp' }> & { name: string };
-export type SinkConfig = GobgpSinkConfig | VppSinkConfig;
+export type { SinkConfig };
 
 /** The config, every default filled in. */
 export interface RtreflectConfig {
@@ -318,21 +188,8 @@ export function configWarnings(c: Omit<RtreflectConfig, 'origin' | 'baseDir' | '
     }
   });
   const vrfs = new Set(c.handlers.filter((h) => h.type === 'vrf-map').flatMap((h) => Object.values((h.options as unknown as VrfMapOptions).tables)));
-  if (!hasModules) {
-    c.sinks.forEach((s, i) => {
-      if (s.type !== 'vpp') return;
-      for (const v of Object.keys(s.vrfTables)) {
-        if (!vrfs.has(v)) out.push([`sinks[${i}].vrfTables.${v}`, `no handler puts routes in VRF "${v}" (no vrf-map maps a table to it); this entry is unused`]);
-      }
-    });
-  }
   c.sinks.forEach((s, i) => {
-    if (s.type === 'gobgp' && s.createVrfs) {
-      for (const v of vrfs) if (!Object.hasOwn(s.vrfs, v)) out.push([`sinks[${i}].vrfs`, `VRF "${v}" (from a vrf-map handler) is not listed; routes for it fail unless gobgpd already has that VRF`]);
-    }
-    if (s.type === 'vpp') {
-      for (const v of vrfs) if (!Object.hasOwn(s.vrfTables, v)) out.push([`sinks[${i}].vrfTables`, `VRF "${v}" (from a vrf-map handler) has no VPP table; the sink skips its routes`]);
-    }
+    for (const [path, message] of sinkType(s.type)?.configWarnings?.(s, { vrfs, hasModuleHandlers: hasModules }) ?? []) out.push([`sinks[${i}].${path}`, message]);
   });
   return out;
 }

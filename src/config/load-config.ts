@@ -12,7 +12,7 @@ import { buildConfigSchema, configWarnings, type RtreflectConfig } from './confi
 import { builtinNames, type NameResolver } from './name-resolver.js';
 import { describeIssue, valueAt } from './schema-helpers.js';
 
-export type { RtreflectConfig, GobgpSinkConfig, VppSinkConfig, SinkConfig } from './config-schema.js';
+export type { RtreflectConfig, SinkConfig } from './config-schema.js';
 export type { NameResolver } from './name-resolver.js';
 export { ConfigError, type ConfigIssue } from './config-errors.js';
 

@@ -5,6 +5,7 @@
  * name is close to a valid one.
  */
 import { z, type ZodTypeAny, type ZodTypeDef } from 'zod';
+import { isIP } from 'node:net';
 import { canonicalAddr, familyOf, formatPrefix, parsePrefix, type Family } from '../util/ip.js';
 import type { NameResolver } from './name-resolver.js';
 
@@ -244,3 +245,23 @@ export function tableKeyedRecord<V extends ZodTypeAny>(names: NameResolver, valu
 
 /** A name safe to use in logs, metrics labels and file names. */
 export const identifier = () => z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'must be 1-63 letters, digits, "_", "." or "-", starting with a letter or digit');
+
+/** "host:port", "[v6addr]:port"; returns the problem or undefined. */
+export function hostPortProblem(v: string): string | undefined {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(v);
+  if (!m) return `expected "host:port" or "[ipv6]:port", got ${JSON.stringify(v)}`;
+  const host = m[1] ?? m[2]!;
+  if (m[1] !== undefined && isIP(host) !== 6) return `"${host}" in brackets must be an IPv6 address`;
+  if (host && m[1] === undefined && !isIP(host) && !/^[A-Za-z0-9.-]+$/.test(host)) return `"${host}" is not a host name or address`;
+  const p = Number(m[3]);
+  if (p < 1 || p > 65535) return `port ${p} is out of range 1..65535`;
+  return undefined;
+}
+
+/** A reconnect backoff: first delay and cap, the cap not below the first. */
+export const backoffSchema = (initialMs: number, maxMs: number) => obj({
+  initialMs: ms().min(1).default(initialMs),
+  maxMs: ms().min(1).default(maxMs),
+}).superRefine((b, ctx) => {
+  if (b.maxMs < b.initialMs) ctx.addIssue({ code: 'custom', path: ['maxMs'], message: `maxMs ${b.maxMs} is below initialMs ${b.initialMs}` });
+});

@@ -1,5 +1,5 @@
 import { connect } from 'node:net';
-import { RtreflectError } from '../util/errors.js';
+import { isErrorCode, RtreflectError } from '../util/errors.js';
 
 export const DEFAULT_CONTROL_SOCKET = '/run/rtreflect/control.sock';
 
@@ -41,7 +41,7 @@ export function controlRequest(path: string, cmd: string, args: Record<string, u
         if (msg.progress) opts.onProgress?.(msg.progress);
         else if (msg.ok) finish(null, msg.result);
         // The daemon's own error code (e.g. ERR_BAD_ARGUMENT) decides the exit status.
-        else finish(new RtreflectError(typeof msg.code === 'string' && /^ERR_[A-Z_]+$/.test(msg.code) ? msg.code : 'ERR_CONTROL_REFUSED', `daemon: ${msg.error ?? 'request failed'}`));
+        else finish(new RtreflectError(isErrorCode(msg.code) ? msg.code : 'ERR_CONTROL_REFUSED', `daemon: ${msg.error ?? 'request failed'}`));
       }
     });
     sock.on('close', () => finish(new RtreflectError('ERR_CONTROL_PROTOCOL', `the daemon at ${path} closed the connection without an answer`)));

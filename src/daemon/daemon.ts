@@ -11,7 +11,7 @@ import { loadConfig, type RtreflectConfig } from '../config/load-config.js';
 import { ControlServer } from '../control/control-server.js';
 import { Metrics } from '../metrics/metrics.js';
 import { SystemdNotifier } from '../systemd/systemd-notifier.js';
-import { sdNotify } from '../kernel/netlink-socket.js';
+import { sdNotify } from '../systemd/sd-notify.js';
 import { createSinks, type SinkBundle } from './sink-factory.js';
 import { resolverFor } from './names.js';
 import { HeapCompactor } from './heap-compactor.js';

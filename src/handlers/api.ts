@@ -1,10 +1,10 @@
 /**
  * The handler API, version 1. A handler module (built in, or an operator's own
  * file or package named in the config) exports `apiVersion = 1` and
- * `create(options, context)`. create() must not have side effects (no sockets,
- * no timers): those belong in start(). The engine calls, in order:
- * create → validate → start → process (many times) → close.
- * close() is called in reverse chain order, also when start() failed.
+ * `create(options, context)`, and may export `optionsSchema`. create() must not
+ * have side effects (no sockets, no timers): those belong in start(). The
+ * engine calls, in order: create → validate → start → process (many times) →
+ * close. close() is called in reverse chain order, also when start() failed.
  */
 import type { Logger } from '../util/logger.js';
 import type { ReflectedRoute } from '../engine/reflected-route.js';
@@ -31,7 +31,8 @@ export interface HandlerContext {
 export type ProcessReason = 'event' | 'resync' | 'reevaluate';
 
 export interface RouteHandler {
-  readonly name: string;
+  /** Optional and informative only: logs, status and metrics use the name the config gives the handler. */
+  readonly name?: string;
   /** Check options; throw an Error whose message names the option and the fix. */
   validate?(): void;
   start?(): Promise<void> | void;
@@ -48,7 +49,24 @@ export interface RouteHandler {
   close?(): Promise<void> | void;
 }
 
+/** One problem with a module's options: where in `options` (path of keys and indexes) and what. */
+export interface OptionsIssue {
+  path: readonly (string | number)[];
+  message: string;
+}
+
+/**
+ * Checks a module's options and fills in defaults; a zod schema is one. Its
+ * issues reach the operator with their config path
+ * (`handlers[2].options.community: ...`), as those of built-in handlers do.
+ */
+export interface OptionsSchema<Options = Record<string, unknown>> {
+  safeParse(input: unknown): { success: true; data: Options } | { success: false; error: { issues: readonly OptionsIssue[] } };
+}
+
 export interface HandlerModule<Options = Record<string, unknown>> {
   apiVersion: number;
+  /** When given, create() gets the options it returns, and is not called when they are invalid. */
+  optionsSchema?: OptionsSchema<Options>;
   create(options: Options, context: HandlerContext): RouteHandler;
 }

@@ -8,6 +8,7 @@
  * logged with the handler's name, at most once per 10 s per handler (with the
  * number suppressed meanwhile).
  */
+import type { z } from 'zod';
 import { builtinNames, type NameResolver } from '../config/name-resolver.js';
 import { ConfigError, type ConfigIssue } from '../config/config-errors.js';
 import { describeIssue, valueAt } from '../config/schema-helpers.js';
@@ -15,11 +16,11 @@ import { RtreflectError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { HANDLER_API_VERSION, type HandlerContext, type ProcessReason, type ReflectedRoute, type RouteHandler } from './api.js';
 import { builtinHandler, HANDLER_TYPES, MODULE_HANDLER_TYPE } from './builtin-handlers.js';
-import { loadHandlerModule } from './module-handler.js';
+import { loadHandlerModule, parseModuleOptions } from './module-handler.js';
 
 /** One handler of the chain, as the config describes it. */
 export interface HandlerSpec {
-  /** Unique in the chain; used in logs, status and metrics. */
+  /** Unique in the chain (the config schema checks that, naming the line); used in logs, status and metrics. */
   name: string;
   /** A built-in handler type, or "module". */
   type: string;
@@ -58,11 +59,17 @@ interface Slot {
   suppressed: number;
 }
 
+/** ".tables[0].prefix" from ['tables', 0, 'prefix']. */
+function pathSuffix(path: readonly (string | number)[]): string {
+  return path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('');
+}
+
 function errMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-function checkRoute(r: unknown): string | undefined {
+/** What is wrong with a route user code returned, or undefined when it is a route. */
+export function checkRoute(r: unknown): string | undefined {
   if (typeof r !== 'object' || r === null) return `returned ${r === null ? 'null' : typeof r} inside an array; return route objects`;
   const x = r as Partial<ReflectedRoute>;
   if (x.family !== 4 && x.family !== 6) return 'returned a route without family 4 or 6';
@@ -91,13 +98,9 @@ export class HandlerChain {
     const issues: ConfigIssue[] = [];
     const slots: Slot[] = [];
     const names = deps.names ?? builtinNames;
-    const seen = new Map<string, number>();
     for (const [i, spec] of specs.entries()) {
       const path = `handlers[${i}]`;
       const fail = (message: string, sub = '') => issues.push({ path: path + sub, message: `(${spec.name}) ${message}` });
-      const prev = seen.get(spec.name);
-      if (prev !== undefined) { fail(`the name "${spec.name}" is already used by handlers[${prev}]; give each handler a distinct name`, '.name'); continue; }
-      seen.set(spec.name, i);
       const ctx: HandlerContext = {
         apiVersion: HANDLER_API_VERSION,
         logger: deps.logger.child({ handler: spec.name }),
@@ -110,8 +113,13 @@ export class HandlerChain {
           if (!spec.module) { fail('type "module" needs `module: <file path or package name>`', '.module'); continue; }
           const loaded = await loadHandlerModule(spec.module, deps.baseDir);
           resolved = loaded.resolved;
+          const options = parseModuleOptions(loaded.module, spec.options ?? {});
+          if (!options.ok) {
+            for (const is of options.issues) issues.push({ path: `${path}.options${pathSuffix(is.path)}`, message: describeIssue(is as z.ZodIssue, valueAt(spec.options, is.path)) });
+            continue;
+          }
           try {
-            handler = loaded.module.create(spec.options ?? {}, ctx);
+            handler = loaded.module.create(options.options, ctx);
           } catch (e) {
             fail(`create() of ${resolved} threw: ${errMessage(e)}`);
             continue;
@@ -123,7 +131,7 @@ export class HandlerChain {
           const parsed = b.optionsSchema(names).safeParse(spec.options ?? {});
           if (!parsed.success) {
             for (const is of parsed.error.issues) {
-              issues.push({ path: `${path}${is.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('')}`, message: describeIssue(is, valueAt(spec.options, is.path)) });
+              issues.push({ path: `${path}${pathSuffix(is.path)}`, message: describeIssue(is, valueAt(spec.options, is.path)) });
             }
             continue;
           }

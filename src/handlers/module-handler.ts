@@ -2,13 +2,14 @@
  * Loading an operator's handler module: a file path (relative to the config
  * file's directory) or a package name (resolved from that directory first,
  * then from rtreflect's own). The module must export `apiVersion` and
- * `create(options, context)` (named exports, or the same on a default export).
+ * `create(options, context)`, and may export `optionsSchema` (named exports,
+ * or the same on a default export).
  */
 import { access, constants } from 'node:fs/promises';
-import { createRequire } from 'node:module';
+import { createRequire, register } from 'node:module';
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { HANDLER_API_VERSION, type HandlerModule } from './api.js';
+import { HANDLER_API_VERSION, type HandlerModule, type OptionsIssue } from './api.js';
 
 export interface LoadedModule {
   module: HandlerModule;
@@ -20,8 +21,18 @@ function isPathSpecifier(spec: string): boolean {
   return spec.startsWith('./') || spec.startsWith('../') || spec === '.' || isAbsolute(spec) || spec.startsWith('file:');
 }
 
+let importsRtreflect = false;
+
+/** From now on, `import ... from 'rtreflect'` in any module resolves to this rtreflect (see rtreflect-resolve-hook.ts). */
+function letModulesImportRtreflect(): void {
+  if (importsRtreflect) return;
+  importsRtreflect = true;
+  register(new URL('./rtreflect-resolve-hook.js', import.meta.url), { data: { url: new URL('../index.js', import.meta.url).href } });
+}
+
 /** Throws an Error whose message names the module, what is wrong and the fix. */
 export async function loadHandlerModule(spec: string, baseDir: string): Promise<LoadedModule> {
+  letModulesImportRtreflect();
   let url: string, resolved: string;
   if (isPathSpecifier(spec)) {
     resolved = spec.startsWith('file:') ? new URL(spec).pathname : resolve(baseDir, spec);
@@ -63,5 +74,17 @@ export async function loadHandlerModule(spec: string, baseDir: string): Promise<
   if (v !== HANDLER_API_VERSION) {
     throw new Error(`module "${spec}" (${resolved}) was written for handler API version ${String(v)}, but this rtreflect provides version ${HANDLER_API_VERSION}; use a version of the module made for API ${HANDLER_API_VERSION}`);
   }
+  const schema = cand.optionsSchema as { safeParse?: unknown } | undefined;
+  if (schema !== undefined && typeof schema?.safeParse !== 'function') {
+    throw new Error(`module "${spec}" (${resolved}) exports optionsSchema without a safeParse(options) function; export a zod schema (or anything with safeParse), or leave it out`);
+  }
   return { module: cand as unknown as HandlerModule, resolved };
+}
+
+/** The module's options through its optionsSchema, when it exports one; otherwise as given. */
+export function parseModuleOptions(module: HandlerModule, options: Record<string, unknown>):
+  { ok: true; options: Record<string, unknown> } | { ok: false; issues: readonly OptionsIssue[] } {
+  if (!module.optionsSchema) return { ok: true, options };
+  const r = module.optionsSchema.safeParse(options);
+  return r.success ? { ok: true, options: r.data } : { ok: false, issues: r.error.issues };
 }

@@ -34,8 +34,3 @@ export const vrfMapHandler: BuiltinHandler<VrfMapOptions> = {
     };
   },
 };
-
-/** The VRF names a vrf-map handler's options create (for config cross-checks). */
-export function vrfsCreatedBy(options: VrfMapOptions): string[] {
-  return Object.values(options.tables);
-}

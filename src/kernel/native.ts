@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import { RtreflectError } from '../util/errors.js';
+import { isErrorCode, RtreflectError } from '../util/errors.js';
 
 /** Raw addon surface (native/rtnl.c). Only netlink-socket.ts should call it. */
 export interface NativeRtnl {
@@ -70,7 +70,7 @@ export function loadNative(): NativeRtnl {
 export function fromNativeError(err: unknown): RtreflectError {
   if (err instanceof RtreflectError) return err;
   const e = err as { code?: unknown; message?: unknown; errno?: unknown };
-  const code = typeof e?.code === 'string' && e.code.startsWith('ERR_') ? e.code : 'ERR_NATIVE';
+  const code = isErrorCode(e?.code) ? e.code : 'ERR_NATIVE';
   const message = typeof e?.message === 'string' ? e.message : String(err);
   return new RtreflectError(code, message, { cause: err, details: typeof e?.errno === 'string' ? { errno: e.errno } : undefined });
 }

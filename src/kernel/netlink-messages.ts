@@ -10,6 +10,7 @@
  */
 import { RtreflectError } from '../util/errors.js';
 import { addrToBytes, bytesToAddr, bytesToPrefix, parsePrefix } from '../util/ip.js';
+import { fnv1aBytes } from '../util/hash.js';
 import {
   AF_INET, AF_INET6, IFA_ADDRESS, IFA_LOCAL, IFLA_IFNAME, NHA_BLACKHOLE, NHA_FDB, NHA_GATEWAY, NHA_GROUP,
   NHA_GROUP_TYPE, NHA_ID, NHA_OIF, NLMSG_HDRLEN, RTA_DST, RTA_GATEWAY, RTA_MULTIPATH, RTA_NH_ID, RTA_OIF,
@@ -64,8 +65,7 @@ const cachedText: string[] = new Array<string>(CACHE_SLOTS).fill('');
 
 /** The text of the address at buf[at, at + len) (4 or 16 bytes), the same string for the same bytes while cached. */
 function addrText(buf: Buffer, at: number, len: number): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < len; i++) h = Math.imul(h ^ buf[at + i]!, 0x01000193);
+  const h = fnv1aBytes(buf, at, at + len);
   const slot = (h >>> 24) ^ (h & 0xff);
   const base = slot * 16;
   if (cachedLen[slot] === len) {

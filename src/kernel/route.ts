@@ -33,7 +33,7 @@ export interface Route {
   metric: number;
   /** IPv4 TOS (part of the key); 0 for IPv6. */
   tos: number;
-  /** Next hops in canonical order (see sortNextHops); empty for blackhole/unreachable/prohibit. */
+  /** Next hops in canonical order (by gateway, then ifindex: KernelState sorts them); empty for blackhole/unreachable/prohibit. */
   nexthops: NextHop[];
   /** The nexthop object id, when the kernel route refers to one (RTA_NH_ID); nexthops are then resolved from it. */
   nhid?: number;
@@ -58,17 +58,6 @@ export interface RouteEvent {
 export function routeKey(r: Pick<Route, 'family' | 'table' | 'prefix' | 'metric' | 'tos'>): string {
   if (r.tos) return `${r.table}|${r.prefix}|${r.metric}|${r.tos}`;
   return r.table === 254 && r.metric === (r.family === 6 ? 1024 : 0) ? r.prefix : `${r.table}|${r.prefix}|${r.metric}`;
-}
-
-function nextHopOrder(a: NextHop, b: NextHop): number {
-  const ga = a.gateway ?? '', gb = b.gateway ?? '';
-  if (ga !== gb) return ga < gb ? -1 : 1;
-  return (a.ifindex ?? 0) - (b.ifindex ?? 0);
-}
-
-/** Canonical order, so that equal path sets compare equal whatever order the kernel sent them in. */
-export function sortNextHops(nhs: NextHop[]): NextHop[] {
-  return nhs.length < 2 ? nhs : [...nhs].sort(nextHopOrder);
 }
 
 export function nextHopEqual(a: NextHop, b: NextHop): boolean {

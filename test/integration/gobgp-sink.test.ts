@@ -8,6 +8,8 @@ import { freePort, startGobgpd, type TestGobgpd } from '../helpers/gobgpd.js';
 import { GobgpdSupervisor } from '../../src/sinks/gobgp/gobgpd-supervisor.js';
 import { GobgpClient } from '../../src/sinks/gobgp/gobgp-api.js';
 import { createGobgpSink } from '../../src/sinks/gobgp/gobgp-sink.js';
+import { gobgpSinkType } from '../../src/sinks/gobgp/index.js';
+import { sinkOptions } from '../../src/sinks/sink-type.js';
 import { decodeAttrs, decodePrefixNlri, formatCommunity, formatLargeCommunity } from '../../src/sinks/gobgp/bgp-wire.js';
 import { formatPrefix } from '../../src/util/ip.js';
 import { silentLogger } from '../../src/util/logger.js';
@@ -75,11 +77,11 @@ describe('gobgp sink against a real gobgpd', () => {
 
   before(async () => {
     g = await startGobgpd();
-    sink = createGobgpSink({
+    sink = createGobgpSink(sinkOptions(gobgpSinkType, {
       name: 'gobgp-test', address: g.grpcAddress, createVrfs: true,
       vrfs: { red: { rd: '65000:100', rt: ['65000:100'] } },
       shutdown: { withdraw: true, graceMs: 0 }, healthIntervalMs: 300, backoff: { initialMs: 50, maxMs: 500, jitter: 0.2 },
-    }, { logger: silentLogger() });
+    }), { logger: silentLogger() });
     await sink.start({ logger: silentLogger(), onResyncNeeded: (r) => resyncs.push(r), onState: (s) => states.push(s) });
   });
   after(async () => {

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createNetns, type Netns } from '../helpers/netns.js';
-import { NetlinkSocket, sdNotify } from '../../src/kernel/netlink-socket.js';
+import { NetlinkSocket } from '../../src/kernel/netlink-socket.js';
+import { sdNotify } from '../../src/systemd/sd-notify.js';
 import {
   buildAddrDumpRequest, buildLinkDumpRequest, buildNexthopDumpRequest, buildRouteDumpRequest, DumpCollector, netlinkDump,
 } from '../../src/kernel/netlink-dump.js';

@@ -6,6 +6,8 @@ import { loadApiDefs, type ApiDefsData } from '../../src/sinks/vpp/vpp-api-defs.
 import { VppClient } from '../../src/sinks/vpp/vpp-client.js';
 import { VppCodec } from '../../src/sinks/vpp/vpp-codec.js';
 import { createVppSink } from '../../src/sinks/vpp/vpp-sink.js';
+import { vppSinkType } from '../../src/sinks/vpp/index.js';
+import { sinkOptions } from '../../src/sinks/sink-type.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { findVppBinary, NO_VPP_MESSAGE, startLiveVpp, type LiveVpp, vppFib, type FibRoute } from '../helpers/vpp.js';
 
@@ -60,7 +62,7 @@ describe('VPP sink against a real VPP', { skip: bin ? false : NO_VPP_MESSAGE }, 
   const fib = (table: number, ip6: boolean): Promise<Map<string, FibRoute>> => vppFib(probe, table, ip6);
 
   function newSink(over: Record<string, unknown> = {}): Sink {
-    const s = createVppSink({ socket: vpp.apiSock, apiDir: vpp.apiDir, backoff: { initialMs: 100, maxMs: 500 }, tables: { '100': 100 }, ...over }, { defs });
+    const s = createVppSink(sinkOptions(vppSinkType, { socket: vpp.apiSock, apiDir: vpp.apiDir, backoff: { initialMs: 100, maxMs: 500 }, tables: { 100: 100 }, ...over }), { defs });
     sinks.push(s);
     return s;
   }

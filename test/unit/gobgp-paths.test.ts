@@ -6,6 +6,8 @@ import {
 } from '../../src/sinks/gobgp/gobgp-paths.js';
 import { assertDeleteNamesPath } from '../../src/sinks/gobgp/gobgp-api.js';
 import { createGobgpSink, streamOf } from '../../src/sinks/gobgp/gobgp-sink.js';
+import { gobgpSinkType } from '../../src/sinks/gobgp/index.js';
+import { sinkOptions } from '../../src/sinks/sink-type.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { formatPrefix, parsePrefix } from '../../src/util/ip.js';
 import type { ReflectedRoute } from '../../src/engine/reflected-route.js';
@@ -107,7 +109,7 @@ describe('DeletePath guard', () => {
 
 describe('gobgp sink without a connection', () => {
   it('rejects apply and readOwned while not connected', async () => {
-    const sink = createGobgpSink({ name: 't' }, { logger: silentLogger() });
+    const sink = createGobgpSink(sinkOptions(gobgpSinkType, { name: 't' }), { logger: silentLogger() });
     await assert.rejects(sink.apply([]), /not connected/);
     await assert.rejects(sink.readOwned(), /not connected/);
     assert.equal(sink.shutdownPolicy.withdraw, true);

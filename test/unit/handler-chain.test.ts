@@ -41,6 +41,20 @@ before(async () => {
     'syntax-error.mjs': 'export const apiVersion = 1;\nexport function create( {',
     'default-export.mjs': 'export default { apiVersion: 1, create: () => ({ name: "d", process: (r) => ({ ...r, vrf: "d" }) }) };',
     'handlers/relative.mjs': MODULE('return { name: "rel", process: (r) => ({ ...r, vrf: "rel" }) };'),
+    // Options checked by a schema of its own making (anything with safeParse will do) and by zod from 'rtreflect'; neither names its handler.
+    'hand-schema.mjs': `export const apiVersion = 1;
+export const optionsSchema = { safeParse(o) {
+  return typeof o.vrf === 'string' ? { success: true, data: { vrf: o.vrf.toUpperCase() } }
+    : { success: false, error: { issues: [{ path: ['vrf'], message: 'required: the VRF name, e.g. vrf: blue' }] } };
+} };
+export function create(o) { return { process: (r) => ({ ...r, vrf: o.vrf }) }; }`,
+    'zod-schema.mjs': `import { z, optionsObject, prefixSchema } from 'rtreflect';
+export const apiVersion = 1;
+export const optionsSchema = optionsObject({ prefixes: z.array(prefixSchema()).min(1), table: z.number().int().default(254) });
+export function create(o) { return { process: (r) => (o.prefixes.includes(r.prefix) && r.table === o.table ? r : null) }; }`,
+    'bad-schema.mjs': `export const apiVersion = 1;
+export const optionsSchema = { parse() {} };
+export function create() { return { process: (r) => r }; }`,
   };
   for (const [f, body] of Object.entries(files)) await writeFile(join(dir, f), body);
 });
@@ -99,6 +113,30 @@ test('a failed start closes the started handlers (and the failed one) in reverse
   assert.deepEqual(events, ['start A', 'start B', 'close B', 'close A']);
 });
 
+test('a module\'s optionsSchema: create() gets the parsed options, and each bad option is reported at its config path', async () => {
+  const ok = await build([
+    { name: 'upper', type: 'module', module: './hand-schema.mjs', options: { vrf: 'blue' } },
+    { name: 'only', type: 'module', module: './zod-schema.mjs', options: { prefixes: ['10.0.0.0/8'] } },
+  ]);
+  assert.deepEqual(ok.process(route('10.0.0.0/8')).map((r) => r.vrf), ['BLUE'], 'options as the schema returned them, defaults included');
+  assert.deepEqual(ok.process(route('10.1.0.0/16')), []);
+  assert.deepEqual(ok.status().map((s) => s.name), ['upper', 'only'], 'a handler without a name of its own goes by the config\'s');
+
+  await assert.rejects(build([
+    { name: 'upper', type: 'module', module: './hand-schema.mjs', options: {} },
+    { name: 'only', type: 'module', module: './zod-schema.mjs', options: { prefixes: ['10.0.0.1/8'], tabel: 5 } },
+    { name: 'bad', type: 'module', module: './bad-schema.mjs', options: {} },
+  ], { origin: 'rt.yaml' }), (e: Error) => {
+    assert.deepEqual(e.message.split('\n'), [
+      'rt.yaml: handlers[0].options.vrf: required: the VRF name, e.g. vrf: blue',
+      'rt.yaml: handlers[1].options.tabel: unknown key; did you mean "table"?',
+      'rt.yaml: handlers[1].options.prefixes[0]: "10.0.0.1/8" has host bits set; did you mean 10.0.0.0/8?',
+      `rt.yaml: handlers[2]: (bad) module "./bad-schema.mjs" (${join(dir, 'bad-schema.mjs')}) exports optionsSchema without a safeParse(options) function; export a zod schema (or anything with safeParse), or leave it out`,
+    ]);
+    return true;
+  });
+});
+
 test('module loading: relative to the config dir, default exports, and clear errors for bad modules', async () => {
   const ok = await build([
     { name: 'rel', type: 'module', module: './handlers/relative.mjs', options: {} },
@@ -144,8 +182,11 @@ test('the example user handler loads from the path in the example config, withou
   assert.deepEqual(c.process({ ...route('203.0.113.0/24'), table: 100 })[0]!.bgp, undefined, 'other tables untouched');
   assert.deepEqual(c.status()[0], { table: 254, community: '65000:200', tagged: 2, dropped: 1, name: 'tag-customers', type: 'module', module: join(cfg.baseDir, 'handlers/tag-by-prefix.mjs'), errors: 0 });
 
-  // Its option checks reach the operator with the handler's path.
-  const bad = parseConfig('handlers:\n  - module: ./handlers/tag-by-prefix.mjs\n    options: { community: "70000:1" }\n', cfgPath);
-  await assert.rejects(HandlerChain.build(bad.handlers, { logger: silentLogger(), reevaluate: () => {}, baseDir: bad.baseDir }),
-    /handlers\[0\]: \(tag-by-prefix\) create\(\) of .* threw: options\.community: expected "asn:value"/);
+  // Its optionsSchema's checks reach the operator with the option's config path.
+  const bad = parseConfig('handlers:\n  - module: ./handlers/tag-by-prefix.mjs\n    options: { community: "70000:1", tabel: 5 }\n', cfgPath);
+  await assert.rejects(HandlerChain.build(bad.handlers, { logger: silentLogger(), reevaluate: () => {}, baseDir: bad.baseDir }), (e: Error) => {
+    assert.match(e.message, /handlers\[0\]\.options\.community: "70000:1" is not a community: expected "asn:value"/);
+    assert.match(e.message, /handlers\[0\]\.options\.tabel: unknown key; did you mean "table"\?/);
+    return true;
+  });
 });

@@ -3,8 +3,9 @@ import assert from 'node:assert/strict';
 import type { ReflectedRoute } from '../../src/engine/reflected-route.js';
 import type { SinkConnectionState, SinkHooks } from '../../src/engine/sink.js';
 import type { VppMessage } from '../../src/sinks/vpp/vpp-codec.js';
-import { createVppSink } from '../../src/sinks/vpp/vpp-sink.js';
-import { resolveVppSinkOptions, VPP_SINK_DEFAULTS } from '../../src/sinks/vpp/vpp-options.js';
+import { createVppSink as createVppSinkFrom, type VppSinkDeps } from '../../src/sinks/vpp/vpp-sink.js';
+import { vppSinkType, type VppSinkOptions } from '../../src/sinks/vpp/index.js';
+import { sinkOptions, type OptionsInput } from '../../src/sinks/sink-type.js';
 import { RtreflectError } from '../../src/util/errors.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { FakeVpp, fixtureDefs, type FakeVppOptions, vppTest, vppDefsSkip } from '../helpers/vpp.js';
@@ -24,21 +25,29 @@ function hooks(): SinkHooks & { resyncs: string[]; states: SinkConnectionState[]
   return h;
 }
 
+/** A VPP sink from options given in part, the rest from the schema's defaults. */
+function createVppSink(o: OptionsInput<VppSinkOptions> = {}, deps?: VppSinkDeps) {
+  return createVppSinkFrom(sinkOptions(vppSinkType, o), deps);
+}
+
 vppTest('options: defaults, and errors that name the field', () => {
-  const o = resolveVppSinkOptions({ tables: { '100': 5 }, fibSource: { priority: 20 } });
+  const o = sinkOptions(vppSinkType, { tables: { 100: 5 }, fibSource: { priority: 20 } });
+  assert.equal(o.name, 'vpp');
   assert.equal(o.socket, '/run/vpp/api.sock');
   assert.equal(o.apiDir, '/usr/share/vpp/api');
   assert.deepEqual(o.fibSource, { name: 'rtreflect', priority: 20 });
   assert.equal(o.shutdown.withdraw, false, 'VPP keeps forwarding when the agent stops');
-  assert.equal(o.batchSize, VPP_SINK_DEFAULTS.batchSize);
-  assert.throws(() => resolveVppSinkOptions({ tables: { main: 5 } }), (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_CONFIG' && /tables\.main: kernel table ids are numbers/.test(e.message));
-  assert.throws(() => resolveVppSinkOptions({ fibSource: { priority: 300 } }), /fibSource\.priority/);
-  assert.throws(() => resolveVppSinkOptions({ sockett: 'x' }), /Unrecognized key/);
-  assert.throws(() => resolveVppSinkOptions({ backoff: { initialMs: 100, maxMs: 10 } }), /backoff\.maxMs/);
+  assert.equal(o.batchSize, 512);
+  const bad = (input: Record<string, unknown>, re: RegExp) => assert.throws(() => sinkOptions(vppSinkType, input),
+    (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_CONFIG' && re.test(e.message));
+  bad({ tables: { nosuch: 5 } }, /^invalid vpp sink options: tables\.nosuch: unknown table "nosuch"/);
+  bad({ fibSource: { priority: 300 } }, /fibSource\.priority: must be at most 255, got 300/);
+  bad({ sockett: 'x' }, /sockett: unknown key; did you mean "socket"\?/);
+  bad({ backoff: { initialMs: 100, maxMs: 10 } }, /backoff\.maxMs: maxMs 10 is below initialMs 100/);
 });
 
 vppTest('table mapping: main/local → 0, others 1:1, overrides, VRFs', () => {
-  const s = createVppSink({ tables: { '100': 5 }, vrfTables: { blue: 20 } });
+  const s = createVppSink({ tables: { 100: 5 }, vrfTables: { blue: 20 } });
   const key = (r: Partial<ReflectedRoute>) => {
     const p = s.project(route(r));
     return 'key' in p ? p.key : p.skip;
@@ -166,7 +175,7 @@ vppTest('apply sends a batch and reports per change: errors name the prefix and 
       peer.reply('ip_route_add_del_v2_reply', { context: req.context, retval: rv });
     },
   }, async (f) => {
-    const s = createVppSink({ socket: f.path, tables: { '100': 5 } }, { defs: fixtureDefs() });
+    const s = createVppSink({ socket: f.path, tables: { 100: 5 } }, { defs: fixtureDefs() });
     await s.start(hooks());
     try {
       const up = (r: ReflectedRoute) => {

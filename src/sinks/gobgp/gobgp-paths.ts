@@ -5,6 +5,7 @@
  */
 import { RtreflectError } from '../../util/errors.js';
 import { canonicalAddr, familyOf, formatPrefix, parsePrefix, writeDottedQuad, type Prefix } from '../../util/ip.js';
+import { fnv1a } from '../../util/hash.js';
 import type { ReflectedRoute } from '../../engine/reflected-route.js';
 import * as w from './bgp-wire.js';
 import { apiFamily, type ApiPathIn } from './gobgp-api.js';
@@ -39,10 +40,11 @@ export interface PathPlan {
   largeCommunities: w.LargeCommunity[];
 }
 
-/** GoBGP's global RIB has no kernel tables: all routes without a vrf share one key space. */
 /**
- * A route's key in this sink: the prefix itself in the global RIB (the route's
- * own string: a full table of keys costs no extra strings), `vrf:NAME|prefix` in a VRF.
+ * A route's key in this sink: the prefix itself in the global RIB (GoBGP's global
+ * RIB has no kernel tables, so all routes without a VRF share one key space; the
+ * route's own string is the key, so a full table of keys costs no extra strings),
+ * `vrf:NAME|prefix` in a VRF.
  */
 export function gobgpKey(vrf: string | undefined, prefix: string): string {
   return vrf !== undefined ? `vrf:${vrf}|${prefix}` : prefix;
@@ -57,13 +59,6 @@ export function parseGobgpKey(key: string): { vrf?: string; prefix: Prefix } {
 }
 
 const ID_MASK = 0x3fffffff; // 30 bits: small integers stay unboxed in V8 maps
-
-/** 32-bit FNV-1a of a text's char codes, unsigned. */
-export function fnv1a(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
 
 /** Stable add-path identifier for a next hop: FNV-1a of its text, never 0 (0 is what other injectors use). */
 export function pathIdFor(nh: string): number {

@@ -22,9 +22,10 @@ import type { AddPathEncoder } from './add-path-encoder.js';
 import { PathPlanner, type PlannedRoute } from './path-planner.js';
 import { visitListPathResponse, type PathView } from './list-path-decoder.js';
 import { AddPathRequests } from './add-path-requests.js';
-import { PATHS_PER_MESSAGE, withGobgpDefaults, type GobgpSinkOptions } from './gobgp-options.js';
+import { PATHS_PER_MESSAGE, type GobgpSinkOptions } from './gobgp-options.js';
+import { fnv1a } from '../../util/hash.js';
 import {
-  fingerprintFromRead, fnv1a, gobgpKey, hasMark, idsOfFingerprint, parseGobgpKey, parseOwnershipMark, type OwnershipMark, type ReadPath,
+  fingerprintFromRead, gobgpKey, hasMark, idsOfFingerprint, parseGobgpKey, parseOwnershipMark, type OwnershipMark, type ReadPath,
 } from './gobgp-paths.js';
 
 export type { GobgpSinkOptions } from './gobgp-options.js';
@@ -46,8 +47,8 @@ function isConnectionError(e: unknown): boolean {
 }
 function errText(e: unknown): string { return (e as { details?: string })?.details || (e as Error)?.message || String(e); }
 
-export function createGobgpSink(options: GobgpSinkOptions | (Partial<GobgpSinkOptions> & { name: string }), deps: { logger: Logger }): Sink & { readonly client: GobgpClient | undefined } {
-  return new GobgpSink(withGobgpDefaults(options), deps.logger);
+export function createGobgpSink(options: GobgpSinkOptions, deps: { logger: Logger }): Sink & { readonly client: GobgpClient | undefined } {
+  return new GobgpSink(options, deps.logger);
 }
 
 class GobgpSink implements Sink {

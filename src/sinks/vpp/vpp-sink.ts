@@ -10,7 +10,7 @@ import { VppCodec, type VppMessage } from './vpp-codec.js';
 import { RouteDetailsReader, type DetailPath, type DetailRoute } from './vpp-route-details.js';
 import { RouteLayout } from './vpp-route-layout.js';
 import { FrameBatch } from './vpp-transport.js';
-import { resolveVppSinkOptions, type VppSinkOptions, type VppSinkOptionsInput } from './vpp-options.js';
+import type { VppSinkOptions } from './vpp-options.js';
 
 /**
  * The VPP dataplane: routes go into VPP's FIB under a FIB source of
@@ -311,7 +311,7 @@ class VppSink implements Sink {
       const t = this.opts.vrfTables[route.vrf];
       return t === undefined ? `VRF "${route.vrf}" has no VPP table; add it to the VPP sink's vrfTables` : t;
     }
-    const o = this.opts.tables[String(route.table)];
+    const o = this.opts.tables[route.table];
     if (o !== undefined) return o;
     return route.table === 254 || route.table === 255 ? 0 : route.table;
   }
@@ -747,10 +747,7 @@ class VppSink implements Sink {
   }
 }
 
-/** A VPP sink. `options` are validated and completed with defaults (VPP_SINK_DEFAULTS); construction has no side effects. */
-export function createVppSink(options: VppSinkOptionsInput | VppSinkOptions = {}, deps: VppSinkDeps = {}): Sink {
-  return new VppSink(resolveVppSinkOptions(options), deps);
+/** A VPP sink (options as vppSinkType's schema gives them); construction has no side effects. */
+export function createVppSink(options: VppSinkOptions, deps: VppSinkDeps = {}): Sink {
+  return new VppSink(options, deps);
 }
-
-export { VPP_SINK_DEFAULTS, resolveVppSinkOptions, vppSinkOptionsSchema } from './vpp-options.js';
-export type { VppSinkOptions, VppSinkOptionsInput } from './vpp-options.js';

@@ -4,14 +4,14 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type protobuf from 'protobufjs';
-import { listPathRequest, loadGobgpApi, vrfMessage, type LoadedApi } from '../../src/sinks/gobgp/gobgp-api.js';
+import { GobgpClient, listPathRequest, loadGobgpApi, vrfMessage, type LoadedApi } from '../../src/sinks/gobgp/gobgp-api.js';
 import { AddPathRequests } from '../../src/sinks/gobgp/add-path-requests.js';
 import { PathPlanner, type PlannedRoute } from '../../src/sinks/gobgp/path-planner.js';
 import { encodePlan, fingerprintFromRead, fingerprintOf, parseOwnershipMark, pathIdFor, planRoute, type PathPlan } from '../../src/sinks/gobgp/gobgp-paths.js';
-import { decodeListPathResponse } from '../../src/sinks/gobgp/list-path-decoder.js';
+import { decodeListPathResponse, type BinaryDestination } from '../../src/sinks/gobgp/list-path-decoder.js';
 import { decodeAttrs } from '../../src/sinks/gobgp/bgp-wire.js';
 import type { ReflectedRoute } from '../../src/engine/reflected-route.js';
-import { GOBGP_3_10, GOBGP_3_37, GOBGP_4_8, referenceRoot, type GobgpApiVersion } from '../helpers/gobgp-protos.js';
+import { GOBGP_3_10, GOBGP_3_37, GOBGP_4_8, fakeGobgpd, referenceRoot, type GobgpApiVersion } from '../helpers/gobgp-protos.js';
 
 /**
  * What rtreflect does with each GoBGP API it claims: loads it with its own loader, then
@@ -202,6 +202,47 @@ function versionSuite(v: GobgpApiVersion, e: Expect): void {
         assert.deepEqual(unpack(got.rd as never), ['apipb.RouteDistinguisherTwoOctetASN', rd]);
         assert.deepEqual([...(got.import_rt as never[]), ...(got.export_rt as never[])].map(unpack), rts.map(([t, , x]) => [`apipb.${t}`, x]));
       }
+    });
+
+    it('over gRPC, every call the client makes reaches this API\'s service path and reads as protobufjs reads it', async () => {
+      const { api, ref, planner } = get();
+      const r = cases[0]![1];
+      const written = encodePlan(planRoute(r, mark) as PathPlan);
+      const listed = written.map((p) => ({ ...p, ...(e.localNeighbor !== undefined ? { neighbor_ip: e.localNeighbor } : {}) }));
+      const fake = await fakeGobgpd(ref, e.service.slice(1, -1), { vrfs: ['red'], listPath: [{ prefix: r.prefix, paths: listed }] });
+      const client = new GobgpClient(fake.address, { protoDir: v.dir! });
+      const read: BinaryDestination[] = [];
+      try {
+        assert.equal((await client.getBgp()).global?.asn, 65000);
+        assert.deepEqual((await client.listVrfs()).map((x) => x.name), ['red']);
+        await client.addVrf({ name: 'blue', rd: '65000:2', importRt: ['65000:2'], exportRt: [], id: 0 });
+        // The sink's way: requests encoded by hand, over a stream kept open.
+        const stream = client.openAddPathStream();
+        const out = new AddPathRequests(api.encoder, 1000);
+        out.begin(undefined);
+        planner.write(out, planner.plan(r) as PlannedRoute);
+        for (const req of out.take()) await stream.write(req);
+        await stream.end();
+        // The object form (benches) and DeletePath name the table the same way.
+        await client.addPathStream([{ table_type: 'VRF', vrf_id: 'blue', paths: written }]);
+        await client.deletePath({ family: written[0]!.family, path: written[0]! });
+        // The resync's read: a bare HTTP/2 stream to the service's ListPath, replies decoded by hand.
+        await client.listPathsBinary(4, {}, (d) => read.push(d));
+      } finally {
+        client.close();
+        await fake.close();
+      }
+      const global = { table_type: e.global, name: '', family: { afi: 'AFI_IP', safi: 'SAFI_UNICAST' }, enable_only_binary: true };
+      const paths = written.map((p) => ({ ...p, family: { ...p.family } }));
+      assert.deepEqual(fake.calls.map((c) => c.method), ['GetBgp', 'ListVrf', 'AddVrf', 'AddPathStream', 'AddPathStream', 'DeletePath', 'ListPath']);
+      assert.deepEqual(plain(fake.calls.map((c) => c.request)), plain([
+        {}, {}, { vrf: toObject(type('Vrf'), type('Vrf').encode(type('Vrf').fromObject(vrfMessage(api, { name: 'blue', rd: '65000:2', importRt: ['65000:2'], exportRt: [], id: 0 }))).finish()) },
+        expectedRequest(e, r),
+        { table_type: e.vrf, vrf_id: 'blue', paths },
+        { table_type: e.global, family: paths[0]!.family, path: paths[0] },
+        global,
+      ]));
+      assert.deepEqual(plain(read), plain([{ prefix: r.prefix, paths: written.map((p) => ({ local: true, identifier: p.identifier, nlri_binary: p.nlri_binary, pattrs_binary: p.pattrs_binary })) }]));
     });
 
     describe('a copy of these files changed where rtreflect depends on them is refused at start, naming the directory, the API and what differs', () => {

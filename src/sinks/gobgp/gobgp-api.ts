@@ -41,6 +41,7 @@ export interface ApiPathOut {
 }
 export interface ApiDestination { prefix: string; paths: ApiPathOut[] }
 
+/** table_type as rtreflect names it; the client spells it as the loaded API does (GoBGP 4.x: TABLE_TYPE_GLOBAL). */
 export interface AddPathStreamRequest { table_type: 'GLOBAL' | 'VRF'; vrf_id?: string; paths: ApiPathIn[] }
 
 export interface LoadedApi {
@@ -185,7 +186,13 @@ export class GobgpClient {
 
   /** Streams the requests, honouring back-pressure; resolves when gobgpd acknowledged the whole stream. */
   addPathStream(requests: Iterable<AddPathStreamRequest>): Promise<void> {
-    return streamAll((done) => this.client.AddPathStream(done) as grpc.ClientWritableStream<AddPathStreamRequest>, requests);
+    const spelt = function* (this: GobgpClient) { for (const r of requests) yield { ...r, table_type: this.tableType(r.table_type) }; };
+    return streamAll((done) => this.client.AddPathStream(done) as grpc.ClientWritableStream<unknown>, spelt.call(this));
+  }
+
+  /** The loaded API's name of a table type (3.x "GLOBAL", 4.x "TABLE_TYPE_GLOBAL"); unset means the global RIB. */
+  private tableType(t: 'GLOBAL' | 'VRF' | undefined): string {
+    return t === 'VRF' ? this.api.dialect.tableVrf : this.api.dialect.tableGlobal;
   }
 
   /** A client-streaming AddPathStream call whose requests are already bytes (AddPathEncoder.request). */
@@ -234,7 +241,9 @@ export class GobgpClient {
     };
   }
 
-  addPath(req: { table_type?: 'GLOBAL' | 'VRF'; vrf_id?: string; path: ApiPathIn }): Promise<{ uuid?: Buffer }> { return this.unary('AddPath', req); }
+  addPath(req: { table_type?: 'GLOBAL' | 'VRF'; vrf_id?: string; path: ApiPathIn }): Promise<{ uuid?: Buffer }> {
+    return this.unary('AddPath', { ...req, table_type: this.tableType(req.table_type) });
+  }
 
   /**
    * Deletes one path. A DeletePath naming neither a path nor a uuid makes gobgpd
@@ -242,7 +251,7 @@ export class GobgpClient {
    */
   deletePath(req: { table_type?: 'GLOBAL' | 'VRF'; vrf_id?: string; family?: ApiFamily; path?: ApiPathIn; uuid?: Uint8Array }): Promise<void> {
     assertDeleteNamesPath(req);
-    return this.unary('DeletePath', req);
+    return this.unary('DeletePath', { ...req, table_type: this.tableType(req.table_type) });
   }
 
   /** Creates a VRF; route distinguisher and targets as text ("65000:1", "192.0.2.1:1"). */

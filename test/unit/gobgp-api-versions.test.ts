@@ -245,6 +245,18 @@ function versionSuite(v: GobgpApiVersion, e: Expect): void {
       assert.deepEqual(plain(read), plain([{ prefix: r.prefix, paths: written.map((p) => ({ local: true, identifier: p.identifier, nlri_binary: p.nlri_binary, pattrs_binary: p.pattrs_binary })) }]));
     });
 
+    it('loads as well from a copy laid out as GoBGP\'s source is (4.x: proto/api/, siblings imported as "api/x.proto")', () => {
+      const dir = mkdtempSync(join(tmpdir(), 'rtreflect-gobgp-api-'));
+      try {
+        cpSync(v.dir!, join(dir, 'proto', 'api'), { recursive: true });
+        const there = loadGobgpApi(join(dir, 'proto', 'api'));
+        assert.deepEqual([there.pkg, there.dialect], [get().api.pkg, get().api.dialect]);
+        assert.deepEqual(there.encoder.schema, get().api.encoder.schema);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
     describe('a copy of these files changed where rtreflect depends on them is refused at start, naming the directory, the API and what differs', () => {
       const refused = (edit: [RegExp, string], what: RegExp): void => {
         const dir = mkdtempSync(join(tmpdir(), 'rtreflect-gobgp-api-'));

@@ -47,7 +47,7 @@ export interface GobgpDialect {
 /** An RtreflectError for an API rtreflect cannot use, naming the directory, what differs and the fix. */
 export function protoShapeError(protoDir: string, label: string, what: string): RtreflectError {
   return new RtreflectError('ERR_GOBGP_PROTO',
-    `GoBGP API in ${protoDir} (${label}) cannot carry what rtreflect writes: ${what}; set the gobgp sink's protoDir to the api directory of the gobgpd you run (GoBGP 3.x: api/, 4.x: proto/api/; 3.10 to 4.8 are known to work)`);
+    `GoBGP API in ${protoDir} (${label}) cannot carry what rtreflect writes: ${what}; set the gobgp sink's protoDir to the api directory of the gobgpd you run (GoBGP 3.x: api/, 4.x: proto/api/; releases 3.9 to 4.8 have the shape rtreflect needs)`);
 }
 
 /**

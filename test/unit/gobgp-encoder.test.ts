@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { encodePlan, fingerprintOf, parseOwnershipMark, planRoute, type PathPlan } from '../../src/sinks/gobgp/gobgp-paths.js';
 import { loadGobgpApi, type AddPathStreamRequest } from '../../src/sinks/gobgp/gobgp-api.js';
 import { addPathWireSchema } from '../../src/sinks/gobgp/add-path-encoder.js';
+import { ProtoShape, protoShapeError } from '../../src/sinks/gobgp/gobgp-protos.js';
 import { PathPlanner, type PlannedRoute } from '../../src/sinks/gobgp/path-planner.js';
 import { AddPathRequests } from '../../src/sinks/gobgp/add-path-requests.js';
 import type { ReflectedRoute } from '../../src/engine/reflected-route.js';
@@ -117,6 +118,7 @@ describe('AddPathStream requests encoded by hand', () => {
     const bad = {
       'apipb.AddPathStreamRequest': { type: { field: [{ name: 'table_type', number: 1, type: 'TYPE_ENUM', label: 'LABEL_OPTIONAL' }] } },
     } as unknown as PackageDefinition;
-    assert.throws(() => addPathWireSchema(bad), { code: 'ERR_GOBGP_PROTO', message: /AddPathStreamRequest\.vrf_id is missing/ });
+    const shape = new ProtoShape(bad, 'apipb', (what) => { throw protoShapeError('/x/api', 'github.com/osrg/gobgp/v3/api, service apipb.GobgpApi', what); });
+    assert.throws(() => addPathWireSchema(shape), { code: 'ERR_GOBGP_PROTO', message: /^GoBGP API in \/x\/api \(github\.com\/osrg\/gobgp\/v3\/api, service apipb\.GobgpApi\) cannot carry what rtreflect writes: AddPathStreamRequest\.vrf_id is missing; set the gobgp sink's protoDir/ });
   });
 });

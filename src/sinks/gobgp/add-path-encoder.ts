@@ -1,5 +1,4 @@
-import type { PackageDefinition } from '@grpc/proto-loader';
-import { RtreflectError } from '../../util/errors.js';
+import type { ProtoShape } from './gobgp-protos.js';
 
 /**
  * AddPathStreamRequest messages written straight to bytes. Going through
@@ -7,7 +6,8 @@ import { RtreflectError } from '../../util/errors.js';
  * route than everything else on the way to gobgpd; here a path is one buffer
  * whose attribute bytes are mostly shared. Field numbers and enum values are
  * read from the installed GoBGP's .proto files, so the encoder speaks the
- * daemon's schema and refuses a schema of another shape at start-up.
+ * daemon's schema (GoBGP 4.x numbers TableType anew: GLOBAL is 1 there, 0 in
+ * 3.x) and refuses a schema of another shape at start-up.
  *
  * AddPathStreamRequest { TableType table_type; string vrf_id; repeated Path paths }
  * Path { bool is_withdraw; Family family; uint32 identifier; bytes nlri_binary; repeated bytes pattrs_binary }
@@ -24,61 +24,34 @@ export interface AddPathWireSchema {
   safiUnicast: number;
 }
 
-interface FieldDesc { name: string; number: number; type: string; label: string }
-interface EnumDesc { name: string; value: { name: string; number: number }[] }
-interface MessageDesc { field: FieldDesc[]; enumType?: EnumDesc[] }
-
-function schemaError(what: string): never {
-  throw new RtreflectError('ERR_GOBGP_PROTO', `GoBGP's API files do not have the shape rtreflect writes: ${what}; is this GoBGP 3.x's api directory?`);
-}
-
-function message(def: PackageDefinition, name: string): MessageDesc {
-  const t = (def[name] as { type?: MessageDesc } | undefined)?.type;
-  if (!t || !Array.isArray(t.field)) schemaError(`message ${name} is missing`);
-  return t;
-}
-
-function field(m: MessageDesc, owner: string, name: string, type: string, label = 'LABEL_OPTIONAL'): number {
-  const f = m.field.find((x) => x.name === name);
-  if (!f) schemaError(`${owner}.${name} is missing`);
-  if (f.type !== type || f.label !== label) schemaError(`${owner}.${name} is ${f.label} ${f.type}, expected ${label} ${type}`);
-  return f.number;
-}
-
-function enumValue(values: { name: string; number: number }[] | undefined, owner: string, name: string): number {
-  const v = values?.find((x) => x.name === name);
-  if (!v) schemaError(`enum value ${owner}.${name} is missing`);
-  return v.number;
-}
-
-/** Reads the field numbers and enum values rtreflect needs from a loaded GoBGP package. */
-export function addPathWireSchema(def: PackageDefinition): AddPathWireSchema {
-  const req = message(def, 'apipb.AddPathStreamRequest');
+/** Reads the field numbers and enum values rtreflect needs from a loaded GoBGP API. */
+export function addPathWireSchema(s: ProtoShape): AddPathWireSchema {
+  const pathType = `${s.pkg}.Path`, familyType = `${s.pkg}.Family`;
   const request = {
-    tableType: field(req, 'AddPathStreamRequest', 'table_type', 'TYPE_ENUM'),
-    vrfId: field(req, 'AddPathStreamRequest', 'vrf_id', 'TYPE_STRING'),
-    paths: field(req, 'AddPathStreamRequest', 'paths', 'TYPE_MESSAGE', 'LABEL_REPEATED'),
+    tableType: s.field('AddPathStreamRequest', 'table_type', 'TYPE_ENUM'),
+    vrfId: s.field('AddPathStreamRequest', 'vrf_id', 'TYPE_STRING'),
+    paths: s.field('AddPathStreamRequest', 'paths', 'TYPE_MESSAGE', 'LABEL_REPEATED', pathType),
   };
-  const path = message(def, 'apipb.Path');
-  const fam = message(def, 'apipb.Family');
-  const tableType = (def['apipb.TableType'] as { type?: { value?: { name: string; number: number }[] } } | undefined)?.type?.value;
-  const afi = fam.enumType?.find((e) => e.name === 'Afi')?.value;
-  const safi = fam.enumType?.find((e) => e.name === 'Safi')?.value;
+  const path = {
+    isWithdraw: s.field('Path', 'is_withdraw', 'TYPE_BOOL'),
+    family: s.field('Path', 'family', 'TYPE_MESSAGE', 'LABEL_OPTIONAL', familyType),
+    identifier: s.field('Path', 'identifier', 'TYPE_UINT32'),
+    nlri: s.field('Path', 'nlri_binary', 'TYPE_BYTES'),
+    pattrs: s.field('Path', 'pattrs_binary', 'TYPE_BYTES', 'LABEL_REPEATED'),
+  };
+  const family = { afi: s.field('Family', 'afi', 'TYPE_ENUM'), safi: s.field('Family', 'safi', 'TYPE_ENUM') };
+  const tableType = s.enumValues('TableType');
+  const afi = s.nestedEnumValues('Family', 'Afi');
+  const safi = s.nestedEnumValues('Family', 'Safi');
   return {
     request,
-    path: {
-      isWithdraw: field(path, 'Path', 'is_withdraw', 'TYPE_BOOL'),
-      family: field(path, 'Path', 'family', 'TYPE_MESSAGE'),
-      identifier: field(path, 'Path', 'identifier', 'TYPE_UINT32'),
-      nlri: field(path, 'Path', 'nlri_binary', 'TYPE_BYTES'),
-      pattrs: field(path, 'Path', 'pattrs_binary', 'TYPE_BYTES', 'LABEL_REPEATED'),
-    },
-    family: { afi: field(fam, 'Family', 'afi', 'TYPE_ENUM'), safi: field(fam, 'Family', 'safi', 'TYPE_ENUM') },
-    tableGlobal: enumValue(tableType, 'TableType', 'GLOBAL'),
-    tableVrf: enumValue(tableType, 'TableType', 'VRF'),
-    afiIp: enumValue(afi, 'Family.Afi', 'AFI_IP'),
-    afiIp6: enumValue(afi, 'Family.Afi', 'AFI_IP6'),
-    safiUnicast: enumValue(safi, 'Family.Safi', 'SAFI_UNICAST'),
+    path,
+    family,
+    tableGlobal: s.enumValue('TableType', tableType, 'GLOBAL', 'TABLE_TYPE_GLOBAL').number,
+    tableVrf: s.enumValue('TableType', tableType, 'VRF', 'TABLE_TYPE_VRF').number,
+    afiIp: s.enumValue('Family.Afi', afi, 'AFI_IP').number,
+    afiIp6: s.enumValue('Family.Afi', afi, 'AFI_IP6').number,
+    safiUnicast: s.enumValue('Family.Safi', safi, 'SAFI_UNICAST').number,
   };
 }
 

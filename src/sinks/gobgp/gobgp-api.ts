@@ -3,17 +3,14 @@
  * GoBGP (so the wire schema matches the daemon), and a small promise client.
  * Fields are snake_case (keepCase): a camelCase field would be dropped silently.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { RtreflectError } from '../../util/errors.js';
-import { decodeListPathResponse, type BinaryDestination } from './list-path-decoder.js';
+import { checkListPathSchema, decodeListPathResponse, type BinaryDestination } from './list-path-decoder.js';
 import { AddPathEncoder, addPathWireSchema } from './add-path-encoder.js';
 import { grpcServerStream } from './grpc-raw-stream.js';
+import { DEFAULT_PROTO_DIR, ProtoShape, gobgpDialect, protoShapeError, readGobgpProtos, type GobgpDialect } from './gobgp-protos.js';
 
-export const DEFAULT_PROTO_DIR = '/usr/share/gocode/src/github.com/osrg/gobgp/api';
-const PROTO_FILES = ['gobgp.proto', 'attribute.proto', 'capability.proto'];
+export { DEFAULT_PROTO_DIR } from './gobgp-protos.js';
 
 export type ApiFamily = { afi: 'AFI_IP' | 'AFI_IP6'; safi: 'SAFI_UNICAST' };
 export const FAMILY_IPV4: ApiFamily = { afi: 'AFI_IP', safi: 'SAFI_UNICAST' };
@@ -44,38 +41,54 @@ export interface ApiPathOut {
 }
 export interface ApiDestination { prefix: string; paths: ApiPathOut[] }
 
+/** table_type as rtreflect names it; the client spells it as the loaded API does (GoBGP 4.x: TABLE_TYPE_GLOBAL). */
 export interface AddPathStreamRequest { table_type: 'GLOBAL' | 'VRF'; vrf_id?: string; paths: ApiPathIn[] }
 
-interface LoadedApi { ctor: grpc.ServiceClientConstructor; encoder: AddPathEncoder }
+export interface LoadedApi {
+  ctor: grpc.ServiceClientConstructor;
+  encoder: AddPathEncoder;
+  dialect: GobgpDialect;
+  /** The protobuf package ("apipb" in GoBGP 3.x, "api" in 4.x) and how errors name this API. */
+  pkg: string;
+  label: string;
+}
 const cache = new Map<string, LoadedApi>();
 
-/** The GobgpApi service constructor for the protos in `protoDir`. */
+/** GoBGP's service constructor for the protos in `protoDir`. */
 export function loadGobgpService(protoDir = DEFAULT_PROTO_DIR): grpc.ServiceClientConstructor {
   return loadGobgpApi(protoDir).ctor;
 }
 
-/** The service and an AddPathStream encoder, both from the protos in `protoDir`. */
+/**
+ * The service, an AddPathStream encoder and the spelling of requests, all from the
+ * protos in `protoDir`; an API that cannot carry what rtreflect writes and reads
+ * is refused here, naming the directory, the API and what differs.
+ */
 export function loadGobgpApi(protoDir = DEFAULT_PROTO_DIR): LoadedApi {
   const hit = cache.get(protoDir);
   if (hit) return hit;
-  for (const f of PROTO_FILES) {
-    if (!existsSync(join(protoDir, f))) {
-      throw new RtreflectError('ERR_GOBGP_PROTO', `GoBGP API file ${join(protoDir, f)} not found; install GoBGP's protos (Debian: golang-github-osrg-gobgp-dev) or set the gobgp sink's protoDir`);
-    }
-  }
-  let def: protoLoader.PackageDefinition;
-  try {
-    // google/protobuf/{any,empty,timestamp}.proto come bundled with protobufjs; only GoBGP's own directory is needed.
-    def = protoLoader.loadSync(PROTO_FILES, { includeDirs: [protoDir], keepCase: true, longs: Number, enums: String, defaults: false, oneofs: true });
-  } catch (err) {
-    throw new RtreflectError('ERR_GOBGP_PROTO', `cannot load GoBGP's API from ${protoDir}: ${(err as Error).message}`, { cause: err });
-  }
-  const pkg = grpc.loadPackageDefinition(def) as unknown as { apipb?: { GobgpApi?: grpc.ServiceClientConstructor } };
-  const ctor = pkg.apipb?.GobgpApi;
-  if (!ctor) throw new RtreflectError('ERR_GOBGP_PROTO', `${protoDir} has no apipb.GobgpApi service; is it GoBGP 3.x's api directory?`);
-  const api = { ctor, encoder: new AddPathEncoder(addPathWireSchema(def)) };
+  const protos = readGobgpProtos(protoDir);
+  const shape = new ProtoShape(protos.def, protos.pkg, (what) => { throw protoShapeError(protoDir, protos.label, what); });
+  const encoder = new AddPathEncoder(addPathWireSchema(shape));
+  checkListPathSchema(shape);
+  const dialect = gobgpDialect(shape);
+  let ctor: unknown = grpc.loadPackageDefinition(protos.def);
+  for (const part of protos.service.split('.')) ctor = (ctor as Record<string, unknown> | undefined)?.[part];
+  if (typeof ctor !== 'function') throw protoShapeError(protoDir, protos.label, `service ${protos.service} cannot be loaded`);
+  const api = { ctor: ctor as grpc.ServiceClientConstructor, encoder, dialect, pkg: protos.pkg, label: protos.label };
   cache.set(protoDir, api);
   return api;
+}
+
+/** A ListPathRequest for one family of the global RIB or a VRF, binary fields only, spelt as the loaded API spells it. */
+export function listPathRequest(d: GobgpDialect, family: 4 | 6, opts: { vrf?: string; prefixes?: string[] } = {}): Record<string, unknown> {
+  return {
+    table_type: opts.vrf !== undefined ? d.tableVrf : d.tableGlobal,
+    name: opts.vrf ?? '',
+    family: apiFamily(family),
+    ...(opts.prefixes?.length ? { prefixes: opts.prefixes.map((prefix) => ({ prefix, type: d.lookupExact })) } : {}),
+    enable_only_binary: true,
+  };
 }
 
 /** "127.0.0.1:50051", "[::1]:50051", "unix:/run/gobgpd.sock" or "unix:///run/gobgpd.sock" → a grpc-js target. */
@@ -97,10 +110,11 @@ export class GobgpClient {
   private readonly callTimeoutMs: number;
   /** Writes AddPathStream requests as bytes, in the schema of the loaded protos. */
   readonly encoder: AddPathEncoder;
+  private readonly api: LoadedApi;
 
   constructor(address: string, opts: GobgpClientOptions = {}) {
     this.address = address;
-    const api = loadGobgpApi(opts.protoDir);
+    const api = (this.api = loadGobgpApi(opts.protoDir));
     const Ctor = api.ctor;
     this.encoder = api.encoder;
     this.client = new Ctor(grpcTarget(address), grpc.credentials.createInsecure(), {
@@ -141,13 +155,7 @@ export class GobgpClient {
   /** Paths of one family, binary only. `vrf` lists a VRF's table instead of the global RIB. */
   async listPaths(family: 4 | 6, opts: { vrf?: string; prefixes?: string[] } = {}): Promise<ApiDestination[]> {
     const out: ApiDestination[] = [];
-    await this.serverStream<{ destination?: ApiDestination }>('ListPath', {
-      table_type: opts.vrf !== undefined ? 'VRF' : 'GLOBAL',
-      name: opts.vrf ?? '',
-      family: apiFamily(family),
-      prefixes: (opts.prefixes ?? []).map((prefix) => ({ prefix, type: 'EXACT' })),
-      enable_only_binary: true,
-    }, (r) => { if (r.destination) out.push({ prefix: r.destination.prefix, paths: r.destination.paths ?? [] }); });
+    await this.serverStream<{ destination?: ApiDestination }>('ListPath', listPathRequest(this.api.dialect, family, opts), (r) => { if (r.destination) out.push({ prefix: r.destination.prefix, paths: r.destination.paths ?? [] }); });
     return out;
   }
 
@@ -167,12 +175,7 @@ export class GobgpClient {
   /** The same read, each ListPathResponse handed over as its bytes (binary fields only). */
   listPathMessages(family: 4 | 6, opts: { vrf?: string }, onMessage: (msg: Buffer) => void): Promise<void> {
     const def = this.method('ListPath');
-    const req = def.requestSerialize({
-      table_type: opts.vrf !== undefined ? 'VRF' : 'GLOBAL',
-      name: opts.vrf ?? '',
-      family: apiFamily(family),
-      enable_only_binary: true,
-    });
+    const req = def.requestSerialize(listPathRequest(this.api.dialect, family, { vrf: opts.vrf }));
     return grpcServerStream(this.address, def.path, req, onMessage);
   }
 
@@ -183,7 +186,13 @@ export class GobgpClient {
 
   /** Streams the requests, honouring back-pressure; resolves when gobgpd acknowledged the whole stream. */
   addPathStream(requests: Iterable<AddPathStreamRequest>): Promise<void> {
-    return streamAll((done) => this.client.AddPathStream(done) as grpc.ClientWritableStream<AddPathStreamRequest>, requests);
+    const spelt = function* (this: GobgpClient) { for (const r of requests) yield { ...r, table_type: this.tableType(r.table_type) }; };
+    return streamAll((done) => this.client.AddPathStream(done) as grpc.ClientWritableStream<unknown>, spelt.call(this));
+  }
+
+  /** The loaded API's name of a table type (3.x "GLOBAL", 4.x "TABLE_TYPE_GLOBAL"); unset means the global RIB. */
+  private tableType(t: 'GLOBAL' | 'VRF' | undefined): string {
+    return t === 'VRF' ? this.api.dialect.tableVrf : this.api.dialect.tableGlobal;
   }
 
   /** A client-streaming AddPathStream call whose requests are already bytes (AddPathEncoder.request). */
@@ -232,7 +241,9 @@ export class GobgpClient {
     };
   }
 
-  addPath(req: { table_type?: 'GLOBAL' | 'VRF'; vrf_id?: string; path: ApiPathIn }): Promise<{ uuid?: Buffer }> { return this.unary('AddPath', req); }
+  addPath(req: { table_type?: 'GLOBAL' | 'VRF'; vrf_id?: string; path: ApiPathIn }): Promise<{ uuid?: Buffer }> {
+    return this.unary('AddPath', { ...req, table_type: this.tableType(req.table_type) });
+  }
 
   /**
    * Deletes one path. A DeletePath naming neither a path nor a uuid makes gobgpd
@@ -240,10 +251,11 @@ export class GobgpClient {
    */
   deletePath(req: { table_type?: 'GLOBAL' | 'VRF'; vrf_id?: string; family?: ApiFamily; path?: ApiPathIn; uuid?: Uint8Array }): Promise<void> {
     assertDeleteNamesPath(req);
-    return this.unary('DeletePath', req);
+    return this.unary('DeletePath', { ...req, table_type: this.tableType(req.table_type) });
   }
 
-  addVrf(vrf: Record<string, unknown>): Promise<void> { return this.unary('AddVrf', { vrf }); }
+  /** Creates a VRF; route distinguisher and targets as text ("65000:1", "192.0.2.1:1"). */
+  addVrf(vrf: VrfSpec): Promise<void> { return this.unary('AddVrf', { vrf: vrfMessage(this.api, vrf) }); }
   async listVrfs(): Promise<{ name: string; id?: number }[]> {
     const out: { name: string; id?: number }[] = [];
     await this.serverStream<{ vrf?: { name: string; id?: number } }>('ListVrf', {}, (r) => { if (r.vrf) out.push(r.vrf); });
@@ -290,6 +302,21 @@ export function assertDeleteNamesPath(req: { path?: ApiPathIn; uuid?: Uint8Array
   }
 }
 
+export interface VrfSpec { name: string; rd: string; importRt: string[]; exportRt: string[]; id: number }
+
+/**
+ * A Vrf message as the loaded API spells it: GoBGP 3.x packs the route distinguisher
+ * and targets in google.protobuf.Any, 4.x has typed oneof messages for them.
+ */
+export function vrfMessage(api: Pick<LoadedApi, 'dialect' | 'pkg'>, v: VrfSpec): Record<string, unknown> {
+  const rd = parseRd(v.rd), imp = v.importRt.map(parseRt), exp = v.exportRt.map(parseRt);
+  if (api.dialect.vrfTargets === 'any') {
+    const any = (x: { type: string; fields: [number, number | string | boolean][] }) => ({ type_url: `type.googleapis.com/${api.pkg}.${x.type}`, value: pbMessage(x.fields) });
+    return { name: v.name, rd: any(rdAny(rd)), import_rt: imp.map((t) => any(rtAny(t))), export_rt: exp.map((t) => any(rtAny(t))), id: v.id };
+  }
+  return { name: v.name, rd: rdOneof(rd), import_rt: imp.map(rtOneof), export_rt: exp.map(rtOneof), id: v.id };
+}
+
 /** Minimal protobuf encoding (varint and string fields) for the few Any-packed objects without a binary field: VRF RDs and RTs. */
 function pbVarint(out: number[], v: number): void { let x = v >>> 0; while (x > 0x7f) { out.push((x & 0x7f) | 0x80); x >>>= 7; } out.push(x); }
 function pbMessage(fields: [number, number | string | boolean][]): Buffer {
@@ -300,32 +327,42 @@ function pbMessage(fields: [number, number | string | boolean][]): Buffer {
   }
   return Buffer.from(out);
 }
-const any = (t: string, value: Buffer) => ({ type_url: `type.googleapis.com/apipb.${t}`, value });
 
-function splitAdmin(text: string, what: string): { admin: string; assigned: number } {
+type AdminKind = 'ip' | 'as2' | 'as4';
+interface AdminValue { kind: AdminKind; admin: string | number; assigned: number }
+
+function splitAdmin(text: string, what: string): AdminValue {
   const i = text.lastIndexOf(':');
   const admin = text.slice(0, i), assigned = Number(text.slice(i + 1));
   if (i <= 0 || !/^\d+$/.test(text.slice(i + 1)) || assigned > 0xffffffff) {
     throw new RtreflectError('ERR_GOBGP_VRF', `${what} "${text}" is not "asn:number" or "ipv4:number"`);
   }
-  return { admin, assigned };
+  if (admin.includes('.')) return { kind: 'ip', admin, assigned };
+  const asn = Number(admin);
+  if (!/^\d+$/.test(admin) || asn > 0xffffffff) throw new RtreflectError('ERR_GOBGP_VRF', `${what} "${text}" has a bad administrator part`);
+  return { kind: asn <= 0xffff ? 'as2' : 'as4', admin: asn, assigned };
 }
 
-/** Route distinguisher text ("65000:1", "4200000000:1", "192.0.2.1:1") as GoBGP's Any. */
-export function rdToAny(text: string): { type_url: string; value: Buffer } {
-  const { admin, assigned } = splitAdmin(text, 'route distinguisher');
-  if (admin.includes('.')) return any('RouteDistinguisherIPAddress', pbMessage([[1, admin], [2, assigned]]));
-  const asn = Number(admin);
-  if (!/^\d+$/.test(admin) || asn > 0xffffffff) throw new RtreflectError('ERR_GOBGP_VRF', `route distinguisher "${text}" has a bad administrator part`);
-  if (asn <= 0xffff) return any('RouteDistinguisherTwoOctetASN', pbMessage([[1, asn], [2, assigned]]));
-  return any('RouteDistinguisherFourOctetASN', pbMessage([[1, asn], [2, assigned]]));
-}
+/** Route distinguisher text ("65000:1", "4200000000:1", "192.0.2.1:1"). */
+const parseRd = (text: string): AdminValue => splitAdmin(text, 'route distinguisher');
+/** Route target text: a transitive extended community of sub-type 2. */
+const parseRt = (text: string): AdminValue => splitAdmin(text, 'route target');
 
-/** Route target text as GoBGP's Any (a transitive extended community, sub-type 2). */
-export function rtToAny(text: string): { type_url: string; value: Buffer } {
-  const { admin, assigned } = splitAdmin(text, 'route target');
-  if (admin.includes('.')) return any('IPv4AddressSpecificExtended', pbMessage([[1, true], [2, 2], [3, admin], [4, assigned]]));
-  const asn = Number(admin);
-  if (!/^\d+$/.test(admin) || asn > 0xffffffff) throw new RtreflectError('ERR_GOBGP_VRF', `route target "${text}" has a bad administrator part`);
-  return any(asn <= 0xffff ? 'TwoOctetAsSpecificExtended' : 'FourOctetAsSpecificExtended', pbMessage([[1, true], [2, 2], [3, asn], [4, assigned]]));
-}
+const RD_TYPES: Record<AdminKind, { any: string; oneof: string }> = {
+  ip: { any: 'RouteDistinguisherIPAddress', oneof: 'ip_address' },
+  as2: { any: 'RouteDistinguisherTwoOctetASN', oneof: 'two_octet_asn' },
+  as4: { any: 'RouteDistinguisherFourOctetASN', oneof: 'four_octet_asn' },
+};
+const RT_TYPES: Record<AdminKind, { any: string; oneof: string }> = {
+  ip: { any: 'IPv4AddressSpecificExtended', oneof: 'ipv4_address_specific' },
+  as2: { any: 'TwoOctetAsSpecificExtended', oneof: 'two_octet_as_specific' },
+  as4: { any: 'FourOctetAsSpecificExtended', oneof: 'four_octet_as_specific' },
+};
+
+// RouteDistinguisher*: admin = 1, assigned = 2. *Specific extended: is_transitive = 1, sub_type = 2, asn or address = 3, local_admin = 4.
+const rdAny = (v: AdminValue) => ({ type: RD_TYPES[v.kind].any, fields: [[1, v.admin], [2, v.assigned]] as [number, number | string][] });
+const rtAny = (v: AdminValue) => ({ type: RT_TYPES[v.kind].any, fields: [[1, true], [2, 2], [3, v.admin], [4, v.assigned]] as [number, number | string | boolean][] });
+const rdOneof = (v: AdminValue) => ({ [RD_TYPES[v.kind].oneof]: { admin: v.admin, assigned: v.assigned } });
+const rtOneof = (v: AdminValue) => ({
+  [RT_TYPES[v.kind].oneof]: { is_transitive: true, sub_type: 2, [v.kind === 'ip' ? 'address' : 'asn']: v.admin, local_admin: v.assigned },
+});

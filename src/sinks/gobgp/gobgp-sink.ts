@@ -17,7 +17,7 @@ import { bytesToPrefix, formatPrefix, type Prefix } from '../../util/ip.js';
 import type { ReflectedRoute } from '../../engine/reflected-route.js';
 import type { ApplyReport, Sink, SinkChange, SinkConnectionState, SinkHooks, SinkProjection, SinkStatusExtra } from '../../engine/sink.js';
 import { ATTR_MP_REACH_NLRI, decodeAttrs, decodePrefixNlri, type DecodedAttrs } from './bgp-wire.js';
-import { GobgpClient, loadGobgpApi, rdToAny, rtToAny } from './gobgp-api.js';
+import { GobgpClient, loadGobgpApi } from './gobgp-api.js';
 import type { AddPathEncoder } from './add-path-encoder.js';
 import { PathPlanner, type PlannedRoute } from './path-planner.js';
 import { visitListPathResponse, type PathView } from './list-path-decoder.js';
@@ -498,7 +498,7 @@ class GobgpSink implements Sink {
     }
     try {
       const imp = conf.importRt ?? conf.rt ?? [], exp = conf.exportRt ?? conf.rt ?? [];
-      await this.client!.addVrf({ name, rd: rdToAny(conf.rd), import_rt: imp.map(rtToAny), export_rt: exp.map(rtToAny), id: conf.id ?? 0 });
+      await this.client!.addVrf({ name, rd: conf.rd, importRt: imp, exportRt: exp, id: conf.id ?? 0 });
       this.knownVrfs.add(name);
       this.log.info({ vrf: name, rd: conf.rd }, 'created VRF in gobgpd');
       return undefined;

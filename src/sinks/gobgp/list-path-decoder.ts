@@ -1,4 +1,5 @@
 import { RtreflectError } from '../../util/errors.js';
+import type { ProtoShape } from './gobgp-protos.js';
 
 /**
  * A ListPathResponse as rtreflect reads it back: only the fields a resync
@@ -9,7 +10,32 @@ import { RtreflectError } from '../../util/errors.js';
  * ListPathResponse { Destination destination = 1 }
  * Destination { string prefix = 1; repeated Path paths = 2 }
  * Path { string neighbor_ip = 15; uint32 identifier = 18; bytes nlri_binary = 20; repeated bytes pattrs_binary = 21 }
+ *
+ * These numbers are the same in every GoBGP from 3.10 to 4.8; checkListPathSchema
+ * refuses, at start-up, protos that number them otherwise.
  */
+const DESTINATION = 1;
+const PREFIX = 1;
+const PATHS = 2;
+const NEIGHBOR_IP = 15;
+const IDENTIFIER = 18;
+const NLRI_BINARY = 20;
+const PATTRS_BINARY = 21;
+
+/** Checks that the loaded API numbers the fields this decoder reads as it reads them. */
+export function checkListPathSchema(s: ProtoShape): void {
+  const expect = (owner: string, name: string, want: number, type: string, label = 'LABEL_OPTIONAL', typeName?: string): void => {
+    const no = s.field(owner, name, type, label, typeName);
+    if (no !== want) s.fail(`${owner}.${name} is field ${no}, rtreflect reads it as field ${want}`);
+  };
+  expect('ListPathResponse', 'destination', DESTINATION, 'TYPE_MESSAGE', 'LABEL_OPTIONAL', `${s.pkg}.Destination`);
+  expect('Destination', 'prefix', PREFIX, 'TYPE_STRING');
+  expect('Destination', 'paths', PATHS, 'TYPE_MESSAGE', 'LABEL_REPEATED', `${s.pkg}.Path`);
+  expect('Path', 'neighbor_ip', NEIGHBOR_IP, 'TYPE_STRING');
+  expect('Path', 'identifier', IDENTIFIER, 'TYPE_UINT32');
+  expect('Path', 'nlri_binary', NLRI_BINARY, 'TYPE_BYTES');
+  expect('Path', 'pattrs_binary', PATTRS_BINARY, 'TYPE_BYTES', 'LABEL_REPEATED');
+}
 export interface BinaryPath {
   /** Injected into this gobgpd (no peer: neighbor_ip absent, empty or "<nil>"); learned paths are not. */
   local: boolean;
@@ -112,18 +138,18 @@ function readPath(buf: Buffer, end: number): PathView {
   while (pos < end) {
     const tag = varint(buf, end);
     const field = tag >>> 3, wt = tag & 7;
-    if (field === 15 && wt === 2) {
+    if (field === NEIGHBOR_IP && wt === 2) {
       const e = span(buf, end);
       if (e > spanStart && !isNil(buf, spanStart, e)) {
         v.local = false;
         v.neighborStart = spanStart;
         v.neighborEnd = e;
       }
-    } else if (field === 18 && wt === 0) v.identifier = varint(buf, end);
-    else if (field === 20 && wt === 2) {
+    } else if (field === IDENTIFIER && wt === 0) v.identifier = varint(buf, end);
+    else if (field === NLRI_BINARY && wt === 2) {
       v.nlriEnd = span(buf, end);
       v.nlriStart = spanStart;
-    } else if (field === 21 && wt === 2) {
+    } else if (field === PATTRS_BINARY && wt === 2) {
       const e = span(buf, end);
       v.attrStart[v.attrCount] = spanStart;
       v.attrEnd[v.attrCount++] = e;
@@ -143,7 +169,7 @@ export function visitListPathResponse(buf: Buffer, each: (p: PathView) => void):
   const end = buf.length;
   while (pos < end) {
     const tag = varint(buf, end);
-    if (tag >>> 3 !== 1 || (tag & 7) !== 2) { skip(buf, end, tag & 7); continue; }
+    if (tag >>> 3 !== DESTINATION || (tag & 7) !== 2) { skip(buf, end, tag & 7); continue; }
     const de = span(buf, end);
     pos = spanStart;
     prefix = PREFIX_AT;
@@ -151,10 +177,10 @@ export function visitListPathResponse(buf: Buffer, each: (p: PathView) => void):
     while (pos < de) {
       const t = varint(buf, de);
       const field = t >>> 3, wt = t & 7;
-      if (field === 1 && wt === 2) {
+      if (field === PREFIX && wt === 2) {
         prefix.end = span(buf, de);
         prefix.start = spanStart;
-      } else if (field === 2 && wt === 2) {
+      } else if (field === PATHS && wt === 2) {
         const pe = span(buf, de);
         pos = spanStart;
         const v = readPath(buf, pe);

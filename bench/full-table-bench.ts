@@ -138,10 +138,14 @@ async function stopRtreflect(d: Daemon | undefined): Promise<void> {
 
 interface DaemonStatus {
   daemon: { ready: boolean };
-  sinks: { applied: number; lastResync?: { upserts: number; deletes: number; durationMs: number } }[];
+  sinks: { applied: number; lastResync?: { upserts: number; deletes: number; durationMs: number }; resync?: unknown }[];
 }
 
-async function waitReady(d: Daemon, dir: string, tag: string, timeoutMs: number, everyMs = 50): Promise<{ at: number; status: DaemonStatus }> {
+/**
+ * Until READY (the kernel snapshot loaded, every sink taking writes) or, with `compared`, until
+ * every sink's first comparison is written as well: the moment its dataplane holds the kernel's table.
+ */
+async function waitReady(d: Daemon, dir: string, tag: string, timeoutMs: number, everyMs = 50, compared = true): Promise<{ at: number; status: DaemonStatus }> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     if (d.child.exitCode !== null || d.child.signalCode !== null) {
@@ -150,7 +154,7 @@ async function waitReady(d: Daemon, dir: string, tag: string, timeoutMs: number,
     }
     try {
       const s = await controlRequest(d.socket, 'status', {}, { timeoutMs: 10_000 }) as DaemonStatus;
-      if (s.daemon.ready) return { at: performance.now(), status: s };
+      if (s.daemon.ready && (!compared || s.sinks.every((k) => k.lastResync !== undefined && k.resync === undefined))) return { at: performance.now(), status: s };
     } catch { /* socket not there yet */ }
     if (performance.now() > deadline) throw new Error(`rtreflect not READY after ${timeoutMs} ms`);
     await sleep(everyMs);
@@ -335,12 +339,13 @@ export async function runFullTableBench(o: FullTableOptions): Promise<Record<str
     rt = undefined;
     t = performance.now();
     rt = startRtreflect(dir, config, 'restart');
+    r.restartReadyMs = (await waitReady(rt, dir, 'restart', 600_000, 20, false)).at - t;
     const warm = await waitReady(rt, dir, 'restart', 600_000);
     r.restartMs = warm.at - t;
     const lr = warm.status.sinks[0]?.lastResync;
     r.restartWrites = lr ? lr.upserts + lr.deletes : NaN;
     r.restartResyncMs = lr?.durationMs ?? NaN;
-    console.log(`  restart: READY ${fmtMs(r.restartMs)} (sink resync ${fmtMs(r.restartResyncMs)}), writes ${r.restartWrites}`);
+    console.log(`  restart: READY ${fmtMs(r.restartReadyMs)}, compared ${fmtMs(r.restartMs)} (sink resync ${fmtMs(r.restartResyncMs)}), writes ${r.restartWrites}`);
 
     // 5. Single-change latency: kernel route replace → best-path event in gobgpd, in steady state: after
     //    bulk work the daemon compacts its heap once (HeapCompactor, ~1 s after it settles, a pause of a
@@ -391,7 +396,8 @@ export async function runFullTableBench(o: FullTableOptions): Promise<Record<str
       { metric: 'CPU, last round: gobgpd (raw) / gobgpd (rtreflect) / rtreflect', value: `${fmtMs(r.rawGobgpdCpuMs)} / ${fmtMs(r.rtGobgpdCpuMs)} / ${fmtMs(r.rtCpuMs)}` },
       { metric: 'rtreflect RSS idle / at READY+2s / +12s', value: `${(r.idleRss / 2 ** 20).toFixed(0)} / ${(r.peakRss / 2 ** 20).toFixed(0)} / ${(r.fullRss / 2 ** 20).toFixed(0)} MiB` },
       { metric: 'memory per route (RSS delta at +12s)', value: `${r.bytesPerRoute.toFixed(0)} B`, target: '≤ 200 B', verdict: verdict(r.bytesPerRoute <= 200) },
-      { metric: 'restart → READY', value: fmtMs(r.restartMs), target: '≤ 5000 ms', verdict: verdict(r.restartMs <= 5000) },
+      { metric: 'restart → READY (kernel loaded, sinks taking writes)', value: fmtMs(r.restartReadyMs) },
+      { metric: 'restart → comparison written', value: fmtMs(r.restartMs), target: '≤ 5000 ms', verdict: verdict(r.restartMs <= 5000) },
       { metric: 'restart writes (upserts + deletes)', value: String(r.restartWrites), target: '0', verdict: verdict(r.restartWrites === 0) },
       { metric: 'floor: gobgpd serving its RIB (bare ListPath)', value: fmtMs(r.readFloorMs) },
       { metric: 'restart / floor', value: (r.restartMs / r.readFloorMs).toFixed(2) },

@@ -7,6 +7,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { waitFor } from './wait-for.js';
 
 export interface TestBirdOptions {
   /** Network namespace name (as in `ip netns list`). */
@@ -29,7 +30,7 @@ export interface TestBird {
   configure(): Promise<string>;
   /** Starts BIRD (again) and waits until its control socket answers. */
   start(): Promise<void>;
-  /** SIGTERM by PID and wait for exit (SIGKILL after 10 s). The temp dir stays. */
+  /** SIGTERM by PID and wait for exit (SIGKILL after 30 s). The temp dir stays. */
   stop(): Promise<void>;
   /** stop() and remove the temp dir. Idempotent. */
   destroy(): Promise<void>;
@@ -46,7 +47,7 @@ function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
 
 function run(cmd: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(cmd, args, { encoding: 'utf8', timeout: 10_000 }, (err, stdout, stderr) => {
+    execFile(cmd, args, { encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => {
       if (err) reject(new Error(`${cmd} ${args.join(' ')} failed: ${(stderr || stdout).trim() || err.message}`));
       else resolve(stdout);
     });
@@ -69,9 +70,10 @@ export async function startBird(opts: TestBirdOptions): Promise<TestBird> {
     const c = child;
     if (!c || c.exitCode !== null || c.signalCode !== null) return;
     c.kill('SIGTERM');
-    if (!(await waitExit(c, 10_000))) {
+    // Generous: BIRD removes its kernel routes on the way out, and tests check that it did.
+    if (!(await waitExit(c, 30_000))) {
       c.kill('SIGKILL');
-      await waitExit(c, 5000);
+      await waitExit(c, 10_000);
     }
   };
 
@@ -83,18 +85,17 @@ export async function startBird(opts: TestBirdOptions): Promise<TestBird> {
       { stdio: ['ignore', fd, fd] });
     closeSync(fd);
     child = c;
-    const deadline = Date.now() + 15_000;
-    for (;;) {
+    let last = '';
+    await waitFor(async () => {
       if (c.exitCode !== null || c.signalCode !== null) throw new Error(`bird exited (${c.exitCode ?? c.signalCode}): ${readLog()}`);
       try {
-        if ((await birdc(['show', 'status'])).includes('Daemon is up and running')) return;
-      } catch { /* socket not there yet */ }
-      if (Date.now() > deadline) {
-        await stop();
-        throw new Error(`bird did not come up in namespace ${opts.netns}: ${readLog()}`);
+        last = await birdc(['show', 'status']);
+      } catch (err) {
+        last = (err as Error).message; // socket not there yet
       }
-      await new Promise((r) => setTimeout(r, 100));
-    }
+      return last.includes('Daemon is up and running');
+    }, { describe: `bird to come up in namespace ${opts.netns}`, seen: () => `birdc: ${last.trim()}; log: ${readLog()}` })
+      .catch(async (err: unknown) => { await stop(); throw err; });
   };
 
   const bird: TestBird = {

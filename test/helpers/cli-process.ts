@@ -1,9 +1,7 @@
 /** Running the rtreflect CLI from tests, and waiting for what it does. */
-import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/util/package-info.js';
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+import { WAIT_MS, waitFor as waitUntil } from './wait-for.js';
 
 /** Node arguments for the CLI as the running test was built: dist/ when compiled, src/ through tsx otherwise. */
 export function cliArgs(): string[] {
@@ -14,22 +12,10 @@ export function cliArgs(): string[] {
 }
 
 /**
- * Polls `fn` until it returns something truthy, failing the test after `ms`.
- * With `retryErrors`, a throw counts as "not yet" (and is quoted if time runs out).
+ * Polls `fn` until it returns something truthy, failing the test after `ms` (default WAIT_MS) with
+ * what was awaited and what was last seen. With `retryErrors`, a throw counts as "not yet".
  */
-export async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>,
-  ms = 20_000, opts: { retryErrors?: boolean; intervalMs?: number } = {}): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      if (!opts.retryErrors) throw err;
-      last = err;
-    }
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}${last ? ` (${(last as Error).message})` : ''}`);
-    await sleep(opts.intervalMs ?? 100);
-  }
+export function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>,
+  ms = WAIT_MS, opts: { retryErrors?: boolean; intervalMs?: number; seen?: () => unknown } = {}): Promise<T> {
+  return waitUntil(fn, { describe: what, timeoutMs: ms, ...opts });
 }

@@ -19,6 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { createNetns, type Netns } from './netns.js';
 import { packageRoot } from '../../src/util/package-info.js';
 import { controlRequest } from '../../src/control/control-client.js';
+import { WAIT_MS, waitFor as waitUntil } from './wait-for.js';
 
 export const A_V4 = '10.255.0.1';
 export const B_V4 = '10.255.0.2';
@@ -57,20 +58,16 @@ export function execOutcome(cmd: string, args: string[], opts: { input?: string;
   });
 }
 
-/** Polls `probe` until it returns a non-undefined value; fails with `what` and the last probe error. */
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await sleep(everyMs);
-  }
+/**
+ * Polls `probe` until it returns a value other than undefined (a throw counts as "not yet"); after
+ * `timeoutMs` (default WAIT_MS) fails with `what` and the last probe result or error.
+ */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = WAIT_MS, everyMs = 100): Promise<T> {
+  const got = await waitUntil(async () => {
+    const v = await probe();
+    return v === undefined ? undefined : { v };
+  }, { describe: what, timeoutMs, intervalMs: everyMs, retryErrors: true });
+  return got.v;
 }
 
 /** A daemon inside a namespace, owned by PID. */
@@ -124,8 +121,8 @@ export class NsProcess {
     await this.waitExit(5000);
   }
 
-  /** SIGTERM, then SIGKILL after graceMs. */
-  async stop(graceMs = 5000): Promise<void> {
+  /** SIGTERM, then SIGKILL after graceMs (generous: BIRD flushes its kernel routes on the way out, even when the machine is busy). */
+  async stop(graceMs = 30_000): Promise<void> {
     if (!this.running) return;
     this.signal('SIGTERM');
     if (!(await this.waitExit(graceMs))) await this.kill9();
@@ -289,7 +286,7 @@ export class E2eTopology {
       if (!p.running) throw new Error(`gobgpd exited: ${p.log().slice(-2000)}`);
       const r = await execOutcome('ip', ['netns', 'exec', ns, 'gobgp', '-p', String(port), 'global']);
       return r.code === 0 && /AS:\s+\d+/.test(r.stdout) ? true : undefined;
-    }, 15_000, 100);
+    });
   }
 
   /** BIRD in A with these static routes (lines of `route ...;` per family); exported to the kernel as proto bird. */
@@ -310,9 +307,13 @@ protocol kernel kernel100 { ipv4 { table t100; export all; }; kernel table 100; 
       this.bird = new NsProcess(this.a.name, ['bird', '-f', '-c', join(this.dir, 'bird.conf'), '-s', join(this.dir, 'bird.ctl'), '-P', join(this.dir, 'bird.pid')],
         join(this.dir, 'bird.log'));
     }
-    this.bird.start();
-    await sleep(200);
-    if (!this.bird.running) throw new Error(`bird exited: ${this.bird.log()}`);
+    const bird = this.bird.start();
+    // Up means its control socket answers; the routes then follow (tests wait for those themselves).
+    await waitFor(`BIRD in ${this.a.name} to answer on its control socket`, async () => {
+      if (!bird.running) throw new Error(`bird exited: ${bird.log().slice(-2000)}`);
+      const r = await execOutcome('ip', ['netns', 'exec', this.a.name, 'birdc', '-s', join(this.dir, 'bird.ctl'), 'show', 'status']);
+      return /Daemon is up and running/.test(r.stdout) ? true : undefined;
+    });
   }
 
   writeConfig(yaml: string): void {
@@ -332,6 +333,9 @@ protocol kernel kernel100 { ipv4 { table t100; export all; }; kernel table 100; 
   - type: gobgp
     name: ${this.sinkName}
     address: "127.0.0.1:${A_GRPC_PORT}"
+    # gobgpd A runs before rtreflect starts: its first connection must not time out on a busy
+    # machine, or a second resync ("gobgpd connected") follows the start-up one.
+    connectTimeoutMs: 30000
     healthIntervalMs: 500
     backoff: { initialMs: 100, maxMs: 1000, jitter: 0.1 }${extra}${side}
 control:
@@ -353,7 +357,7 @@ log:
       if (!p.running) throw new Error(`rtreflect exited (${p.exitCode ?? p.exitSignal}): ${p.log().slice(-3000)}`);
       const st = await this.status();
       return (st.daemon as { ready: boolean }).ready ? true : undefined;
-    }, 40_000, 200);
+    }, WAIT_MS, 200);
     return p;
   }
 
@@ -397,7 +401,7 @@ log:
   }
 
   /** Waits until B's paths for `prefix` satisfy `ok`; returns them. */
-  waitPathsB(prefix: string, what: string, ok: (paths: RibPath[]) => boolean, timeoutMs = 20_000): Promise<RibPath[]> {
+  waitPathsB(prefix: string, what: string, ok: (paths: RibPath[]) => boolean, timeoutMs = WAIT_MS): Promise<RibPath[]> {
     let last: RibPath[] = [];
     return waitFor(`${prefix} in B: ${what}`, async () => {
       last = await this.pathsB(prefix);
@@ -431,7 +435,7 @@ log:
    * (prefix → sorted next hops) was missing or different. A withdrawal lasting longer than
    * one poll shows up here; the message counters (countersB) catch shorter ones.
    */
-  watchB(expected: Map<string, string[]>, everyMs = 100): { stop(): Promise<{ samples: number; bad: string[] }> } {
+  watchB(expected: Map<string, string[]>, everyMs = 100): { samples(): number; stop(): Promise<{ samples: number; bad: string[] }> } {
     let running = true;
     let samples = 0;
     const bad: string[] = [];
@@ -451,6 +455,7 @@ log:
       }
     })();
     return {
+      samples: () => samples,
       async stop() {
         running = false;
         await loop;
@@ -460,7 +465,7 @@ log:
   }
 
   /** Waits for both sessions of B to be established. */
-  async waitEstablished(timeoutMs = 30_000): Promise<void> {
+  async waitEstablished(timeoutMs = WAIT_MS): Promise<void> {
     await waitFor('BGP sessions A–B to be established', async () => {
       const out = await this.gobgp('b', ['neighbor']);
       const lines = out.split('\n').filter((l) => l.includes(A_V4) || l.includes(A_V6));

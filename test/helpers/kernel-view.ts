@@ -5,6 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import type { Route } from '../../src/kernel/route.js';
+import { WAIT_MS, waitFor } from './wait-for.js';
 
 export type RouteView = Map<string, string>;
 
@@ -84,14 +85,14 @@ export function viewDiff(kernel: RouteView, held: RouteView, max = 10): string {
   return `${lines.length} differences (kernel ${kernel.size} routes, rtreflect ${held.size}):\n${lines.slice(0, max).join('\n')}${lines.length > max ? '\n  ...' : ''}`;
 }
 
-/** Resolves once check() returns "" (equal); rejects with the last difference after limitMs (a hang guard). */
-export async function eventually(check: () => Promise<string> | string, what: string, limitMs = 20_000, stepMs = 100): Promise<void> {
-  const deadline = Date.now() + limitMs;
+/**
+ * Resolves once check() returns "" (equal); after limitMs (default WAIT_MS, a hang guard) rejects
+ * with what was awaited and the last difference seen.
+ */
+export async function eventually(check: () => Promise<string> | string, what: string, limitMs = WAIT_MS, stepMs = 100): Promise<void> {
   let last = '';
-  for (;;) {
+  await waitFor(async () => {
     last = await check();
-    if (last === '') return;
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}: ${last}`);
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
+    return last === '';
+  }, { describe: what, timeoutMs: limitMs, intervalMs: stepMs, seen: () => last });
 }

@@ -11,6 +11,7 @@ import { packageRoot } from '../../src/util/package-info.js';
 import { loadApiDefs, nameCrc, type ApiDefsData } from '../../src/sinks/vpp/vpp-api-defs.js';
 import { VppCodec, type VppMessage } from '../../src/sinks/vpp/vpp-codec.js';
 import { FrameReader, frame } from '../../src/sinks/vpp/vpp-transport.js';
+import { WAIT_MS, waitFor as waitUntil } from './wait-for.js';
 
 /**
  * VPP's API definition files for the codec tests, first found of: $RTREFLECT_VPP_API_DIR,
@@ -210,12 +211,7 @@ function sh(cmd: string, args: string[]): string {
 }
 
 async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
+  await waitUntil(cond, { describe: what, timeoutMs: ms });
 }
 
 /**
@@ -290,9 +286,9 @@ plugins { ${pluginDir ? `path ${pluginDir}` : ''} plugin default { disable } plu
     // `ip netns exec` execs vpp: the PID is VPP's.
     vpp.pid = proc.pid!;
     try {
-      await waitFor(() => existsSync(apiSock) && existsSync(cliSock) || proc!.exitCode !== null, 30_000, 'VPP sockets');
+      await waitFor(() => existsSync(apiSock) && existsSync(cliSock) || proc!.exitCode !== null, WAIT_MS, 'VPP sockets');
       if (proc.exitCode !== null) throw new Error(`VPP exited with ${proc.exitCode}: ${stderr}`);
-      await waitFor(() => { try { vpp.cli('show version'); return true; } catch { return false; } }, 15_000, 'VPP CLI');
+      await waitFor(() => { try { vpp.cli('show version'); return true; } catch { return false; } }, WAIT_MS, 'VPP CLI');
       vpp.cli('create host-interface name vpp0');
       vpp.cli('set interface state host-vpp0 up');
       vpp.cli('set interface ip address host-vpp0 10.99.0.2/24');

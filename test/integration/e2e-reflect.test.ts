@@ -7,7 +7,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { E2eTopology, type RibPath } from '../helpers/e2e-topology.js';
+import { E2eTopology, waitFor, type RibPath } from '../helpers/e2e-topology.js';
 
 const nhs = (ps: RibPath[]): string[] => ps.map((p) => p.nextHop).sort();
 
@@ -28,7 +28,7 @@ export function create(options) {
 }
 `;
 
-describe('rtreflect run: BIRD → kernel → GoBGP (sidecar) → BGP peer', { timeout: 120_000 }, () => {
+describe('rtreflect run: BIRD → kernel → GoBGP (sidecar) → BGP peer', { timeout: 300_000 }, () => {
   let t: E2eTopology;
 
   before(async () => {
@@ -130,7 +130,11 @@ ${t.sinkYaml(`
   });
 
   it('puts kernel table 100 into VRF blue (created in gobgpd A), not the global table', async () => {
-    const inVrf = await t.ribA(4, 'blue').then((ps) => ps.filter((p) => p.prefix === '198.51.102.0/24'));
+    let inVrf: RibPath[] = [];
+    await waitFor('198.51.102.0/24 in VRF blue of gobgpd A', async () => {
+      inVrf = (await t.ribA(4, 'blue').catch(() => [])).filter((p) => p.prefix === '198.51.102.0/24');
+      return inVrf.length > 0 ? true : undefined;
+    }).catch((err: Error) => { throw new Error(`${err.message}; VRF blue in A: ${JSON.stringify(inVrf)}`); });
     assert.equal(inVrf.length, 1, `VRF blue in A: ${JSON.stringify(inVrf)}`);
     assert.equal(inVrf[0]!.nextHop, '192.0.2.10');
     const global = (await t.ribA(4)).filter((p) => p.prefix === '198.51.102.0/24');

@@ -15,6 +15,7 @@ import { VppClient } from '../../src/sinks/vpp/vpp-client.js';
 import { VppCodec } from '../../src/sinks/vpp/vpp-codec.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { cliCommand, execOutcome, NsProcess, waitFor } from '../helpers/e2e-topology.js';
+import { WAIT_MS } from '../helpers/wait-for.js';
 import { findVppBinary, NO_VPP_MESSAGE, startLiveVpp, type LiveVpp, vppFib, type FibRoute } from '../helpers/vpp.js';
 
 const bin = findVppBinary();
@@ -59,7 +60,7 @@ describe('rtreflect run: kernel → VPP sink → real VPP', { skip: bin ? false 
   }
 
   /** Waits until VPP's entry for the prefix satisfies ok (undefined: absent); returns it. */
-  async function waitRoute(table: number, prefix: string, what: string, ok: (r: FibRoute | undefined) => boolean, timeoutMs = 20_000): Promise<FibRoute | undefined> {
+  async function waitRoute(table: number, prefix: string, what: string, ok: (r: FibRoute | undefined) => boolean, timeoutMs = WAIT_MS): Promise<FibRoute | undefined> {
     let last: FibRoute | undefined;
     await waitFor(`${prefix} in VPP table ${table}: ${what}`, async () => {
       last = (await fib(table, prefix.includes(':'))).get(prefix);
@@ -81,7 +82,7 @@ describe('rtreflect run: kernel → VPP sink → real VPP', { skip: bin ? false 
       if (!p.running) throw new Error(`rtreflect exited (${p.exitCode ?? p.exitSignal}): ${p.log().slice(-3000)}`);
       const st = await controlRequest(controlSock, 'status', {}, { timeoutMs: 5_000 }) as { daemon: { ready: boolean }; sinks: SinkView[] };
       return st.daemon.ready && st.sinks[0]?.state === 'up' && st.sinks[0].lastResync ? true : undefined;
-    }, 40_000, 200);
+    }, WAIT_MS, 200);
   }
 
   /** `vppctl show ip fib table N PREFIX` (the detailed view), parsed: prefix → its paths as VPP's CLI prints them (next hop or "drop", weight). */
@@ -193,7 +194,7 @@ log: { level: info, format: json }
     await waitRoute(100, '100.65.0.0/16', 'back in a recreated table 100', (x) => !!x);
     const ecmp = await waitRoute(0, '203.0.113.0/24', 'back with weights 2/2', (x) => x?.paths.length === 2);
     assert.deepEqual(ecmp!.paths.map((p) => p.weight), [2, 2]);
-    await waitFor('the sink to report up', async () => ((await status()).sinks[0]!.state === 'up' ? true : undefined), 20_000);
+    await waitFor('the sink to report up', async () => ((await status()).sinks[0]!.state === 'up' ? true : undefined));
   });
 
   it('rtreflect killed and restarted with the kernel unchanged: nothing removed or re-added', async () => {

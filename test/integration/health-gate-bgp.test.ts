@@ -14,9 +14,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createNetns, type Netns } from '../helpers/netns.js';
-import { cliArgs, waitFor as waitUntil, sleep } from '../helpers/cli-process.js';
+import { cliArgs, waitFor as waitUntil } from '../helpers/cli-process.js';
+import { WAIT_MS } from '../helpers/wait-for.js';
 
-const waitFor = <T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = 30000): Promise<T> =>
+const waitFor = <T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = WAIT_MS): Promise<T> =>
   waitUntil(what, fn, ms, { retryErrors: true, intervalMs: 100 });
 
 
@@ -72,7 +73,7 @@ after(async () => {
 
 interface GateStatus { name: string; healthy: boolean; upChecks: number; checks: { name: string; state: string; consecutiveFail: number; consecutiveOk: number }[] }
 
-test('health-gated routes reach, leave and return to a BGP peer as services fail and recover', { timeout: 120_000 }, async () => {
+test('health-gated routes reach, leave and return to a BGP peer as services fail and recover', { timeout: 600_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'rtr-hgbgp-'));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   const router = await createNetns('hgr');
@@ -116,7 +117,9 @@ test('health-gated routes reach, leave and return to a BGP peer as services fail
 
   const control = join(dir, 'control.sock');
   const config = join(dir, 'rtreflect.yaml');
-  const timing = 'intervalMs: 200, timeoutMs: 500, rise: 2, fall: 3';
+  // A healthy service's probe must not time out because the machine is busy: a refused connection
+  // (a stopped service) fails at once whatever the timeout.
+  const timing = 'intervalMs: 200, timeoutMs: 5000, rise: 2, fall: 3';
   writeFileSync(config, `
 source: { protocols: [bird], tables: [main], families: [4] }
 handlers:
@@ -149,7 +152,9 @@ log: { level: info }
     assert.ok(svc, `status shows the health-gate service ${name}: ${out.slice(0, 2000)}`);
     return svc;
   };
-  const ribIs = (want: string[], what: string) => waitFor(what, async () => JSON.stringify(await peerRib()) === JSON.stringify([...want].sort()));
+  let lastRib: string[] = [];
+  const ribIs = (want: string[], what: string) => waitUntil(what, async () => JSON.stringify(lastRib = await peerRib()) === JSON.stringify([...want].sort()),
+    WAIT_MS, { retryErrors: true, seen: () => ({ want: [...want].sort(), peer: lastRib }) });
 
   // Everything healthy: the peer learns all four.
   await ribIs([VIP, GATED, POOL, PLAIN], 'all four prefixes at the peer');

@@ -13,6 +13,7 @@ import { HandlerChain } from '../../src/handlers/handler-chain.js';
 import type { ReflectedRoute } from '../../src/handlers/api.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { httpService, tcpService } from '../helpers/loopback-servers.js';
+import { WAIT_MS, deadlineMs } from '../helpers/wait-for.js';
 
 const WEB = '192.0.2.80/32', DNS = '192.0.2.53/32', MAINT = '192.0.2.99/32';
 
@@ -34,20 +35,20 @@ handlers:
       - prefix: ${WEB}            # gates BIRD's kernel route
         checks: [{ type: http, url: "http://127.0.0.1:${web.port}/healthz" }]
         intervalMs: 100
-        timeoutMs: 500
+        timeoutMs: 5000
         rise: 2
         fall: 2
       - prefix: ${DNS}            # rtreflect originates it
         originate: { nextHop: self }
         checks: [{ type: tcp, host: 127.0.0.1, port: ${dns.port} }]
         intervalMs: 100
-        timeoutMs: 500
+        timeoutMs: 5000
         rise: 2
         fall: 2
       - prefix: ${MAINT}          # drained by removing a file
         checks: [{ type: exec, command: [/bin/sh, -c, 'test -e "$0"', "${flag}"] }]
         intervalMs: 100
-        timeoutMs: 2000
+        timeoutMs: 10000
         rise: 1
         fall: 1
   - type: bgp-attributes
@@ -66,7 +67,7 @@ handlers:
   });
   /** Waits (re-checking on each reevaluate) until the announced set is `want`. */
   const until = async (want: string[], what: string) => {
-    const deadline = Date.now() + 15_000;
+    const deadline = Date.now() + deadlineMs(WAIT_MS);
     while (JSON.stringify(announced()) !== JSON.stringify([...want].sort())) {
       if (Date.now() > deadline) assert.fail(`${what}: announced ${JSON.stringify(announced())}, wanted ${JSON.stringify(want)}`);
       await new Promise<void>((res) => { waiters.push(res); setTimeout(res, 500).unref(); });

@@ -107,8 +107,11 @@ describe('KernelSource with a real BIRD', () => {
     const mark = events.length;
     bird.writeConfig(birdConfig({ without: ['10.20.0.0/24', '10.20.1.0/24'], extra4: ['route 10.20.3.0/24 via 192.0.2.12;', 'route 10.20.1.0/24 via 192.0.2.13;'] }));
     await bird.configure();
-    await eventually(async () => (held().includes('10.20.3.0/24') && !held().includes('10.20.0.0/24') ? mismatch() : `rtreflect holds ${held().join(', ')}`),
-      'the reconfigured routes');
+    // The whole reconfiguration, not its first step: BIRD's kernel protocol applies the three changes one by one.
+    const want = ['10.20.1.0/24', '10.20.2.0/24', '10.20.3.0/24', '10.21.0.0/24', '2001:db8:20::/48', '2001:db8:21::/48'];
+    const via = (prefix: string): string => [...src!.routes()].find((r) => r.prefix === prefix)?.nexthops.map((n) => n.gateway).join(',') ?? 'nothing';
+    await eventually(async () => (held().join() === want.join() && via('10.20.1.0/24') === '192.0.2.13' ? mismatch()
+      : `rtreflect holds ${held().join(', ')}; 10.20.1.0/24 via ${via('10.20.1.0/24')}`), 'the reconfigured routes');
     // Settle: the set must stay equal (no late, stale event).
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(await mismatch(), '');

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createNetns, type Netns } from '../helpers/netns.js';
+import { WAIT_MS, deadlineMs, waitFor } from '../helpers/wait-for.js';
 import { NetlinkSocket } from '../../src/kernel/netlink-socket.js';
 import { sdNotify } from '../../src/systemd/sd-notify.js';
 import {
@@ -56,12 +57,8 @@ function collect(sock: NetlinkSocket): { msgs: NlMsg[]; callbacks: number; overr
 }
 
 /** Resolves once pred() holds, checking after every event-loop turn; fails after `limitMs` (a hang guard, not a timing assertion). */
-async function until(pred: () => boolean, what: string, limitMs = 20_000): Promise<void> {
-  const start = Date.now();
-  while (!pred()) {
-    if (Date.now() - start > limitMs) assert.fail(`gave up waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
+async function until(pred: () => boolean, what: string, limitMs = WAIT_MS): Promise<void> {
+  await waitFor(pred, { describe: what, timeoutMs: limitMs, intervalMs: 5 });
 }
 
 const v4 = (i: number, base = 10): string => `${base}.${(i >> 8) & 255}.${i & 255}.0/24`;
@@ -397,7 +394,7 @@ describe('sdNotify', () => {
       's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
       's.bind(a)',
       "print('ready', flush=True)",
-      's.settimeout(20)',
+      's.settimeout(120)',
       "sys.stdout.write(s.recv(4096).decode()); sys.stdout.flush()",
     ].join('\n');
     const child = spawn('python3', ['-c', script, address], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -447,7 +444,7 @@ describe('closing', () => {
     const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script],
       { cwd: root, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, NETNS: netns } });
     return new Promise((resolve) => {
-      const guard = setTimeout(() => { child.kill('SIGKILL'); resolve('hung'); }, 30_000);
+      const guard = setTimeout(() => { child.kill('SIGKILL'); resolve('hung'); }, deadlineMs(WAIT_MS));
       child.on('exit', (code) => { clearTimeout(guard); resolve(code ?? -1); });
     });
   }

@@ -15,14 +15,14 @@ import { createInterface } from 'node:readline';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { ControlServer } from '../../src/control/control-server.js';
 import { silentLogger } from '../../src/util/logger.js';
-import { cliArgs, waitFor, sleep } from '../helpers/cli-process.js';
+import { cliArgs, waitFor } from '../helpers/cli-process.js';
 
 const NOGROUP = 65534; // nobody's group on Debian ("nogroup"): exists everywhere, nothing to create or remove
 
 
 function run(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(cmd, args, { encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile(cmd, args, { encoding: 'utf8', timeout: 120_000 }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
     });
   });
@@ -77,7 +77,7 @@ function startDaemon(ns: Netns, config: string, groups: number[] | undefined): {
   return { child, logs, exited };
 }
 
-test('without control.group the socket is root-only and other users are refused clearly', { timeout: 30_000 }, async () => {
+test('without control.group the socket is root-only and other users are refused clearly', { timeout: 300_000 }, async () => {
   const dir = tempDir();
   const socket = join(dir, 'ctl', 'control.sock');
   const server = new ControlServer({ path: socket, logger: silentLogger(), handlers: { status: async () => ({ daemon: 'stub' }) } });
@@ -90,7 +90,7 @@ test('without control.group the socket is root-only and other users are refused 
   assert.equal(r.stdout, '');
 });
 
-test('control.group members may use the socket, others may not; log-level changes the level live', { timeout: 60_000 }, async () => {
+test('control.group members may use the socket, others may not; log-level changes the level live', { timeout: 300_000 }, async () => {
   const dir = tempDir();
   const ns = await createNetns('ctl');
   cleanups.push(() => ns.destroy());
@@ -132,7 +132,7 @@ test('control.group members may use the socket, others may not; log-level change
   assert.equal(await d.exited, 0);
 });
 
-test('with the unit\'s capabilities but not in the group, control.group fails at start with the fix named', { timeout: 30_000 }, async () => {
+test('with the unit\'s capabilities but not in the group, control.group fails at start with the fix named', { timeout: 300_000 }, async () => {
   const dir = tempDir();
   const ns = await createNetns('ctl');
   cleanups.push(() => ns.destroy());

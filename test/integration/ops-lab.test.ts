@@ -16,7 +16,7 @@ import { cliArgs } from '../helpers/cli-process.js';
 
 function rtreflect(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [...cliArgs(), ...args], { encoding: 'utf8', timeout: 150_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [...cliArgs(), ...args], { encoding: 'utf8', timeout: 300_000 }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
     });
   });
@@ -40,7 +40,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-test('lab up: the BGP peer learns every route; lab down leaves nothing', { timeout: 180_000 }, async () => {
+test('lab up: the BGP peer learns every route; lab down leaves nothing', { timeout: 600_000 }, async () => {
   const up = await rtreflect(['lab', 'up', '--routes', '100', '--prefix', prefix, '--dir', dir]);
   assert.equal(up.code, 0, up.stdout + up.stderr);
   assert.match(up.stdout, /lab: peer learned 100 IPv4 prefixes \(\d+ paths\) and 10 IPv6 prefixes \(\d+ paths\)/);

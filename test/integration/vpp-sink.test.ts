@@ -10,6 +10,7 @@ import { vppSinkType } from '../../src/sinks/vpp/index.js';
 import { sinkOptions } from '../../src/sinks/sink-type.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { findVppBinary, NO_VPP_MESSAGE, startLiveVpp, type LiveVpp, vppFib, type FibRoute } from '../helpers/vpp.js';
+import { WAIT_MS, waitFor } from '../helpers/wait-for.js';
 
 const bin = findVppBinary();
 
@@ -43,12 +44,7 @@ async function applyOk(sink: Sink, changes: SinkChange[]): Promise<void> {
 }
 
 async function until(cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.fail(`timed out waiting for ${what}`);
+  await waitFor(cond, { describe: what, timeoutMs: ms, intervalMs: 50 });
 }
 
 
@@ -190,7 +186,7 @@ describe('VPP sink against a real VPP', { skip: bin ? false : NO_VPP_MESSAGE }, 
     await probe.close();
     await vpp.restart();
     await connectProbe();
-    await until(() => h.resyncs.length > 0 && sink.state() === 'up', 20_000, 'reconnect and resync request');
+    await until(() => h.resyncs.length > 0 && sink.state() === 'up', WAIT_MS, 'reconnect and resync request');
     assert.ok(h.states.includes('down'));
     // The restarted VPP is empty: the engine's resync reads nothing and pushes everything again.
     assert.equal((await sink.readOwned()).size, 0);

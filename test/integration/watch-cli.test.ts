@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { packageRoot } from '../../src/util/package-info.js';
+import { WAIT_MS, waitFor } from '../helpers/wait-for.js';
 
 const root = packageRoot();
 /** Compiled tests run the compiled CLI; under tsx, the sources. */
@@ -38,15 +39,14 @@ function lineReader(child: ChildProcess): Lines {
   child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
   return {
     lines, child, stderr: () => err,
-    wait: async (pred, what, limitMs = 30_000) => {
-      const deadline = Date.now() + limitMs;
-      for (;;) {
+    wait: async (pred, what, limitMs = WAIT_MS) => {
+      const found = await waitFor(() => {
         const i = lines.findIndex(pred);
-        if (i >= 0) return i;
+        if (i >= 0) return { i };
         if (child.exitCode !== null) assert.fail(`${what}: the process exited (${child.exitCode}); stderr: ${err}`);
-        if (Date.now() > deadline) assert.fail(`gave up waiting for ${what}; got:\n${lines.join('\n')}\nstderr: ${err}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
+        return undefined;
+      }, { describe: what, timeoutMs: limitMs, intervalMs: 50, seen: () => `lines:\n${lines.join('\n')}\nstderr: ${err}` });
+      return found.i;
     },
   };
 }
@@ -94,9 +94,16 @@ describe('rtreflect watch', () => {
         '10.1.2.0/24 table 1000 proto bird nexthop via 192.0.2.10 dev v0 weight 2 nexthop via 192.0.2.11 dev v0 weight 1',
       ]);
       assert.equal(w.lines[end], '# 2 routes; watching for changes');
-      // ip monitor prints no "ready": a probe route tells when it listens.
-      await ns.execBatch(['route add 10.99.0.0/24 via 192.0.2.10 proto static']);
-      const monStart = await mon.wait((l) => l.startsWith('10.99.0.0/24'), 'ip monitor to listen', 10_000) + 1;
+      // ip monitor prints no "ready": probe routes (another one each time, until one shows) tell when it listens.
+      let probe = 0;
+      const heard = await waitFor(async () => {
+        const i = mon.lines.findIndex((l) => l.startsWith('10.99.'));
+        if (i >= 0) return { i };
+        if (mon.child.exitCode !== null) throw new Error(`ip monitor exited (${mon.child.exitCode}): ${mon.stderr()}`);
+        await ns.execBatch([`route add 10.99.${probe++}.0/24 via 192.0.2.10 proto static`]);
+        return undefined;
+      }, { describe: 'ip monitor to listen (a probe route in its output)', intervalMs: 200, seen: () => mon.lines });
+      const monStart = heard.i + 1;
       await ns.execBatch([
         'route add 10.2.0.0/24 via 192.0.2.10 proto bird',
         'route add 10.3.0.0/24 proto bird nexthop via 192.0.2.10 weight 3 nexthop via 192.0.2.11',
@@ -113,10 +120,12 @@ describe('rtreflect watch', () => {
         'route del 10.3.0.0/24 proto bird',
       ]);
       await w.wait((l) => l.startsWith('Deleted 10.3.0.0/24'), 'the last live line');
-      await mon.wait((l) => l.startsWith('Deleted 10.3.0.0/24'), 'ip monitor\'s last line', 10_000);
-      await new Promise((r) => setTimeout(r, 100)); // ip monitor's continuation lines
+      // A last probe after the batch: once ip monitor prints it, every line before it is complete
+      // (the continuation lines of a multipath route included).
+      await ns.execBatch(['route add 10.98.0.0/24 via 192.0.2.10 proto static']);
+      const monEnd = await mon.wait((l) => l.startsWith('10.98.0.0/24'), 'ip monitor\'s line for the last probe');
       const live = w.lines.slice(end + 1);
-      const expected = monitorLines(mon.lines.slice(monStart)).filter((l) => / proto bird( |$)/.test(l));
+      const expected = monitorLines(mon.lines.slice(monStart, monEnd)).filter((l) => / proto bird( |$)/.test(l));
       assert.deepEqual(live, expected);
       // The same, spelled out, so the comparison cannot pass on two empty lists.
       assert.equal(live.length, 12);

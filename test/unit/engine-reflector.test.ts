@@ -11,6 +11,7 @@ import type { ApplyReport, Sink, SinkChange, SinkHooks, SinkProjection } from '.
 import type { ReflectedRoute } from '../../src/engine/reflected-route.js';
 import type { Route } from '../../src/kernel/route.js';
 import { silentLogger } from '../../src/util/logger.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 /**
  * Every test below runs twice: against a sink without, and with, a stable projection
@@ -256,7 +257,8 @@ bothModes('pipelined sink: two batches outstanding, never one key in both; a key
   r.workers[0]!.setConnection('up');
   for (const p of ['10.9.1.0/24', '10.9.2.0/24', '10.9.3.0/24', '10.9.4.0/24', '10.9.5.0/24']) r.onKernelEvent({ op: 'add', route: route(p, '192.0.2.1') });
   const idle = r.whenIdle();
-  await sleep(20);
+  // Nothing is answered meanwhile: the worker must get the second batch out on its own, however slow the machine.
+  await waitFor(() => sink.pending.length >= 2, { describe: 'two batches outstanding', timeoutMs: 10_000, intervalMs: 1, seen: () => `${sink.pending.length} outstanding` });
   assert.equal(sink.pending.length, 2, 'a second batch goes out before the first is answered');
   // 10.9.1.0/24 is in flight: its change waits for the answer instead of going into a third batch.
   r.onKernelEvent({ op: 'add', route: route('10.9.1.0/24', '192.0.2.9') });

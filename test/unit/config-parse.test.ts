@@ -200,3 +200,10 @@ test('sidecar, control and metrics settings are parsed and checked', () => {
   hasIssue(lines, /control\.mode: expected an octal file mode like "0660", got "rw"/);
   hasIssue(lines, /metrics\.listen: expected "host:port" or "\[ipv6\]:port", got "9469"/);
 });
+
+test('a module handler whose options are not a mapping is a config error, not a crash', () => {
+  // Found by the property tests: this threw a TypeError from path.extname (the refusal was taken for the parsed item).
+  for (const options of ['[1]', '5', 'x']) {
+    hasIssue(issues(`handlers:\n  - module: ./x.mjs\n    options: ${options}\n`), /rt\.yaml:3:5: handlers\[0\]\.options: expected a mapping/);
+  }
+});

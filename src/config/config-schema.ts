@@ -77,7 +77,7 @@ const handlerItemSchema = (names: NameResolver) => z.unknown().transform((v, ctx
   }
   if ('module' in v || v.type === MODULE_HANDLER_TYPE) {
     const m = subParse(moduleItemSchema(), v, ctx);
-    if (!m || typeof m !== 'object') return z.NEVER;
+    if ((m as unknown) === z.NEVER) return z.NEVER; // refused: subParse reported why (z.NEVER is an object, not a falsy value)
     return { name: m.name ?? basename(m.module, extname(m.module)), type: MODULE_HANDLER_TYPE, module: m.module, options: m.options };
   }
   const { type, name, ...options } = v;

@@ -39,8 +39,8 @@ export const align4 = (n: number): number => (n + 3) & ~3;
 /**
  * Calls `each` with every message of a buffer of concatenated netlink messages (what
  * one or many recv()s returned), in order, until it returns true. A truncated or
- * inconsistent header throws ERR_NETLINK_MALFORMED naming the offset, after the
- * messages before it were handed over: a bad batch is reported, not misparsed.
+ * inconsistent header, or bytes after the last message, throw ERR_NETLINK_MALFORMED naming
+ * the offset, after the messages before it were handed over: a bad batch is reported, not misparsed.
  */
 export function forEachMessage(buf: Buffer, each: (m: FramedMsg) => boolean | void): void {
   let off = 0;
@@ -54,11 +54,11 @@ export function forEachMessage(buf: Buffer, each: (m: FramedMsg) => boolean | vo
     if (each(m) === true) return;
     off += align4(len);
   }
-  if (off < buf.length && buf.length - off < NLMSG_HDRLEN && off !== buf.length) {
-    // Trailing bytes shorter than a header: only padding is legal here.
-    for (let i = off; i < buf.length; i++) {
-      if (buf[i] !== 0) throw new RtreflectError('ERR_NETLINK_MALFORMED', `netlink batch has ${buf.length - off} stray bytes at its end`);
-    }
+  if (off < buf.length) {
+    // Fewer bytes than a header: a message cut short. (The reader pads each datagram to 4
+    // bytes, which align4 above steps over; nothing else follows the last message.)
+    throw new RtreflectError('ERR_NETLINK_MALFORMED',
+      `netlink message at byte ${off} is truncated: ${buf.length - off} bytes remain, fewer than its ${NLMSG_HDRLEN}-byte header`);
   }
 }
 

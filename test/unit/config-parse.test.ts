@@ -200,3 +200,19 @@ test('sidecar, control and metrics settings are parsed and checked', () => {
   hasIssue(lines, /control\.mode: expected an octal file mode like "0660", got "rw"/);
   hasIssue(lines, /metrics\.listen: expected "host:port" or "\[ipv6\]:port", got "9469"/);
 });
+
+test('a module handler whose options are not a mapping is a config error, not a crash', () => {
+  // Found by the property tests: this threw a TypeError from path.extname (the refusal was taken for the parsed item).
+  for (const options of ['[1]', '5', 'x']) {
+    hasIssue(issues(`handlers:\n  - module: ./x.mjs\n    options: ${options}\n`), /rt\.yaml:3:5: handlers\[0\]\.options: expected a mapping/);
+  }
+});
+
+test('YAML nested deeper than any config is refused where it gets too deep, every time', () => {
+  // Found by the property tests: the YAML library's stack overflow on deep nesting came back as a syntax
+  // error, but the next deep file then aborted the whole process (V8 running out of memory compiling a regexp).
+  const deep = ['['.repeat(2000), '['.repeat(2000) + ']'.repeat(2000), Array.from({ length: 100 }, (_, i) => `${' '.repeat(i)}a:`).join('\n')];
+  for (const text of [...deep, ...deep]) hasIssue(issues(text), /rt\.yaml:(1:65|65:65): YAML nested deeper than 64 levels/);
+  const ok = `handlers:\n  - module: ./x.mjs\n    options: { a: ${'['.repeat(55)}${']'.repeat(55)} }\n`;
+  assert.equal(parseConfig(ok, 'rt.yaml').handlers.length, 1, 'options nested 60 levels deep are fine');
+});

@@ -3,7 +3,7 @@ import { packageRoot } from '../../src/util/package-info.js';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { splitMessages, type FramedMsg, type NlMsg } from '../../src/kernel/netlink-frame.js';
+import { forEachMessage, splitMessages, type FramedMsg, type NlMsg } from '../../src/kernel/netlink-frame.js';
 import {
   encodeAddrMessage, encodeAttr, encodeLinkMessage, encodeNetlinkMessage, encodeNexthopMessage, encodeRouteMessage,
   parseAddrMessage, parseLinkMessage, parseNexthopMessage, parseRouteMessage,
@@ -198,4 +198,17 @@ test('encodeNetlinkMessage pads and splitMessages reads it back', () => {
   assert.equal(ms.length, 2);
   assert.equal(ms[0]!.seq, 5);
   assert.equal(ms[1]!.type, RTM_DELROUTE);
+});
+
+test('bytes after the last whole message are a message cut short, refused naming its offset, zeros too', () => {
+  // Found by the property tests: a cut leaving fewer bytes than a header was "stray bytes"
+  // with no offset, and passed unnoticed when those bytes were zeros (nlmsg_len 256 starts with 0).
+  const whole = encodeRouteMessage({ prefix: '10.0.0.0/8', oif: 1 });
+  const big = encodeNetlinkMessage(RTM_NEWROUTE, Buffer.alloc(240));
+  assert.equal(big[0], 0);
+  assertMalformed(() => splitMessages(Buffer.concat([whole, big.subarray(0, 1)])), new RegExp(`message at byte ${whole.length} is truncated: 1 bytes remain`));
+  assertMalformed(() => splitMessages(Buffer.concat([whole, whole.subarray(0, 1)])), new RegExp(`message at byte ${whole.length} is truncated`));
+  const seen: number[] = [];
+  assertMalformed(() => forEachMessage(Buffer.concat([whole, whole, big.subarray(0, 15)]), (m) => { seen.push(m.type); }), /at byte \d+ is truncated: 15 bytes remain/);
+  assert.deepEqual(seen, [RTM_NEWROUTE, RTM_NEWROUTE], 'the whole messages before it are handed over');
 });

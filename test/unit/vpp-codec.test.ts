@@ -141,7 +141,7 @@ vppTest('truncated replies give ERR_VPP_DECODE at every cut, never a crash', () 
 vppTest('a count larger than the bytes present is refused before allocating', () => {
   const b = codec.encode('sockclnt_create_reply', { count: 1, message_table: [{ index: 1, name: 'x' }] });
   b.writeUInt16BE(60000, 18); // count
-  assert.throws(() => codec.decode('sockclnt_create_reply', b), /message_table claims 60000 element\(s\)/);
+  assert.throws(() => codec.decode('sockclnt_create_reply', b), /message_table at offset 20 claims 60000 element\(s\)/);
   const s = codec.encode('sw_interface_dump', { name_filter: 'abc' });
   s.writeUInt32BE(0x7fffffff, s.length - 7);
   assert.throws(() => codec.decode('sw_interface_dump', s), (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_VPP_DECODE');
@@ -185,4 +185,11 @@ vppTest('definitions: name_crc keys, and clear errors for a bad apiDir', () => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+vppTest('a reply cut inside a counted array names the offset where the array starts', () => {
+  // Found by the property tests: a truncated sockclnt_create_reply named no offset, unlike every other cut.
+  const full = codec.encode('sockclnt_create_reply', { count: 1, message_table: [{ index: 1, name: 'x' }] });
+  assert.throws(() => codec.decode('sockclnt_create_reply', full.subarray(0, 20)),
+    (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_VPP_DECODE' && /message_table at offset 20 claims 1 element\(s\) of 66\+ bytes, 0 byte\(s\) left/.test(e.message));
 });

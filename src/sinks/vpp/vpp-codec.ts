@@ -279,7 +279,7 @@ function varArrayNode(elem: Node, lengthFrom: string | undefined, isBytes: boole
       if (elem.min > 0 && n * elem.min > c.end - c.off) {
         throw new RtreflectError(
           'ERR_VPP_DECODE',
-          `VPP message ${c.msg} is truncated or corrupt: ${path} claims ${n} element(s) of ${elem.min}+ bytes, ${c.end - c.off} byte(s) left`,
+          `VPP message ${c.msg} is truncated or corrupt: ${path} at offset ${c.off} claims ${n} element(s) of ${elem.min}+ bytes, ${c.end - c.off} byte(s) left`,
         );
       }
       if (isBytes) {

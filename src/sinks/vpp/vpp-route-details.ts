@@ -78,6 +78,6 @@ export class RouteDetailsReader {
   }
 
   private truncated(buf: Buffer, need: number): RtreflectError {
-    return new RtreflectError('ERR_VPP_DECODE', `VPP message ${this.msg} is truncated: ${buf.length} byte(s), its paths need ${need}`);
+    return new RtreflectError('ERR_VPP_DECODE', `VPP message ${this.msg} is truncated at offset ${buf.length}: its paths need ${need} byte(s)`);
   }
 }

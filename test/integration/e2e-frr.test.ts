@@ -141,6 +141,17 @@ ${t.sinkYaml()}`);
     assert.deepEqual(b.get('2001:db8:1::/48'), ['2001:db8:ffff::10']);
   });
 
+  it('follows BGP: a route the upstream withdraws leaves the kernel and B, and comes back with it', async () => {
+    await up.gobgp(['global', 'rib', 'del', '203.0.114.0/24', '-a', 'ipv4']);
+    await kernelReaches('203.0.114.0/24 withdrawn by bgpd', (rs) => !rs.some((r) => r.dst === '203.0.114.0/24'));
+    await ribEqualsKernel('BGP withdrawal');
+    assert.equal((await t.ownedInB()).get('203.0.114.0/24'), undefined);
+    await up.gobgp(['global', 'rib', 'add', '203.0.114.0/24', '-a', 'ipv4']);
+    await kernelReaches('203.0.114.0/24 back', (rs) => rs.some((r) => r.dst === '203.0.114.0/24'));
+    await ribEqualsKernel('BGP route back');
+    assert.deepEqual((await t.ownedInB()).get('203.0.114.0/24'), [UPSTREAM_V4]);
+  });
+
   it('announces a static ECMP route (a nexthop group) as one path per next hop', async () => {
     const r = await route('198.51.101.0/24');
     const group = (await nexthops()).find((n) => n.id === r?.nhid);

@@ -12,7 +12,7 @@
  * loopback, as in the full-table bench. The clock starts when bgpd starts (rtreflect already READY,
  * BIRD loaded); zebra is done when its dataplane has processed N route updates (`show zebra dplane`,
  * polled through vtysh: nothing is asked of the kernel meanwhile); gobgpd is done when rtreflect's sink
- * has applied N routes and gobgpd's RIB counts N (counted only then: a count walks gobgpd's table).
+ * has applied (written) N routes and gobgpd's RIB counts N (counted only then: a count walks gobgpd's table).
  * Needs root and FRR (scripts/setup installs it). Namespaces, processes and files are removed on every exit.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -25,7 +25,7 @@ import { startGobgpd, type TestGobgpd } from '../test/helpers/gobgpd.js';
 import { Frr, frrMissing, frrVersion, FRR_AS, ROUTER_UP_V4, UPSTREAM_AS, UPSTREAM_V4 } from '../test/helpers/frr.js';
 import { NsProcess } from '../test/helpers/e2e-topology.js';
 import { controlRequest } from '../src/control/control-client.js';
-import { GobgpProbe, fmtInt, fmtMs, intArg, printTable, rtreflectCommand, sleep } from './bench-util.js';
+import { GobgpProbe, cpuMsOf, fmtInt, fmtMs, intArg, printTable, rtreflectCommand, sleep } from './bench-util.js';
 
 export interface FrrBenchOptions { routes: number }
 
@@ -152,6 +152,10 @@ export async function runFrrBench(o: FrrBenchOptions): Promise<Record<string, nu
     }))?.daemon.ready ? performance.now() : undefined));
 
     // The clock: bgpd starts, learns N routes from BIRD, zebra installs them.
+    const pids = (): Record<string, number> => ({
+      zebra: frr!.process('zebra')!.pid!, bgpd: frr!.process('bgpd')?.pid ?? 0, BIRD: bird!.pid!, rtreflect: rt!.pid!, gobgpd: g!.pid,
+    });
+    const cpu0 = Object.fromEntries(Object.entries(pids()).map(([k, pid]) => [k, pid ? cpuMsOf(pid) : 0]));
     const t0 = performance.now();
     await frr.start('bgpd', `router bgp ${FRR_AS}
  bgp router-id ${ROUTER_UP_V4}
@@ -159,7 +163,7 @@ export async function runFrrBench(o: FrrBenchOptions): Promise<Record<string, nu
  neighbor ${UPSTREAM_V4} remote-as ${UPSTREAM_AS}
  neighbor ${UPSTREAM_V4} timers connect 1
 `);
-    let zebraAt: number | undefined, sinkAt: number | undefined;
+    let zebraAt: number | undefined, writtenAt: number | undefined, sinkAt: number | undefined;
     await until('zebra to install every route and gobgpd to hold them all', 1_800_000, 250, async () => {
       if (zebraAt === undefined) {
         const out = await frr!.vtysh(['show zebra dplane']);
@@ -168,13 +172,15 @@ export async function runFrrBench(o: FrrBenchOptions): Promise<Record<string, nu
         if (Number(m[1]) >= o.routes) zebraAt = performance.now();
       }
       if (sinkAt === undefined) {
-        const st = await status();
-        if (st.sinks[0]!.applied >= o.routes && await probe!.paths(4) >= o.routes) sinkAt = performance.now();
+        if (writtenAt === undefined && (await status()).sinks[0]!.applied >= o.routes) writtenAt = performance.now();
+        if (writtenAt !== undefined && await probe!.paths(4) >= o.routes) sinkAt = performance.now();
       }
       return zebraAt !== undefined && sinkAt !== undefined ? Math.max(zebraAt, sinkAt) : undefined;
     });
+    const cpu = Object.entries(pids()).map(([k, pid]) => `${k} ${((cpuMsOf(pid) - cpu0[k]!) / 1000).toFixed(1)} s`).join(', ');
     r.zebraMs = zebraAt! - t0;
     r.rtreflectMs = sinkAt! - t0;
+    r.writtenMs = writtenAt! - t0;
     const kernel = (await router.exec('ip', ['-4', 'route', 'show', 'proto', 'bgp'])).stdout.split('\n').filter(Boolean);
     if (kernel.length !== o.routes) throw new Error(`the kernel holds ${kernel.length} proto bgp routes, expected ${o.routes}`);
     if (!kernel.every((l) => / nhid \d+ /.test(l))) throw new Error('zebra installed routes without nexthop objects');
@@ -182,10 +188,12 @@ export async function runFrrBench(o: FrrBenchOptions): Promise<Record<string, nu
 
     printTable(`FRR ${frrVersion()}: ${fmtInt(o.routes)} routes learned over BGP and installed by zebra while rtreflect runs`, [
       { metric: 'bgpd start → zebra has installed all (its dataplane counters)', value: fmtMs(r.zebraMs) },
+      { metric: 'bgpd start → rtreflect has written all to gobgpd', value: fmtMs(r.writtenMs) },
       { metric: 'bgpd start → gobgpd holds all, via rtreflect', value: fmtMs(r.rtreflectMs) },
       { metric: 'gobgpd complete after zebra', value: fmtMs(r.rtreflectMs - r.zebraMs) },
       { metric: 'ratio rtreflect / zebra', value: `${(r.rtreflectMs / r.zebraMs).toFixed(2)}×` },
     ]);
+    console.log(`  CPU from bgpd's start until both were done (2 cores shared): ${cpu}`);
     return r;
   } finally {
     process.off('SIGINT', onSignal);

@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: the benchmarks in sequence with shared options.
  *
- *   node dist/bench/run.js [--only kernel|gobgp|full|vpp[,...]] [--routes N] [--v4 N --v6 N] [--changes N]
+ *   node dist/bench/run.js [--only kernel|gobgp|full|frr|vpp[,...]] [--routes N] [--v4 N --v6 N] [--changes N]
  *
  * --routes N sizes every bench (full table: N IPv4 + N/5 IPv6). Defaults are small enough
  * for a 2-core machine in a few minutes; `--routes 1000000` is the full Internet table.
@@ -15,12 +15,13 @@ import { intArg, strArg } from './bench-util.js';
 import { kernelBenchOptions, runKernelBench } from './kernel-bench.js';
 import { gobgpBenchOptions, runGobgpBench } from './gobgp-bench.js';
 import { fullTableOptions, runFullTableBench } from './full-table-bench.js';
+import { frrBenchOptions, runFrrBench } from './frr-bench.js';
 
-const BENCHES = ['kernel', 'gobgp', 'full', 'vpp'] as const;
+const BENCHES = ['kernel', 'gobgp', 'full', 'frr', 'vpp'] as const;
 type BenchName = (typeof BENCHES)[number];
 
 /** Default sizes for `npm run bench` without --routes (minutes, not tens of minutes, on 2 cores). */
-const DEFAULT_ROUTES: Record<BenchName, number> = { kernel: 200_000, gobgp: 100_000, full: 200_000, vpp: 100_000 };
+const DEFAULT_ROUTES: Record<BenchName, number> = { kernel: 200_000, gobgp: 100_000, full: 200_000, frr: 200_000, vpp: 100_000 };
 
 function withRoutes(argv: string[], n: number): string[] {
   return argv.includes('--routes') ? argv : [...argv, '--routes', String(n)];
@@ -42,7 +43,7 @@ function runVppBench(argv: string[]): Promise<void> {
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   if (argv.includes('--help') || argv.includes('-h')) {
-    console.log('usage: run.js [--only kernel,gobgp,full,vpp] [--routes N] [--v4 N --v6 N] [--changes N] [--rounds N] [--repeat N] [--unary N] [--batch N]');
+    console.log('usage: run.js [--only kernel,gobgp,full,frr,vpp] [--routes N] [--v4 N --v6 N] [--changes N] [--rounds N] [--repeat N] [--unary N] [--batch N]');
     return;
   }
   const only = strArg(argv, 'only');
@@ -60,7 +61,8 @@ async function main(): Promise<void> {
       else if (name === 'full') {
         const a = argv.includes('--v4') || argv.includes('--v6') ? argv : withRoutes(argv, DEFAULT_ROUTES.full);
         await runFullTableBench(fullTableOptions(a));
-      } else await runVppBench(argv);
+      } else if (name === 'frr') await runFrrBench(frrBenchOptions(withRoutes(argv, DEFAULT_ROUTES.frr)));
+      else await runVppBench(argv);
     } catch (e) {
       failures.push(name);
       console.error(`${name} bench failed:`, e);

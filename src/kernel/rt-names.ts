@@ -25,8 +25,14 @@ const BUILTIN_PROTOCOLS: [number, string][] = [
 ];
 const BUILTIN_TABLES: [number, string][] = [[0, 'unspec'], [253, 'default'], [254, 'main'], [255, 'local']];
 
+/**
+ * Name → number and number → name, kept apart: a drop-in that gives a name a new number (FRR's
+ * frr.conf: 196 static) moves the name, but the old number keeps its name for display, as in iproute2.
+ */
+interface NameTable { byName: Map<string, number>; byNumber: Map<number, string> }
+
 /** Parses "NUMBER NAME" lines ('#' comments, decimal or 0x hex); bad lines are skipped like iproute2 does. */
-function parseNameFile(text: string, max: number, into: Map<string, number>): void {
+function parseNameFile(text: string, max: number, into: NameTable): void {
   for (const raw of text.split('\n')) {
     const line = raw.replace(/#.*/, '').trim();
     if (!line) continue;
@@ -34,7 +40,8 @@ function parseNameFile(text: string, max: number, into: Map<string, number>): vo
     if (!m) continue;
     const n = Number(m[1]);
     if (!Number.isSafeInteger(n) || n < 0 || n > max) continue;
-    into.set(m[2]!, n);
+    into.byName.set(m[2]!, n);
+    into.byNumber.set(n, m[2]!);
   }
 }
 
@@ -46,7 +53,7 @@ function readIfExists(path: string): string | undefined {
   }
 }
 
-function loadInto(dirs: string[], base: string, max: number, into: Map<string, number>): void {
+function loadInto(dirs: string[], base: string, max: number, into: NameTable): void {
   // Earlier directories override later ones; within one, the drop-ins (in name order) override the main file.
   for (const dir of [...dirs].reverse()) {
     const main = readIfExists(join(dir, base));
@@ -64,28 +71,22 @@ function loadInto(dirs: string[], base: string, max: number, into: Map<string, n
   }
 }
 
-function reverse(m: Map<string, number>): Map<number, string> {
-  const r = new Map<number, string>();
-  for (const [name, n] of m) if (!r.has(n)) r.set(n, name);
-  return r;
+function builtin(entries: [number, string][]): NameTable {
+  return { byName: new Map(entries.map(([n, name]) => [name, n])), byNumber: new Map(entries) };
 }
 
 export function loadRtNames(opts: { dirs?: string[] } = {}): RtNames {
-  const protocols = new Map<string, number>();
-  const tables = new Map<string, number>();
-  for (const [n, name] of BUILTIN_PROTOCOLS) protocols.set(name, n);
-  for (const [n, name] of BUILTIN_TABLES) tables.set(name, n);
+  const protocols = builtin(BUILTIN_PROTOCOLS);
+  const tables = builtin(BUILTIN_TABLES);
   const dirs = opts.dirs ?? DEFAULT_RT_NAME_DIRS;
+  // A name redefined to another number resolves to its latest definition; a number is shown by its latest name.
   loadInto(dirs, 'rt_protos', 255, protocols);
   loadInto(dirs, 'rt_tables', 0xffffffff, tables);
-  // A name redefined to another number wins; the number's canonical name is its latest definition.
-  const protoNames = reverse(new Map([...protocols].reverse()));
-  const tableNames = reverse(new Map([...tables].reverse()));
   return {
-    protocols,
-    tables,
-    protocolName: (n) => protoNames.get(n) ?? String(n),
-    tableName: (n) => tableNames.get(n) ?? String(n),
+    protocols: protocols.byName,
+    tables: tables.byName,
+    protocolName: (n) => protocols.byNumber.get(n) ?? String(n),
+    tableName: (n) => tables.byNumber.get(n) ?? String(n),
   };
 }
 

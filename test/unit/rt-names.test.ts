@@ -59,3 +59,19 @@ test('protocol lists', () => {
   assert.throws(() => parseProtocolList(n, ' , '), { code: 'ERR_UNKNOWN_PROTOCOL' });
   assert.throws(() => parseProtocolList(n, 'bird,foo'), /"foo"/);
 });
+
+test('FRR\'s drop-in (rt_protos.d/frr.conf): its names resolve to its numbers, "static" included, as ip route prints them', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rtreflect-rtnames-'));
+  try {
+    mkdirSync(join(dir, 'rt_protos.d'));
+    writeFileSync(join(dir, 'rt_protos'), '4\tstatic\n12\tbird\n');
+    writeFileSync(join(dir, 'rt_protos.d', 'frr.conf'), '# frr\n\n186  bgp\n188  ospf\n194  sharp\n196  static\n');
+    const n = loadRtNames({ dirs: [dir] });
+    assert.deepEqual(parseProtocolList(n, 'bgp,static,ospf,sharp,bird'), [186, 196, 188, 194, 12]);
+    assert.equal(n.protocolName(196), 'static');
+    assert.equal(n.protocolName(4), 'static');
+    assert.equal(resolveProtocol(n, '4'), 4, 'the kernel\'s own static stays reachable by number');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

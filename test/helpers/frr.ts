@@ -141,6 +141,9 @@ export class Frr {
 /** The link between the router (FRR's bgpd) and its upstream BGP speaker. */
 export const ROUTER_UP_V4 = '10.254.0.1';
 export const UPSTREAM_V4 = '10.254.0.2';
+/** A second session over the same link (second addresses on both ends), for BGP multipath. */
+export const ROUTER_UP_V4_2 = '10.254.0.5';
+export const UPSTREAM_V4_2 = '10.254.0.4';
 export const FRR_AS = 65100;
 export const UPSTREAM_AS = 65010;
 const UPSTREAM_GRPC_PORT = 50060;
@@ -160,10 +163,19 @@ export function frrBgpConfig(): string {
 `;
 }
 
+/** vtysh configuration lines that open (or, with `no`, close) bgpd's second session to the upstream. */
+export function frrSecondSession(open: boolean): string[] {
+  return open
+    ? ['router bgp ' + FRR_AS, `neighbor ${UPSTREAM_V4_2} remote-as ${UPSTREAM_AS}`, `neighbor ${UPSTREAM_V4_2} update-source ${ROUTER_UP_V4_2}`,
+      `neighbor ${UPSTREAM_V4_2} timers connect 1`]
+    : ['router bgp ' + FRR_AS, `no neighbor ${UPSTREAM_V4_2}`];
+}
+
 /**
  * A namespace "upstream" holding a gobgpd (AS 65010) that FRR's bgpd in the router namespace learns
  * routes from: veth up0 (router, 10.254.0.1/24) ↔ eth0 (upstream, 10.254.0.2/24). gobgpd waits
- * passively for bgpd to connect; routes are added with its CLI (gobgp()) or gRPC on grpcAddress.
+ * passively for bgpd to connect; routes are added with its CLI (gobgp()). It also waits for a second
+ * session, 10.254.0.5 → 10.254.0.4, which bgpd opens only when configured to (frrSecondSession()).
  */
 export class Upstream {
   gobgpd: NsProcess | undefined;
@@ -175,17 +187,18 @@ export class Upstream {
     const ns = await createNetns(`${tag}-up`);
     const u = new Upstream(ns, dir);
     try {
-      await router.execBatch([`link add up0 type veth peer name eth0 netns ${ns.name}`, `addr add ${ROUTER_UP_V4}/24 dev up0`, 'link set up0 up']);
-      await ns.execBatch([`addr add ${UPSTREAM_V4}/24 dev eth0`, 'link set eth0 up']);
+      await router.execBatch([`link add up0 type veth peer name eth0 netns ${ns.name}`, `addr add ${ROUTER_UP_V4}/24 dev up0`,
+        `addr add ${ROUTER_UP_V4_2}/24 dev up0`, 'link set up0 up']);
+      await ns.execBatch([`addr add ${UPSTREAM_V4}/24 dev eth0`, `addr add ${UPSTREAM_V4_2}/24 dev eth0`, 'link set eth0 up']);
       const conf = join(dir, 'gobgpd-up.json');
       writeFileSync(conf, JSON.stringify({
         global: { config: { as: UPSTREAM_AS, 'router-id': UPSTREAM_V4, port: 179 } },
-        neighbors: [{
-          config: { 'neighbor-address': ROUTER_UP_V4, 'peer-as': FRR_AS },
+        neighbors: [ROUTER_UP_V4, ROUTER_UP_V4_2].map((address) => ({
+          config: { 'neighbor-address': address, 'peer-as': FRR_AS },
           transport: { config: { 'passive-mode': true } },
           timers: { config: { 'hold-time': 9, 'keepalive-interval': 3 } },
           'afi-safis': [{ config: { 'afi-safi-name': 'ipv4-unicast' } }],
-        }],
+        })),
       }, null, 2));
       u.gobgpd = new NsProcess(ns.name, ['gobgpd', '-f', conf, '-t', 'json', '--api-hosts', `127.0.0.1:${UPSTREAM_GRPC_PORT}`, '--pprof-disable'],
         join(dir, 'gobgpd-up.log')).start();
@@ -207,11 +220,11 @@ export class Upstream {
     return r.stdout;
   }
 
-  /** Waits for the session with FRR's bgpd to be established. */
-  async waitEstablished(timeoutMs = 40_000): Promise<void> {
-    await waitFor('the BGP session FRR → upstream gobgpd to be established', async () => {
+  /** Waits for `sessions` sessions with FRR's bgpd to be established. */
+  async waitEstablished(sessions = 1, timeoutMs = 40_000): Promise<void> {
+    await waitFor(`${sessions} BGP session(s) FRR → upstream gobgpd to be established`, async () => {
       const out = await this.gobgp(['neighbor']);
-      return /Establ/.test(out) ? true : undefined;
+      return out.split('\n').filter((l) => /Establ/.test(l)).length === sessions ? true : undefined;
     }, timeoutMs, 200);
   }
 

@@ -15,7 +15,7 @@ import { spawn } from 'node:child_process';
 import { E2eTopology, execOutcome } from '../helpers/e2e-topology.js';
 import { eventually } from '../helpers/kernel-view.js';
 import { cliArgs } from '../helpers/cli-process.js';
-import { Frr, Upstream, frrBgpConfig, frrMissing, UPSTREAM_V4 } from '../helpers/frr.js';
+import { Frr, Upstream, frrBgpConfig, frrMissing, frrSecondSession, UPSTREAM_V4, UPSTREAM_V4_2 } from '../helpers/frr.js';
 import { packageRoot } from '../../src/util/package-info.js';
 
 const PROTO_BGP = 186;
@@ -158,6 +158,22 @@ ${t.sinkYaml()}`);
     assert.equal(group?.group?.length, 2, `198.51.101.0/24 uses a group of two: ${JSON.stringify(group)}`);
     await ribEqualsKernel('ECMP');
     assert.deepEqual((await t.ownedInB()).get('198.51.101.0/24'), ['192.0.2.10', '192.0.2.11']);
+  });
+
+  it('announces BGP multipath (two sessions, a nexthop group) as one path per next hop, and one again when a session goes', async () => {
+    await frr.configure(frrSecondSession(true));
+    await up.waitEstablished(2);
+    const routes = await kernelReaches('203.0.113.0/24 over both upstream addresses', (rs) =>
+      rs.some((r) => r.dst === '203.0.113.0/24' && r.nexthops?.length === 2));
+    const group = (await nexthops()).find((n) => n.id === routes.find((r) => r.dst === '203.0.113.0/24')!.nhid);
+    assert.equal(group?.group?.length, 2, `bgpd's multipath is a group of two: ${JSON.stringify(group)}`);
+    await ribEqualsKernel('BGP multipath');
+    assert.deepEqual((await t.ownedInB()).get('203.0.113.0/24'), [UPSTREAM_V4, UPSTREAM_V4_2]);
+    await frr.configure(frrSecondSession(false));
+    await kernelReaches('203.0.113.0/24 over one address again', (rs) =>
+      rs.some((r) => r.dst === '203.0.113.0/24' && !r.nexthops && r.gateway === UPSTREAM_V4));
+    await ribEqualsKernel('one session left');
+    assert.deepEqual((await t.ownedInB()).get('203.0.113.0/24'), [UPSTREAM_V4]);
   });
 
   it('follows a next-hop change made in FRR (the route moves to another nexthop object)', async () => {

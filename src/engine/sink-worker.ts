@@ -87,7 +87,7 @@ export class SinkWorker {
     /** Least time from the end of one resync to the start of the next; triggers in between fold into one. */
     private readonly resyncMinIntervalMs = 0,
   ) {
-    this.table = new KeyTable(sink, sink.stableProjection === true);
+    this.table = new KeyTable(sink, sink.capabilities.stableProjection === true);
   }
 
   get name(): string {
@@ -523,7 +523,7 @@ export class SinkWorker {
       return;
     }
     const run = this.applyBatch(changes, batch, since);
-    const maxInFlight = this.sink.maxBatchesInFlight ?? 1;
+    const maxInFlight = this.sink.capabilities.maxBatchesInFlight ?? 1;
     if (maxInFlight <= 1) {
       await run;
       return;

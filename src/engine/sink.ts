@@ -44,17 +44,9 @@ export interface SinkHooks {
 export interface SinkStatusExtra { [k: string]: unknown }
 
 /**
- * A dataplane. Lifecycle: construct (no side effects) → start → apply/readOwned
- * as long as it runs → stop. A sink reconnects by itself and tells the engine
- * through hooks; apply and readOwned reject while it is down.
+ * What a sink can do beyond the contract, in one place; every switch is optional and off by default.
  */
-export interface Sink {
-  readonly name: string;
-  readonly kind: string;
-  /** Whether to withdraw everything on shutdown, and how long to wait afterwards. */
-  readonly shutdownPolicy: { withdraw: boolean; graceMs: number };
-  /** Largest number of changes the engine should hand to apply() at once. */
-  readonly batchSize: number;
+export interface SinkCapabilities {
   /**
    * Batches apply() may have outstanding at once (default 1). A sink whose apply()
    * waits for the dataplane's answers (VPP) keeps it busy while the next batch is
@@ -68,14 +60,40 @@ export interface Sink {
    * work it out again when the key changes, which saves a record per route of a full table.
    */
   readonly stableProjection?: boolean;
+}
+
+/**
+ * The connection side of a sink. Lifecycle: construct (no side effects) → start → stop. A sink
+ * reconnects by itself and tells the engine through its hooks.
+ */
+export interface SinkDriver {
+  readonly name: string;
+  readonly kind: string;
+  /** Whether to withdraw everything on shutdown, and how long to wait afterwards. */
+  readonly shutdownPolicy: { withdraw: boolean; graceMs: number };
   start(hooks: SinkHooks): Promise<void>;
-  project(route: ReflectedRoute): SinkProjection;
+  stop(opts: { withdraw: boolean }): Promise<void>;
+  state(): SinkConnectionState;
+  statusExtra?(): SinkStatusExtra;
+}
+
+/**
+ * The data side of a sink: where a route goes (keyOf, project), what the sink holds of ours
+ * (readOwned), and writing (apply, flush). apply and readOwned reject while the sink is down;
+ * a read may run while writes go on (the engine treats what it reports of a key written
+ * meanwhile as possibly older).
+ */
+export interface SinkData {
+  /** Largest number of changes the engine should hand to apply() at once. */
+  readonly batchSize: number;
+  readonly capabilities: SinkCapabilities;
   /**
    * The key project() would give, or null when the route has no place in this
    * sink at all. Cheap: the engine calls it for every route as it arrives and
    * leaves the full projection to the moment it writes.
    */
   keyOf(route: ReflectedRoute): string | null;
+  project(route: ReflectedRoute): SinkProjection;
   /** key → fingerprint of every entry this sink owns in the dataplane (its own only). */
   readOwned(): Promise<Map<string, string>>;
   /**
@@ -92,7 +110,7 @@ export interface Sink {
    * onResyncNeeded or by going down, may keep that stream open and return at once).
    */
   flush?(when?: 'idle' | 'resync'): Promise<void>;
-  stop(opts: { withdraw: boolean }): Promise<void>;
-  state(): SinkConnectionState;
-  statusExtra?(): SinkStatusExtra;
 }
+
+/** A dataplane: its connection and its data side. */
+export interface Sink extends SinkDriver, SinkData {}

@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Reflector, type RouteChain } from '../../src/engine/reflector.js';
-import type { ApplyReport, Sink, SinkChange, SinkHooks, SinkProjection } from '../../src/engine/sink.js';
+import type { ApplyReport, Sink, SinkCapabilities, SinkChange, SinkHooks, SinkProjection } from '../../src/engine/sink.js';
 import type { ReflectedRoute } from '../../src/engine/reflected-route.js';
 import type { Route } from '../../src/kernel/route.js';
 import { silentLogger } from '../../src/util/logger.js';
@@ -26,7 +26,10 @@ class PathSetSink implements Sink {
   /** The read under way: entries still to report, and how to let some out. */
   private reading: { queue: [string, () => string][]; each: (k: string, fp: string) => void; done: () => void } | undefined;
   readStarted = 0;
-  constructor(readonly stableProjection: boolean, readonly name = 'mem') {}
+  readonly capabilities: SinkCapabilities;
+  constructor(stableProjection: boolean, readonly name = 'mem') {
+    this.capabilities = { stableProjection };
+  }
   async start(_hooks: SinkHooks): Promise<void> {}
   keyOf(r: ReflectedRoute): string | null {
     return r.prefix;

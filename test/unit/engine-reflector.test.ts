@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Reflector, type RouteChain } from '../../src/engine/reflector.js';
-import type { ApplyReport, Sink, SinkChange, SinkHooks, SinkProjection } from '../../src/engine/sink.js';
+import type { ApplyReport, Sink, SinkCapabilities, SinkChange, SinkHooks, SinkProjection } from '../../src/engine/sink.js';
 import type { ReflectedRoute } from '../../src/engine/reflected-route.js';
 import type { Route } from '../../src/kernel/route.js';
 import { silentLogger } from '../../src/util/logger.js';
@@ -31,7 +31,7 @@ class RecordingSink implements Sink {
   readonly kind = 'memory';
   readonly shutdownPolicy = { withdraw: false, graceMs: 0 };
   readonly batchSize: number = 100;
-  readonly stableProjection = stableMode;
+  readonly capabilities: SinkCapabilities = { stableProjection: stableMode };
   readonly held = new Map<string, string>();
   readonly writes: SinkChange[] = [];
   refuse = new Set<string>();
@@ -228,7 +228,7 @@ bothModes('resyncs of a sink are rate-limited, and triggers during the wait fold
 /** A sink that answers apply() only when told to, and lets two batches be outstanding. */
 class GatedSink extends RecordingSink {
   override readonly batchSize = 2;
-  readonly maxBatchesInFlight = 2;
+  override readonly capabilities: SinkCapabilities = { stableProjection: stableMode, maxBatchesInFlight: 2 };
   readonly pending: { changes: SinkChange[]; answer: (fail?: boolean) => void }[] = [];
   outstanding = 0;
   maxOutstanding = 0;

@@ -15,7 +15,7 @@ import { RtreflectError } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
 import { bytesToPrefix, formatPrefix, type Prefix } from '../../util/ip.js';
 import type { ReflectedRoute } from '../../engine/reflected-route.js';
-import type { ApplyReport, Sink, SinkChange, SinkConnectionState, SinkHooks, SinkProjection, SinkStatusExtra } from '../../engine/sink.js';
+import type { ApplyReport, Sink, SinkCapabilities, SinkChange, SinkConnectionState, SinkHooks, SinkProjection, SinkStatusExtra } from '../../engine/sink.js';
 import { ATTR_MP_REACH_NLRI, decodeAttrs, decodePrefixNlri, type DecodedAttrs } from './bgp-wire.js';
 import { GobgpClient, loadGobgpApi } from './gobgp-api.js';
 import type { AddPathEncoder } from './add-path-encoder.js';
@@ -57,7 +57,7 @@ class GobgpSink implements Sink {
   readonly shutdownPolicy: { withdraw: boolean; graceMs: number };
   readonly batchSize: number;
   /** A path is planned from the route, the ownership mark and the loaded protos: nothing gobgpd says changes it. */
-  readonly stableProjection = true;
+  readonly capabilities: SinkCapabilities = { stableProjection: true };
   client: GobgpClient | undefined;
 
   private readonly opts: GobgpSinkOptions;

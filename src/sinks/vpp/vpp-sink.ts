@@ -1,4 +1,4 @@
-import type { ApplyReport, Sink, SinkChange, SinkConnectionState, SinkHooks, SinkProjection, SinkStatusExtra } from '../../engine/sink.js';
+import type { ApplyReport, Sink, SinkCapabilities, SinkChange, SinkConnectionState, SinkHooks, SinkProjection, SinkStatusExtra } from '../../engine/sink.js';
 import type { ReflectedRoute } from '../../engine/reflected-route.js';
 import type { NextHop } from '../../kernel/route.js';
 import { RtreflectError } from '../../util/errors.js';
@@ -131,8 +131,8 @@ class VppSink implements Sink {
   readonly shutdownPolicy: { withdraw: boolean; graceMs: number };
   readonly batchSize: number;
   /** apply() waits for VPP's answers: a second batch keeps VPP busy while the engine prepares the next. */
-  readonly maxBatchesInFlight = 2;
   /** No stableProjection: a path's interface is VPP's sw_if_index for the kernel's, a mapping that changes while the sink runs. */
+  readonly capabilities: SinkCapabilities = { maxBatchesInFlight: 2 };
 
   private readonly opts: VppSinkOptions;
   private logger: Logger;

@@ -54,7 +54,7 @@ export interface KernelSourceStats {
  *
  * Order as in VPP's linux-nl: subscribe first, then dump; messages arriving while
  * a dump runs are queued and replayed on top of its result, so nothing falls
- * between dump and stream. An overrun means lost messages: a re-dump (mark and
+ * between dump and stream. Beside a re-dump they are also applied at once. An overrun means lost messages: a re-dump (mark and
  * sweep) recovers them, rate-limited so a storm cannot loop it.
  */
 export class KernelSource extends EventEmitter {
@@ -237,8 +237,11 @@ export class KernelSource extends EventEmitter {
 
   private onBatch(batch: Buffer): void {
     if (this.syncing) {
+      // Replayed on top of the dump's result, so the dump cannot undo a change it listed too early.
       this.queued.push(Buffer.from(batch));
-      return;
+      // Beside a re-dump the change also goes out now: a dump of a full table takes seconds, and
+      // the sinks must not wait for it. Beside a first dump it waits (its keys are all taken as new).
+      if (this.state.freshSnapshotUnderWay) return;
     }
     let recheck: Family[] | undefined;
     try {

@@ -223,6 +223,14 @@ export class KernelState {
 
   // ------------------------------------------------------------ snapshots
 
+  /**
+   * A first dump of a family is under way: every key it meets is taken as its own, so no other
+   * message may be applied beside it. Beside a re-dump they may (its end is an exact diff).
+   */
+  get freshSnapshotUnderWay(): boolean {
+    return this.snap?.fresh === true;
+  }
+
   beginSnapshot(family: Fam): void {
     if (this.snap) throw new RtreflectError('ERR_INTERNAL', `a snapshot of IPv${this.snap.fam} routes is already under way`, { userFacing: false });
     // The first dump of a family (the start-up load of a full table) needs neither log: every key is new.
@@ -471,8 +479,8 @@ export class KernelState {
   }
 
   /**
-   * Replaces a key's slot, keeps the indexes and the count, and appends the
-   * event the change means (none during a snapshot: the undo log has it). `known`: the slot
+   * Replaces a key's slot, keeps the indexes and the count, and appends the event the change
+   * means to `events` (a re-dump's own puts pass none: its end works the difference out). `known`: the slot
    * now, when the caller has it (a lookup in a full table's map is a cache miss or two).
    */
   private put(fam: Fam, key: string, next: Slot | undefined, events: RouteEvent[] | null, known: Slot | undefined | typeof LOOK_UP = LOOK_UP): void {
@@ -486,8 +494,8 @@ export class KernelState {
     const before = effectiveOf(prev), after = effectiveOf(next);
     if (before && !after) this.count--;
     else if (!before && after) this.count++;
-    // During a re-dump the difference is worked out at its end; a fresh dump's is known now.
-    if (events && !(this.snap && this.snap.fam === fam && !this.snap.fresh)) diff(before, after, events, key);
+    // A message applied beside a re-dump tells its change now (the dump's end tells the rest).
+    if (events) diff(before, after, events, key);
   }
 
   private reindex(key: string, prev: Slot | undefined, next: Slot | undefined): void {

@@ -304,6 +304,24 @@ test('snapshot: exactly the difference; unchanged dump gives nothing; abort leav
   assert.deepEqual(s.endSnapshot(4), []);
 });
 
+test('beside a re-dump a change tells its event at once; the dump listing the key earlier is undone by the replay of that change', () => {
+  const { s, route } = setup();
+  route(ADD, { prefix: '10.1.0.0/16', gateway: '10.0.0.1', oif: 2 });
+  route(ADD, { prefix: '10.2.0.0/16', gateway: '10.0.0.1', oif: 2 });
+  const dump = (specs: RouteSpec[]) => { for (const sp of specs) s.ingestSnapshot(one(encodeRouteMessage({ protocol: 12, nlFlags: 2, ...sp }))); };
+  s.beginSnapshot(4);
+  assert.equal(s.freshSnapshotUnderWay, false);
+  // The dump lists 10.1/16 as it was, then a live replace of it arrives: its event is not held back.
+  dump([{ prefix: '10.1.0.0/16', gateway: '10.0.0.1', oif: 2 }]);
+  const live = one(encodeRouteMessage({ protocol: 12, nlFlags: NLM_F_CREATE | NLM_F_REPLACE, prefix: '10.1.0.0/16', gateway: '10.0.0.5', oif: 2 }));
+  assert.deepEqual(show(s.ingest(live)), ['add 10.1.0.0/16 10.0.0.5']);
+  dump([{ prefix: '10.2.0.0/16', gateway: '10.0.0.1', oif: 2 }]);
+  s.endSnapshot(4);
+  // The replay of what arrived during the dump leaves the live value in place.
+  s.ingest(live);
+  assert.deepEqual([...s.routes()].map((r) => `${r.prefix} ${paths(r)}`).sort(), ['10.1.0.0/16 10.0.0.5', '10.2.0.0/16 10.0.0.1']);
+});
+
 test('first snapshot of an empty state: every route is an add, aliases kept in dump order; abort leaves it empty', () => {
   const { s } = setup();
   const snap = (msgs: RouteSpec[]) => { s.beginSnapshot(4); for (const sp of msgs) s.ingestSnapshot(one(encodeRouteMessage({ protocol: 12, ...sp }))); };

@@ -67,6 +67,8 @@ export class ResyncPass {
   readMs = 0;
   /** Reports of keys whose write was in flight when read: looked at once the write is answered. */
   private readonly lateReports = new Map<KeyRecord, string>();
+  /** What writes answered since the read began took away, per key (their `was`, or what they deleted). */
+  private readonly takenAway = new Map<KeyRecord, string[]>();
 
   constructor(
     private readonly host: ResyncHost,
@@ -86,7 +88,7 @@ export class ResyncPass {
     if (table.isChanged(e) || table.isInFlight(e)) {
       table.markSeen(e);
       if (table.isInFlight(e)) this.lateReports.set(e, fp);
-      else if (fp !== e.applied) this.host.mayHold(e, fp);
+      else if (!this.accountedFor(e, fp)) this.host.mayHold(e, fp);
       return;
     }
     table.setApplied(e, fp);
@@ -103,14 +105,25 @@ export class ResyncPass {
   }
 
   /**
-   * A write of this key was answered (or failed): when the read reported the key while the write
-   * was in flight, and reported something else than what is now applied, write it again against that.
+   * A write of this key was answered (`took`: what it took away; none when it failed): when the
+   * read reported the key while the write was in flight, and reported something neither applied
+   * now nor taken away by a write, write it again taking that away too.
    */
-  afterWrite(e: KeyRecord): void {
+  afterWrite(e: KeyRecord, took: readonly string[]): void {
+    if (took.length > 0) {
+      const list = this.takenAway.get(e);
+      if (list === undefined) this.takenAway.set(e, [...took]);
+      else list.push(...took);
+    }
     const late = this.lateReports.get(e);
     if (late === undefined) return;
     this.lateReports.delete(e);
-    if (late !== e.applied) this.host.mayHold(e, late);
+    if (!this.accountedFor(e, late)) this.host.mayHold(e, late);
+  }
+
+  /** Whether what the sink reported is what is applied, or was taken away by a write since the read began. */
+  private accountedFor(e: KeyRecord, reported: string): boolean {
+    return reported === e.applied || this.takenAway.get(e)?.includes(reported) === true;
   }
 
   /** The read is complete: what it did not decide, the sink does not hold. */

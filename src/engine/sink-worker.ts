@@ -562,15 +562,17 @@ export class SinkWorker {
       const c = changes[i]!, e = batch[i]!;
       if (c.mayHold !== undefined && this.extraHeld.get(e) === c.mayHold) this.extraHeld.delete(e);
       this.presumed.delete(e);
+      const took = c.op === 'upsert' ? (c.was !== undefined ? [c.was] : []) : [c.fingerprint];
+      if (c.mayHold !== undefined) took.push(...c.mayHold);
       if (c.op === 'upsert') {
         table.setApplied(e, table.intern(c.fingerprint));
         this.stats.writes++;
-        this.pass?.afterWrite(e);
+        this.pass?.afterWrite(e, took);
         if (e.cands === c.route) table.synced(e, foldNow && this.dirty.length === 0);
       } else {
         table.setApplied(e, undefined);
         this.stats.deletes++;
-        this.pass?.afterWrite(e);
+        this.pass?.afterWrite(e, took);
         table.dropIfEmpty(e);
       }
       this.hooks.latency(this.name, (now - since[i]!) / 1000);

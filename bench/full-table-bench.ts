@@ -30,6 +30,8 @@ import { createNetns, type Netns } from '../test/helpers/netns.js';
 import { RawReflector } from './raw-reflector.js';
 import { freePort, startGobgpd, type TestGobgpd } from '../test/helpers/gobgpd.js';
 import { controlRequest } from '../src/control/control-client.js';
+import { NetlinkSocket } from '../src/kernel/netlink-socket.js';
+import { buildRouteDumpRequest, netlinkDump } from '../src/kernel/netlink-dump.js';
 import { encodePlan, parseOwnershipMark, planRoute, type PathPlan } from '../src/sinks/gobgp/gobgp-paths.js';
 import type { ApiPathIn } from '../src/sinks/gobgp/gobgp-api.js';
 import type { AddPathEncoder } from '../src/sinks/gobgp/add-path-encoder.js';
@@ -347,12 +349,52 @@ export async function runFullTableBench(o: FullTableOptions): Promise<Record<str
     r.restartResyncMs = lr?.durationMs ?? NaN;
     console.log(`  restart: READY ${fmtMs(r.restartReadyMs)}, compared ${fmtMs(r.restartMs)} (sink resync ${fmtMs(r.restartResyncMs)}), writes ${r.restartWrites}`);
 
+    // The floor under READY: the kernel dump itself (bytes read, nothing parsed) of the same routes.
+    const dumpSock = NetlinkSocket.open({ netns: ns.name, strictCheck: true });
+    try {
+      t = performance.now();
+      let dumped = 0;
+      for (const family of [4, 6] as const) {
+        await netlinkDump(dumpSock, buildRouteDumpRequest({ family, protocol: 12, seq: family }), { onMessages: (msgs) => { dumped += msgs.length; } });
+      }
+      r.kernelDumpMs = performance.now() - t;
+      if (dumped !== total) throw new Error(`the kernel dump listed ${dumped} routes, expected ${total}`);
+    } finally {
+      dumpSock.close();
+    }
+    console.log(`  kernel dump alone: ${fmtMs(r.kernelDumpMs)}; READY / dump: ${(r.restartReadyMs / r.kernelDumpMs).toFixed(2)}`);
+
+    // 4b. Live changes while a sink is compared: right after READY of a restart, and during an operator's
+    //     resync, 100 changes each (prefixes no other phase uses), timed as at rest below.
+    const n = Math.min(o.changes, Math.floor(o.v4 / 2));
+    const live = 100;
+    const base = 2 * n;
+    ipChild = spawn('ip', ['-n', ns.name, '-force', '-batch', '-'], { stdio: ['pipe', 'ignore', 'inherit'] });
+    let duringRestart: { lat: number[]; missed: number } | undefined, duringResync: typeof duringRestart;
+    const comparing = async (): Promise<boolean> => {
+      const s = await controlRequest(rt!.socket, 'status', {}, { timeoutMs: 10_000 }) as DaemonStatus;
+      return s.sinks.some((k) => k.resync !== undefined);
+    };
+    if (o.v4 >= base + 2 * live) {
+      await stopRtreflect(rt);
+      rt = startRtreflect(dir, config, 'restart-live');
+      await waitReady(rt, dir, 'restart-live', 600_000, 20, false);
+      duringRestart = await singleChangeLatency(ipChild, probe, base, base + live);
+      r.liveRestartStillComparing = (await comparing()) ? 1 : 0;
+      await waitReady(rt, dir, 'restart-live', 600_000);
+      const resyncDone = controlRequest(rt.socket, 'resync', {}, { timeoutMs: 600_000 });
+      while (!(await comparing())) await sleep(20);
+      duringResync = await singleChangeLatency(ipChild, probe, base + live, base + 2 * live);
+      r.liveResyncStillComparing = (await comparing()) ? 1 : 0;
+      await resyncDone;
+      await waitReady(rt, dir, 'restart-live', 600_000);
+      console.log(`  live changes during the restart's comparison: p50 ${fmtMs(percentile(duringRestart.lat, 50))}, p99 ${fmtMs(percentile(duringRestart.lat, 99))} (still comparing after them: ${r.liveRestartStillComparing ? 'yes' : 'no'}); during a resync: p50 ${fmtMs(percentile(duringResync.lat, 50))}, p99 ${fmtMs(percentile(duringResync.lat, 99))} (${r.liveResyncStillComparing ? 'yes' : 'no'})`);
+    }
+
     // 5. Single-change latency: kernel route replace → best-path event in gobgpd, in steady state: after
     //    bulk work the daemon compacts its heap once (HeapCompactor, ~1 s after it settles, a pause of a
     //    few hundred ms at a full table), so the changes start after that.
     await sleep(3000);
-    ipChild = spawn('ip', ['-n', ns.name, '-force', '-batch', '-'], { stdio: ['pipe', 'ignore', 'inherit'] });
-    const n = Math.min(o.changes, Math.floor(o.v4 / 2));
     const engineBefore = await engineLatency(metricsPort);
     const rtLat = await singleChangeLatency(ipChild, probe, 0, n);
     // The engine's own share (kernel event in rtreflect → written into the AddPathStream), from its histogram.
@@ -408,6 +450,15 @@ export async function runFullTableBench(o: FullTableOptions): Promise<Record<str
       { metric: `floor: minimal raw reflector p50 / p99 (missed ${r.floorMissed})`, value: `${fmtMs(r.floorP50)} / ${fmtMs(r.floorP99)}` },
       { metric: 'rtreflect / floor, p50 / p99', value: `${(r.latP50 / r.floorP50).toFixed(2)} / ${(r.latP99 / r.floorP99).toFixed(2)}` },
     ];
+    for (const [what, d] of [['restart', duringRestart], ['resync', duringResync]] as const) {
+      if (!d) continue;
+      const p99 = percentile(d.lat, 99);
+      rows.push({ metric: `live change during a ${what}'s comparison p50 / p99 (${live} changes, missed ${d.missed})`, value: `${fmtMs(percentile(d.lat, 50))} / ${fmtMs(p99)}` });
+      rows.push({ metric: `  its p99 / p99 at rest`, value: (p99 / r.latP99).toFixed(2), target: '≤ 2', verdict: verdict(p99 / r.latP99 <= 2) });
+    }
+    rows.push({ metric: 'floor: kernel dump alone (nothing parsed)', value: fmtMs(r.kernelDumpMs) });
+    rows.push({ metric: 'restart READY / kernel dump (connect time included in READY)', value: (r.restartReadyMs / r.kernelDumpMs).toFixed(2), target: '≤ 1.5', verdict: verdict(r.restartReadyMs / r.kernelDumpMs <= 1.5) });
+    rows.push({ metric: 'restart comparison / bare ListPath floor', value: (r.restartMs / r.readFloorMs).toFixed(2), target: '≤ 1.2', verdict: verdict(r.restartMs / r.readFloorMs <= 1.2) });
     printTable('full table: kernel → rtreflect → gobgpd', rows);
     return r;
   } finally {

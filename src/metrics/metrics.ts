@@ -73,6 +73,17 @@ export class Metrics {
         }
       },
     });
+    new Gauge({
+      name: 'rtreflect_sink_verifying',
+      help: 'A resync is comparing what the sink holds with the kernel (writes go on meanwhile): 1, else 0',
+      labelNames: ['sink'], registers: [this.registry],
+      collect() { for (const s of sinkStatus()) this.set({ sink: s.name }, s.resync ? 1 : 0); },
+    });
+    new Gauge({
+      name: 'rtreflect_sink_verify_read_entries', help: 'Entries the resync under way has read from the sink so far (0 when none runs)',
+      labelNames: ['sink'], registers: [this.registry],
+      collect() { for (const s of sinkStatus()) this.set({ sink: s.name }, s.resync?.read ?? 0); },
+    });
     collectDefaultMetrics({ register: this.registry, prefix: 'rtreflect_' });
   }
 

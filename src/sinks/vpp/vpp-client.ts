@@ -11,7 +11,7 @@ import { HEADER_LEN, VppTransport, type FrameBatch } from './vpp-transport.js';
  * context, old-style dumps closed by control_ping, per-request timeouts, and
  * batches of pre-encoded requests (requestMany) with one timer per batch.
  * Reconnection is driven by the owner through `onClose` and `connect()`
- * (see `ReconnectLoop`).
+ * (see `ReconnectLoop` in vpp-reconnect-loop.ts).
  */
 
 /** sockclnt_create and its reply have fixed ids: they are needed before the message table is known. */
@@ -609,68 +609,5 @@ export class VppClient {
     }
     this.generation++;
     this.teardown(undefined);
-  }
-}
-
-export interface BackoffOptions { initialMs: number; maxMs: number }
-
-/** Exponential backoff with jitter (50–100 % of the step), capped. */
-export function backoffDelay(attempt: number, b: BackoffOptions, rnd: () => number = Math.random): number {
-  const step = Math.min(b.maxMs, b.initialMs * 2 ** Math.min(attempt, 30));
-  return Math.round(step * (0.5 + rnd() * 0.5));
-}
-
-/**
- * Keeps a client connected: after a loss it retries with backoff, runs `setup`
- * on each new connection and then `onUp`. `setup` failures count as failed attempts.
- */
-export class ReconnectLoop {
-  private timer: NodeJS.Timeout | undefined;
-  private attempt = 0;
-  private stopped = false;
-  private running = false;
-
-  constructor(
-    private readonly client: VppClient,
-    private readonly backoff: BackoffOptions,
-    private readonly setup: () => Promise<void>,
-    private readonly onUp: () => void,
-    private readonly onAttemptFailed: (err: Error, retryInMs: number) => void,
-  ) {}
-
-  schedule(): void {
-    if (this.stopped || this.timer || this.running) return;
-    const delay = backoffDelay(this.attempt++, this.backoff);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.tryOnce();
-    }, delay);
-    this.timer.unref?.();
-  }
-
-  private async tryOnce(): Promise<void> {
-    if (this.stopped) return;
-    this.running = true;
-    try {
-      await this.client.connect();
-      await this.setup();
-      this.running = false;
-      if (this.stopped) return;
-      this.attempt = 0;
-      this.onUp();
-    } catch (err) {
-      this.running = false;
-      if (this.stopped) return;
-      if (this.client.connected) await this.client.close().catch(() => undefined);
-      const next = backoffDelay(this.attempt, this.backoff);
-      this.onAttemptFailed(err as Error, next);
-      this.schedule();
-    }
-  }
-
-  stop(): void {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
   }
 }

@@ -1,7 +1,8 @@
 import type { ApplyReport, SinkChange } from '../../engine/sink.js';
 import { addrToBytes, type Family } from '../../util/ip.js';
-import { vppErrorName, type VppClient } from './vpp-client.js';
+import type { VppClient } from './vpp-client.js';
 import type { VppCodec, VppMessage } from './vpp-codec.js';
+import { vppErrorName } from './vpp-retvals.js';
 import { RouteLayout } from './vpp-route-layout.js';
 import type { VppRouteProjection } from './vpp-route-projection.js';
 import { compiledOnce, type VppSinkContext } from './vpp-sink-context.js';

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { backoffDelay, VppClient, type VppClientOptions } from '../../src/sinks/vpp/vpp-client.js';
+import { VppClient, type VppClientOptions } from '../../src/sinks/vpp/vpp-client.js';
 import { VppCodec } from '../../src/sinks/vpp/vpp-codec.js';
+import { ReconnectLoop, RECONNECT_JITTER } from '../../src/sinks/vpp/vpp-reconnect-loop.js';
 import { FrameBatch, FrameReader, frame, MAX_PAYLOAD } from '../../src/sinks/vpp/vpp-transport.js';
 import { RtreflectError } from '../../src/util/errors.js';
 import { silentLogger } from '../../src/util/logger.js';
@@ -158,12 +159,36 @@ vppTest('connecting to a missing socket says what to check', async () => {
   await assert.rejects(c.connect(), isErr('ERR_VPP_CONNECT', /\/nonexistent\/api\.sock: ENOENT \(is VPP running/));
 });
 
-vppTest('backoff grows, is capped, and is jittered', () => {
-  const b = { initialMs: 100, maxMs: 1000 };
-  assert.equal(backoffDelay(0, b, () => 1), 100);
-  assert.equal(backoffDelay(3, b, () => 1), 800);
-  assert.equal(backoffDelay(10, b, () => 1), 1000);
-  assert.equal(backoffDelay(10, b, () => 0), 500);
+/** The delays a reconnect loop reports for its first `n` failed attempts against a VPP that never answers. */
+async function failedAttemptDelays(backoff: { initialMs: number; maxMs: number }, n: number): Promise<number[]> {
+  const client = { connected: false, connect: () => Promise.reject(new Error('VPP is not there')) } as unknown as VppClient;
+  const delays: number[] = [];
+  // The loop's timers are unref'd (they must not keep a daemon alive); this one keeps the test alive.
+  const keepAlive = setInterval(() => undefined, 1000);
+  try {
+    await new Promise<void>((done) => {
+      const loop = new ReconnectLoop(client, backoff, async () => undefined, () => assert.fail('connected to nothing'), (_err, retryInMs) => {
+        delays.push(retryInMs);
+        if (delays.length === n) { loop.stop(); done(); }
+      });
+      loop.schedule();
+    });
+  } finally {
+    clearInterval(keepAlive);
+  }
+  return delays;
+}
+
+test('reconnect delays double up to the cap, and stay within the jitter band', async (t) => {
+  // The first attempt waits initialMs (4), unreported; each failure reports the wait before the next.
+  const steps = [8, 16, 32, 32, 32];
+  for (const [random, factor] of [[0, 1 - RECONNECT_JITTER], [1, 1 + RECONNECT_JITTER]] as const) {
+    const r = t.mock.method(Math, 'random', () => random);
+    assert.deepEqual(await failedAttemptDelays({ initialMs: 4, maxMs: 32 }, steps.length), steps.map((s) => s * factor), `Math.random() = ${random}`);
+    r.mock.restore();
+  }
+  const delays = await failedAttemptDelays({ initialMs: 4, maxMs: 32 }, steps.length);
+  delays.forEach((d, i) => assert.ok(d >= Math.round(steps[i]! * (1 - RECONNECT_JITTER)) && d <= Math.round(steps[i]! * (1 + RECONNECT_JITTER)), `delay ${i} is ${d}, step ${steps[i]}`));
 });
 
 /** ip_table_add_del requests, encoded ahead (the batch path fills in ids and context). */

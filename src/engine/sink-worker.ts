@@ -37,7 +37,7 @@ const RETRY = { initialMs: 200, maxMs: 30_000, jitter: 0.25 };
  * A resync (ResyncPass) reads the sink beside that loop: writes never wait for a read.
  */
 export class SinkWorker {
-  readonly table: KeyTable;
+  private readonly table: KeyTable;
   /** Dirty keys in the order they turned dirty, with when they did (ms, for latency). */
   private readonly dirty = new TimedQueue<KeyRecord>();
   /** Dirty keys met while their previous change was in flight: queued again when it is answered. */

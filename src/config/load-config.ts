@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { isMap, isSeq, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { isMap, isSeq, isScalar, LineCounter, parseDocument, Parser, type Document, type Node } from 'yaml';
 import { RtreflectError } from '../util/errors.js';
 import { ConfigError, formatIssue, formatPath, type ConfigIssue } from './config-errors.js';
 import { buildConfigSchema, configWarnings, type RtreflectConfig } from './config-schema.js';
@@ -42,6 +42,38 @@ function locate(doc: Document, lc: LineCounter, path: readonly (string | number)
   return { line: p.line, column: p.col };
 }
 
+/** Deeper than any config needs; far from the depth at which the YAML library runs out of stack. */
+export const MAX_CONFIG_DEPTH = 64;
+
+/**
+ * Where the text first nests deeper than MAX_CONFIG_DEPTH, or undefined. Read from the
+ * YAML library's token tree (built without recursion) before the document is composed
+ * (recursively): a stack overflow there is reported as a syntax error, but once one
+ * happened, the next deep file could abort the whole process (V8 fails compiling a
+ * regular expression after it), and a reload must never do that.
+ */
+function tooDeepAt(text: string): { line: number; column: number } | undefined {
+  type Tok = { offset?: number; value?: unknown; items?: { key?: unknown; value?: unknown }[] };
+  const lc = new LineCounter();
+  const stack: [Tok, number][] = [];
+  for (const doc of new Parser(lc.addNewLine).parse(text)) {
+    stack.push([doc as Tok, 0]);
+    while (stack.length > 0) {
+      const [t, depth] = stack.pop()!;
+      if (depth > MAX_CONFIG_DEPTH) {
+        const p = lc.linePos(t.offset ?? 0);
+        return { line: p.line, column: p.col };
+      }
+      if (typeof t.value === 'object' && t.value !== null) stack.push([t.value as Tok, depth + 1]);
+      for (const it of t.items ?? []) {
+        if (typeof it.key === 'object' && it.key !== null) stack.push([it.key as Tok, depth + 1]);
+        if (typeof it.value === 'object' && it.value !== null) stack.push([it.value as Tok, depth + 1]);
+      }
+    }
+  }
+  return undefined;
+}
+
 /**
  * Parses and validates config text. `origin` names it in messages (the file
  * path); relative handler module paths resolve from its directory. Throws a
@@ -49,6 +81,8 @@ function locate(doc: Document, lc: LineCounter, path: readonly (string | number)
  */
 export function parseConfig(text: string, origin: string, names: NameResolver = builtinNames): RtreflectConfig {
   const lc = new LineCounter();
+  const deep = tooDeepAt(text);
+  if (deep) throw new ConfigError(origin, [{ path: '', message: `YAML nested deeper than ${MAX_CONFIG_DEPTH} levels; no rtreflect config needs that many`, ...deep }]);
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: true, uniqueKeys: true, merge: true });
   if (doc.errors.length) {
     throw new ConfigError(origin, doc.errors.map((e): ConfigIssue => {

@@ -207,3 +207,12 @@ test('a module handler whose options are not a mapping is a config error, not a 
     hasIssue(issues(`handlers:\n  - module: ./x.mjs\n    options: ${options}\n`), /rt\.yaml:3:5: handlers\[0\]\.options: expected a mapping/);
   }
 });
+
+test('YAML nested deeper than any config is refused where it gets too deep, every time', () => {
+  // Found by the property tests: the YAML library's stack overflow on deep nesting came back as a syntax
+  // error, but the next deep file then aborted the whole process (V8 running out of memory compiling a regexp).
+  const deep = ['['.repeat(2000), '['.repeat(2000) + ']'.repeat(2000), Array.from({ length: 100 }, (_, i) => `${' '.repeat(i)}a:`).join('\n')];
+  for (const text of [...deep, ...deep]) hasIssue(issues(text), /rt\.yaml:(1:65|65:65): YAML nested deeper than 64 levels/);
+  const ok = `handlers:\n  - module: ./x.mjs\n    options: { a: ${'['.repeat(55)}${']'.repeat(55)} }\n`;
+  assert.equal(parseConfig(ok, 'rt.yaml').handlers.length, 1, 'options nested 60 levels deep are fine');
+});

@@ -37,7 +37,11 @@ export function checkProperty<Ts>(prop: fc.IRawProperty<Ts>, ciRuns: number, dia
   const seed = envInt(FUZZ_SEED_ENV) ?? DEFAULT_SEED;
   const started = Date.now();
   const details = fc.check(prop, { seed, numRuns }) as fc.RunDetails<Ts>;
-  if (details.failed) throw new Error(fc.defaultReportMessage(details as fc.RunDetails<unknown>) ?? 'property failed');
+  if (details.failed) {
+    const e = details.errorInstance;
+    const why = e instanceof Error ? e.message : String(e);
+    throw new Error(`${fc.defaultReportMessage(details as fc.RunDetails<unknown>) ?? 'property failed'}\n${why.slice(0, 4000)}`, { cause: e });
+  }
   if (longRun) diagnostic?.(`${details.numRuns} inputs in ${((Date.now() - started) / 1000).toFixed(1)} s (seed ${seed})`);
   return details.numRuns;
 }

@@ -52,6 +52,7 @@ function addrLenOf(family: number): number {
 
 function readAddr(buf: Buffer, off: number, len: number, family: number, ctx: string): string {
   const want = addrLenOf(family);
+  if (want === 0) malformed(`${ctx} at offset ${off} is an address of family ${family}, neither IPv4 nor IPv6`);
   if (len - 4 !== want) malformed(`${ctx} at offset ${off} has ${len - 4} bytes, expected ${want} for address family ${family}`);
   return addrText(buf, off + 4, want);
 }

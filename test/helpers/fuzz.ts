@@ -6,10 +6,13 @@ import { RtreflectError } from '../../src/util/errors.js';
  * Settings of the property tests: a fixed seed, so a failure in CI is the same
  * failure on a laptop, and a small budget, so the unit suite stays fast.
  * RTREFLECT_FUZZ_RUNS=N runs every property N times instead (a long run);
- * RTREFLECT_FUZZ_SEED=S changes the seed (to explore, or to replay a report).
+ * RTREFLECT_FUZZ_SEED=S changes the seed (to explore, or to replay a report);
+ * RTREFLECT_FUZZ_SECONDS=T stops each property after T seconds.
  */
 export const FUZZ_RUNS_ENV = 'RTREFLECT_FUZZ_RUNS';
 export const FUZZ_SEED_ENV = 'RTREFLECT_FUZZ_SEED';
+/** Caps each property of a long run at this many seconds (it then reports the inputs it got through). */
+export const FUZZ_SECONDS_ENV = 'RTREFLECT_FUZZ_SECONDS';
 
 const DEFAULT_SEED = 0x2f3a91;
 
@@ -36,9 +39,18 @@ export function checkProperty<Ts>(prop: fc.IRawProperty<Ts>, ciRuns: number, dia
   const numRuns = envInt(FUZZ_RUNS_ENV) ?? ciRuns;
   const seed = envInt(FUZZ_SEED_ENV) ?? DEFAULT_SEED;
   const started = Date.now();
-  const details = fc.check(prop, { seed, numRuns }) as fc.RunDetails<Ts>;
-  if (details.failed) throw new Error(fc.defaultReportMessage(details as fc.RunDetails<unknown>) ?? 'property failed');
-  if (longRun) diagnostic?.(`${details.numRuns} inputs in ${((Date.now() - started) / 1000).toFixed(1)} s (seed ${seed})`);
+  const seconds = envInt(FUZZ_SECONDS_ENV);
+  const limit = seconds === undefined ? {} : { interruptAfterTimeLimit: seconds * 1000, markInterruptAsFailure: false };
+  const details = fc.check(prop, { seed, numRuns, ...limit }) as fc.RunDetails<Ts>;
+  if (details.failed) {
+    const e = details.errorInstance;
+    const why = e instanceof Error ? e.message : String(e);
+    throw new Error(`${fc.defaultReportMessage(details as fc.RunDetails<unknown>) ?? 'property failed'}\n${why.slice(0, 4000)}`, { cause: e });
+  }
+  if (longRun) {
+    const stopped = details.interrupted ? `, stopped by ${FUZZ_SECONDS_ENV}` : '';
+    diagnostic?.(`${details.numRuns} inputs in ${((Date.now() - started) / 1000).toFixed(1)} s (seed ${seed}${stopped})`);
+  }
   return details.numRuns;
 }
 

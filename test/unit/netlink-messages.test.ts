@@ -212,3 +212,15 @@ test('bytes after the last whole message are a message cut short, refused naming
   assertMalformed(() => forEachMessage(Buffer.concat([whole, whole, big.subarray(0, 15)]), (m) => { seen.push(m.type); }), /at byte \d+ is truncated: 15 bytes remain/);
   assert.deepEqual(seen, [RTM_NEWROUTE, RTM_NEWROUTE], 'the whole messages before it are handed over');
 });
+
+test('an address attribute in a message of neither IPv4 nor IPv6 is malformed, empty too', () => {
+  // Found by the long property-test run: an empty NHA_GATEWAY in an AF_UNSPEC nexthop object matched the
+  // 0 address bytes its family has and escaped as ERR_BAD_ADDRESS ("an address is 4 or 16 bytes long, not 0").
+  const nh = Buffer.from([0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 1, 0, 1, 0, 0, 0, 4, 0, 6, 0]);
+  assertMalformed(() => parseNexthopMessage(nh), /NHA_GATEWAY at offset 16 is an address of family 0, neither IPv4 nor IPv6/);
+  assertMalformed(() => parseRouteMessage(Buffer.concat([rtmsg(0), encodeAttr(RTA_GATEWAY, Buffer.alloc(0))])), /RTA_GATEWAY at offset 12 is an address of family 0/);
+  assertMalformed(() => parseRouteMessage(Buffer.concat([rtmsg(28), encodeAttr(RTA_GATEWAY, Buffer.alloc(4))])), /RTA_GATEWAY at offset 12 is an address of family 28/);
+  const addr = payload(encodeAddrMessage({ ifindex: 1, address: '10.0.0.1', prefixlen: 8 }));
+  addr[0] = 0;
+  assertMalformed(() => parseAddrMessage(addr), /IFA_ADDRESS at offset 8 is an address of family 0/);
+});

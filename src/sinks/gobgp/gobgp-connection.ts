@@ -1,5 +1,5 @@
 /**
- * The GoBGP sink's connection to gobgpd: the connect loop, a health
+ * The GoBGP sink's connection to gobgpd: the connect loop (with the shared backoff), a health
  * check and a watch on the gRPC channel while up, and the state the engine sees.
  *
  * gobgpd forgets injected paths when it restarts: any loss of the channel is reported as
@@ -8,6 +8,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { RtreflectError } from '../../util/errors.js';
+import { Backoff } from '../../util/backoff.js';
 import type { Logger } from '../../util/logger.js';
 import type { SinkConnectionState, SinkHooks } from '../../engine/sink.js';
 import { GobgpClient } from './gobgp-api.js';
@@ -91,7 +92,7 @@ export class GobgpConnection {
   }
 
   private async connectLoop(): Promise<void> {
-    let delay = this.opts.backoff.initialMs;
+    const backoff = new Backoff(this.opts.backoff);
     while (!this.stopped) {
       const client = this.client!;
       try {
@@ -102,13 +103,12 @@ export class GobgpConnection {
         this.onUp();
         return;
       } catch (e) {
+        const delayMs = backoff.delay();
         this.lastError = `connect to ${this.opts.address}: ${errText(e)}`;
-        this.log.debug({ err: errText(e), delayMs: delay }, 'gobgpd not reachable');
+        this.log.debug({ err: errText(e), delayMs }, 'gobgpd not reachable');
         if (this.st === 'up') this.goDown(this.lastError);
+        await this.sleep(delayMs);
       }
-      const j = this.opts.backoff.jitter;
-      await this.sleep(delay * (1 - j + 2 * j * Math.random()));
-      delay = Math.min(delay * 2, this.opts.backoff.maxMs);
     }
   }
 

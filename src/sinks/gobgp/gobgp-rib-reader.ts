@@ -7,6 +7,7 @@
  * engine treats what a read reports of a key written meanwhile as possibly older.
  */
 import { RtreflectError } from '../../util/errors.js';
+import { FNV1A_OFFSET, fnv1aByte, fnv1aBytes } from '../../util/hash.js';
 import { bytesToPrefix, formatPrefix } from '../../util/ip.js';
 import { ATTR_MP_REACH_NLRI, decodeAttrs, decodePrefixNlri, type DecodedAttrs } from './bgp-wire.js';
 import { visitListPathResponse, type PathView } from './list-path-decoder.js';
@@ -92,18 +93,19 @@ class AttributeSets {
    */
   ofView(v: PathView): { attrs: DecodedAttrs; marked: boolean } {
     const buf = v.buf;
-    let h = 0x811c9dc5;
+    let h = FNV1A_OFFSET;
     for (let a = 0; a < v.attrCount; a++) {
       const s = v.attrStart[a]!, e = v.attrEnd[a]!;
       const cut = mpReachCut(buf, s, e);
       if (cut < 0) {
-        for (let i = s; i < e; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
+        h = fnv1aBytes(buf, s, e, h);
       } else {
-        h = Math.imul(h ^ (buf[s]! & ~EXTENDED_LENGTH), 0x01000193);
-        h = Math.imul(h ^ buf[s + 1]!, 0x01000193);
-        for (let i = s + headLen(buf, s); i < cut; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
+        // The bytes significant() keeps, hashed where they lie.
+        h = fnv1aByte(h, buf[s]! & ~EXTENDED_LENGTH);
+        h = fnv1aByte(h, buf[s + 1]!);
+        h = fnv1aBytes(buf, s + headLen(buf, s), cut, h);
       }
-      h = Math.imul(h ^ 0xff, 0x01000193);
+      h = fnv1aByte(h, 0xff); // an attribute boundary
     }
     h >>>= 0;
     const list = this.byHash.get(h);

@@ -30,13 +30,15 @@ export class GobgpConnection {
   client: GobgpClient | undefined;
   /** The last connection failure or reason for going down, for status and error messages. */
   lastError: string | undefined;
+  /** The engine's logger once started (the writer and reader log through it too). */
   log: Logger;
+  /** The engine's hooks once started. */
   hooks: SinkHooks | undefined;
 
   private st: SinkConnectionState = 'stopped';
   private stopped = false;
   private everUp = false;
-  /** The first connection came after start() returned: the engine's initial sync found gobgpd down. */
+  /** start() returned before gobgpd was reachable: the first connection then needs a resync too. */
   private startedWithoutConnection = false;
   private resyncReason: string | undefined;
   private connecting: Promise<void> | undefined;
@@ -55,6 +57,9 @@ export class GobgpConnection {
   }
 
   state(): SinkConnectionState { return this.st; }
+
+  /** stop() ran (and start() has not run again since). */
+  get isStopped(): boolean { return this.stopped; }
 
   private setState(s: SinkConnectionState, detail?: string): void {
     if (this.st === s) return;
@@ -193,6 +198,4 @@ export class GobgpConnection {
     this.client?.close();
     this.setState('stopped');
   }
-
-  get isStopped(): boolean { return this.stopped; }
 }

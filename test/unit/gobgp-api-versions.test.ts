@@ -11,6 +11,7 @@ import { encodePlan, fingerprintFromRead, fingerprintOf, parseOwnershipMark, pat
 import { decodeListPathResponse, type BinaryDestination } from '../../src/sinks/gobgp/list-path-decoder.js';
 import { decodeAttrs } from '../../src/sinks/gobgp/bgp-wire.js';
 import type { ReflectedRoute } from '../../src/engine/reflected-route.js';
+import { addPathStream, listPathsBinary } from '../helpers/gobgp-client-extras.js';
 import { GOBGP_3_10, GOBGP_3_37, GOBGP_4_8, fakeGobgpd, referenceRoot, type GobgpApiVersion } from '../helpers/gobgp-protos.js';
 
 /**
@@ -224,10 +225,10 @@ function versionSuite(v: GobgpApiVersion, e: Expect): void {
         for (const req of out.take()) await stream.write(req);
         await stream.end();
         // The object form (benches) and DeletePath name the table the same way.
-        await client.addPathStream([{ table_type: 'VRF', vrf_id: 'blue', paths: written }]);
+        await addPathStream(client, [{ table_type: 'VRF', vrf_id: 'blue', paths: written }]);
         await client.deletePath({ family: written[0]!.family, path: written[0]! });
         // The resync's read: a bare HTTP/2 stream to the service's ListPath, replies decoded by hand.
-        await client.listPathsBinary(4, {}, (d) => read.push(d));
+        await listPathsBinary(client, 4, {}, (d) => read.push(d));
       } finally {
         client.close();
         await fake.close();

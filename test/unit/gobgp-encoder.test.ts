@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodePlan, fingerprintOf, parseOwnershipMark, planRoute, type PathPlan } from '../../src/sinks/gobgp/gobgp-paths.js';
-import { loadGobgpApi, type AddPathStreamRequest } from '../../src/sinks/gobgp/gobgp-api.js';
+import { loadGobgpApi } from '../../src/sinks/gobgp/gobgp-api.js';
+import type { AddPathStreamRequest } from '../helpers/gobgp-client-extras.js';
 import { addPathWireSchema } from '../../src/sinks/gobgp/add-path-encoder.js';
 import { ProtoShape, protoShapeError } from '../../src/sinks/gobgp/gobgp-protos.js';
 import { PathPlanner, type PlannedRoute } from '../../src/sinks/gobgp/path-planner.js';

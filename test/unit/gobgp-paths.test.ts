@@ -5,7 +5,8 @@ import {
   encodePlan, fingerprintFromRead, fingerprintOf, idsOfFingerprint, parseCanonicalV4Prefix, parseGobgpKey, parseOwnershipMark, pathIdFor, planRoute, type PathPlan,
 } from '../../src/sinks/gobgp/gobgp-paths.js';
 import { assertDeleteNamesPath } from '../../src/sinks/gobgp/gobgp-api.js';
-import { createGobgpSink, streamOf } from '../../src/sinks/gobgp/gobgp-sink.js';
+import { createGobgpSink } from '../../src/sinks/gobgp/gobgp-sink.js';
+import { streamOf } from '../../src/sinks/gobgp/gobgp-writer.js';
 import { gobgpSinkType } from '../../src/sinks/gobgp/index.js';
 import { sinkOptions } from '../../src/sinks/sink-type.js';
 import { silentLogger } from '../../src/util/logger.js';

@@ -5,7 +5,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { RtreflectError } from '../../util/errors.js';
-import { checkListPathSchema, decodeListPathResponse, type BinaryDestination } from './list-path-decoder.js';
+import { checkListPathSchema } from './list-path-decoder.js';
 import { AddPathEncoder, addPathWireSchema } from './add-path-encoder.js';
 import { grpcServerStream } from './grpc-raw-stream.js';
 import { DEFAULT_PROTO_DIR, ProtoShape, gobgpDialect, protoShapeError, readGobgpProtos, type GobgpDialect } from './gobgp-protos.js';
@@ -25,24 +25,6 @@ export interface ApiPathIn {
   identifier: number;
   is_withdraw?: boolean;
 }
-
-/** A path as ListPath returns it (only the fields rtreflect reads). */
-export interface ApiPathOut {
-  family?: { afi?: string; safi?: string };
-  nlri_binary?: Buffer;
-  pattrs_binary?: Buffer[];
-  identifier?: number;
-  local_identifier?: number;
-  neighbor_ip?: string;
-  source_asn?: number;
-  is_withdraw?: boolean;
-  best?: boolean;
-  uuid?: Buffer;
-}
-export interface ApiDestination { prefix: string; paths: ApiPathOut[] }
-
-/** table_type as rtreflect names it; the client spells it as the loaded API does (GoBGP 4.x: TABLE_TYPE_GLOBAL). */
-export interface AddPathStreamRequest { table_type: 'GLOBAL' | 'VRF'; vrf_id?: string; paths: ApiPathIn[] }
 
 export interface LoadedApi {
   ctor: grpc.ServiceClientConstructor;
@@ -139,7 +121,14 @@ export class GobgpClient {
     });
   }
 
-  private serverStream<T = any>(method: string, req: unknown, onItem: (item: T) => void): Promise<void> {
+  /** The loaded API's spelling of requests (table types, lookups). */
+  get dialect(): GobgpDialect { return this.api.dialect; }
+
+  /**
+   * A server-streaming call, each reply as protobufjs makes it. The daemon reads the RIB as raw
+   * bytes instead (listPathMessages); tests and benches read it this way (test/helpers).
+   */
+  serverStream<T = any>(method: string, req: unknown, onItem: (item: T) => void): Promise<void> {
     return new Promise((resolve, reject) => {
       const call = this.client[method](req) as grpc.ClientReadableStream<T>;
       let done = false;
@@ -152,27 +141,12 @@ export class GobgpClient {
   getBgp(): Promise<{ global?: { asn?: number; router_id?: string; listen_port?: number } }> { return this.unary('GetBgp', {}); }
   startBgp(global: Record<string, unknown>): Promise<void> { return this.unary('StartBgp', { global }); }
 
-  /** Paths of one family, binary only. `vrf` lists a VRF's table instead of the global RIB. */
-  async listPaths(family: 4 | 6, opts: { vrf?: string; prefixes?: string[] } = {}): Promise<ApiDestination[]> {
-    const out: ApiDestination[] = [];
-    await this.serverStream<{ destination?: ApiDestination }>('ListPath', listPathRequest(this.api.dialect, family, opts), (r) => { if (r.destination) out.push({ prefix: r.destination.prefix, paths: r.destination.paths ?? [] }); });
-    return out;
-  }
-
   /**
-   * The same read as listPaths, for resyncs: the replies come over a bare HTTP/2
-   * stream (grpc-raw-stream.ts), are decoded from their bytes (list-path-decoder.ts)
-   * and handed to `each` as they arrive, so a full table is neither converted to
-   * objects by protobufjs nor held all at once.
+   * Paths of one family, binary fields only (`vrf`: a VRF's table instead of the global RIB), each
+   * ListPathResponse handed over as its bytes as it arrives: the replies come over a bare HTTP/2
+   * stream (grpc-raw-stream.ts), so a full table is neither converted to objects by protobufjs
+   * nor held all at once. list-path-decoder.ts reads them.
    */
-  listPathsBinary(family: 4 | 6, opts: { vrf?: string }, each: (d: BinaryDestination) => void): Promise<void> {
-    return this.listPathMessages(family, opts, (buf) => {
-      const d = decodeListPathResponse(buf);
-      if (d) each(d);
-    });
-  }
-
-  /** The same read, each ListPathResponse handed over as its bytes (binary fields only). */
   listPathMessages(family: 4 | 6, opts: { vrf?: string }, onMessage: (msg: Buffer) => void): Promise<void> {
     const def = this.method('ListPath');
     const req = def.requestSerialize(listPathRequest(this.api.dialect, family, { vrf: opts.vrf }));
@@ -184,14 +158,13 @@ export class GobgpClient {
     return (this.client.constructor as unknown as { service: Record<string, ReturnType<GobgpClient['method']>> }).service[name]!;
   }
 
-  /** Streams the requests, honouring back-pressure; resolves when gobgpd acknowledged the whole stream. */
-  addPathStream(requests: Iterable<AddPathStreamRequest>): Promise<void> {
-    const spelt = function* (this: GobgpClient) { for (const r of requests) yield { ...r, table_type: this.tableType(r.table_type) }; };
-    return streamAll((done) => this.client.AddPathStream(done) as grpc.ClientWritableStream<unknown>, spelt.call(this));
+  /** A client-streaming call whose requests protobufjs encodes (tests and benches; the daemon writes bytes). */
+  clientStream<T>(method: string, callback: (err: grpc.ServiceError | null) => void): grpc.ClientWritableStream<T> {
+    return this.client[method](callback) as grpc.ClientWritableStream<T>;
   }
 
   /** The loaded API's name of a table type (3.x "GLOBAL", 4.x "TABLE_TYPE_GLOBAL"); unset means the global RIB. */
-  private tableType(t: 'GLOBAL' | 'VRF' | undefined): string {
+  tableType(t: 'GLOBAL' | 'VRF' | undefined): string {
     return t === 'VRF' ? this.api.dialect.tableVrf : this.api.dialect.tableGlobal;
   }
 
@@ -272,7 +245,7 @@ export class GobgpClient {
 }
 
 /** Writes every request into a client stream opened by `open`, honouring back-pressure, then ends it; resolves with the call's verdict. */
-function streamAll<T>(open: (done: (err: grpc.ServiceError | null) => void) => grpc.ClientWritableStream<T>, requests: Iterable<T>): Promise<void> {
+export function streamAll<T>(open: (done: (err: grpc.ServiceError | null) => void) => grpc.ClientWritableStream<T>, requests: Iterable<T>): Promise<void> {
   return new Promise((resolve, reject) => {
     let settled = false;
     const call = open((err) => {

@@ -396,13 +396,14 @@ export class SinkWorker {
           this.startPass();
           continue;
         }
-        if (this.pendingCount === 0) {
+        // Keys held back until the kernel snapshot is in wait for snapshotLoaded(), which wakes the loop.
+        if (this.dirty.length + this.parked.length === 0) {
           if (this.inFlight.size > 0) {
             await this.settle();
             continue;
           }
           const pass = this.pass;
-          if (pass?.phase !== 'writing') break;
+          if (pass?.phase !== 'writing' || this.held.length > 0) break;
           await this.sink.flush?.('resync');
           if (this.pendingCount === 0 && this.pass === pass) this.finishPass(pass);
           continue;

@@ -284,7 +284,7 @@ bothModes('start-up behind the kernel gate: routes are written as they arrive, d
   let open!: () => void;
   const started = r.startUp(() => new Promise<void>((res) => { open = res; }));
   r.onKernelEvent({ op: 'add', route: route('10.7.3.0/24', '192.0.2.1') });
-  await sleep(30);
+  for (let i = 0; i < 5000 && sink.writes.length === 0; i++) await sleep(2);
   assert.deepEqual(sink.writes.map((c) => `${c.op} ${c.key}`), ['upsert 10.7.3.0/24'], 'written before the gate opens');
   r.onKernelEvent({ op: 'add', route: route('10.7.1.0/24', '192.0.2.1') });
   await sleep(30);

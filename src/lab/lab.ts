@@ -205,14 +205,14 @@ export async function labUp(o: LabOptions): Promise<void> {
     while (Date.now() < deadline) {
       await sleep(1000);
       for (const [name, pid] of Object.entries(state.pids)) {
-        if (!alive(pid)) throw new RtreflectError('ERR_LAB', `${name} (pid ${pid}) exited; see ${join(o.dir, name === 'peerGobgpd' ? 'peer-gobgpd' : name)}.log`);
+        if (!alive(pid)) throw new RtreflectError('ERR_LAB', `${name} (pid ${pid}) exited; ${lastLogLine(join(o.dir, `${name === 'peerGobgpd' ? 'peer-gobgpd' : name}.log`))}`);
       }
       try { c = peerRibCounts(o.prefix); } catch { continue; }
       if (c.v4.destinations >= want4 && c.v6.destinations >= want6) break;
     }
     log(`lab: peer learned ${c.v4.destinations} IPv4 prefixes (${c.v4.paths} paths) and ${c.v6.destinations} IPv6 prefixes (${c.v6.paths} paths)`);
     if (c.v4.destinations < want4 || c.v6.destinations < want6) {
-      throw new RtreflectError('ERR_LAB', `the peer did not learn every route within 90 s; see the logs in ${o.dir}`);
+      throw new RtreflectError('ERR_LAB', `the peer did not learn every route within 90 s; rtreflect: ${lastLogLine(join(o.dir, 'rtreflect.log'))}`);
     }
     log(labHelp(o));
   } catch (err) {
@@ -220,6 +220,21 @@ export async function labUp(o: LabOptions): Promise<void> {
     await labDown({ ...o, log: () => undefined });
     throw err;
   }
+}
+
+/**
+ * The last line of a log, for the error raised when `lab up` fails: the cleanup that follows
+ * removes the lab's directory, so naming the file would point at nothing. A JSON log line
+ * (rtreflect's) gives its message.
+ */
+export function lastLogLine(path: string): string {
+  const line = (existsSync(path) ? readFileSync(path, 'utf8') : '').trimEnd().split('\n').pop()?.trim() ?? '';
+  if (!line) return `its log ${path} is empty`;
+  try {
+    const j = JSON.parse(line) as { msg?: unknown; err?: unknown };
+    if (typeof j.msg === 'string') return `its log ended with: ${j.msg}${typeof j.err === 'string' ? `: ${j.err}` : ''}`;
+  } catch { /* not JSON: the line as it is */ }
+  return `its log ended with: ${line}`;
 }
 
 function labHelp(o: LabOptions): string {

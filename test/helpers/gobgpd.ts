@@ -90,7 +90,13 @@ export async function startGobgpd(opts: TestGobgpdOptions = {}): Promise<TestGob
   writeFileSync(configPath, JSON.stringify(config, null, 2));
   const logPath = join(dir, 'gobgpd.log');
   let child!: ChildProcess;
-  let client = new GobgpClient(grpcAddress);
+  let client: GobgpClient;
+  try {
+    client = new GobgpClient(grpcAddress); // throws when GoBGP's .proto files are missing
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   const readLog = () => (existsSync(logPath) ? readFileSync(logPath, 'utf8').slice(-4000) : '');
 
   /**

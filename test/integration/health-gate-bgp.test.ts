@@ -9,7 +9,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -96,7 +96,12 @@ test('health-gated routes reach, leave and return to a BGP peer as services fail
   });
   writeFileSync(join(dir, 'a.json'), gobgpdConfig(65001, '10.255.1.1', '10.255.1.2', 65002));
   writeFileSync(join(dir, 'b.json'), gobgpdConfig(65002, '10.255.1.2', '10.255.1.1', 65001));
-  const gobgpd = (ns: Netns, cfg: string, port: number) => ns.spawn('gobgpd', ['-f', join(dir, cfg), '-t', 'json', '--api-hosts', `127.0.0.1:${port}`, '--pprof-disable'], { stdio: 'ignore' });
+  const gobgpd = (ns: Netns, cfg: string, port: number): void => {
+    const fd = openSync(join(dir, `${cfg}.log`), 'a');
+    ns.spawn('gobgpd', ['-f', join(dir, cfg), '-t', 'json', '--api-hosts', `127.0.0.1:${port}`, '--pprof-disable'], { stdio: ['ignore', fd, fd] });
+    closeSync(fd);
+  };
+  const gobgpdLog = (cfg: string): string => (existsSync(join(dir, `${cfg}.log`)) ? readFileSync(join(dir, `${cfg}.log`), 'utf8').slice(-1500) : '');
   gobgpd(router, 'a.json', 50061);
   gobgpd(peer, 'b.json', 50062);
 
@@ -104,7 +109,9 @@ test('health-gated routes reach, leave and return to a BGP peer as services fail
     const out = await run('ip', ['netns', 'exec', peer.name, 'gobgp', '-p', '50062', 'global', 'rib', '-a', 'ipv4', '-j']);
     return Object.keys(JSON.parse(out.trim() || '{}') as Record<string, unknown>).sort();
   };
-  await waitFor('the BGP session', async () => /\sEstabl/.test(await run('ip', ['netns', 'exec', peer.name, 'gobgp', '-p', '50062', 'neighbor'])));
+  let neighbors = '';
+  await waitUntil('the BGP session', async () => /\sEstabl/.test(neighbors = await run('ip', ['netns', 'exec', peer.name, 'gobgp', '-p', '50062', 'neighbor'])),
+    WAIT_MS, { retryErrors: true, seen: () => `peer's neighbors:\n${neighbors}\ngobgpd A's log: ${gobgpdLog('a.json')}\ngobgpd B's log: ${gobgpdLog('b.json')}` });
 
   const web = new Service(router, 'http', 8080);
   const dns = new Service(router, 'tcp', 5353);

@@ -119,7 +119,15 @@ log: { level: info }
   const sink = (s: Status): SinkSt => s.sinks[0]!;
 
   // 1. Start-up: 4 routes reflected.
-  await waitFor('ready', async () => (await status()).daemon.ready);
+  await waitUntil('ready', async () => {
+    // A daemon that exited will not become ready: say so now, with its log, instead of at the deadline.
+    if (daemon.exitCode !== null) throw new Error(`rtreflect exited (${daemon.exitCode}): ${JSON.stringify(logs.slice(-5))}`);
+    try {
+      return (await status()).daemon.ready;
+    } catch {
+      return false; // the control socket is not up yet
+    }
+  }, WAIT_MS, { intervalMs: 100, seen: () => `rtreflect log: ${JSON.stringify(logs.slice(-5))}` });
   let st = await status();
   assert.deepEqual(ribPrefixes(gobgpd), [0, 1, 2, 3].map(net));
   assert.equal(st.source.routes, 5, 'the kernel source holds the 5 bird routes (the static one is not selected)');

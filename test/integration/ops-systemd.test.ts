@@ -106,9 +106,15 @@ log:
   createInterface({ input: daemon.stderr! }).on('line', (l) => { try { logs.push(JSON.parse(l) as Record<string, unknown>); } catch { logs.push({ msg: l }); } });
 
   // Running, control socket up, sink unreachable: no READY yet, but the watchdog already pings.
-  const st0 = await waitFor('the control socket', async () => {
-    try { return await controlRequest(control, 'status', {}, { timeoutMs: 2000 }) as { daemon: { ready: boolean }; source: { routes: number } }; } catch { return undefined; }
-  });
+  let controlError = '';
+  const st0 = await waitUntil('the control socket', async () => {
+    // A daemon that exited will not answer: say so now, with its log, instead of at the deadline.
+    if (daemon.exitCode !== null) assert.fail(`rtreflect exited (${daemon.exitCode}) before its control socket answered: ${JSON.stringify(logs.slice(-5))}`);
+    try { return await controlRequest(control, 'status', {}, { timeoutMs: 2000 }) as { daemon: { ready: boolean }; source: { routes: number } }; } catch (err) {
+      controlError = (err as Error).message;
+      return undefined;
+    }
+  }, WAIT_MS, { intervalMs: 50, seen: () => `control socket: ${controlError}; rtreflect log: ${JSON.stringify(logs.slice(-5))}` });
   await waitFor('three watchdog pings', () => sent().filter((g) => g.msg === 'WATCHDOG=1').length >= 3);
   assert.equal(st0.daemon.ready, false);
   assert.ok(!sent().some((g) => g.msg.includes('READY=1')), 'no READY=1 while the only sink is unreachable');

@@ -19,7 +19,7 @@ const BENCHES: MicroBench[] = [planner, kernelIngest, sinkDrain, routeCopy];
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   if (argv.includes('--help') || argv.includes('-h')) {
-    console.log(`usage: run.js [--only ${BENCHES.map((b) => b.name).join(',')}] [--runs N] [--warmup N]`);
+    console.log(`usage: run.js [--only ${BENCHES.map((b) => b.name).join(',')}] [--routes N] [--runs N] [--warmup N]`);
     for (const b of BENCHES) console.log(`  ${b.name}: ${b.usage}`);
     return;
   }

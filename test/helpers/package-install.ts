@@ -31,7 +31,12 @@ export function installPackage(): InstalledPackage {
   mkdirSync(join(prefix, 'bin'));
   execFileSync('tar', ['-xzf', join(dir, tgz), '-C', pkg, '--strip-components=1']);
   copyFileSync(join(root, 'package-lock.json'), join(pkg, 'package-lock.json'));
-  execFileSync('npm', ['ci', '--omit=dev', '--offline', '--no-audit', '--no-fund'], { cwd: pkg, stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    execFileSync('npm', ['ci', '--omit=dev', '--offline', '--no-audit', '--no-fund'], { cwd: pkg, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+  } catch (err) {
+    const stderr = (err as { stderr?: string }).stderr ?? '';
+    throw new Error(`npm ci --offline of the packed package failed (npm's cache lacks a dependency? run \`npm ci\` in the checkout, as scripts/setup does): ${stderr.trim().split('\n').slice(0, 3).join(' ')}`);
+  }
   // As npm's bin-links does for a package's bin: executable, linked into the prefix's bin/.
   chmodSync(join(pkg, 'dist', 'src', 'cli', 'main.js'), 0o755);
   symlinkSync('../lib/node_modules/rtreflect/dist/src/cli/main.js', join(prefix, 'bin', 'rtreflect'));

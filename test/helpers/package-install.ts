@@ -7,7 +7,7 @@
  * `npm ci --offline` (npm's cache, filled by scripts/setup's `npm ci`).
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/util/package-info.js';
@@ -22,6 +22,15 @@ export interface InstalledPackage {
 export function installPackage(): InstalledPackage {
   const root = packageRoot();
   const dir = mkdtempSync(join(tmpdir(), 'rtr-pkg-'));
+  try {
+    return { prefix: installInto(root, dir), dir };
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+function installInto(root: string, dir: string): string {
   execFileSync('npm', ['pack', '--silent', '--pack-destination', dir], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   const tgz = readdirSync(dir).find((f) => f.endsWith('.tgz'));
   if (!tgz) throw new Error(`npm pack left no tarball in ${dir}`);
@@ -40,5 +49,5 @@ export function installPackage(): InstalledPackage {
   // As npm's bin-links does for a package's bin: executable, linked into the prefix's bin/.
   chmodSync(join(pkg, 'dist', 'src', 'cli', 'main.js'), 0o755);
   symlinkSync('../lib/node_modules/rtreflect/dist/src/cli/main.js', join(prefix, 'bin', 'rtreflect'));
-  return { prefix, dir };
+  return prefix;
 }

@@ -8,7 +8,9 @@
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../../src/util/package-info.js';
 import { bootSystemdContainer, ContainerBootError, systemdContainerUnavailable, type SystemdContainer } from '../helpers/systemd-container.js';
 import { installPackage } from '../helpers/package-install.js';
 import { waitFor as waitUntil, sleep } from '../helpers/cli-process.js';
@@ -57,16 +59,18 @@ const HIDE_ONE = `handlers:
       - { action: deny, prefix: ${PREFIXES[2]} }
 `;
 
-/** The drop-in the unit's comments prescribe when `command -v rtreflect` is /usr/local/bin/rtreflect. */
-const DROP_IN = `[Service]
-ExecStartPre=
-ExecStartPre=/usr/local/bin/rtreflect check-config --config /etc/rtreflect/rtreflect.yaml
-ExecStart=
-ExecStart=/usr/local/bin/rtreflect run --config /etc/rtreflect/rtreflect.yaml
-ExecReload=
-ExecReload=/usr/local/bin/rtreflect check-config --config /etc/rtreflect/rtreflect.yaml
-ExecReload=/bin/kill -HUP $MAINPID
-`;
+/**
+ * The drop-in the unit's own comments prescribe when `command -v rtreflect` is
+ * /usr/local/bin/rtreflect, taken from those comments (so they are what is proven).
+ */
+function dropInFromUnitComments(): string {
+  const lines = readFileSync(join(packageRoot(), 'systemd', 'rtreflect.service'), 'utf8').split('\n');
+  const from = lines.indexOf('#   [Service]');
+  const rest = lines.slice(from);
+  const text = rest.slice(0, rest.findIndex((l) => !l.startsWith('#   '))).map((l) => l.slice(4)).join('\n') + '\n';
+  assert.ok(from >= 0 && /^ExecStart=\/usr\/local\/bin\/rtreflect run /m.test(text), `no /usr/local drop-in in the unit's comments: ${text}`);
+  return text;
+}
 
 const unavailable = systemdContainerUnavailable();
 
@@ -122,7 +126,7 @@ cat > ${CONFIG}`, config());
   await c.run(['rtreflect', 'check-config']);
   await sh(`install -m 0644 ${PKG}/systemd/rtreflect.service /etc/systemd/system/
 install -d /etc/systemd/system/rtreflect.service.d
-cat > /etc/systemd/system/rtreflect.service.d/override.conf`, DROP_IN);
+cat > /etc/systemd/system/rtreflect.service.d/override.conf`, dropInFromUnitComments());
   await sh('cat > /etc/gobgpd.conf', GOBGPD_CONF);
   await c.run(['systemctl', 'daemon-reload']);
   await c.run(['systemctl', 'enable', 'rtreflect']);

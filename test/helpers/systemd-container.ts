@@ -134,12 +134,15 @@ export async function bootSystemdContainer(opts: ContainerOptions): Promise<Syst
       const child = spawn('nsenter', [`--target=${leaderPid}`, '--mount', '--uts', '--ipc', '--net', '--pid', '--cgroup', '--root', '--wd',
         '--', '/usr/bin/env', '-i', `PATH=${PATH}`, 'LANG=C.UTF-8', 'SYSTEMD_PAGER=', 'SYSTEMD_COLORS=0', 'HOME=/root', ...argv],
       // Its own session: a stray `kill 0` or signal to a process group inside cannot reach the test.
-      { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+      { stdio: [o.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], detached: true });
       inner.add(child);
       let stdout = '', stderr = '';
       child.stdout!.on('data', (b: Buffer) => { stdout += b.toString(); });
       child.stderr!.on('data', (b: Buffer) => { stderr += b.toString(); });
-      child.stdin!.end(o.input ?? '');
+      if (child.stdin) {
+        child.stdin.on('error', () => undefined); // EPIPE: the command ended without reading all of it; its exit code tells
+        child.stdin.end(o.input);
+      }
       // A command that hangs inside would hold up the container's shutdown: it is killed by PID.
       const timer = setTimeout(() => child.kill('SIGKILL'), o.timeoutMs ?? 60_000);
       child.once('error', (err) => { clearTimeout(timer); inner.delete(child); reject(err); });

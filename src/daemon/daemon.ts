@@ -125,6 +125,10 @@ export class Daemon {
     await this.control.start();
     if (this.config.metrics.listen) await metrics.listen(this.config.metrics.listen, log);
 
+    // STATUS= from the start, not only after READY=1: while `systemctl start` waits,
+    // `systemctl status` tells what it waits for (e.g. a sink still connecting).
+    this.statusTimer = setInterval(() => this.pushStatus(), 5000);
+    this.statusTimer.unref();
     await this.sinks.startSupervisors();
     await this.chain.start();
     for (const w of this.reflector.workers) {
@@ -153,8 +157,6 @@ export class Daemon {
       },
       () => undefined, // only when stopping
     );
-    this.statusTimer = setInterval(() => this.pushStatus(), 5000);
-    this.statusTimer.unref();
   }
 
   /** Kernel re-dump, then every sink compared with what it holds. Concurrent requests fold into one follow-up. */
@@ -290,6 +292,6 @@ export class Daemon {
   }
 
   private pushStatus(): void {
-    if (this.ready) this.notifier.status(this.statusLine());
+    this.notifier.status(this.ready ? this.statusLine() : `starting: ${this.statusLine()}`);
   }
 }

@@ -8,8 +8,8 @@ import type { Logger } from '../util/logger.js';
  * pages that neither V8 nor glibc returns on an idle process: the daemon would sit
  * at its peak for good. Once the work has settled, V8's low-memory collections and
  * a malloc_trim bring the resident size back to what the routes need. Small changes
- * never trigger it, so steady-state latency does not see the pause (a few hundred
- * ms at a full table).
+ * never trigger it, so steady-state latency does not see the pause (the full-table
+ * bench times its single changes after it).
  */
 export class HeapCompactor {
   private pending = 0;

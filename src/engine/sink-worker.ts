@@ -28,6 +28,13 @@ export interface SinkWorkerHooks {
 /** Retries of failed writes and reads. */
 const RETRY = { initialMs: 200, maxMs: 30_000, jitter: 0.25 };
 
+/*
+ * The sink worker is the drain loop and the orchestration of start-up and resyncs: both act on
+ * the same queues, batches in flight and resync under way, so they stay in one class (~600
+ * lines). How keys are stored lives in key-table.ts, what a resync's read decides in
+ * sink-resync.ts; neither needs the loop.
+ */
+
 /**
  * One sink's side of the level-triggered engine: per key of the sink, the desired candidates
  * and what has been applied (KeyTable), a queue of the keys whose two differ or may differ

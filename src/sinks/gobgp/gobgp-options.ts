@@ -114,5 +114,5 @@ export const gobgpOptionsSchema = () => sinkOptionsSchema('gobgp', {
 /** The GoBGP sink's options, every default filled in. */
 export type GobgpSinkOptions = z.output<ReturnType<typeof gobgpOptionsSchema>> & { name: string };
 
-/** Paths per AddPathStream message (measured best around 1000). */
+/** Paths per AddPathStream message (`bench/gobgp-bench.ts --batch N` compares sizes). */
 export const PATHS_PER_MESSAGE = 1000;

@@ -19,20 +19,22 @@
  *   the path dead (multipath); the caller is asked to re-dump (`recheck`).
  *
  * Storage is lean: a key maps to its one Route (the common case) or to its
- * alias list; next-hop arrays are interned and shared between routes.
+ * alias list; next-hop arrays are interned and shared between routes
+ * (nexthop-intern.ts). Nexthop objects live in nexthop-objects.ts.
  */
 import { RtreflectError } from '../util/errors.js';
 import {
   AF_INET, AF_INET6, IFF_LOWER_UP, IFF_UP, NLM_F_APPEND, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, RTM_DELADDR,
   RTM_DELLINK, RTM_DELNEXTHOP, RTM_DELROUTE, RTM_F_CLONED, RTM_NEWLINK, RTM_NEWNEXTHOP, RTM_NEWROUTE,
-  RTNH_F_DEAD, RTNH_F_LINKDOWN, RTNH_F_ONLINK, RTN_BLACKHOLE, RTN_PROHIBIT, RTN_UNICAST, RTN_UNREACHABLE,
+  RTNH_F_ONLINK, RTN_BLACKHOLE, RTN_PROHIBIT, RTN_UNICAST, RTN_UNREACHABLE,
 } from './netlink-constants.js';
 import { FramedMsg, type NlMsg } from './netlink-frame.js';
 import {
-  parseAddrMessage, parseLinkMessage, parseNexthopMessage, parseRouteMessage, type NexthopGroupMember,
-  type ParsedNextHop, type RouteMessage,
+  parseAddrMessage, parseLinkMessage, parseNexthopMessage, parseRouteMessage, type ParsedNextHop, type RouteMessage,
 } from './netlink-messages.js';
 import { routeEqual, routeKey, type NextHop, type Route, type RouteEvent, type RouteType } from './route.js';
+import { EMPTY, NextHopInterner } from './nexthop-intern.js';
+import { NexthopObjects, UNUSABLE, type NhObject } from './nexthop-objects.js';
 
 export interface KernelFilter {
   /** null = all protocols. */
@@ -56,20 +58,8 @@ export interface KernelStateOptions {
 type Fam = 4 | 6;
 type Slot = Route | Route[];
 
-interface NhObject {
-  id: number;
-  family: number;
-  blackhole: boolean;
-  oif: number;
-  gateway?: string;
-  flags: number;
-  group?: NexthopGroupMember[];
-}
-
-const UNUSABLE = RTNH_F_DEAD | RTNH_F_LINKDOWN;
 /** put()'s "the caller has not looked the key up" (undefined means the key holds nothing). */
 const LOOK_UP = Symbol('look up');
-const EMPTY: NextHop[] = Object.freeze([]) as unknown as NextHop[];
 
 function typeName(t: number): RouteType | undefined {
   switch (t) {
@@ -124,36 +114,16 @@ function sameNexthops(a: NextHop[], b: NextHop[]): boolean {
   return true;
 }
 
-function nextHopOrder(a: NextHop, b: NextHop): number {
-  const ga = a.gateway ?? '', gb = b.gateway ?? '';
-  if (ga !== gb) return ga < gb ? -1 : 1;
-  return (a.ifindex ?? 0) - (b.ifindex ?? 0);
-}
-
-const nhText = (n: NextHop): string => `${n.gateway ?? ''}%${n.ifindex ?? 0}%${n.weight}%${n.onlink ? 1 : 0}%${n.ifname ?? ''}`;
-
 export class KernelState {
   private readonly filter: KernelFilter;
   private readonly warn: (message: string, details: Record<string, unknown>) => void;
   private readonly slots: Record<Fam, Map<string, Slot>> = { 4: new Map(), 6: new Map() };
   private count = 0;
   private readonly links = new Map<number, { name: string; flags: number }>();
-  private readonly nhObjects = new Map<number, NhObject>();
-  /** member id -> ids of the groups holding it */
-  private readonly groupsOf = new Map<number, Set<number>>();
-  /**
-   * Keys of the routes using each nexthop object, so its changes cost O(affected routes).
-   * Links need no such index: a link going down is rare and answered by a re-dump
-   * anyway, and an index of every gateway route by interface would cost a set
-   * entry per route of a full table.
-   */
-  private readonly byNhid = new Map<number, Set<string>>();
   /** Links whose paths we dropped as dead; when they come back the kernel revives paths silently. */
   private readonly strippedLinks = new Map<number, Set<Fam>>();
-  private readonly interned = new Map<string, NextHop[]>();
-  /** Interned single-path arrays (weight 1, not onlink) by gateway, then ifindex: the common case's shortcut. */
-  private readonly singlePaths = new Map<string, Map<number, NextHop[]>>();
-  private internLimit = 4096;
+  private readonly interner: NextHopInterner;
+  private readonly nhObjects: NexthopObjects;
   /**
    * The dump under way. `seen` and `undo` (the slots before the dump) make its end an exact
    * diff; a `fresh` dump (the family held nothing before) keeps neither: a key already in the
@@ -168,6 +138,14 @@ export class KernelState {
   constructor(filter: KernelFilter, opts: KernelStateOptions = {}) {
     this.filter = filter;
     this.warn = opts.onWarning ?? (() => {});
+    this.interner = new NextHopInterner((keep) => {
+      for (const fam of [4, 6] as const) for (const slot of this.slots[fam].values()) forEachAlias(slot, (r) => keep(r.nexthops));
+    });
+    this.nhObjects = new NexthopObjects({
+      intern: (nhs) => this.interner.intern(nhs),
+      makeNextHop: (gateway, ifindex, weight, onlink) => this.makeNextHop(gateway, ifindex, weight, onlink),
+      linkDead: (ifindex, flags) => this.linkDead(ifindex, flags),
+    });
   }
 
   get size(): number { return this.count; }
@@ -350,7 +328,7 @@ export class KernelState {
       return;
     }
     let next: Route[] | undefined;
-    const intern = (nhs: NextHop[]): NextHop[] => this.intern(nhs);
+    const intern = (nhs: NextHop[]): NextHop[] => this.interner.intern(nhs);
     if (fam === 4 && isDel && list.length > 0 && !list.some((a) => sameAlias(a, r))) {
       // No alias of ours is the route deleted: a guess follows (below), and guesses can be wrong, e.g.
       // when this notification is replayed after a re-dump that already left the route out. Confirm by dumping.
@@ -375,7 +353,7 @@ export class KernelState {
     };
     if (m.nhid !== 0) {
       r.nhid = m.nhid;
-      const resolved = this.resolve(m.nhid);
+      const resolved = this.nhObjects.resolve(m.nhid);
       if (resolved) {
         r.nexthops = resolved.nexthops;
         if (resolved.blackhole && type === 'unicast') r.type = 'blackhole';
@@ -408,7 +386,7 @@ export class KernelState {
       // The bulk of a table: one gateway path, seen before. Found without building its text key.
       const p = nhs[0]!;
       if ((p.flags & (UNUSABLE | RTNH_F_ONLINK)) === 0 && !(p.ifindex && this.linkDead(p.ifindex, p.flags))) {
-        const hit = this.singlePaths.get(p.gateway ?? '')?.get(p.ifindex);
+        const hit = this.interner.singlePath(p.gateway, p.ifindex);
         if (hit !== undefined && hit[0]!.ifname === (p.ifindex ? this.links.get(p.ifindex)?.name : undefined)) return hit;
       }
     }
@@ -418,7 +396,7 @@ export class KernelState {
       if (p.flags & UNUSABLE) continue;
       out.push(this.makeNextHop(p.gateway, p.ifindex, p.weight, (p.flags & RTNH_F_ONLINK) !== 0));
     }
-    return this.intern(out);
+    return this.interner.intern(out);
   }
 
   private makeNextHop(gateway: string | undefined, ifindex: number, weight: number, onlink: boolean): NextHop {
@@ -431,51 +409,6 @@ export class KernelState {
     }
     if (onlink) nh.onlink = true;
     return nh;
-  }
-
-  /** Shares equal next-hop arrays between routes (most routes use a handful of path sets). */
-  private intern(nhs: NextHop[]): NextHop[] {
-    if (nhs.length === 0) return EMPTY;
-    if (nhs.length === 1) {
-      if (nhs[0]!.weight !== 1) nhs = [{ ...nhs[0]!, weight: 1 }]; // a single path has no ECMP weight
-    } else {
-      if (Object.isFrozen(nhs)) nhs = [...nhs];
-      nhs.sort(nextHopOrder);
-    }
-    let k = nhText(nhs[0]!);
-    for (let i = 1; i < nhs.length; i++) k += ',' + nhText(nhs[i]!);
-    const hit = this.interned.get(k);
-    if (hit) return hit;
-    for (const nh of nhs) Object.freeze(nh);
-    Object.freeze(nhs);
-    this.interned.set(k, nhs);
-    this.indexSinglePath(nhs);
-    if (this.interned.size > this.internLimit) this.compactInterned();
-    return nhs;
-  }
-
-  /** Files an interned single-path array (not onlink) under its gateway and ifindex, for fromParsed's shortcut. */
-  private indexSinglePath(nhs: NextHop[]): void {
-    if (nhs.length !== 1 || nhs[0]!.onlink) return;
-    const nh = nhs[0]!;
-    let byIf = this.singlePaths.get(nh.gateway ?? '');
-    if (!byIf) this.singlePaths.set(nh.gateway ?? '', (byIf = new Map()));
-    byIf.set(nh.ifindex ?? 0, nhs);
-  }
-
-  /** Drops interned arrays no route uses any more (amortized: runs when the table doubled). */
-  private compactInterned(): void {
-    const live = new Set<NextHop[]>();
-    for (const fam of [4, 6] as const) {
-      for (const slot of this.slots[fam].values()) {
-        if (Array.isArray(slot)) for (const r of slot) live.add(r.nexthops);
-        else live.add(slot.nexthops);
-      }
-    }
-    for (const [k, v] of this.interned) if (!live.has(v)) this.interned.delete(k);
-    this.singlePaths.clear();
-    for (const v of this.interned.values()) this.indexSinglePath(v);
-    this.internLimit = Math.max(4096, this.interned.size * 2);
   }
 
   /**
@@ -501,15 +434,14 @@ export class KernelState {
   private reindex(key: string, prev: Slot | undefined, next: Slot | undefined): void {
     // Single routes (or none) with the same nexthop object id, none included: nothing to move.
     if (!Array.isArray(prev) && !Array.isArray(next) && prev?.nhid === next?.nhid) return;
-    forEachAlias(prev, (r) => { if (r.nhid !== undefined) unindex(this.byNhid, r.nhid, key); });
-    forEachAlias(next, (r) => { if (r.nhid !== undefined) index(this.byNhid, r.nhid, key); });
+    forEachAlias(prev, (r) => { if (r.nhid !== undefined) this.nhObjects.removeUser(r.nhid, key); });
+    forEachAlias(next, (r) => { if (r.nhid !== undefined) this.nhObjects.addUser(r.nhid, key); });
   }
 
   /** Keys (with their family) of the routes with a path through the link. */
   private keysThrough(ifindex: number): [Fam, string][] {
     // Every path set a route holds is interned: find the sets through the link, then the routes holding them.
-    const through = new Set<NextHop[]>();
-    for (const nhs of this.interned.values()) if (nhs.some((n) => n.ifindex === ifindex)) through.add(nhs);
+    const through = this.interner.setsThrough(ifindex);
     const out: [Fam, string][] = [];
     if (through.size === 0) return out;
     for (const fam of [4, 6] as const) {
@@ -522,45 +454,13 @@ export class KernelState {
 
   // ------------------------------------------------------------ nexthop objects
 
-  private resolve(id: number): { nexthops: NextHop[]; blackhole: boolean } | undefined {
-    const o = this.nhObjects.get(id);
-    if (!o) return undefined;
-    if (o.blackhole) return { nexthops: EMPTY, blackhole: true };
-    if (!o.group) {
-      const dead = (o.flags & UNUSABLE) !== 0 || (o.oif !== 0 && this.linkDead(o.oif, 0));
-      return { nexthops: dead ? EMPTY : this.intern([this.makeNextHop(o.gateway, o.oif, 1, (o.flags & RTNH_F_ONLINK) !== 0)]), blackhole: false };
-    }
-    const out: NextHop[] = [];
-    for (const m of o.group) {
-      const mo = this.nhObjects.get(m.id);
-      if (!mo) continue;
-      if (mo.blackhole) return { nexthops: EMPTY, blackhole: true };
-      if ((mo.flags & UNUSABLE) || (mo.oif !== 0 && this.linkDead(mo.oif, 0))) continue;
-      out.push(this.makeNextHop(mo.gateway, mo.oif, m.weight, (mo.flags & RTNH_F_ONLINK) !== 0));
-    }
-    return { nexthops: this.intern(out), blackhole: false };
-  }
-
   private setNexthop(o: NhObject, events: RouteEvent[]): void {
-    const old = this.nhObjects.get(o.id);
-    if (old?.group) for (const m of old.group) this.groupsOf.get(m.id)?.delete(o.id);
-    if (o.group) {
-      for (const m of o.group) {
-        let s = this.groupsOf.get(m.id);
-        if (!s) this.groupsOf.set(m.id, s = new Set());
-        s.add(o.id);
-      }
-    }
-    this.nhObjects.set(o.id, o);
-    this.refreshUsers(o.id, events);
-    for (const g of this.groupsOf.get(o.id) ?? []) this.refreshUsers(g, events);
+    for (const id of this.nhObjects.set(o)) this.refreshUsers(id, events);
   }
 
   /** Re-resolves the routes using nexthop object `id` directly. */
   private refreshUsers(id: number, events: RouteEvent[]): void {
-    const keys = this.byNhid.get(id);
-    if (!keys) return;
-    for (const key of [...keys]) {
+    for (const key of this.nhObjects.usersOf(id)) {
       const fam: Fam = key.includes(':') ? 6 : 4;
       const slot = this.slots[fam].get(key);
       if (slot === undefined) continue;
@@ -568,7 +468,7 @@ export class KernelState {
       let changed = false;
       const next = list.map((r) => {
         if (r.nhid !== id) return r;
-        const res = this.resolve(id);
+        const res = this.nhObjects.resolve(id);
         const nexthops = res ? res.nexthops : EMPTY;
         const type: RouteType = res?.blackhole && r.type === 'unicast' ? 'blackhole' : r.type === 'blackhole' && res && !res.blackhole ? 'unicast' : r.type;
         if (nexthops === r.nexthops && type === r.type) return r;
@@ -583,24 +483,12 @@ export class KernelState {
 
   /** The kernel deletes the object, empties it from groups (deleting emptied groups) and removes the routes using it. */
   private deleteNexthop(id: number, events: RouteEvent[]): void {
-    const o = this.nhObjects.get(id);
-    this.nhObjects.delete(id);
-    if (o?.group) for (const m of o.group) this.groupsOf.get(m.id)?.delete(id);
-    const groups = this.groupsOf.get(id);
-    this.groupsOf.delete(id);
-    for (const g of groups ?? []) {
-      const go = this.nhObjects.get(g);
-      if (!go?.group) continue;
-      const rest = go.group.filter((m) => m.id !== id);
-      if (rest.length === 0) this.deleteNexthop(g, events);
-      else {
-        this.nhObjects.set(g, { ...go, group: rest });
-        this.refreshUsers(g, events);
-      }
+    for (const g of this.nhObjects.remove(id)) {
+      const left = this.nhObjects.dropMember(g, id);
+      if (left === 'emptied') this.deleteNexthop(g, events);
+      else if (left === 'changed') this.refreshUsers(g, events);
     }
-    const keys = this.byNhid.get(id);
-    if (!keys) return;
-    for (const key of [...keys]) {
+    for (const key of this.nhObjects.usersOf(id)) {
       const fam: Fam = key.includes(':') ? 6 : 4;
       const slot = this.slots[fam].get(key);
       if (slot === undefined) continue;
@@ -639,7 +527,7 @@ export class KernelState {
   private linkDown(ifindex: number, adminDown: boolean, res: IngestResult): void {
     if (adminDown) {
       // nexthop objects on the device are removed silently (nexthop_flush_dev).
-      for (const o of [...this.nhObjects.values()]) if (!o.group && o.oif === ifindex) this.deleteNexthop(o.id, res.events);
+      for (const id of this.nhObjects.onDevice(ifindex)) this.deleteNexthop(id, res.events);
     }
     // Paths dropped earlier as dead may now be gone for good (the kernel flushes them on unregister).
     for (const fam of this.strippedLinks.get(ifindex) ?? []) addRecheck(res, fam);
@@ -648,7 +536,7 @@ export class KernelState {
       if (slot === undefined) continue;
       const next = (Array.isArray(slot) ? slot : [slot]).map((r) => {
         if (!r.nexthops.some((n) => n.ifindex === ifindex)) return r;
-        const nr: Route = { ...r, nexthops: this.intern(r.nexthops.filter((n) => n.ifindex !== ifindex)) };
+        const nr: Route = { ...r, nexthops: this.interner.intern(r.nexthops.filter((n) => n.ifindex !== ifindex)) };
         if (foreign.has(r)) foreign.add(nr);
         return nr;
       });
@@ -687,17 +575,6 @@ function forEachAlias(slot: Slot | undefined, fn: (r: Route) => void): void {
   if (slot === undefined) return;
   if (Array.isArray(slot)) for (const r of slot) fn(r);
   else fn(slot);
-}
-
-function index(m: Map<number, Set<string>>, id: number, key: string): void {
-  let s = m.get(id);
-  if (!s) m.set(id, s = new Set());
-  s.add(key);
-}
-
-function unindex(m: Map<number, Set<string>>, id: number, key: string): void {
-  const s = m.get(id);
-  if (s && s.delete(key) && s.size === 0) m.delete(id);
 }
 
 /** The event a key's change means; it carries the key (the state's own string, so consumers need not build another). */

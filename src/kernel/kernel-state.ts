@@ -82,9 +82,6 @@ function typeName(t: number): RouteType | undefined {
   }
 }
 
-/** put()'s "the caller has not looked the key up" (undefined means the key holds nothing). */
-const LOOK_UP = Symbol('look up');
-
 /** An alias the kernel has that we never saw, inferred from notification flags (foreign, like other protocols' routes). */
 function makePlaceholder(r: Route, foreign: WeakSet<Route>): Route {
   const p: Route = { ...r, protocol: -1, type: 'unicast', nexthops: EMPTY };
@@ -219,7 +216,7 @@ export class KernelState {
     const r = this.toRoute(m, fam);
     const key = routeKey(r);
     const cur = this.slots[fam].get(key);
-    this.put(fam, key, snap.listed(key, cur, r), snap.fresh ? snap.pending : null, cur);
+    this.putKnown(fam, key, snap.listed(key, cur, r), snap.fresh ? snap.pending : null, cur);
   }
 
   /**
@@ -256,7 +253,7 @@ export class KernelState {
       slots: this.slots[fam],
       foreign: this.foreign,
       put: (key, next, events) => this.put(fam, key, next, events),
-      putKnown: (key, next, events, prev) => this.put(fam, key, next, events, prev),
+      putKnown: (key, next, events, prev) => this.putKnown(fam, key, next, events, prev),
     };
   }
 
@@ -284,7 +281,7 @@ export class KernelState {
     // Fast path (nearly every message of a full table): our route as the only alias of its key.
     if (!isDel && !foreign.has(r) && (cur === undefined ? (nlFlags & (NLM_F_APPEND | NLM_F_REPLACE | NLM_F_EXCL)) === NLM_F_EXCL || (nlFlags & (NLM_F_APPEND | NLM_F_CREATE | NLM_F_REPLACE)) === 0
       : fam === 4 && !Array.isArray(cur) && ((nlFlags & NLM_F_REPLACE) !== 0 || ((nlFlags & (NLM_F_APPEND | NLM_F_CREATE | NLM_F_EXCL)) === 0 && sameAlias(cur as Route, r))))) {
-      this.put(fam, key, cur !== undefined && routeEqual(cur as Route, r) ? cur : r, res.events, cur);
+      this.putKnown(fam, key, cur !== undefined && routeEqual(cur as Route, r) ? cur : r, res.events, cur);
       if (r.nhid !== undefined && r.nexthops.length === 0 && !this.nhObjects.has(r.nhid)) {
         this.warn('route refers to a nexthop object not seen yet; it is held until the object arrives', { route: key, nhid: r.nhid });
       }
@@ -306,7 +303,7 @@ export class KernelState {
     if (fam === 4) next = isDel ? delV4(list, r, cx) : newV4(list, r, nlFlags, cx);
     else next = isDel ? delV6(list, r, rawPaths(m), cx) : newV6(list, r, nlFlags, m.multipath, res, cx);
     if (next === undefined) return;
-    this.put(fam, key, next.length === 0 ? undefined : next.length === 1 ? next[0]! : next, res.events, cur);
+    this.putKnown(fam, key, next.length === 0 ? undefined : next.length === 1 ? next[0]! : next, res.events, cur);
     if (r.nhid !== undefined && r.nexthops.length === 0 && !isDel && !foreign.has(r) && !this.nhObjects.has(r.nhid)) {
       this.warn('route refers to a nexthop object not seen yet; it is held until the object arrives', { route: key, nhid: r.nhid });
     }
@@ -382,15 +379,18 @@ export class KernelState {
 
   /**
    * Replaces a key's slot, keeps the indexes and the count, and appends the event the change
-   * means to `events` (a re-dump's own puts pass none: its end works the difference out). `known`: the slot
-   * now, when the caller has it (a lookup in a full table's map is a cache miss or two).
+   * means to `events` (a re-dump's own puts pass none: its end works the difference out).
    */
-  private put(fam: Fam, key: string, next: Slot | undefined, events: RouteEvent[] | null, known: Slot | undefined | typeof LOOK_UP = LOOK_UP): void {
-    const map = this.slots[fam];
-    const prev = known === LOOK_UP ? map.get(key) : known;
+  private put(fam: Fam, key: string, next: Slot | undefined, events: RouteEvent[] | null): void {
+    this.putKnown(fam, key, next, events, this.slots[fam].get(key));
+  }
+
+  /** put() when the caller has the key's slot now, `prev` (a lookup in a full table's map is a cache miss or two). */
+  private putKnown(fam: Fam, key: string, next: Slot | undefined, events: RouteEvent[] | null, prev: Slot | undefined): void {
     if (prev === next) return;
     const snap = this.snap;
     if (snap !== null && snap.fam === fam && !snap.fresh) snap.keepBefore(key, prev);
+    const map = this.slots[fam];
     if (next === undefined) map.delete(key);
     else map.set(key, next);
     this.reindex(key, prev, next);

@@ -3,13 +3,21 @@
  * kernel order. Aliases tagged foreign (other protocols' routes, other route types,
  * placeholders) are kept only to know what shadows or follows ours.
  */
+import { EMPTY } from './nexthop-intern.js';
 import { routeEqual, type Route, type RouteEvent } from './route.js';
 
 export type Fam = 4 | 6;
 /** A key's aliases: one Route, or several in kernel order. */
 export type Slot = Route | Route[];
 
-/** A placeholder (an alias the kernel has that we never saw, inferred from notification flags) has protocol -1. */
+/** An alias the kernel has that we never saw, inferred from notification flags: tagged foreign, protocol -1. */
+export function makePlaceholder(r: Route, foreign: WeakSet<Route>): Route {
+  const p: Route = { ...r, protocol: -1, type: 'unicast', nexthops: EMPTY };
+  delete p.nhid;
+  foreign.add(p);
+  return p;
+}
+
 export const isPlaceholder = (r: Route): boolean => r.protocol === -1;
 /** Usable = the kernel would forward with it. A placeholder is assumed usable. */
 export const isUsable = (r: Route): boolean => r.type !== 'unicast' || r.nexthops.length > 0 || isPlaceholder(r);

@@ -38,7 +38,7 @@ import {
   parseAddrMessage, parseLinkMessage, parseNexthopMessage, parseRouteMessage, type ParsedNextHop, type RouteMessage,
 } from './netlink-messages.js';
 import { routeEqual, routeKey, type NextHop, type Route, type RouteEvent, type RouteType } from './route.js';
-import { diff, effectiveOf, forEachAlias, hasOwn, isPlaceholder, type Fam, type Slot } from './kernel-slots.js';
+import { diff, effectiveOf, forEachAlias, hasOwn, isPlaceholder, makePlaceholder, type Fam, type Slot } from './kernel-slots.js';
 import { KernelSnapshot, type SnapshotTarget } from './kernel-snapshot.js';
 import { EMPTY, NextHopInterner } from './nexthop-intern.js';
 import { NexthopObjects, UNUSABLE, type NhObject } from './nexthop-objects.js';
@@ -80,14 +80,6 @@ function typeName(t: number): RouteType | undefined {
     case RTN_PROHIBIT: return 'prohibit';
     default: return undefined;
   }
-}
-
-/** An alias the kernel has that we never saw, inferred from notification flags (foreign, like other protocols' routes). */
-function makePlaceholder(r: Route, foreign: WeakSet<Route>): Route {
-  const p: Route = { ...r, protocol: -1, type: 'unicast', nexthops: EMPTY };
-  delete p.nhid;
-  foreign.add(p);
-  return p;
 }
 
 /** IPv6: gateway routes (not via nexthop objects) merge into one multipath route. */

@@ -19,20 +19,29 @@
  *   the path dead (multipath); the caller is asked to re-dump (`recheck`).
  *
  * Storage is lean: a key maps to its one Route (the common case) or to its
- * alias list; next-hop arrays are interned and shared between routes.
+ * alias list (kernel-slots.ts); next-hop arrays are interned and shared between
+ * routes (nexthop-intern.ts). Nexthop objects live in nexthop-objects.ts, a dump
+ * under way in kernel-snapshot.ts.
+ *
+ * Longer than the other modules: the class that applies messages and the pure
+ * functions that mirror the kernel's alias handling (newV4, delV4, newV6, delV6)
+ * are read together.
  */
 import { RtreflectError } from '../util/errors.js';
 import {
   AF_INET, AF_INET6, IFF_LOWER_UP, IFF_UP, NLM_F_APPEND, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, RTM_DELADDR,
   RTM_DELLINK, RTM_DELNEXTHOP, RTM_DELROUTE, RTM_F_CLONED, RTM_NEWLINK, RTM_NEWNEXTHOP, RTM_NEWROUTE,
-  RTNH_F_DEAD, RTNH_F_LINKDOWN, RTNH_F_ONLINK, RTN_BLACKHOLE, RTN_PROHIBIT, RTN_UNICAST, RTN_UNREACHABLE,
+  RTNH_F_ONLINK, RTN_BLACKHOLE, RTN_PROHIBIT, RTN_UNICAST, RTN_UNREACHABLE,
 } from './netlink-constants.js';
 import { FramedMsg, type NlMsg } from './netlink-frame.js';
 import {
-  parseAddrMessage, parseLinkMessage, parseNexthopMessage, parseRouteMessage, type NexthopGroupMember,
-  type ParsedNextHop, type RouteMessage,
+  parseAddrMessage, parseLinkMessage, parseNexthopMessage, parseRouteMessage, type ParsedNextHop, type RouteMessage,
 } from './netlink-messages.js';
 import { routeEqual, routeKey, type NextHop, type Route, type RouteEvent, type RouteType } from './route.js';
+import { diff, effectiveOf, forEachAlias, hasOwn, isPlaceholder, makePlaceholder, type Fam, type Slot } from './kernel-slots.js';
+import { KernelSnapshot, type SnapshotTarget } from './kernel-snapshot.js';
+import { EMPTY, NextHopInterner } from './nexthop-intern.js';
+import { NexthopObjects, UNUSABLE, type NhObject } from './nexthop-objects.js';
 
 export interface KernelFilter {
   /** null = all protocols. */
@@ -53,23 +62,15 @@ export interface KernelStateOptions {
   onWarning?: (message: string, details: Record<string, unknown>) => void;
 }
 
-type Fam = 4 | 6;
-type Slot = Route | Route[];
-
-interface NhObject {
-  id: number;
-  family: number;
-  blackhole: boolean;
-  oif: number;
-  gateway?: string;
-  flags: number;
-  group?: NexthopGroupMember[];
+/**
+ * What the alias functions need beside the list: which routes are foreign (aliases we keep
+ * only to know what shadows or follows ours: other protocols' routes, other route types, and
+ * placeholders), and the interner for the path sets they build.
+ */
+interface AliasContext {
+  readonly foreign: WeakSet<Route>;
+  intern(nhs: NextHop[]): NextHop[];
 }
-
-const UNUSABLE = RTNH_F_DEAD | RTNH_F_LINKDOWN;
-/** put()'s "the caller has not looked the key up" (undefined means the key holds nothing). */
-const LOOK_UP = Symbol('look up');
-const EMPTY: NextHop[] = Object.freeze([]) as unknown as NextHop[];
 
 function typeName(t: number): RouteType | undefined {
   switch (t) {
@@ -81,39 +82,9 @@ function typeName(t: number): RouteType | undefined {
   }
 }
 
-/**
- * Aliases we keep only to know what shadows or follows ours: other protocols'
- * routes, other route types, and PLACEHOLDERs (an alias the kernel has that we
- * never saw, inferred from notification flags).
- */
-const foreign = new WeakSet<Route>();
-
-function makePlaceholder(r: Route): Route {
-  const p: Route = { ...r, protocol: -1, type: 'unicast', nexthops: EMPTY };
-  delete p.nhid;
-  foreign.add(p);
-  return p;
-}
-
-const isPlaceholder = (r: Route): boolean => r.protocol === -1;
-/** Usable = the kernel would forward with it. A placeholder is assumed usable. */
-const isUsable = (r: Route): boolean => r.type !== 'unicast' || r.nexthops.length > 0 || isPlaceholder(r);
 /** IPv6: gateway routes (not via nexthop objects) merge into one multipath route. */
 const qualifiesForEcmp = (r: Route): boolean =>
   r.type === 'unicast' && r.nhid === undefined && r.nexthops.length > 0 && r.nexthops[0]!.gateway !== undefined;
-
-/**
- * The route rtreflect reports for a key: the first usable alias of a selected
- * protocol, as `ip route show proto P` lists it — also when another protocol's
- * alias is listed before it (the operator asked for P's routes, and kernel
- * dumps filtered by protocol, which keep a full table's resync cheap, see only those).
- */
-function effectiveOf(slot: Slot | undefined): Route | undefined {
-  if (slot === undefined) return undefined;
-  if (!Array.isArray(slot)) return isUsable(slot) && !foreign.has(slot) ? slot : undefined;
-  for (const r of slot) if (isUsable(r) && !foreign.has(r)) return r;
-  return undefined;
-}
 
 const samePath = (a: NextHop, b: NextHop): boolean => a.gateway === b.gateway && (a.ifindex ?? 0) === (b.ifindex ?? 0);
 
@@ -124,62 +95,47 @@ function sameNexthops(a: NextHop[], b: NextHop[]): boolean {
   return true;
 }
 
-function nextHopOrder(a: NextHop, b: NextHop): number {
-  const ga = a.gateway ?? '', gb = b.gateway ?? '';
-  if (ga !== gb) return ga < gb ? -1 : 1;
-  return (a.ifindex ?? 0) - (b.ifindex ?? 0);
-}
-
-const nhText = (n: NextHop): string => `${n.gateway ?? ''}%${n.ifindex ?? 0}%${n.weight}%${n.onlink ? 1 : 0}%${n.ifname ?? ''}`;
-
 export class KernelState {
   private readonly filter: KernelFilter;
   private readonly warn: (message: string, details: Record<string, unknown>) => void;
   private readonly slots: Record<Fam, Map<string, Slot>> = { 4: new Map(), 6: new Map() };
   private count = 0;
+  /** Routes tagged foreign: see AliasContext. */
+  private readonly foreign = new WeakSet<Route>();
   private readonly links = new Map<number, { name: string; flags: number }>();
-  private readonly nhObjects = new Map<number, NhObject>();
-  /** member id -> ids of the groups holding it */
-  private readonly groupsOf = new Map<number, Set<number>>();
-  /**
-   * Keys of the routes using each nexthop object, so its changes cost O(affected routes).
-   * Links need no such index: a link going down is rare and answered by a re-dump
-   * anyway, and an index of every gateway route by interface would cost a set
-   * entry per route of a full table.
-   */
-  private readonly byNhid = new Map<number, Set<string>>();
   /** Links whose paths we dropped as dead; when they come back the kernel revives paths silently. */
   private readonly strippedLinks = new Map<number, Set<Fam>>();
-  private readonly interned = new Map<string, NextHop[]>();
-  /** Interned single-path arrays (weight 1, not onlink) by gateway, then ifindex: the common case's shortcut. */
-  private readonly singlePaths = new Map<string, Map<number, NextHop[]>>();
-  private internLimit = 4096;
-  /**
-   * The dump under way. `seen` and `undo` (the slots before the dump) make its end an exact
-   * diff; a `fresh` dump (the family held nothing before) keeps neither: a key already in the
-   * map was put there by this dump, and everything it holds is new. A fresh dump's events
-   * are known as it goes (`pending`), so its caller may pass them on before the dump ends.
-   */
-  private snap: {
-    fam: Fam; fresh: boolean; seen: Set<string>; undo: Map<string, Slot | undefined>; extra: RouteEvent[];
-    pending: RouteEvent[]; emitted: boolean;
-  } | null = null;
+  private readonly interner: NextHopInterner;
+  private readonly nhObjects: NexthopObjects;
+  private readonly aliases: AliasContext;
+  /** The dump under way. */
+  private snap: KernelSnapshot | null = null;
 
   constructor(filter: KernelFilter, opts: KernelStateOptions = {}) {
     this.filter = filter;
     this.warn = opts.onWarning ?? (() => {});
+    this.interner = new NextHopInterner((keep) => {
+      for (const fam of [4, 6] as const) for (const slot of this.slots[fam].values()) forEachAlias(slot, (r) => keep(r.nexthops));
+    });
+    const intern = (nhs: NextHop[]): NextHop[] => this.interner.intern(nhs);
+    this.nhObjects = new NexthopObjects({
+      intern,
+      makeNextHop: (gateway, ifindex, weight, onlink) => this.makeNextHop(gateway, ifindex, weight, onlink),
+      linkDead: (ifindex, flags) => this.linkDead(ifindex, flags),
+    });
+    this.aliases = { foreign: this.foreign, intern };
   }
 
   get size(): number { return this.count; }
 
   get(key: string): Route | undefined {
-    return effectiveOf(this.slots[key.includes(':') ? 6 : 4].get(key));
+    return effectiveOf(this.slots[key.includes(':') ? 6 : 4].get(key), this.foreign);
   }
 
   *routes(): IterableIterator<Route> {
     for (const fam of [4, 6] as const) {
       for (const slot of this.slots[fam].values()) {
-        const r = effectiveOf(slot);
+        const r = effectiveOf(slot, this.foreign);
         if (r) yield r;
       }
     }
@@ -234,8 +190,7 @@ export class KernelState {
   beginSnapshot(family: Fam): void {
     if (this.snap) throw new RtreflectError('ERR_INTERNAL', `a snapshot of IPv${this.snap.fam} routes is already under way`, { userFacing: false });
     // The first dump of a family (the start-up load of a full table) needs neither log: every key is new.
-    const fresh = this.slots[family].size === 0;
-    this.snap = { fam: family, fresh, seen: new Set(), undo: new Map(), extra: [], pending: [], emitted: false };
+    this.snap = new KernelSnapshot(family, this.slots[family].size === 0);
   }
 
   /** A message of the dump (routes of the snapshot's family; nexthop or link messages are applied as they come). */
@@ -252,17 +207,8 @@ export class KernelState {
     if (fam !== snap.fam || !this.accepts(m)) return;
     const r = this.toRoute(m, fam);
     const key = routeKey(r);
-    const map = this.slots[fam];
-    // The dump lists a key's aliases in kernel order: the first resets the key.
-    let next: Slot;
-    const cur = map.get(key);
-    if (snap.fresh ? cur === undefined : !snap.seen.has(key)) {
-      if (!snap.fresh) snap.seen.add(key);
-      next = r;
-    } else {
-      next = cur === undefined ? r : Array.isArray(cur) ? [...cur, r] : [cur, r];
-    }
-    this.put(fam, key, next, snap.fresh ? snap.pending : null, cur);
+    const cur = this.slots[fam].get(key);
+    this.putKnown(fam, key, snap.listed(key, cur, r), snap.fresh ? snap.pending : null, cur);
   }
 
   /**
@@ -271,31 +217,14 @@ export class KernelState {
    * (a re-dump's difference is only known at its end).
    */
   takeSnapshotEvents(): RouteEvent[] {
-    const snap = this.snap;
-    if (!snap?.fresh || (snap.pending.length === 0 && snap.extra.length === 0)) return [];
-    const out = snap.pending;
-    if (snap.extra.length) out.push(...snap.extra.splice(0));
-    snap.pending = [];
-    snap.emitted = true;
-    return out;
+    return this.snap?.takeEvents() ?? [];
   }
 
   /** Ends the dump: returns exactly the difference between the state before and the dump (less what takeSnapshotEvents gave). */
   endSnapshot(family: Fam): RouteEvent[] {
     const snap = this.snap;
     if (!snap || snap.fam !== family) throw new RtreflectError('ERR_INTERNAL', `endSnapshot(${family}) without beginSnapshot(${family})`, { userFacing: false });
-    const map = this.slots[family];
-    const events: RouteEvent[] = [];
-    if (snap.fresh) {
-      // Keys listing only other protocols' aliases were never ours: dropped without an event.
-      // (forEach: a full table's walk makes no entry array per key.)
-      map.forEach((slot, key) => { if (!hasOwn(slot)) this.put(family, key, undefined, null, slot); });
-      events.push(...snap.pending);
-    } else {
-      map.forEach((slot, key) => { if (!snap.seen.has(key) || !hasOwn(slot)) this.put(family, key, undefined, null, slot); });
-      for (const [key, before] of snap.undo) diff(effectiveOf(before), effectiveOf(map.get(key)), events, key);
-    }
-    events.push(...snap.extra);
+    const events = snap.end(this.snapshotTarget(family));
     this.snap = null;
     return events;
   }
@@ -308,10 +237,16 @@ export class KernelState {
     const snap = this.snap;
     if (!snap || snap.fam !== family) return [];
     this.snap = null;
-    const events: RouteEvent[] = [];
-    if (snap.fresh) for (const key of [...this.slots[family].keys()]) this.put(family, key, undefined, snap.emitted ? events : null);
-    else for (const [key, before] of snap.undo) this.put(family, key, before, null);
-    return events;
+    return snap.abort(this.snapshotTarget(family));
+  }
+
+  private snapshotTarget(fam: Fam): SnapshotTarget {
+    return {
+      slots: this.slots[fam],
+      foreign: this.foreign,
+      put: (key, next, events) => this.put(fam, key, next, events),
+      putKnown: (key, next, events, prev) => this.putKnown(fam, key, next, events, prev),
+    };
   }
 
   // ------------------------------------------------------------ routes
@@ -333,11 +268,12 @@ export class KernelState {
     const r = this.toRoute(m, fam);
     const key = routeKey(r);
     const cur = this.slots[fam].get(key);
+    const foreign = this.foreign;
     if (cur === undefined && foreign.has(r)) return; // not ours, and shadows nothing of ours
     // Fast path (nearly every message of a full table): our route as the only alias of its key.
     if (!isDel && !foreign.has(r) && (cur === undefined ? (nlFlags & (NLM_F_APPEND | NLM_F_REPLACE | NLM_F_EXCL)) === NLM_F_EXCL || (nlFlags & (NLM_F_APPEND | NLM_F_CREATE | NLM_F_REPLACE)) === 0
       : fam === 4 && !Array.isArray(cur) && ((nlFlags & NLM_F_REPLACE) !== 0 || ((nlFlags & (NLM_F_APPEND | NLM_F_CREATE | NLM_F_EXCL)) === 0 && sameAlias(cur as Route, r))))) {
-      this.put(fam, key, cur !== undefined && routeEqual(cur as Route, r) ? cur : r, res.events, cur);
+      this.putKnown(fam, key, cur !== undefined && routeEqual(cur as Route, r) ? cur : r, res.events, cur);
       if (r.nhid !== undefined && r.nexthops.length === 0 && !this.nhObjects.has(r.nhid)) {
         this.warn('route refers to a nexthop object not seen yet; it is held until the object arrives', { route: key, nhid: r.nhid });
       }
@@ -350,16 +286,16 @@ export class KernelState {
       return;
     }
     let next: Route[] | undefined;
-    const intern = (nhs: NextHop[]): NextHop[] => this.intern(nhs);
+    const cx = this.aliases;
     if (fam === 4 && isDel && list.length > 0 && !list.some((a) => sameAlias(a, r))) {
       // No alias of ours is the route deleted: a guess follows (below), and guesses can be wrong, e.g.
       // when this notification is replayed after a re-dump that already left the route out. Confirm by dumping.
       addRecheck(res, 4);
     }
-    if (fam === 4) next = isDel ? delV4(list, r) : newV4(list, r, nlFlags);
-    else next = isDel ? delV6(list, r, rawPaths(m), intern) : newV6(list, r, nlFlags, m.multipath, res, intern);
+    if (fam === 4) next = isDel ? delV4(list, r, cx) : newV4(list, r, nlFlags, cx);
+    else next = isDel ? delV6(list, r, rawPaths(m), cx) : newV6(list, r, nlFlags, m.multipath, res, cx);
     if (next === undefined) return;
-    this.put(fam, key, next.length === 0 ? undefined : next.length === 1 ? next[0]! : next, res.events, cur);
+    this.putKnown(fam, key, next.length === 0 ? undefined : next.length === 1 ? next[0]! : next, res.events, cur);
     if (r.nhid !== undefined && r.nexthops.length === 0 && !isDel && !foreign.has(r) && !this.nhObjects.has(r.nhid)) {
       this.warn('route refers to a nexthop object not seen yet; it is held until the object arrives', { route: key, nhid: r.nhid });
     }
@@ -375,7 +311,7 @@ export class KernelState {
     };
     if (m.nhid !== 0) {
       r.nhid = m.nhid;
-      const resolved = this.resolve(m.nhid);
+      const resolved = this.nhObjects.resolve(m.nhid);
       if (resolved) {
         r.nexthops = resolved.nexthops;
         if (resolved.blackhole && type === 'unicast') r.type = 'blackhole';
@@ -385,7 +321,7 @@ export class KernelState {
     } else if (type === 'unicast') {
       r.nexthops = this.fromParsed(m.nexthops);
     }
-    if (!this.isOwn(m)) foreign.add(r);
+    if (!this.isOwn(m)) this.foreign.add(r);
     else for (const nh of m.nexthops) if (nh.ifindex && this.linkDead(nh.ifindex, nh.flags)) this.noteStripped(nh.ifindex, fam);
     return r;
   }
@@ -408,7 +344,7 @@ export class KernelState {
       // The bulk of a table: one gateway path, seen before. Found without building its text key.
       const p = nhs[0]!;
       if ((p.flags & (UNUSABLE | RTNH_F_ONLINK)) === 0 && !(p.ifindex && this.linkDead(p.ifindex, p.flags))) {
-        const hit = this.singlePaths.get(p.gateway ?? '')?.get(p.ifindex);
+        const hit = this.interner.singlePath(p.gateway, p.ifindex);
         if (hit !== undefined && hit[0]!.ifname === (p.ifindex ? this.links.get(p.ifindex)?.name : undefined)) return hit;
       }
     }
@@ -418,7 +354,7 @@ export class KernelState {
       if (p.flags & UNUSABLE) continue;
       out.push(this.makeNextHop(p.gateway, p.ifindex, p.weight, (p.flags & RTNH_F_ONLINK) !== 0));
     }
-    return this.intern(out);
+    return this.interner.intern(out);
   }
 
   private makeNextHop(gateway: string | undefined, ifindex: number, weight: number, onlink: boolean): NextHop {
@@ -433,65 +369,24 @@ export class KernelState {
     return nh;
   }
 
-  /** Shares equal next-hop arrays between routes (most routes use a handful of path sets). */
-  private intern(nhs: NextHop[]): NextHop[] {
-    if (nhs.length === 0) return EMPTY;
-    if (nhs.length === 1) {
-      if (nhs[0]!.weight !== 1) nhs = [{ ...nhs[0]!, weight: 1 }]; // a single path has no ECMP weight
-    } else {
-      if (Object.isFrozen(nhs)) nhs = [...nhs];
-      nhs.sort(nextHopOrder);
-    }
-    let k = nhText(nhs[0]!);
-    for (let i = 1; i < nhs.length; i++) k += ',' + nhText(nhs[i]!);
-    const hit = this.interned.get(k);
-    if (hit) return hit;
-    for (const nh of nhs) Object.freeze(nh);
-    Object.freeze(nhs);
-    this.interned.set(k, nhs);
-    this.indexSinglePath(nhs);
-    if (this.interned.size > this.internLimit) this.compactInterned();
-    return nhs;
-  }
-
-  /** Files an interned single-path array (not onlink) under its gateway and ifindex, for fromParsed's shortcut. */
-  private indexSinglePath(nhs: NextHop[]): void {
-    if (nhs.length !== 1 || nhs[0]!.onlink) return;
-    const nh = nhs[0]!;
-    let byIf = this.singlePaths.get(nh.gateway ?? '');
-    if (!byIf) this.singlePaths.set(nh.gateway ?? '', (byIf = new Map()));
-    byIf.set(nh.ifindex ?? 0, nhs);
-  }
-
-  /** Drops interned arrays no route uses any more (amortized: runs when the table doubled). */
-  private compactInterned(): void {
-    const live = new Set<NextHop[]>();
-    for (const fam of [4, 6] as const) {
-      for (const slot of this.slots[fam].values()) {
-        if (Array.isArray(slot)) for (const r of slot) live.add(r.nexthops);
-        else live.add(slot.nexthops);
-      }
-    }
-    for (const [k, v] of this.interned) if (!live.has(v)) this.interned.delete(k);
-    this.singlePaths.clear();
-    for (const v of this.interned.values()) this.indexSinglePath(v);
-    this.internLimit = Math.max(4096, this.interned.size * 2);
-  }
-
   /**
    * Replaces a key's slot, keeps the indexes and the count, and appends the event the change
-   * means to `events` (a re-dump's own puts pass none: its end works the difference out). `known`: the slot
-   * now, when the caller has it (a lookup in a full table's map is a cache miss or two).
+   * means to `events` (a re-dump's own puts pass none: its end works the difference out).
    */
-  private put(fam: Fam, key: string, next: Slot | undefined, events: RouteEvent[] | null, known: Slot | undefined | typeof LOOK_UP = LOOK_UP): void {
-    const map = this.slots[fam];
-    const prev = known === LOOK_UP ? map.get(key) : known;
+  private put(fam: Fam, key: string, next: Slot | undefined, events: RouteEvent[] | null): void {
+    this.putKnown(fam, key, next, events, this.slots[fam].get(key));
+  }
+
+  /** put() when the caller has the key's slot now, `prev` (a lookup in a full table's map is a cache miss or two). */
+  private putKnown(fam: Fam, key: string, next: Slot | undefined, events: RouteEvent[] | null, prev: Slot | undefined): void {
     if (prev === next) return;
-    if (this.snap && this.snap.fam === fam && !this.snap.fresh && !this.snap.undo.has(key)) this.snap.undo.set(key, prev);
+    const snap = this.snap;
+    if (snap !== null && snap.fam === fam && !snap.fresh) snap.keepBefore(key, prev);
+    const map = this.slots[fam];
     if (next === undefined) map.delete(key);
     else map.set(key, next);
     this.reindex(key, prev, next);
-    const before = effectiveOf(prev), after = effectiveOf(next);
+    const before = effectiveOf(prev, this.foreign), after = effectiveOf(next, this.foreign);
     if (before && !after) this.count--;
     else if (!before && after) this.count++;
     // A message applied beside a re-dump tells its change now (the dump's end tells the rest).
@@ -501,15 +396,14 @@ export class KernelState {
   private reindex(key: string, prev: Slot | undefined, next: Slot | undefined): void {
     // Single routes (or none) with the same nexthop object id, none included: nothing to move.
     if (!Array.isArray(prev) && !Array.isArray(next) && prev?.nhid === next?.nhid) return;
-    forEachAlias(prev, (r) => { if (r.nhid !== undefined) unindex(this.byNhid, r.nhid, key); });
-    forEachAlias(next, (r) => { if (r.nhid !== undefined) index(this.byNhid, r.nhid, key); });
+    forEachAlias(prev, (r) => { if (r.nhid !== undefined) this.nhObjects.removeUser(r.nhid, key); });
+    forEachAlias(next, (r) => { if (r.nhid !== undefined) this.nhObjects.addUser(r.nhid, key); });
   }
 
   /** Keys (with their family) of the routes with a path through the link. */
   private keysThrough(ifindex: number): [Fam, string][] {
     // Every path set a route holds is interned: find the sets through the link, then the routes holding them.
-    const through = new Set<NextHop[]>();
-    for (const nhs of this.interned.values()) if (nhs.some((n) => n.ifindex === ifindex)) through.add(nhs);
+    const through = this.interner.setsThrough(ifindex);
     const out: [Fam, string][] = [];
     if (through.size === 0) return out;
     for (const fam of [4, 6] as const) {
@@ -522,45 +416,13 @@ export class KernelState {
 
   // ------------------------------------------------------------ nexthop objects
 
-  private resolve(id: number): { nexthops: NextHop[]; blackhole: boolean } | undefined {
-    const o = this.nhObjects.get(id);
-    if (!o) return undefined;
-    if (o.blackhole) return { nexthops: EMPTY, blackhole: true };
-    if (!o.group) {
-      const dead = (o.flags & UNUSABLE) !== 0 || (o.oif !== 0 && this.linkDead(o.oif, 0));
-      return { nexthops: dead ? EMPTY : this.intern([this.makeNextHop(o.gateway, o.oif, 1, (o.flags & RTNH_F_ONLINK) !== 0)]), blackhole: false };
-    }
-    const out: NextHop[] = [];
-    for (const m of o.group) {
-      const mo = this.nhObjects.get(m.id);
-      if (!mo) continue;
-      if (mo.blackhole) return { nexthops: EMPTY, blackhole: true };
-      if ((mo.flags & UNUSABLE) || (mo.oif !== 0 && this.linkDead(mo.oif, 0))) continue;
-      out.push(this.makeNextHop(mo.gateway, mo.oif, m.weight, (mo.flags & RTNH_F_ONLINK) !== 0));
-    }
-    return { nexthops: this.intern(out), blackhole: false };
-  }
-
   private setNexthop(o: NhObject, events: RouteEvent[]): void {
-    const old = this.nhObjects.get(o.id);
-    if (old?.group) for (const m of old.group) this.groupsOf.get(m.id)?.delete(o.id);
-    if (o.group) {
-      for (const m of o.group) {
-        let s = this.groupsOf.get(m.id);
-        if (!s) this.groupsOf.set(m.id, s = new Set());
-        s.add(o.id);
-      }
-    }
-    this.nhObjects.set(o.id, o);
-    this.refreshUsers(o.id, events);
-    for (const g of this.groupsOf.get(o.id) ?? []) this.refreshUsers(g, events);
+    for (const id of this.nhObjects.set(o)) this.refreshUsers(id, events);
   }
 
   /** Re-resolves the routes using nexthop object `id` directly. */
   private refreshUsers(id: number, events: RouteEvent[]): void {
-    const keys = this.byNhid.get(id);
-    if (!keys) return;
-    for (const key of [...keys]) {
+    for (const key of this.nhObjects.usersOf(id)) {
       const fam: Fam = key.includes(':') ? 6 : 4;
       const slot = this.slots[fam].get(key);
       if (slot === undefined) continue;
@@ -568,13 +430,13 @@ export class KernelState {
       let changed = false;
       const next = list.map((r) => {
         if (r.nhid !== id) return r;
-        const res = this.resolve(id);
+        const res = this.nhObjects.resolve(id);
         const nexthops = res ? res.nexthops : EMPTY;
         const type: RouteType = res?.blackhole && r.type === 'unicast' ? 'blackhole' : r.type === 'blackhole' && res && !res.blackhole ? 'unicast' : r.type;
         if (nexthops === r.nexthops && type === r.type) return r;
         changed = true;
         const nr: Route = { ...r, nexthops, type };
-        if (foreign.has(r)) foreign.add(nr);
+        if (this.foreign.has(r)) this.foreign.add(nr);
         return nr;
       });
       if (changed) this.put(fam, key, next.length === 1 ? next[0]! : next, events);
@@ -583,29 +445,17 @@ export class KernelState {
 
   /** The kernel deletes the object, empties it from groups (deleting emptied groups) and removes the routes using it. */
   private deleteNexthop(id: number, events: RouteEvent[]): void {
-    const o = this.nhObjects.get(id);
-    this.nhObjects.delete(id);
-    if (o?.group) for (const m of o.group) this.groupsOf.get(m.id)?.delete(id);
-    const groups = this.groupsOf.get(id);
-    this.groupsOf.delete(id);
-    for (const g of groups ?? []) {
-      const go = this.nhObjects.get(g);
-      if (!go?.group) continue;
-      const rest = go.group.filter((m) => m.id !== id);
-      if (rest.length === 0) this.deleteNexthop(g, events);
-      else {
-        this.nhObjects.set(g, { ...go, group: rest });
-        this.refreshUsers(g, events);
-      }
+    for (const g of this.nhObjects.remove(id)) {
+      const left = this.nhObjects.dropMember(g, id);
+      if (left === 'emptied') this.deleteNexthop(g, events);
+      else if (left === 'changed') this.refreshUsers(g, events);
     }
-    const keys = this.byNhid.get(id);
-    if (!keys) return;
-    for (const key of [...keys]) {
+    for (const key of this.nhObjects.usersOf(id)) {
       const fam: Fam = key.includes(':') ? 6 : 4;
       const slot = this.slots[fam].get(key);
       if (slot === undefined) continue;
       const rest = (Array.isArray(slot) ? slot : [slot]).filter((r) => r.nhid !== id);
-      this.put(fam, key, rest.length === 0 || !rest.some((r) => !foreign.has(r)) ? undefined : rest.length === 1 ? rest[0]! : rest, events);
+      this.put(fam, key, rest.length === 0 || !hasOwn(rest, this.foreign) ? undefined : rest.length === 1 ? rest[0]! : rest, events);
     }
   }
 
@@ -639,7 +489,7 @@ export class KernelState {
   private linkDown(ifindex: number, adminDown: boolean, res: IngestResult): void {
     if (adminDown) {
       // nexthop objects on the device are removed silently (nexthop_flush_dev).
-      for (const o of [...this.nhObjects.values()]) if (!o.group && o.oif === ifindex) this.deleteNexthop(o.id, res.events);
+      for (const id of this.nhObjects.onDevice(ifindex)) this.deleteNexthop(id, res.events);
     }
     // Paths dropped earlier as dead may now be gone for good (the kernel flushes them on unregister).
     for (const fam of this.strippedLinks.get(ifindex) ?? []) addRecheck(res, fam);
@@ -648,8 +498,8 @@ export class KernelState {
       if (slot === undefined) continue;
       const next = (Array.isArray(slot) ? slot : [slot]).map((r) => {
         if (!r.nexthops.some((n) => n.ifindex === ifindex)) return r;
-        const nr: Route = { ...r, nexthops: this.intern(r.nexthops.filter((n) => n.ifindex !== ifindex)) };
-        if (foreign.has(r)) foreign.add(nr);
+        const nr: Route = { ...r, nexthops: this.interner.intern(r.nexthops.filter((n) => n.ifindex !== ifindex)) };
+        if (this.foreign.has(r)) this.foreign.add(nr);
         return nr;
       });
       this.put(fam, key, next.length === 1 ? next[0]! : next, res.events);
@@ -679,55 +529,25 @@ function addRecheck(res: IngestResult, fam: Fam): void {
   if (!res.recheck.includes(fam)) res.recheck.push(fam);
 }
 
-function hasOwn(slot: Slot): boolean {
-  return Array.isArray(slot) ? slot.some((r) => !foreign.has(r)) : !foreign.has(slot);
-}
-
-function forEachAlias(slot: Slot | undefined, fn: (r: Route) => void): void {
-  if (slot === undefined) return;
-  if (Array.isArray(slot)) for (const r of slot) fn(r);
-  else fn(slot);
-}
-
-function index(m: Map<number, Set<string>>, id: number, key: string): void {
-  let s = m.get(id);
-  if (!s) m.set(id, s = new Set());
-  s.add(key);
-}
-
-function unindex(m: Map<number, Set<string>>, id: number, key: string): void {
-  const s = m.get(id);
-  if (s && s.delete(key) && s.size === 0) m.delete(id);
-}
-
-/** The event a key's change means; it carries the key (the state's own string, so consumers need not build another). */
-function diff(before: Route | undefined, after: Route | undefined, events: RouteEvent[], key: string): void {
-  if (after) {
-    if (!before || !routeEqual(before, after)) events.push({ op: 'add', route: after, key });
-  } else if (before) {
-    events.push({ op: 'del', route: before, key });
-  }
-}
-
 /** Drops lists holding nothing of ours: we track other aliases only where they shadow ours. */
-function keepIfOwn(list: Route[]): Route[] {
-  return list.some((r) => !foreign.has(r)) ? list : [];
+function keepIfOwn(list: Route[], cx: AliasContext): Route[] {
+  return hasOwn(list, cx.foreign) ? list : [];
 }
 
 /** IPv4 RTM_NEWROUTE: flags say where the kernel put the alias (fib_table_insert). */
-function newV4(list: Route[], r: Route, nlFlags: number): Route[] | undefined {
+function newV4(list: Route[], r: Route, nlFlags: number, cx: AliasContext): Route[] | undefined {
   if (nlFlags & NLM_F_REPLACE) {
-    if (list.length === 0) return keepIfOwn([r]);
+    if (list.length === 0) return keepIfOwn([r], cx);
     list[0] = r;
   } else if (nlFlags & NLM_F_APPEND) {
     // APPEND is only reported when aliases existed: one we never saw comes first.
-    if (list.length === 0) list.push(makePlaceholder(r));
+    if (list.length === 0) list.push(makePlaceholder(r, cx.foreign));
     list.push(r);
   } else if (nlFlags & NLM_F_EXCL) {
-    return keepIfOwn([r]);
+    return keepIfOwn([r], cx);
   } else if (nlFlags & NLM_F_CREATE) {
     // prepend: before the existing aliases (if we knew none, one follows that we never saw).
-    if (list.length === 0) list.push(makePlaceholder(r));
+    if (list.length === 0) list.push(makePlaceholder(r, cx.foreign));
     list.unshift(r);
   } else {
     // No placement flags (a re-announcement): the same alias again, or a new first one.
@@ -737,7 +557,7 @@ function newV4(list: Route[], r: Route, nlFlags: number): Route[] | undefined {
     else if (list.length === 0) list.push(r);
     else list[0] = r;
   }
-  return keepIfOwn(list);
+  return keepIfOwn(list, cx);
 }
 
 function sameAlias(a: Route, r: Route): boolean {
@@ -760,59 +580,57 @@ function nexthopReannouncement(list: Route[], r: Route, fam: Fam): boolean {
 }
 
 /** IPv4 RTM_DELROUTE: the message describes the alias removed. */
-function delV4(list: Route[], r: Route): Route[] | undefined {
+function delV4(list: Route[], r: Route, cx: AliasContext): Route[] | undefined {
   let i = list.findIndex((a) => sameAlias(a, r));
   if (i < 0) i = list.findIndex((a) => a.protocol === r.protocol && a.type === r.type);
   if (i < 0) i = list.findIndex((a) => a.protocol === r.protocol);
   if (i < 0) i = list.findIndex(isPlaceholder);
   if (i < 0) return undefined;
   list.splice(i, 1);
-  return keepIfOwn(list);
+  return keepIfOwn(list, cx);
 }
 
 /** IPv6 RTM_NEWROUTE (fib6_add_rt2node). */
-type Intern = (nhs: NextHop[]) => NextHop[];
-
-function newV6(list: Route[], r: Route, nlFlags: number, multipath: boolean, res: IngestResult, intern: Intern): Route[] | undefined {
+function newV6(list: Route[], r: Route, nlFlags: number, multipath: boolean, res: IngestResult, cx: AliasContext): Route[] | undefined {
   const ecmp = qualifiesForEcmp(r);
   if (nlFlags & NLM_F_REPLACE) {
     // Replaces the first entry of the same kind (the sibling group, or a non-gateway route).
     const i = list.findIndex((a) => !isPlaceholder(a) && qualifiesForEcmp(a) === ecmp);
     if (i >= 0) list[i] = r;
     else list.unshift(r);
-    return keepIfOwn(list);
+    return keepIfOwn(list, cx);
   }
   const g = ecmp ? list.findIndex((a) => qualifiesForEcmp(a)) : -1;
   if (g >= 0) {
     // The notification carries the whole sibling set; the group keeps its first route's protocol (as a dump shows it).
     const head = list[g]!;
-    const nexthops = multipath ? r.nexthops : mergePaths(head.nexthops, r.nexthops, intern);
+    const nexthops = multipath ? r.nexthops : mergePaths(head.nexthops, r.nexthops, cx);
     if (nexthops === head.nexthops) return undefined;
     const nr: Route = { ...head, nexthops };
-    if (foreign.has(head)) foreign.add(nr);
+    if (cx.foreign.has(head)) cx.foreign.add(nr);
     list[g] = nr;
-    return keepIfOwn(list);
+    return keepIfOwn(list, cx);
   }
   if (list.length === 0) {
-    if (multipath && (nlFlags & NLM_F_APPEND) && !foreign.has(r)) {
+    if (multipath && (nlFlags & NLM_F_APPEND) && !cx.foreign.has(r)) {
       // Siblings joined a group we do not hold (headed by another protocol's route): only a dump tells.
       addRecheck(res, 6);
       return undefined;
     }
     // A single path reported without EXCL means an entry of the same metric existed.
-    if (!multipath && (nlFlags & NLM_F_CREATE) && !(nlFlags & NLM_F_EXCL)) list.push(makePlaceholder(r));
+    if (!multipath && (nlFlags & NLM_F_CREATE) && !(nlFlags & NLM_F_EXCL)) list.push(makePlaceholder(r, cx.foreign));
     list.push(r);
-    return keepIfOwn(list);
+    return keepIfOwn(list, cx);
   }
   if (list.some((a) => sameAlias(a, r))) return undefined;
   list.push(r); // new entries go after those of the same metric
-  return keepIfOwn(list);
+  return keepIfOwn(list, cx);
 }
 
-function mergePaths(a: NextHop[], b: NextHop[], intern: Intern): NextHop[] {
+function mergePaths(a: NextHop[], b: NextHop[], cx: AliasContext): NextHop[] {
   const add = b.filter((n) => !a.some((x) => samePath(x, n)));
   if (add.length === 0) return a;
-  return intern([...a, ...add]);
+  return cx.intern([...a, ...add]);
 }
 
 /** Every path the message names, dead ones included (deletes name paths we may have dropped as dead). */
@@ -821,7 +639,7 @@ function rawPaths(m: RouteMessage): NextHop[] {
 }
 
 /** IPv6 RTM_DELROUTE: one sibling (remove that path) or the whole route (all its paths). */
-function delV6(list: Route[], r: Route, raw: NextHop[], intern: Intern): Route[] | undefined {
+function delV6(list: Route[], r: Route, raw: NextHop[], cx: AliasContext): Route[] | undefined {
   if (raw.length > 0 && r.nhid === undefined && r.type === 'unicast') {
     const i = list.findIndex((a) => a.nhid === undefined && a.nexthops.some((n) => raw.some((x) => samePath(n, x))));
     if (i < 0) {
@@ -829,19 +647,19 @@ function delV6(list: Route[], r: Route, raw: NextHop[], intern: Intern): Route[]
       const j = list.findIndex((a) => a.type === 'unicast' && a.nexthops.length === 0 && !isPlaceholder(a) && a.protocol === r.protocol);
       if (j < 0) return undefined;
       list.splice(j, 1);
-      return keepIfOwn(list);
+      return keepIfOwn(list, cx);
     }
     {
       const a = list[i]!;
       const rest = a.nexthops.filter((n) => !raw.some((x) => samePath(n, x)));
       if (rest.length === 0) list.splice(i, 1);
       else {
-        const nr: Route = { ...a, nexthops: intern(rest) };
-        if (foreign.has(a)) foreign.add(nr);
+        const nr: Route = { ...a, nexthops: cx.intern(rest) };
+        if (cx.foreign.has(a)) cx.foreign.add(nr);
         list[i] = nr;
       }
-      return keepIfOwn(list);
+      return keepIfOwn(list, cx);
     }
   }
-  return delV4(list, r);
+  return delV4(list, r, cx);
 }

@@ -1,0 +1,81 @@
+/**
+ * A dump of one family under way (KernelState.beginSnapshot … endSnapshot). `seen` and `undo`
+ * (the slots before the dump) make its end an exact diff; a `fresh` dump (the family held nothing
+ * before) keeps neither: a key already in the map was put there by this dump, and everything it
+ * holds is new. A fresh dump's events are known as it goes (`pending`), so its caller may pass
+ * them on before the dump ends.
+ */
+import { diff, effectiveOf, hasOwn, type Fam, type Slot } from './kernel-slots.js';
+import type { Route, RouteEvent } from './route.js';
+
+/** What ending or undoing a dump needs from the state: its family's slots and a way to replace one. */
+export interface SnapshotTarget {
+  readonly slots: Map<string, Slot>;
+  readonly foreign: WeakSet<Route>;
+  /** Replaces a key's slot; appends the change's event to `events` unless null. */
+  put(key: string, next: Slot | undefined, events: RouteEvent[] | null): void;
+  /** put() when the caller has the slot now (`prev`). */
+  putKnown(key: string, next: Slot | undefined, events: RouteEvent[] | null, prev: Slot | undefined): void;
+}
+
+export class KernelSnapshot {
+  private readonly seen = new Set<string>();
+  private readonly undo = new Map<string, Slot | undefined>();
+  /** Events of the other messages (nexthops, links) applied during the dump. */
+  readonly extra: RouteEvent[] = [];
+  /** A fresh dump's events not taken yet. */
+  pending: RouteEvent[] = [];
+  /** Whether takeEvents() gave any (an abort must take them back). */
+  private emitted = false;
+
+  constructor(readonly fam: Fam, readonly fresh: boolean) {}
+
+  /** The slot of `key` once the dump's next alias `r` is in (`cur`: the slot now). The dump lists a key's aliases in kernel order: the first resets the key. */
+  listed(key: string, cur: Slot | undefined, r: Route): Slot {
+    if (this.fresh ? cur === undefined : !this.seen.has(key)) {
+      if (!this.fresh) this.seen.add(key);
+      return r;
+    }
+    return cur === undefined ? r : Array.isArray(cur) ? [...cur, r] : [cur, r];
+  }
+
+  /** Records a key's slot from before the dump, the first time anything changes it (a re-dump only). */
+  keepBefore(key: string, prev: Slot | undefined): void {
+    if (!this.undo.has(key)) this.undo.set(key, prev);
+  }
+
+  /** A fresh dump's events so far, with those of the other messages; empty for a re-dump. */
+  takeEvents(): RouteEvent[] {
+    if (!this.fresh || (this.pending.length === 0 && this.extra.length === 0)) return [];
+    const out = this.pending;
+    if (this.extra.length) out.push(...this.extra.splice(0));
+    this.pending = [];
+    this.emitted = true;
+    return out;
+  }
+
+  /** Drops what the dump did not list (and keys left with no alias of ours); returns the difference to the state before. */
+  end(t: SnapshotTarget): RouteEvent[] {
+    const map = t.slots, foreign = t.foreign;
+    const events: RouteEvent[] = [];
+    if (this.fresh) {
+      // Keys listing only other protocols' aliases were never ours: dropped without an event.
+      // (forEach: a full table's walk makes no entry array per key.)
+      map.forEach((slot, key) => { if (!hasOwn(slot, foreign)) t.putKnown(key, undefined, null, slot); });
+      events.push(...this.pending);
+    } else {
+      map.forEach((slot, key) => { if (!this.seen.has(key) || !hasOwn(slot, foreign)) t.putKnown(key, undefined, null, slot); });
+      for (const [key, before] of this.undo) diff(effectiveOf(before, foreign), effectiveOf(map.get(key), foreign), events, key);
+    }
+    events.push(...this.extra);
+    return events;
+  }
+
+  /** Puts the slots from before the dump back (the snapshot is over already). Returns the deletes that take back what takeEvents gave. */
+  abort(t: SnapshotTarget): RouteEvent[] {
+    const events: RouteEvent[] = [];
+    if (this.fresh) for (const key of [...t.slots.keys()]) t.put(key, undefined, this.emitted ? events : null);
+    else for (const [key, before] of this.undo) t.put(key, before, null);
+    return events;
+  }
+}

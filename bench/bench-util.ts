@@ -57,7 +57,12 @@ export function rssOf(pid: number): number {
   }
 }
 
-export interface Row { metric: string; value: string; target?: string; verdict?: string }
+export interface Row {
+  metric: string;
+  value: string;
+  target?: string;
+  verdict?: string;
+}
 
 /** Prints rows as an aligned table. */
 export function printTable(title: string, rows: Row[]): void {
@@ -109,7 +114,9 @@ export class GobgpProbe {
     let n = 0;
     const client = new GobgpClient(this.address);
     try {
-      await client.listPathMessages(family, {}, () => { n++; });
+      await client.listPathMessages(family, {}, () => {
+        n++;
+      });
     } finally {
       client.close();
     }
@@ -119,9 +126,11 @@ export class GobgpProbe {
   /** Number of paths in the global RIB of a family (gobgpd walks the table for it: see expectPaths). */
   paths(family: 4 | 6): Promise<number> {
     return new Promise((resolve, reject) => {
-      this.c.GetTable({ table_type: 'GLOBAL', family: { afi: family === 4 ? 'AFI_IP' : 'AFI_IP6', safi: 'SAFI_UNICAST' } },
+      this.c.GetTable(
+        { table_type: 'GLOBAL', family: { afi: family === 4 ? 'AFI_IP' : 'AFI_IP6', safi: 'SAFI_UNICAST' } },
         { deadline: Date.now() + 30_000 },
-        (err: Error | null, r: { num_path?: number | string }) => (err ? reject(err) : resolve(Number(r?.num_path ?? 0))));
+        (err: Error | null, r: { num_path?: number | string }) => (err ? reject(err) : resolve(Number(r?.num_path ?? 0))),
+      );
     });
   }
 
@@ -150,22 +159,36 @@ export class GobgpProbe {
         if (p.nlri?.value) onPrefix(decodeIpAddressPrefix(p.nlri.value), !!p.is_withdraw);
       }
     });
-    call.on('error', () => { /* cancelled */ });
+    call.on('error', () => {
+      /* cancelled */
+    });
     return () => call.cancel();
   }
 
-  close(): void { this.c.close(); }
+  close(): void {
+    this.c.close();
+  }
 }
 
 /** apipb.IPAddressPrefix: prefix_len = 1 (varint), prefix = 2 (string). */
 function decodeIpAddressPrefix(b: Buffer): string {
-  let len = 0, text = '';
+  let len = 0,
+    text = '';
   for (let i = 0; i < b.length;) {
     const tag = b[i++]!;
-    let v = 0, shift = 0, x: number;
-    do { x = b[i++]!; v |= (x & 0x7f) << shift; shift += 7; } while (x & 0x80);
+    let v = 0,
+      shift = 0,
+      x: number;
+    do {
+      x = b[i++]!;
+      v |= (x & 0x7f) << shift;
+      shift += 7;
+    } while (x & 0x80);
     if (tag === 0x08) len = v;
-    else if ((tag & 7) === 2) { if (tag >> 3 === 2) text = b.toString('latin1', i, i + v); i += v; }
+    else if ((tag & 7) === 2) {
+      if (tag >> 3 === 2) text = b.toString('latin1', i, i + v);
+      i += v;
+    }
   }
   return `${text}/${len}`;
 }

@@ -27,7 +27,9 @@ import { NsProcess } from '../test/helpers/e2e-topology.js';
 import { controlRequest } from '../src/control/control-client.js';
 import { GobgpProbe, cpuMsOf, fmtInt, fmtMs, intArg, printTable, rtreflectCommand, sleep } from './bench-util.js';
 
-export interface FrrBenchOptions { routes: number }
+export interface FrrBenchOptions {
+  routes: number;
+}
 
 export function frrBenchOptions(argv: string[]): FrrBenchOptions {
   const routes = intArg(argv, 'routes', 200_000);
@@ -69,7 +71,10 @@ log: { level: warn }
 `;
 }
 
-interface Status { daemon: { ready: boolean }; sinks: { applied: number; pending?: number }[] }
+interface Status {
+  daemon: { ready: boolean };
+  sinks: { applied: number; pending?: number }[];
+}
 
 /** Polls until `probe` returns a number (a timestamp); fails after limitMs with `what`. */
 async function until(what: string, limitMs: number, everyMs: number, probe: () => Promise<number | undefined>): Promise<number> {
@@ -106,9 +111,12 @@ export async function runFrrBench(o: FrrBenchOptions): Promise<Record<string, nu
     await bird?.stop();
     await up?.destroy();
     await router?.destroy();
-    if (process.env.RTR_BENCH_KEEP) console.log(`  kept ${dir} (RTR_BENCH_KEEP)`); else rmSync(dir, { recursive: true, force: true });
+    if (process.env.RTR_BENCH_KEEP) console.log(`  kept ${dir} (RTR_BENCH_KEEP)`);
+    else rmSync(dir, { recursive: true, force: true });
   };
-  const onSignal = (): void => { void cleanup().finally(() => process.exit(130)); };
+  const onSignal = (): void => {
+    void cleanup().finally(() => process.exit(130));
+  };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const r: Record<string, number> = {};
@@ -120,7 +128,11 @@ export async function runFrrBench(o: FrrBenchOptions): Promise<Record<string, nu
 
     // BIRD upstream, its table loaded before anything is timed.
     writeFileSync(join(dir, 'bird.conf'), birdConfig(o.routes));
-    bird = new NsProcess(up.name, ['bird', '-f', '-c', join(dir, 'bird.conf'), '-s', join(dir, 'bird.ctl'), '-P', join(dir, 'bird.pid')], join(dir, 'bird.log')).start();
+    bird = new NsProcess(
+      up.name,
+      ['bird', '-f', '-c', join(dir, 'bird.conf'), '-s', join(dir, 'bird.ctl'), '-P', join(dir, 'bird.pid')],
+      join(dir, 'bird.log'),
+    ).start();
     await until('BIRD to load its routes', 300_000, 500, async () => {
       if (!bird!.running) throw new Error(`bird exited: ${bird!.log().slice(-2000)}`);
       const out = await up!.exec('birdc', ['-s', join(dir, 'bird.ctl'), 'show', 'route', 'count']).catch(() => ({ stdout: '' }));
@@ -144,25 +156,38 @@ export async function runFrrBench(o: FrrBenchOptions): Promise<Record<string, nu
         const log = join(dir, 'rtreflect.log');
         throw new Error(`rtreflect exited: ${existsSync(log) ? readFileSync(log, 'utf8').slice(-3000) : ''}`);
       }
-      return await controlRequest(join(dir, 'control.sock'), 'status', {}, { timeoutMs: 10_000 }) as Status;
+      return (await controlRequest(join(dir, 'control.sock'), 'status', {}, { timeoutMs: 10_000 })) as Status;
     };
-    await until('rtreflect to be READY', 60_000, 100, async () => ((await status().catch((e: Error) => {
-      if (/exited/.test(e.message)) throw e;
-      return undefined;
-    }))?.daemon.ready ? performance.now() : undefined));
+    await until('rtreflect to be READY', 60_000, 100, async () =>
+      (
+        await status().catch((e: Error) => {
+          if (/exited/.test(e.message)) throw e;
+          return undefined;
+        })
+      )?.daemon.ready
+        ? performance.now()
+        : undefined,
+    );
 
     // The clock: bgpd starts, learns N routes from BIRD, zebra installs them.
     const pids = (): Record<string, number> => ({
-      zebra: frr!.process('zebra')!.pid!, bgpd: frr!.process('bgpd')?.pid ?? 0, BIRD: bird!.pid!, rtreflect: rt!.pid!, gobgpd: g!.pid,
+      zebra: frr!.process('zebra')!.pid!,
+      bgpd: frr!.process('bgpd')?.pid ?? 0,
+      BIRD: bird!.pid!,
+      rtreflect: rt!.pid!,
+      gobgpd: g!.pid,
     });
     const cpu0 = Object.fromEntries(Object.entries(pids()).map(([k, pid]) => [k, pid ? cpuMsOf(pid) : 0]));
     const t0 = performance.now();
-    await frr.start('bgpd', `router bgp ${FRR_AS}
+    await frr.start(
+      'bgpd',
+      `router bgp ${FRR_AS}
  bgp router-id ${ROUTER_UP_V4}
  no bgp ebgp-requires-policy
  neighbor ${UPSTREAM_V4} remote-as ${UPSTREAM_AS}
  neighbor ${UPSTREAM_V4} timers connect 1
-`);
+`,
+    );
     let zebraAt: number | undefined, writtenAt: number | undefined, sinkAt: number | undefined;
     await until('zebra to install every route and gobgpd to hold them all', 1_800_000, 250, async () => {
       if (zebraAt === undefined) {
@@ -173,11 +198,13 @@ export async function runFrrBench(o: FrrBenchOptions): Promise<Record<string, nu
       }
       if (sinkAt === undefined) {
         if (writtenAt === undefined && (await status()).sinks[0]!.applied >= o.routes) writtenAt = performance.now();
-        if (writtenAt !== undefined && await probe!.paths(4) >= o.routes) sinkAt = performance.now();
+        if (writtenAt !== undefined && (await probe!.paths(4)) >= o.routes) sinkAt = performance.now();
       }
       return zebraAt !== undefined && sinkAt !== undefined ? Math.max(zebraAt, sinkAt) : undefined;
     });
-    const cpu = Object.entries(pids()).map(([k, pid]) => `${k} ${((cpuMsOf(pid) - cpu0[k]!) / 1000).toFixed(1)} s`).join(', ');
+    const cpu = Object.entries(pids())
+      .map(([k, pid]) => `${k} ${((cpuMsOf(pid) - cpu0[k]!) / 1000).toFixed(1)} s`)
+      .join(', ');
     r.zebraMs = zebraAt! - t0;
     r.rtreflectMs = sinkAt! - t0;
     r.writtenMs = writtenAt! - t0;
@@ -203,5 +230,8 @@ export async function runFrrBench(o: FrrBenchOptions): Promise<Record<string, nu
 }
 
 if (fileURLToPath(import.meta.url) === process.argv[1]) {
-  runFrrBench(frrBenchOptions(process.argv.slice(2))).catch((e) => { console.error(e); process.exitCode = 1; });
+  runFrrBench(frrBenchOptions(process.argv.slice(2))).catch((e) => {
+    console.error(e);
+    process.exitCode = 1;
+  });
 }

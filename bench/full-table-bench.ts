@@ -36,9 +36,7 @@ import { encodePlan, parseOwnershipMark, planRoute, type PathPlan } from '../src
 import type { ApiPathIn } from '../src/sinks/gobgp/gobgp-api.js';
 import type { AddPathEncoder } from '../src/sinks/gobgp/add-path-encoder.js';
 import type { ReflectedRoute } from '../src/engine/reflected-route.js';
-import {
-  GobgpProbe, cpuMsOf, fmtInt, fmtMs, intArg, percentile, printTable, rssOf, rtreflectCommand, sleep, verdict, type Row,
-} from './bench-util.js';
+import { GobgpProbe, cpuMsOf, fmtInt, fmtMs, intArg, percentile, printTable, rssOf, rtreflectCommand, sleep, verdict, type Row } from './bench-util.js';
 
 export interface FullTableOptions {
   v4: number;
@@ -101,7 +99,12 @@ function rawRequests(encoder: AddPathEncoder, paths: ApiPathIn[]): Buffer[] {
   return out;
 }
 
-interface Daemon { child: ChildProcess; pid: number; socket: string; exited: Promise<void> }
+interface Daemon {
+  child: ChildProcess;
+  pid: number;
+  socket: string;
+  exited: Promise<void>;
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -155,9 +158,12 @@ async function waitReady(d: Daemon, dir: string, tag: string, timeoutMs: number,
       throw new Error(`rtreflect exited (${d.child.exitCode ?? d.child.signalCode}): ${existsSync(log) ? readFileSync(log, 'utf8').slice(-3000) : ''}`);
     }
     try {
-      const s = await controlRequest(d.socket, 'status', {}, { timeoutMs: 10_000 }) as DaemonStatus;
-      if (s.daemon.ready && (!compared || s.sinks.every((k) => k.lastResync !== undefined && k.resync === undefined))) return { at: performance.now(), status: s };
-    } catch { /* socket not there yet */ }
+      const s = (await controlRequest(d.socket, 'status', {}, { timeoutMs: 10_000 })) as DaemonStatus;
+      if (s.daemon.ready && (!compared || s.sinks.every((k) => k.lastResync !== undefined && k.resync === undefined)))
+        return { at: performance.now(), status: s };
+    } catch {
+      /* socket not there yet */
+    }
     if (performance.now() > deadline) throw new Error(`rtreflect not READY after ${timeoutMs} ms`);
     await sleep(everyMs);
   }
@@ -193,7 +199,13 @@ log:
  */
 async function singleChangeLatency(ip: ChildProcess, probe: GobgpProbe, from: number, to: number): Promise<{ lat: number[]; missed: number }> {
   const waiting = new Map<string, () => void>();
-  const cancel = probe.watchBest((prefix) => { const w = waiting.get(prefix); if (w) { waiting.delete(prefix); w(); } });
+  const cancel = probe.watchBest((prefix) => {
+    const w = waiting.get(prefix);
+    if (w) {
+      waiting.delete(prefix);
+      w();
+    }
+  });
   try {
     await sleep(500); // the watch stream is open
     const lat: number[] = [];
@@ -201,12 +213,19 @@ async function singleChangeLatency(ip: ChildProcess, probe: GobgpProbe, from: nu
     for (let i = from; i < to; i++) {
       const prefix = v4Prefix(i);
       const seen = new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => { waiting.delete(prefix); resolve(false); }, 5000);
-        waiting.set(prefix, () => { clearTimeout(timer); resolve(true); });
+        const timer = setTimeout(() => {
+          waiting.delete(prefix);
+          resolve(false);
+        }, 5000);
+        waiting.set(prefix, () => {
+          clearTimeout(timer);
+          resolve(true);
+        });
       });
       const t0 = performance.now();
       ip.stdin!.write(`route replace ${prefix} via ${CHANGE_GW4} proto bird\n`);
-      if (await seen) lat.push(performance.now() - t0); else missed++;
+      if (await seen) lat.push(performance.now() - t0);
+      else missed++;
     }
     return { lat, missed };
   } finally {
@@ -225,22 +244,32 @@ export async function runFullTableBench(o: FullTableOptions): Promise<Record<str
   let ipChild: ChildProcess | undefined;
   const r: Record<string, number> = {};
   const cleanup = async (): Promise<void> => {
-    try { ipChild?.stdin?.end(); } catch { /* gone */ }
+    try {
+      ipChild?.stdin?.end();
+    } catch {
+      /* gone */
+    }
     if (ipChild?.exitCode === null) ipChild.kill('SIGTERM');
     await stopRtreflect(rt);
     probe?.close();
     await g?.stop();
     await ns?.destroy();
-    if (process.env.RTR_BENCH_KEEP) console.log(`  kept ${dir} (RTR_BENCH_KEEP)`); else rmSync(dir, { recursive: true, force: true });
+    if (process.env.RTR_BENCH_KEEP) console.log(`  kept ${dir} (RTR_BENCH_KEEP)`);
+    else rmSync(dir, { recursive: true, force: true });
   };
-  const onSignal = (): void => { void cleanup().finally(() => process.exit(130)); };
+  const onSignal = (): void => {
+    void cleanup().finally(() => process.exit(130));
+  };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
     ns = await createNetns('ftbench');
     await ns.execBatch([
-      'link add veth0 type veth peer name veth1', 'link set veth0 up', 'link set veth1 up',
-      'addr add 10.254.0.1/24 dev veth0', 'addr add fd00:254::1/64 dev veth0 nodad',
+      'link add veth0 type veth peer name veth1',
+      'link set veth0 up',
+      'link set veth1 up',
+      'addr add 10.254.0.1/24 dev veth0',
+      'addr add fd00:254::1/64 dev veth0 nodad',
     ]);
     g = await startGobgpd();
     probe = new GobgpProbe(g.grpcAddress);
@@ -268,13 +297,17 @@ export async function runFullTableBench(o: FullTableOptions): Promise<Record<str
     //  2. rtreflect started cold into a fresh, empty gobgpd; the last round's gobgpd (g) stays for the rest.
     const mark = parseOwnershipMark({ largeCommunity: '4294967294:0:1' });
     let requests: Buffer[] | undefined;
-    const rawRuns: number[] = [], rtRuns: number[] = [];
+    const rawRuns: number[] = [],
+      rtRuns: number[] = [];
     for (let round = 0; round < o.rounds; round++) {
       for (const streams of round === 0 ? [1, 2] : [1]) {
         const raw = await startGobgpd();
         const rawProbe = new GobgpProbe(raw.grpcAddress);
         try {
-          requests ??= rawRequests(raw.client.encoder, reflectedRoutes(o).flatMap((x) => encodePlan(planRoute(x, mark) as PathPlan)));
+          requests ??= rawRequests(
+            raw.client.encoder,
+            reflectedRoutes(o).flatMap((x) => encodePlan(planRoute(x, mark) as PathPlan)),
+          );
           const parts = Array.from({ length: streams }, (_, k) => requests!.filter((_, i) => i % streams === k));
           const cpu0 = cpuMsOf(raw.pid);
           t = performance.now();
@@ -347,7 +380,9 @@ export async function runFullTableBench(o: FullTableOptions): Promise<Record<str
     const lr = warm.status.sinks[0]?.lastResync;
     r.restartWrites = lr ? lr.upserts + lr.deletes : NaN;
     r.restartResyncMs = lr?.durationMs ?? NaN;
-    console.log(`  restart: READY ${fmtMs(r.restartReadyMs)}, compared ${fmtMs(r.restartMs)} (sink resync ${fmtMs(r.restartResyncMs)}), writes ${r.restartWrites}`);
+    console.log(
+      `  restart: READY ${fmtMs(r.restartReadyMs)}, compared ${fmtMs(r.restartMs)} (sink resync ${fmtMs(r.restartResyncMs)}), writes ${r.restartWrites}`,
+    );
 
     // The floor under READY: the kernel dump itself (bytes read, nothing parsed) of the same routes.
     const dumpSock = NetlinkSocket.open({ netns: ns.name, strictCheck: true });
@@ -355,7 +390,11 @@ export async function runFullTableBench(o: FullTableOptions): Promise<Record<str
       t = performance.now();
       let dumped = 0;
       for (const family of [4, 6] as const) {
-        await netlinkDump(dumpSock, buildRouteDumpRequest({ family, protocol: 12, seq: family }), { onMessages: (msgs) => { dumped += msgs.length; } });
+        await netlinkDump(dumpSock, buildRouteDumpRequest({ family, protocol: 12, seq: family }), {
+          onMessages: (msgs) => {
+            dumped += msgs.length;
+          },
+        });
       }
       r.kernelDumpMs = performance.now() - t;
       if (dumped !== total) throw new Error(`the kernel dump listed ${dumped} routes, expected ${total}`);
@@ -372,7 +411,7 @@ export async function runFullTableBench(o: FullTableOptions): Promise<Record<str
     ipChild = spawn('ip', ['-n', ns.name, '-force', '-batch', '-'], { stdio: ['pipe', 'ignore', 'inherit'] });
     let duringRestart: { lat: number[]; missed: number } | undefined, duringResync: typeof duringRestart;
     const comparing = async (): Promise<boolean> => {
-      const s = await controlRequest(rt!.socket, 'status', {}, { timeoutMs: 10_000 }) as DaemonStatus;
+      const s = (await controlRequest(rt!.socket, 'status', {}, { timeoutMs: 10_000 })) as DaemonStatus;
       return s.sinks.some((k) => k.resync !== undefined);
     };
     if (o.v4 >= base + 2 * live) {
@@ -388,7 +427,9 @@ export async function runFullTableBench(o: FullTableOptions): Promise<Record<str
       r.liveResyncStillComparing = (await comparing()) ? 1 : 0;
       await resyncDone;
       await waitReady(rt, dir, 'restart-live', 600_000);
-      console.log(`  live changes during the restart's comparison: p50 ${fmtMs(percentile(duringRestart.lat, 50))}, p99 ${fmtMs(percentile(duringRestart.lat, 99))} (still comparing after them: ${r.liveRestartStillComparing ? 'yes' : 'no'}); during a resync: p50 ${fmtMs(percentile(duringResync.lat, 50))}, p99 ${fmtMs(percentile(duringResync.lat, 99))} (${r.liveResyncStillComparing ? 'yes' : 'no'})`);
+      console.log(
+        `  live changes during the restart's comparison: p50 ${fmtMs(percentile(duringRestart.lat, 50))}, p99 ${fmtMs(percentile(duringRestart.lat, 99))} (still comparing after them: ${r.liveRestartStillComparing ? 'yes' : 'no'}); during a resync: p50 ${fmtMs(percentile(duringResync.lat, 50))}, p99 ${fmtMs(percentile(duringResync.lat, 99))} (${r.liveResyncStillComparing ? 'yes' : 'no'})`,
+      );
     }
 
     // 5. Single-change latency: kernel route replace → best-path event in gobgpd, in steady state: after
@@ -433,10 +474,21 @@ export async function runFullTableBench(o: FullTableOptions): Promise<Record<str
       { metric: 'routes (IPv4 + IPv6)', value: fmtInt(total) },
       { metric: `T_raw (raw AddPathStream, RIB complete), median of ${o.rounds}`, value: fmtMs(r.rawMs) },
       { metric: `T_rt (rtreflect cold start → RIB complete), median of ${o.rounds}`, value: fmtMs(r.rtMs) },
-      { metric: `T_rt / T_raw, median of ${o.rounds} rounds (each: ${ratios.map((x) => x.toFixed(2)).join(', ')})`, value: r.ratio.toFixed(2), target: '≤ 1.2', verdict: verdict(r.ratio <= 1.2) },
+      {
+        metric: `T_rt / T_raw, median of ${o.rounds} rounds (each: ${ratios.map((x) => x.toFixed(2)).join(', ')})`,
+        value: r.ratio.toFixed(2),
+        target: '≤ 1.2',
+        verdict: verdict(r.ratio <= 1.2),
+      },
       { metric: 'context: raw over 2 streams (round 1); median T_rt against it', value: `${fmtMs(r.raw2Ms)}; ${(r.rtMs / r.raw2Ms).toFixed(2)}` },
-      { metric: 'CPU, last round: gobgpd (raw) / gobgpd (rtreflect) / rtreflect', value: `${fmtMs(r.rawGobgpdCpuMs)} / ${fmtMs(r.rtGobgpdCpuMs)} / ${fmtMs(r.rtCpuMs)}` },
-      { metric: 'rtreflect RSS idle / at READY+2s / +12s', value: `${(r.idleRss / 2 ** 20).toFixed(0)} / ${(r.peakRss / 2 ** 20).toFixed(0)} / ${(r.fullRss / 2 ** 20).toFixed(0)} MiB` },
+      {
+        metric: 'CPU, last round: gobgpd (raw) / gobgpd (rtreflect) / rtreflect',
+        value: `${fmtMs(r.rawGobgpdCpuMs)} / ${fmtMs(r.rtGobgpdCpuMs)} / ${fmtMs(r.rtCpuMs)}`,
+      },
+      {
+        metric: 'rtreflect RSS idle / at READY+2s / +12s',
+        value: `${(r.idleRss / 2 ** 20).toFixed(0)} / ${(r.peakRss / 2 ** 20).toFixed(0)} / ${(r.fullRss / 2 ** 20).toFixed(0)} MiB`,
+      },
       { metric: 'memory per route (RSS delta at +12s)', value: `${r.bytesPerRoute.toFixed(0)} B`, target: '≤ 200 B', verdict: verdict(r.bytesPerRoute <= 200) },
       { metric: 'restart → READY (kernel loaded, sinks taking writes)', value: fmtMs(r.restartReadyMs) },
       { metric: 'restart → comparison written', value: fmtMs(r.restartMs), target: '≤ 5000 ms', verdict: verdict(r.restartMs <= 5000) },
@@ -450,15 +502,31 @@ export async function runFullTableBench(o: FullTableOptions): Promise<Record<str
       { metric: `floor: minimal raw reflector p50 / p99 (missed ${r.floorMissed})`, value: `${fmtMs(r.floorP50)} / ${fmtMs(r.floorP99)}` },
       { metric: 'rtreflect / floor, p50 / p99', value: `${(r.latP50 / r.floorP50).toFixed(2)} / ${(r.latP99 / r.floorP99).toFixed(2)}` },
     ];
-    for (const [what, d] of [['restart', duringRestart], ['resync', duringResync]] as const) {
+    for (const [what, d] of [
+      ['restart', duringRestart],
+      ['resync', duringResync],
+    ] as const) {
       if (!d) continue;
       const p99 = percentile(d.lat, 99);
-      rows.push({ metric: `live change during a ${what}'s comparison p50 / p99 (${live} changes, missed ${d.missed})`, value: `${fmtMs(percentile(d.lat, 50))} / ${fmtMs(p99)}` });
+      rows.push({
+        metric: `live change during a ${what}'s comparison p50 / p99 (${live} changes, missed ${d.missed})`,
+        value: `${fmtMs(percentile(d.lat, 50))} / ${fmtMs(p99)}`,
+      });
       rows.push({ metric: `  its p99 / p99 at rest`, value: (p99 / r.latP99).toFixed(2), target: '≤ 2', verdict: verdict(p99 / r.latP99 <= 2) });
     }
     rows.push({ metric: 'floor: kernel dump alone (nothing parsed)', value: fmtMs(r.kernelDumpMs) });
-    rows.push({ metric: 'restart READY / kernel dump (connect time included in READY)', value: (r.restartReadyMs / r.kernelDumpMs).toFixed(2), target: '≤ 1.5', verdict: verdict(r.restartReadyMs / r.kernelDumpMs <= 1.5) });
-    rows.push({ metric: 'restart comparison / bare ListPath floor', value: (r.restartMs / r.readFloorMs).toFixed(2), target: '≤ 1.2', verdict: verdict(r.restartMs / r.readFloorMs <= 1.2) });
+    rows.push({
+      metric: 'restart READY / kernel dump (connect time included in READY)',
+      value: (r.restartReadyMs / r.kernelDumpMs).toFixed(2),
+      target: '≤ 1.5',
+      verdict: verdict(r.restartReadyMs / r.kernelDumpMs <= 1.5),
+    });
+    rows.push({
+      metric: 'restart comparison / bare ListPath floor',
+      value: (r.restartMs / r.readFloorMs).toFixed(2),
+      target: '≤ 1.2',
+      verdict: verdict(r.restartMs / r.readFloorMs <= 1.2),
+    });
     printTable('full table: kernel → rtreflect → gobgpd', rows);
     return r;
   } finally {
@@ -469,5 +537,8 @@ export async function runFullTableBench(o: FullTableOptions): Promise<Record<str
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  runFullTableBench(fullTableOptions(process.argv.slice(2))).catch((e) => { console.error(e); process.exitCode = 1; });
+  runFullTableBench(fullTableOptions(process.argv.slice(2))).catch((e) => {
+    console.error(e);
+    process.exitCode = 1;
+  });
 }

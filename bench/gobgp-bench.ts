@@ -18,7 +18,11 @@ import type { SinkChange } from '../src/engine/sink.js';
 
 import { intArg } from './bench-util.js';
 
-export interface GobgpBenchOptions { routes: number; unary: number; batch: number }
+export interface GobgpBenchOptions {
+  routes: number;
+  unary: number;
+  batch: number;
+}
 
 export function gobgpBenchOptions(argv: string[]): GobgpBenchOptions {
   return { routes: intArg(argv, 'routes', 100_000), unary: intArg(argv, 'unary', 2000), batch: intArg(argv, 'batch', 1000) || 1000 };
@@ -27,9 +31,20 @@ export function gobgpBenchOptions(argv: string[]): GobgpBenchOptions {
 function routes(n: number): ReflectedRoute[] {
   const out: ReflectedRoute[] = [];
   for (let i = 0; i < n; i++) {
-    const a = 11 + Math.floor(i / 65536), b = (i >> 8) & 255, c = i & 255;
-    out.push({ family: 4, prefix: `${a}.${b}.${c}.0/24`, table: 254, protocol: 12, type: 'unicast', metric: 0, tos: 0,
-      nexthops: [{ gateway: `192.0.2.${1 + (i % 4)}`, weight: 1 }], bgp: { communities: ['65000:1'] } });
+    const a = 11 + Math.floor(i / 65536),
+      b = (i >> 8) & 255,
+      c = i & 255;
+    out.push({
+      family: 4,
+      prefix: `${a}.${b}.${c}.0/24`,
+      table: 254,
+      protocol: 12,
+      type: 'unicast',
+      metric: 0,
+      tos: 0,
+      nexthops: [{ gateway: `192.0.2.${1 + (i % 4)}`, weight: 1 }],
+      bgp: { communities: ['65000:1'] },
+    });
   }
   return out;
 }
@@ -41,7 +56,8 @@ function* messages(paths: ApiPathIn[]): Generator<AddPathStreamRequest> {
 const rate = (n: number, ms: number) => `${Math.round(n / (ms / 1000)).toLocaleString('en')} routes/s`;
 
 export async function runGobgpBench(o: GobgpBenchOptions): Promise<Record<string, number>> {
-  const N = o.routes, UNARY = Math.min(o.unary, o.routes);
+  const N = o.routes,
+    UNARY = Math.min(o.unary, o.routes);
   const rs = routes(N);
   const out: Record<string, number> = {};
   console.log(`gobgp bench: ${N.toLocaleString('en')} IPv4 routes`);
@@ -70,13 +86,18 @@ export async function runGobgpBench(o: GobgpBenchOptions): Promise<Record<string
       for (const p of sample) await g.client.deletePath({ table_type: 'GLOBAL', family: p.family, path: p });
       const dMs = performance.now() - t;
       console.log(`unary DeletePath (${UNARY}):    ${dMs.toFixed(0)} ms  ${rate(UNARY, dMs)}`);
-    } finally { await g.stop(); }
+    } finally {
+      await g.stop();
+    }
   }
 
   // The sink: project + apply in batches, as the engine drives it.
   {
     const g = await startGobgpd();
-    const sink = createGobgpSink(sinkOptions(gobgpSinkType, { name: 'bench', address: g.grpcAddress, batchSize: o.batch, shutdown: { withdraw: false, graceMs: 0 } }), { logger: silentLogger() });
+    const sink = createGobgpSink(
+      sinkOptions(gobgpSinkType, { name: 'bench', address: g.grpcAddress, batchSize: o.batch, shutdown: { withdraw: false, graceMs: 0 } }),
+      { logger: silentLogger() },
+    );
     try {
       await sink.start({ logger: silentLogger(), onResyncNeeded: () => {}, onState: () => {} });
       let t = performance.now();
@@ -110,5 +131,8 @@ export async function runGobgpBench(o: GobgpBenchOptions): Promise<Record<string
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  runGobgpBench(gobgpBenchOptions(process.argv.slice(2))).catch((e) => { console.error(e); process.exitCode = 1; });
+  runGobgpBench(gobgpBenchOptions(process.argv.slice(2))).catch((e) => {
+    console.error(e);
+    process.exitCode = 1;
+  });
 }

@@ -21,7 +21,12 @@ import { intArg } from './bench-util.js';
 
 const PROTO_BIRD = 12;
 
-export interface KernelBenchOptions { routes: number; bird: number; burst: number; repeat: number }
+export interface KernelBenchOptions {
+  routes: number;
+  bird: number;
+  burst: number;
+  repeat: number;
+}
 
 export function kernelBenchOptions(argv: string[]): KernelBenchOptions {
   const routes = intArg(argv, 'routes', 1_000_000);
@@ -34,7 +39,10 @@ export function kernelBenchOptions(argv: string[]): KernelBenchOptions {
 }
 
 // Set by runKernelBench (module-level so the helpers below stay as they were).
-let ROUTES = 0, BIRD = 0, BURST = 0, REPEAT = 1;
+let ROUTES = 0,
+  BIRD = 0,
+  BURST = 0,
+  REPEAT = 1;
 
 /** Prefix number i of a /24 space starting at first octet `base` (65536 per octet). */
 const p24 = (base: number, i: number): string => `${base + (i >> 16)}.${(i >> 8) & 255}.${i & 255}.0/24`;
@@ -107,7 +115,12 @@ async function benchDump(ns: Netns): Promise<Record<string, number>> {
     });
     const streamMs = performance.now() - t0;
     return {
-      oursMs: median(times), oursHeap: median(heap), ipMs: median(ipTimes), streamed, streamMs, streamRssGrowth: rssPeak - rss0,
+      oursMs: median(times),
+      oursHeap: median(heap),
+      ipMs: median(ipTimes),
+      streamed,
+      streamMs,
+      streamRssGrowth: rssPeak - rss0,
     };
   } finally {
     sock.close();
@@ -126,7 +139,9 @@ async function benchBurst(ns: Netns, base: number, filter: boolean): Promise<Rec
   let overruns = 0;
   try {
     const done = new Promise<void>((resolve) => {
-      sock.on('overrun', () => { overruns++; });
+      sock.on('overrun', () => {
+        overruns++;
+      });
       sock.on('data', (batch: Buffer) => {
         callbacks++;
         for (const m of splitMessages(batch)) {
@@ -151,10 +166,15 @@ export async function runKernelBench(o: KernelBenchOptions): Promise<void> {
   ({ routes: ROUTES, bird: BIRD, burst: BURST, repeat: REPEAT } = o);
   console.log(`kernel-bench: ${ROUTES} static + ${BIRD} bird routes, burst ${BURST}, repeat ${REPEAT}`);
   const ns = await createNetns('bench');
-  const stop = (): void => { void ns.destroy().finally(() => process.exit(130)); };
+  const stop = (): void => {
+    void ns.destroy().finally(() => process.exit(130));
+  };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  const offSignals = (): void => { process.off('SIGINT', stop); process.off('SIGTERM', stop); };
+  const offSignals = (): void => {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  };
   try {
     const installMs = await install(ns);
     console.log(`install (ip -batch):            ${ms(installMs)}  (${Math.round((ROUTES + BIRD) / (installMs / 1000))} routes/s)`);
@@ -163,7 +183,9 @@ export async function runKernelBench(o: KernelBenchOptions): Promise<void> {
     console.log(`filtered dump, ours (proto bird, strict check): ${ms(d.oursMs!)}  heap +${mib(d.oursHeap!)}  (${BIRD} routes)`);
     console.log(`filtered dump, ip route show proto bird:        ${ms(d.ipMs!)}`);
     console.log(`  ratio ours/ip:                                ${(d.oursMs! / d.ipMs!).toFixed(2)}`);
-    console.log(`full table, streaming dump:     ${ms(d.streamMs!)}  ${d.streamed} routes  ${Math.round(d.streamed! / (d.streamMs! / 1000))} routes/s  rss +${mib(d.streamRssGrowth!)}`);
+    console.log(
+      `full table, streaming dump:     ${ms(d.streamMs!)}  ${d.streamed} routes  ${Math.round(d.streamed! / (d.streamMs! / 1000))} routes/s  rss +${mib(d.streamRssGrowth!)}`,
+    );
 
     const nofilter = await benchBurst(ns, 120, false);
     const withfilter = await benchBurst(ns, 140, true);
@@ -172,8 +194,10 @@ export async function runKernelBench(o: KernelBenchOptions): Promise<void> {
     console.log(`event burst of ${BURST} static route adds (our process's CPU):`);
     console.log(line('  without BPF filter:', nofilter));
     console.log(line('  with BPF filter:   ', withfilter));
-    console.log(`  CPU ratio filtered/unfiltered: ${(withfilter.cpuMs! / nofilter.cpuMs!).toFixed(3)}  ` +
-      `(unfiltered drain ${Math.round(nofilter.messages! / (nofilter.cpuMs! / 1000))} msgs per CPU-second)`);
+    console.log(
+      `  CPU ratio filtered/unfiltered: ${(withfilter.cpuMs! / nofilter.cpuMs!).toFixed(3)}  ` +
+        `(unfiltered drain ${Math.round(nofilter.messages! / (nofilter.cpuMs! / 1000))} msgs per CPU-second)`,
+    );
     console.log(JSON.stringify({ routes: ROUTES, bird: BIRD, burst: BURST, installMs, dump: d, burstNoFilter: nofilter, burstFilter: withfilter }));
   } finally {
     offSignals();

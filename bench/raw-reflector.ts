@@ -22,7 +22,11 @@ export class RawReflector {
   /** prefix → the gateway gobgpd holds for it, for the withdrawal of the replaced path. */
   private readonly gateways = new Map<string, string>();
 
-  constructor(netns: string, private readonly client: GobgpClient, private readonly mark: OwnershipMark) {
+  constructor(
+    netns: string,
+    private readonly client: GobgpClient,
+    private readonly mark: OwnershipMark,
+  ) {
     this.stream = client.openAddPathStream();
     this.sock = NetlinkSocket.open({ groups: [RTNLGRP_IPV4_ROUTE], netns, protocolFilter: [PROTO_BIRD] });
     this.sock.on('data', (batch: Buffer) => this.onBatch(batch));
@@ -40,7 +44,19 @@ export class RawReflector {
       const r = parseRouteMessage(m.payload);
       const gateway = r.nexthops[0]?.gateway;
       if (r.family !== AF_INET || r.protocol !== PROTO_BIRD || gateway === undefined) continue;
-      const plan = planRoute({ family: 4, prefix: r.prefix, table: r.table, protocol: r.protocol, type: 'unicast', metric: r.metric, tos: r.tos, nexthops: [{ gateway, weight: 1 }] }, this.mark) as PathPlan;
+      const plan = planRoute(
+        {
+          family: 4,
+          prefix: r.prefix,
+          table: r.table,
+          protocol: r.protocol,
+          type: 'unicast',
+          metric: r.metric,
+          tos: r.tos,
+          nexthops: [{ gateway, weight: 1 }],
+        },
+        this.mark,
+      ) as PathPlan;
       const paths = encodePlan(plan);
       const old = this.gateways.get(r.prefix);
       if (old !== undefined && old !== gateway) paths.push(encodeWithdraw(parsePrefix(r.prefix), pathIdFor(old)));

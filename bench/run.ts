@@ -43,7 +43,9 @@ function runVppBench(argv: string[]): Promise<void> {
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   if (argv.includes('--help') || argv.includes('-h')) {
-    console.log('usage: run.js [--only kernel,gobgp,full,frr,vpp] [--routes N] [--v4 N --v6 N] [--changes N] [--rounds N] [--repeat N] [--unary N] [--batch N]');
+    console.log(
+      'usage: run.js [--only kernel,gobgp,full,frr,vpp] [--routes N] [--v4 N --v6 N] [--changes N] [--rounds N] [--repeat N] [--unary N] [--batch N]',
+    );
     return;
   }
   const only = strArg(argv, 'only');
@@ -75,4 +77,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e) => { console.error(e); process.exitCode = 1; });
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});

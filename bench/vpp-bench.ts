@@ -33,7 +33,12 @@ import { fmtInt, fmtMs, intArg, printTable, rssOf, rtreflectCommand, sleep, type
 /** Published figure for VPP's linux-cp family programming the FIB (routes/s). */
 const LINUX_CP_ANCHOR = 175_000;
 
-interface SinkView { state: string; writes: number; deletes: number; lastResync?: { upserts: number; deletes: number; durationMs: number; ok: boolean } }
+interface SinkView {
+  state: string;
+  writes: number;
+  deletes: number;
+  lastResync?: { upserts: number; deletes: number; durationMs: number; ok: boolean };
+}
 
 function v4Prefix(i: number): string {
   // /24s from 20.0.0.0: 1.2M of them end below 39.0.0.0, clear of 10/8 and 127/8.
@@ -64,7 +69,10 @@ function fibCount(vpp: LiveVpp, ip6: boolean, len: number): number {
   const out = vpp.cli(ip6 ? 'show ip6 fib summary' : 'show ip fib summary');
   let inT0 = false;
   for (const line of out.split('\n')) {
-    if (/VRF:/.test(line)) { inT0 = /VRF:0,/.test(line); continue; }
+    if (/VRF:/.test(line)) {
+      inT0 = /VRF:0,/.test(line);
+      continue;
+    }
     const m = /^\s*(\d+)\s+(\d+)\s*$/.exec(line);
     if (inT0 && m && Number(m[1]) === len) return Number(m[2]);
   }
@@ -73,7 +81,11 @@ function fibCount(vpp: LiveVpp, ip6: boolean, len: number): number {
 
 function readVppLog(vpp: LiveVpp): string {
   try {
-    return readFileSync(join(vpp.dir, 'vpp.log'), 'utf8').split('\n').filter((l) => !/show ip6? fib summary|quit|^\s*$/.test(l)).slice(-15).join('\n');
+    return readFileSync(join(vpp.dir, 'vpp.log'), 'utf8')
+      .split('\n')
+      .filter((l) => !/show ip6? fib summary|quit|^\s*$/.test(l))
+      .slice(-15)
+      .join('\n');
   } catch {
     return '(no log)';
   }
@@ -96,10 +108,15 @@ async function waitHolds(vpp: LiveVpp, t0: number, want4: number, want6: number,
 class Rtreflect {
   readonly proc: NsProcess;
   readonly control: string;
-  constructor(private readonly vpp: LiveVpp, readonly dir: string) {
+  constructor(
+    private readonly vpp: LiveVpp,
+    readonly dir: string,
+  ) {
     this.control = join(dir, 'control.sock');
     const config = join(dir, 'rtreflect.yaml');
-    writeFileSync(config, `source: { protocols: [bird], tables: [main], families: [4, 6] }
+    writeFileSync(
+      config,
+      `source: { protocols: [bird], tables: [main], families: [4, 6] }
 engine: { holdDown: { enabled: false } }
 sinks:
   - type: vpp
@@ -109,13 +126,14 @@ sinks:
     interfaces: { host0: host-vpp0 }
 control: { socket: "${this.control}" }
 log: { level: warn, format: json }
-`);
+`,
+    );
     this.proc = new NsProcess(vpp.ns, rtreflectCommand(['run', '--config', config, '--control', this.control]), join(dir, 'rtreflect.log'));
   }
 
   async status(): Promise<{ daemon: { ready: boolean }; sinks: SinkView[] } | undefined> {
     try {
-      return await controlRequest(this.control, 'status', {}, { timeoutMs: 10_000 }) as { daemon: { ready: boolean }; sinks: SinkView[] };
+      return (await controlRequest(this.control, 'status', {}, { timeoutMs: 10_000 })) as { daemon: { ready: boolean }; sinks: SinkView[] };
     } catch {
       return undefined;
     }
@@ -138,7 +156,15 @@ log: { level: warn, format: json }
   }
 }
 
-export interface VppBenchResult { v4: number; v6: number; coldMs?: number; restartWrites?: number; streamRtreflectMs?: number; streamLinuxNlMs?: number; linuxNlSkipped?: string }
+export interface VppBenchResult {
+  v4: number;
+  v6: number;
+  coldMs?: number;
+  restartWrites?: number;
+  streamRtreflectMs?: number;
+  streamLinuxNlMs?: number;
+  linuxNlSkipped?: string;
+}
 
 /** Runs the bench; args as on the command line. Resolves with the figures (also printed). */
 export async function main(args: string[] = process.argv.slice(2)): Promise<VppBenchResult | undefined> {
@@ -166,8 +192,16 @@ export async function main(args: string[] = process.argv.slice(2)): Promise<VppB
   // Interrupted: tear down what this run made (namespace, VPP, rtreflect) before leaving.
   const onSignal = (): void => {
     void (async () => {
-      try { await rtr?.proc.stop(10_000); } catch { /* keep tearing down */ }
-      try { await vpp?.stop(); } catch { /* keep tearing down */ }
+      try {
+        await rtr?.proc.stop(10_000);
+      } catch {
+        /* keep tearing down */
+      }
+      try {
+        await vpp?.stop();
+      } catch {
+        /* keep tearing down */
+      }
       rmSync(dir, { recursive: true, force: true });
       process.exit(130);
     })();
@@ -187,7 +221,12 @@ export async function main(args: string[] = process.argv.slice(2)): Promise<VppB
     res.coldMs = coldMs;
     const rate = total / (coldMs / 1000);
     rows.push({ metric: 'cold: start → VPP holds all', value: fmtMs(coldMs) });
-    rows.push({ metric: 'cold: routes/s into VPP FIB', value: fmtInt(rate), target: `anchor ${fmtInt(LINUX_CP_ANCHOR)}`, verdict: `ratio ${(rate / LINUX_CP_ANCHOR).toFixed(2)}` });
+    rows.push({
+      metric: 'cold: routes/s into VPP FIB',
+      value: fmtInt(rate),
+      target: `anchor ${fmtInt(LINUX_CP_ANCHOR)}`,
+      verdict: `ratio ${(rate / LINUX_CP_ANCHOR).toFixed(2)}`,
+    });
     rows.push({ metric: 'rtreflect RSS after cold load', value: `${fmtInt(rssOf(rtr.proc.pid!) / 1048576)} MiB` });
 
     // ---- 2. restart with the kernel unchanged ----
@@ -195,7 +234,12 @@ export async function main(args: string[] = process.argv.slice(2)): Promise<VppB
     const readyMs = await rtr.start(timeoutMs);
     const st = (await rtr.status())!.sinks[0]!;
     res.restartWrites = st.writes + st.deletes;
-    rows.push({ metric: 'restart: writes (upserts+deletes)', value: `${st.lastResync?.upserts ?? '?'}+${st.lastResync?.deletes ?? '?'}`, target: '0', verdict: st.writes + st.deletes === 0 ? 'ok' : 'MISSED' });
+    rows.push({
+      metric: 'restart: writes (upserts+deletes)',
+      value: `${st.lastResync?.upserts ?? '?'}+${st.lastResync?.deletes ?? '?'}`,
+      target: '0',
+      verdict: st.writes + st.deletes === 0 ? 'ok' : 'MISSED',
+    });
     rows.push({ metric: 'restart: start → resynced', value: fmtMs(readyMs) });
     rows.push({ metric: 'restart: sink resync (read+compare)', value: fmtMs(st.lastResync?.durationMs ?? NaN) });
 
@@ -242,8 +286,14 @@ export async function main(args: string[] = process.argv.slice(2)): Promise<VppB
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    try { await rtr?.proc.stop(10_000); } catch { /* keep tearing down */ }
-    try { await vpp?.stop(); } finally {
+    try {
+      await rtr?.proc.stop(10_000);
+    } catch {
+      /* keep tearing down */
+    }
+    try {
+      await vpp?.stop();
+    } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   }
@@ -274,7 +324,10 @@ async function startLinuxNlVpp(bin: string, heap: string, statseg: string): Prom
     await vpp.stop();
     return `cannot make linux-cp pairs with linux_cp_unittest: ${(err as Error).message.slice(0, 300)}`;
   }
-  const pairs = vpp.cli('show lcp').split('\n').filter((l) => l.startsWith('itf-pair')).length;
+  const pairs = vpp
+    .cli('show lcp')
+    .split('\n')
+    .filter((l) => l.startsWith('itf-pair')).length;
   if (pairs < 4) {
     await vpp.stop();
     return `linux_cp_unittest could not make linux-cp pairs (${pairs}); linux_nl programs nothing without one`;
@@ -283,10 +336,13 @@ async function startLinuxNlVpp(bin: string, heap: string, statseg: string): Prom
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  main().then((r) => {
-    if (r && (r.restartWrites ?? 0) !== 0) process.exitCode = 1;
-  }, (err: Error) => {
-    console.error(`vpp-bench failed: ${err.stack ?? err.message}`);
-    process.exitCode = 1;
-  });
+  main().then(
+    (r) => {
+      if (r && (r.restartWrites ?? 0) !== 0) process.exitCode = 1;
+    },
+    (err: Error) => {
+      console.error(`vpp-bench failed: ${err.stack ?? err.message}`);
+      process.exitCode = 1;
+    },
+  );
 }

@@ -26,22 +26,34 @@ const PER_BATCH = 128;
 /** RTM_NEWROUTE messages of n routes with these header flags, concatenated into batches. */
 function messages(family: 4 | 6, n: number, nlFlags: number, gateways: string[]): Buffer[] {
   const addr = new Uint8Array(family === 4 ? 4 : 16);
-  if (family === 6) { addr[0] = 0x20; addr[1] = 0x01; addr[2] = 0x0d; addr[3] = 0xb8; }
+  if (family === 6) {
+    addr[0] = 0x20;
+    addr[1] = 0x01;
+    addr[2] = 0x0d;
+    addr[3] = 0xb8;
+  }
   const batches: Buffer[] = [];
   let batch: Buffer[] = [];
   for (let i = 0; i < n; i++) {
     let prefix: string;
     if (family === 4) {
-      addr[0] = 1 + (i >> 16); addr[1] = (i >> 8) & 255; addr[2] = i & 255;
+      addr[0] = 1 + (i >> 16);
+      addr[1] = (i >> 8) & 255;
+      addr[2] = i & 255;
       prefix = bytesToPrefix(addr, 0, 4, 24);
     } else {
-      addr[4] = (i >> 16) & 255; addr[5] = (i >> 8) & 255; addr[6] = i & 255;
+      addr[4] = (i >> 16) & 255;
+      addr[5] = (i >> 8) & 255;
+      addr[6] = i & 255;
       prefix = bytesToPrefix(addr, 0, 16, 56);
     }
     // The kernel's default metrics (IPv4: no RTA_PRIORITY; IPv6: 1024), so route keys are the prefix text itself.
     const metric = family === 6 ? { metric: 1024 } : {};
     batch.push(encodeRouteMessage({ nlFlags, seq: 1, protocol: BIRD, prefix, ...metric, gateway: gateways[i % gateways.length], oif: 2 }));
-    if (batch.length === PER_BATCH) { batches.push(Buffer.concat(batch)); batch = []; }
+    if (batch.length === PER_BATCH) {
+      batches.push(Buffer.concat(batch));
+      batch = [];
+    }
   }
   if (batch.length) batches.push(Buffer.concat(batch));
   return batches;
@@ -51,7 +63,8 @@ const newState = (): KernelState => new KernelState({ protocols: new Set([BIRD])
 
 /** A dump of a family, as KernelSource runs it; returns the events it gave. */
 function dump(s: KernelState, family: 4 | 6, batches: Buffer[]): number {
-  let events = 0, n = 0;
+  let events = 0,
+    n = 0;
   s.beginSnapshot(family);
   for (const b of batches) {
     forEachMessage(b, (m) => {
@@ -65,7 +78,10 @@ function dump(s: KernelState, family: 4 | 6, batches: Buffer[]): number {
 /** Notifications, one ingest() each; returns the events they gave. */
 function live(s: KernelState, batches: Buffer[]): number {
   let events = 0;
-  for (const b of batches) forEachMessage(b, (m) => { events += s.ingest(m).events.length; });
+  for (const b of batches)
+    forEachMessage(b, (m) => {
+      events += s.ingest(m).events.length;
+    });
   return events;
 }
 
@@ -80,7 +96,11 @@ export const kernelIngest: MicroBench = {
     const add4 = messages(4, n, NLM_F_CREATE | NLM_F_EXCL, gw4);
     const replace4 = messages(4, n, NLM_F_REPLACE, ['10.0.0.5', '10.0.0.6', '10.0.0.7', '10.0.0.8']);
     const dump6 = messages(6, n, NLM_F_MULTI, gw6);
-    const loaded = (): KernelState => { const s = newState(); dump(s, 4, dump4); return s; };
+    const loaded = (): KernelState => {
+      const s = newState();
+      dump(s, 4, dump4);
+      return s;
+    };
     const cases: MicroCase<KernelState>[] = [
       { name: 'IPv4 fresh snapshot', ops: n, prepare: newState, run: (s) => dump(s, 4, dump4), expect: n },
       { name: 'IPv4 re-dump, unchanged', ops: n, prepare: loaded, run: (s) => dump(s, 4, dump4) + s.size, expect: n },

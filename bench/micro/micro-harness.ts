@@ -68,7 +68,10 @@ export async function measure<S>(bench: string, c: MicroCase<S>, o: MicroOptions
   times.sort((a, b) => a - b);
   const median = times.length % 2 ? times[times.length >> 1]! : (times[times.length / 2 - 1]! + times[times.length / 2]!) / 2;
   return {
-    bench, case: c.name, ops: c.ops, runs: o.runs,
+    bench,
+    case: c.name,
+    ops: c.ops,
+    runs: o.runs,
     nsPerOp: median / c.ops,
     spreadPct: (times[times.length - 1]! / times[0]! - 1) * 100,
   };
@@ -92,7 +95,13 @@ export function printResults(results: MicroResult[]): void {
   ];
   const width = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const right = [false, false, true, true, true, true];
-  for (const r of rows) console.log(r.map((v, i) => (right[i] ? v.padStart(width[i]!) : v.padEnd(width[i]!))).join('  ').trimEnd());
+  for (const r of rows)
+    console.log(
+      r
+        .map((v, i) => (right[i] ? v.padStart(width[i]!) : v.padEnd(width[i]!)))
+        .join('  ')
+        .trimEnd(),
+    );
   console.log(`(median of ${results[0]?.runs ?? 0} timed runs after warm-up; spread: slowest run against the fastest)`);
 }
 
@@ -111,5 +120,8 @@ export function runIfMain(moduleUrl: string, bench: MicroBench): void {
     console.log(`usage: ${bench.name}.js ${bench.usage} [--runs N] [--warmup N]`);
     return;
   }
-  bench.run(argv).then(printResults, (e) => { console.error(e); process.exitCode = 1; });
+  bench.run(argv).then(printResults, (e) => {
+    console.error(e);
+    process.exitCode = 1;
+  });
 }

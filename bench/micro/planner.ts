@@ -33,17 +33,43 @@ function hopSets(gateways: string[][]): readonly NextHop[][] {
 function v4Routes(n: number, sets: readonly NextHop[][], extra: Partial<ReflectedRoute> = {}): ReflectedRoute[] {
   const addr = new Uint8Array(4);
   return Array.from({ length: n }, (_, i) => {
-    addr[0] = 1 + (i >> 16); addr[1] = (i >> 8) & 255; addr[2] = i & 255;
-    return { family: 4, prefix: bytesToPrefix(addr, 0, 4, 24), table: 254, protocol: 12, type: 'unicast', metric: 0, tos: 0, nexthops: sets[i % sets.length]!, ...extra };
+    addr[0] = 1 + (i >> 16);
+    addr[1] = (i >> 8) & 255;
+    addr[2] = i & 255;
+    return {
+      family: 4,
+      prefix: bytesToPrefix(addr, 0, 4, 24),
+      table: 254,
+      protocol: 12,
+      type: 'unicast',
+      metric: 0,
+      tos: 0,
+      nexthops: sets[i % sets.length]!,
+      ...extra,
+    };
   });
 }
 
 function v6Routes(n: number, sets: readonly NextHop[][]): ReflectedRoute[] {
   const addr = new Uint8Array(16);
-  addr[0] = 0x20; addr[1] = 0x01; addr[2] = 0x0d; addr[3] = 0xb8;
+  addr[0] = 0x20;
+  addr[1] = 0x01;
+  addr[2] = 0x0d;
+  addr[3] = 0xb8;
   return Array.from({ length: n }, (_, i) => {
-    addr[4] = (i >> 16) & 255; addr[5] = (i >> 8) & 255; addr[6] = i & 255;
-    return { family: 6, prefix: bytesToPrefix(addr, 0, 16, 56), table: 254, protocol: 12, type: 'unicast', metric: 1024, tos: 0, nexthops: sets[i % sets.length]! };
+    addr[4] = (i >> 16) & 255;
+    addr[5] = (i >> 8) & 255;
+    addr[6] = i & 255;
+    return {
+      family: 6,
+      prefix: bytesToPrefix(addr, 0, 16, 56),
+      table: 254,
+      protocol: 12,
+      type: 'unicast',
+      metric: 1024,
+      tos: 0,
+      nexthops: sets[i % sets.length]!,
+    };
   });
 }
 
@@ -72,7 +98,10 @@ export const planner: MicroBench = {
     };
 
     const one4 = hopSets([['192.0.2.1'], ['192.0.2.2'], ['192.0.2.3'], ['192.0.2.4']]);
-    const ecmp4 = hopSets([['192.0.2.1', '192.0.2.2', '192.0.2.3', '192.0.2.4'], ['192.0.2.5', '192.0.2.6', '192.0.2.7', '192.0.2.8']]);
+    const ecmp4 = hopSets([
+      ['192.0.2.1', '192.0.2.2', '192.0.2.3', '192.0.2.4'],
+      ['192.0.2.5', '192.0.2.6', '192.0.2.7', '192.0.2.8'],
+    ]);
     const one6 = hopSets([['2001:db8:ffff::1'], ['2001:db8:ffff::2']]);
     const attributed = { bgp: { localPref: 200, communities: ['65000:100'] } };
     const sets: [string, ReflectedRoute[], boolean][] = [
@@ -84,7 +113,8 @@ export const planner: MicroBench = {
     const cases: MicroCase<ReflectedRoute[]>[] = sets.map(([name, routes, shared]) => {
       // The case measures the path it names: the shared plan, or the general one.
       const work = (pathPlanner.plan(routes[0]!) as PlannedRoute).work;
-      if ((work instanceof SharedPlan || 'shared' in work) !== shared) throw new Error(`planner / ${name}: the planner did not take the ${shared ? 'shared' : 'general'} plan`);
+      if ((work instanceof SharedPlan || 'shared' in work) !== shared)
+        throw new Error(`planner / ${name}: the planner did not take the ${shared ? 'shared' : 'general'} plan`);
       return { name, ops: n, prepare: () => routes, run: planAndWrite, expect: planAndWrite(routes) };
     });
     return measureAll('planner', cases, microOptions(argv));

@@ -18,7 +18,9 @@ function kernelRoutes(n: number): Route[] {
   const nexthops = Object.freeze([Object.freeze({ gateway: '10.0.0.1', ifindex: 2, weight: 1 })]) as NextHop[];
   const addr = new Uint8Array(4);
   return Array.from({ length: n }, (_, i) => {
-    addr[0] = 1 + (i >> 16); addr[1] = (i >> 8) & 255; addr[2] = i & 255;
+    addr[0] = 1 + (i >> 16);
+    addr[1] = (i >> 8) & 255;
+    addr[2] = i & 255;
     const r: Route = { family: 4, prefix: bytesToPrefix(addr, 0, 4, 24), table: 254, protocol: 12, type: 'unicast', metric: 0, tos: 0, nexthops };
     return r;
   });
@@ -36,26 +38,47 @@ export const routeCopy: MicroBench = {
     const kept: unknown[] = new Array(n);
     const cases: MicroCase<null>[] = [
       {
-        name: 'withBgp (Object.assign)', ops: n, prepare: () => null, expect: n,
+        name: 'withBgp (Object.assign)',
+        ops: n,
+        prepare: () => null,
+        expect: n,
         run: () => {
           let ok = 0;
-          for (let i = 0; i < n; i++) { const c = withBgp(routes[i]!, bgp); kept[i] = c; if (c.bgp === bgp) ok++; }
+          for (let i = 0; i < n; i++) {
+            const c = withBgp(routes[i]!, bgp);
+            kept[i] = c;
+            if (c.bgp === bgp) ok++;
+          }
           return ok;
         },
       },
       {
-        name: '{ ...route, bgp } (spread)', ops: n, prepare: () => null, expect: n,
+        name: '{ ...route, bgp } (spread)',
+        ops: n,
+        prepare: () => null,
+        expect: n,
         run: () => {
           let ok = 0;
-          for (let i = 0; i < n; i++) { const c: ReflectedRoute = { ...routes[i]!, bgp }; kept[i] = c; if (c.bgp === bgp) ok++; }
+          for (let i = 0; i < n; i++) {
+            const c: ReflectedRoute = { ...routes[i]!, bgp };
+            kept[i] = c;
+            if (c.bgp === bgp) ok++;
+          }
           return ok;
         },
       },
       {
-        name: 'copyBgp', ops: n, prepare: () => null, expect: n,
+        name: 'copyBgp',
+        ops: n,
+        prepare: () => null,
+        expect: n,
         run: () => {
           let ok = 0;
-          for (let i = 0; i < n; i++) { const c = copyBgp(withAttrs[i]!); kept[i] = c; if (c.localPref === 200) ok++; }
+          for (let i = 0; i < n; i++) {
+            const c = copyBgp(withAttrs[i]!);
+            kept[i] = c;
+            if (c.localPref === 200) ok++;
+          }
           return ok;
         },
       },

@@ -33,10 +33,13 @@ async function main(): Promise<void> {
   const results: MicroResult[] = [];
   for (const b of chosen) {
     const t = performance.now();
-    results.push(...await b.run(argv));
+    results.push(...(await b.run(argv)));
     console.error(`${b.name}: ${((performance.now() - t) / 1000).toFixed(1)} s`);
   }
   printResults(results);
 }
 
-main().catch((e) => { console.error(e instanceof Error ? e.message : e); process.exitCode = 1; });
+main().catch((e) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exitCode = 1;
+});

@@ -36,16 +36,23 @@ class CountingSink implements Sink {
   }
   async start(_hooks: SinkHooks): Promise<void> {}
   async stop(): Promise<void> {}
-  state(): 'up' { return 'up'; }
-  keyOf(r: ReflectedRoute): string | null { return r.prefix; }
+  state(): 'up' {
+    return 'up';
+  }
+  keyOf(r: ReflectedRoute): string | null {
+    return r.prefix;
+  }
   project(r: ReflectedRoute): SinkProjection {
     return { key: r.prefix, fingerprint: r.nexthops[0]!.gateway! };
   }
-  async readOwned(): Promise<Map<string, string>> { return new Map(); }
+  async readOwned(): Promise<Map<string, string>> {
+    return new Map();
+  }
   async apply(changes: SinkChange[]): Promise<ApplyReport> {
     const applied: string[] = [];
     for (const c of changes) {
-      if (c.op === 'upsert') this.upserts++; else this.deletes++;
+      if (c.op === 'upsert') this.upserts++;
+      else this.deletes++;
       applied.push(c.key);
     }
     return { applied, failed: [] };
@@ -58,8 +65,12 @@ const passThrough: RouteChain = { derive: (r) => r, originate: () => [] };
 async function startedEngine(stableProjection: boolean): Promise<{ engine: Reflector; sink: CountingSink }> {
   const sink = new CountingSink(stableProjection);
   const engine = new Reflector({
-    chain: passThrough, sinks: [sink], holdDown: { enabled: false, threshold: 1000, windowMs: 1000, delayMs: 1000 },
-    batchDelayMs: 0, logger: silentLogger(), kernelRoutes: () => [],
+    chain: passThrough,
+    sinks: [sink],
+    holdDown: { enabled: false, threshold: 1000, windowMs: 1000, delayMs: 1000 },
+    batchDelayMs: 0,
+    logger: silentLogger(),
+    kernelRoutes: () => [],
   });
   engine.workers[0]!.setConnection('up');
   const { compared } = await engine.startUp(async () => {});
@@ -73,9 +84,15 @@ function addEvents(n: number, gateways: string[]): RouteEvent[] {
   const sets = gateways.map((gateway) => Object.freeze([Object.freeze({ gateway, ifindex: 2, weight: 1 })]) as NextHop[]);
   const addr = new Uint8Array(4);
   return Array.from({ length: n }, (_, i) => {
-    addr[0] = 1 + (i >> 16); addr[1] = (i >> 8) & 255; addr[2] = i & 255;
+    addr[0] = 1 + (i >> 16);
+    addr[1] = (i >> 8) & 255;
+    addr[2] = i & 255;
     const prefix = bytesToPrefix(addr, 0, 4, 24);
-    return { op: 'add', key: prefix, route: { family: 4, prefix, table: 254, protocol: 12, type: 'unicast', metric: 0, tos: 0, nexthops: sets[i % sets.length]! } };
+    return {
+      op: 'add',
+      key: prefix,
+      route: { family: 4, prefix, table: 254, protocol: 12, type: 'unicast', metric: 0, tos: 0, nexthops: sets[i % sets.length]! },
+    };
   });
 }
 
@@ -102,9 +119,16 @@ export const sinkDrain: MicroBench = {
       cases.push(
         { name: `add → idle, ${mode}`, ops: n, prepare: () => startedEngine(stable), run: (s) => drain(s, first), expect: n, finish },
         {
-          name: `change → idle, ${mode}`, ops: n,
-          prepare: async () => { const s = await startedEngine(stable); await drain(s, first); return s; },
-          run: (s) => drain(s, changed), expect: n, finish,
+          name: `change → idle, ${mode}`,
+          ops: n,
+          prepare: async () => {
+            const s = await startedEngine(stable);
+            await drain(s, first);
+            return s;
+          },
+          run: (s) => drain(s, changed),
+          expect: n,
+          finish,
         },
       );
     }

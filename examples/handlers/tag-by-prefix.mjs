@@ -39,12 +39,15 @@ export const optionsSchema = optionsObject({
 export function create(options, context) {
   const { table, community } = options;
   // Host routes inside a range: prefix-list entries whose ge and le are the host length.
-  const hostRoutes = new PrefixMatcher(options.dropHostRoutesIn.map((prefix) => {
-    const host = prefix.includes(':') ? 128 : 32;
-    return { action: 'permit', prefix, ge: host, le: host };
-  }));
+  const hostRoutes = new PrefixMatcher(
+    options.dropHostRoutesIn.map((prefix) => {
+      const host = prefix.includes(':') ? 128 : 32;
+      return { action: 'permit', prefix, ge: host, le: host };
+    }),
+  );
 
-  let tagged = 0, dropped = 0;
+  let tagged = 0,
+    dropped = 0;
   return {
     /**
      * Runs for every route, synchronously: keep it fast. Return the route

@@ -14,10 +14,13 @@ export async function runCommand(o: { config: string; control?: string }): Promi
     }
     stopping = true;
     logger.info({ signal }, 'stopping');
-    daemon.stop().then(() => process.exit(0), (err) => {
-      logger.error({ err: (err as Error).message }, 'stop failed');
-      process.exit(1);
-    });
+    daemon.stop().then(
+      () => process.exit(0),
+      (err) => {
+        logger.error({ err: (err as Error).message }, 'stop failed');
+        process.exit(1);
+      },
+    );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

@@ -41,9 +41,17 @@ export async function watchCommand(o: WatchOptions): Promise<void> {
   const families = parseFamilies(o.family);
   const receiveBufferBytes = o.receiveBuffer ? parseByteSize(o.receiveBuffer, '--receive-buffer') : 64 * 1024 * 1024;
   const logger = createLogger({ level: 'warn' });
-  const out = (line: string): void => { process.stdout.write(line + '\n'); };
+  const out = (line: string): void => {
+    process.stdout.write(line + '\n');
+  };
   const src = new KernelSource({
-    protocols, tables, families, receiveBufferBytes, bpfFilter: o.bpf, resyncMinIntervalMs: 1000, logger,
+    protocols,
+    tables,
+    families,
+    receiveBufferBytes,
+    bpfFilter: o.bpf,
+    resyncMinIntervalMs: 1000,
+    logger,
     ...(o.netns ? { netns: o.netns } : {}),
   });
   let live = false;
@@ -56,14 +64,20 @@ export async function watchCommand(o: WatchOptions): Promise<void> {
   });
   src.on('resync', (info: { reason: string; durationMs: number; adds: number; dels: number; routes: number }) => {
     if (!live) return;
-    out(o.json ? eventJson({ event: 'resync', ...info } as never)
-      : `# resync (${info.reason}): ${info.adds} added/changed, ${info.dels} deleted, ${info.routes} routes, ${info.durationMs} ms`);
+    out(
+      o.json
+        ? eventJson({ event: 'resync', ...info } as never)
+        : `# resync (${info.reason}): ${info.adds} added/changed, ${info.dels} deleted, ${info.routes} routes, ${info.durationMs} ms`,
+    );
   });
   await src.start();
   live = true;
   out(o.json ? eventJson({ event: 'snapshot-end', routes: src.size } as never) : `# ${src.size} routes; watching for changes`);
   await new Promise<void>((resolve) => {
-    const stop = (): void => { src.close(); resolve(); };
+    const stop = (): void => {
+      src.close();
+      resolve();
+    };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });

@@ -8,14 +8,15 @@ export const WELL_KNOWN_COMMUNITIES: Record<string, string> = {
   'accept-own': '65535:1',
   'llgr-stale': '65535:6',
   'no-llgr': '65535:7',
-  'blackhole': '65535:666',
+  blackhole: '65535:666',
   'no-export': '65535:65281',
   'no-advertise': '65535:65282',
   'no-export-subconfed': '65535:65283',
   'no-peer': '65535:65284',
 };
 
-const U16 = 0xffff, U32 = 0xffffffff;
+const U16 = 0xffff,
+  U32 = 0xffffffff;
 
 function num(text: string, max: number): number | undefined {
   if (!/^\d{1,10}$/.test(text)) return undefined;
@@ -54,22 +55,29 @@ export function parseLargeCommunity(text: string): string {
 export function parseRouteDistinguisher(text: string, what = 'route distinguisher'): string {
   const t = text.trim();
   const i = t.lastIndexOf(':');
-  const admin = t.slice(0, i), assigned = t.slice(i + 1);
-  const fail = () => new Error(`"${text}" is not a ${what}: expected "asn:nn" (asn 0..65535 with nn 0..4294967295, or asn up to 4294967295 with nn 0..65535) or "a.b.c.d:nn" (nn 0..65535)`);
+  const admin = t.slice(0, i),
+    assigned = t.slice(i + 1);
+  const fail = () =>
+    new Error(
+      `"${text}" is not a ${what}: expected "asn:nn" (asn 0..65535 with nn 0..4294967295, or asn up to 4294967295 with nn 0..65535) or "a.b.c.d:nn" (nn 0..65535)`,
+    );
   if (i <= 0) throw fail();
   if (isIPv4(admin)) {
     const n = num(assigned, U16);
     if (n === undefined) throw fail();
     return `${admin}:${n}`;
   }
-  const a = num(admin, U32), n = num(assigned, U32);
+  const a = num(admin, U32),
+    n = num(assigned, U32);
   if (a === undefined || n === undefined || (a > U16 && n > U16)) throw fail();
   return `${a}:${n}`;
 }
 
 function wrap(parse: (t: string) => string) {
   return z.string().transform((v, ctx) => {
-    try { return parse(v); } catch (e) {
+    try {
+      return parse(v);
+    } catch (e) {
       ctx.addIssue({ code: 'custom', message: (e as Error).message });
       return z.NEVER;
     }

@@ -6,8 +6,20 @@
 import { z } from 'zod';
 import { basename, extname } from 'node:path';
 import {
-  describeValue, didYouMean, families, hostPortProblem, identifier, int, isPlainObject, ms, nonEmpty, obj,
-  protocolRef, subParse, tableRef, tagged,
+  describeValue,
+  didYouMean,
+  families,
+  hostPortProblem,
+  identifier,
+  int,
+  isPlainObject,
+  ms,
+  nonEmpty,
+  obj,
+  protocolRef,
+  subParse,
+  tableRef,
+  tagged,
 } from './schema-helpers.js';
 import type { NameResolver } from './name-resolver.js';
 import { builtinHandler, HANDLER_TYPES, MODULE_HANDLER_TYPE } from '../handlers/builtin-handlers.js';
@@ -17,10 +29,11 @@ import { SINK_TYPES, sinkType, type SinkConfig } from '../sinks/sink-types.js';
 
 const MiB = 1024 * 1024;
 
-const hostPort = () => z.string().superRefine((v, ctx) => {
-  const p = hostPortProblem(v);
-  if (p) ctx.addIssue({ code: 'custom', message: p });
-});
+const hostPort = () =>
+  z.string().superRefine((v, ctx) => {
+    const p = hostPortProblem(v);
+    if (p) ctx.addIssue({ code: 'custom', message: p });
+  });
 
 // ---- source -----------------------------------------------------------------
 
@@ -32,96 +45,133 @@ function listOrAll(ref: z.ZodTypeAny) {
   });
 }
 
-const sourceSchema = (names: NameResolver) => obj({
-  /** Kernel route protocols to reflect; "all" for every protocol. */
-  protocols: listOrAll(protocolRef(names)).default(['bird']),
-  tables: listOrAll(tableRef(names)).default(['main']),
-  families: families().default([4, 6]),
-  receiveBufferBytes: int(256 * 1024, 2 ** 31 - 1).default(64 * MiB),
-  bpfFilter: z.boolean().default(true),
-  overrunResyncMinIntervalMs: ms().default(1000),
-  netns: z.string().regex(/^(\/.+|[A-Za-z0-9_.-]+)$/, 'must be a namespace name (as in `ip netns list`) or an absolute path like /proc/1234/ns/net').optional(),
-}).default({});
+const sourceSchema = (names: NameResolver) =>
+  obj({
+    /** Kernel route protocols to reflect; "all" for every protocol. */
+    protocols: listOrAll(protocolRef(names)).default(['bird']),
+    tables: listOrAll(tableRef(names)).default(['main']),
+    families: families().default([4, 6]),
+    receiveBufferBytes: int(256 * 1024, 2 ** 31 - 1).default(64 * MiB),
+    bpfFilter: z.boolean().default(true),
+    overrunResyncMinIntervalMs: ms().default(1000),
+    netns: z
+      .string()
+      .regex(/^(\/.+|[A-Za-z0-9_.-]+)$/, 'must be a namespace name (as in `ip netns list`) or an absolute path like /proc/1234/ns/net')
+      .optional(),
+  }).default({});
 
 // ---- engine -----------------------------------------------------------------
 
-const engineSchema = () => obj({
-  holdDown: obj({
-    enabled: z.boolean().default(true),
-    delayMs: ms().default(5000),
-    threshold: int(1, 10_000_000).default(50),
-    windowMs: ms().min(1).default(200),
-  }).superRefine((h, ctx) => {
-    if (h.enabled && h.delayMs === 0) {
-      ctx.addIssue({ code: 'custom', path: ['delayMs'], message: 'hold-down with delayMs 0 holds nothing; give a delay (e.g. 5000) or set enabled: false' });
-    }
-  }).default({}),
-  batchDelayMs: ms().default(0),
-  resyncMinIntervalMs: ms().default(1000),
-}).default({});
+const engineSchema = () =>
+  obj({
+    holdDown: obj({
+      enabled: z.boolean().default(true),
+      delayMs: ms().default(5000),
+      threshold: int(1, 10_000_000).default(50),
+      windowMs: ms().min(1).default(200),
+    })
+      .superRefine((h, ctx) => {
+        if (h.enabled && h.delayMs === 0) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['delayMs'],
+            message: 'hold-down with delayMs 0 holds nothing; give a delay (e.g. 5000) or set enabled: false',
+          });
+        }
+      })
+      .default({}),
+    batchDelayMs: ms().default(0),
+    resyncMinIntervalMs: ms().default(1000),
+  }).default({});
 
 // ---- handlers ---------------------------------------------------------------
 
-const moduleItemSchema = () => obj({
-  type: z.literal(MODULE_HANDLER_TYPE).optional(),
-  name: identifier().optional(),
-  module: nonEmpty(),
-  options: z.record(z.unknown()).default({}),
-});
+const moduleItemSchema = () =>
+  obj({
+    type: z.literal(MODULE_HANDLER_TYPE).optional(),
+    name: identifier().optional(),
+    module: nonEmpty(),
+    options: z.record(z.unknown()).default({}),
+  });
 
 /** `{ type: <built-in>, name?, ...options }` or `{ module: "./file.mjs" | "package", name?, options? }`. */
-const handlerItemSchema = (names: NameResolver) => z.unknown().transform((v, ctx): HandlerSpec => {
-  if (!isPlainObject(v)) {
-    ctx.addIssue({ code: 'custom', message: `expected a handler: { type: ${HANDLER_TYPES.join('|')}, ... } or { module: ./file.mjs, options: {...} }; got ${describeValue(v)}` });
-    return z.NEVER;
-  }
-  if ('module' in v || v.type === MODULE_HANDLER_TYPE) {
-    const m = subParse(moduleItemSchema(), v, ctx);
-    if ((m as unknown) === z.NEVER) return z.NEVER; // refused: subParse reported why (z.NEVER is an object, not a falsy value)
-    return { name: m.name ?? basename(m.module, extname(m.module)), type: MODULE_HANDLER_TYPE, module: m.module, options: m.options };
-  }
-  const { type, name, ...options } = v;
-  const b = typeof type === 'string' ? builtinHandler(type) : undefined;
-  if (!b) {
-    ctx.addIssue({
-      code: 'custom', path: ['type'],
-      message: type === undefined
-        ? `required: the handler type, one of ${HANDLER_TYPES.join(', ')} (or module: <path> for your own)`
-        : `unknown handler type ${describeValue(type)}; expected one of ${HANDLER_TYPES.join(', ')}${typeof type === 'string' ? didYouMean(type, HANDLER_TYPES) : ''}`,
-    });
-    return z.NEVER;
-  }
-  const nameOk = name === undefined || identifier().safeParse(name).success;
-  if (!nameOk) ctx.addIssue({ code: 'custom', path: ['name'], message: `expected 1-63 letters, digits, "_", "." or "-", starting with a letter or digit; got ${describeValue(name)}` });
-  const n = name === undefined ? type as string : name as string;
-  const parsed = subParse(b.optionsSchema(names), options, ctx);
-  return { name: n, type: b.type, options: parsed as Record<string, unknown> };
-});
+const handlerItemSchema = (names: NameResolver) =>
+  z.unknown().transform((v, ctx): HandlerSpec => {
+    if (!isPlainObject(v)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected a handler: { type: ${HANDLER_TYPES.join('|')}, ... } or { module: ./file.mjs, options: {...} }; got ${describeValue(v)}`,
+      });
+      return z.NEVER;
+    }
+    if ('module' in v || v.type === MODULE_HANDLER_TYPE) {
+      const m = subParse(moduleItemSchema(), v, ctx);
+      if ((m as unknown) === z.NEVER) return z.NEVER; // refused: subParse reported why (z.NEVER is an object, not a falsy value)
+      return { name: m.name ?? basename(m.module, extname(m.module)), type: MODULE_HANDLER_TYPE, module: m.module, options: m.options };
+    }
+    const { type, name, ...options } = v;
+    const b = typeof type === 'string' ? builtinHandler(type) : undefined;
+    if (!b) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['type'],
+        message:
+          type === undefined
+            ? `required: the handler type, one of ${HANDLER_TYPES.join(', ')} (or module: <path> for your own)`
+            : `unknown handler type ${describeValue(type)}; expected one of ${HANDLER_TYPES.join(', ')}${typeof type === 'string' ? didYouMean(type, HANDLER_TYPES) : ''}`,
+      });
+      return z.NEVER;
+    }
+    const nameOk = name === undefined || identifier().safeParse(name).success;
+    if (!nameOk)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['name'],
+        message: `expected 1-63 letters, digits, "_", "." or "-", starting with a letter or digit; got ${describeValue(name)}`,
+      });
+    const n = name === undefined ? (type as string) : (name as string);
+    const parsed = subParse(b.optionsSchema(names), options, ctx);
+    return { name: n, type: b.type, options: parsed as Record<string, unknown> };
+  });
 
 // ---- control, metrics, log -----------------------------------------------------
 
-const controlSchema = () => obj({
-  socket: nonEmpty().refine((p) => p.startsWith('/'), 'must be an absolute path').default('/run/rtreflect/control.sock'),
-  /** Group allowed to use the socket besides root. */
-  group: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]*\$?$/, 'must be a group name').optional(),
-  /** Socket file mode: octal text ("0660") or a number. */
-  mode: z.unknown().transform((v, ctx) => {
-    const n = typeof v === 'string' && /^0?[0-7]{3}$/.test(v) ? parseInt(v, 8) : typeof v === 'number' && Number.isInteger(v) ? v : NaN;
-    if (!(n >= 0 && n <= 0o777)) { ctx.addIssue({ code: 'custom', message: `expected an octal file mode like "0660", got ${describeValue(v)}` }); return z.NEVER; }
-    return n;
-  }).default('0660'),
-}).default({});
+const controlSchema = () =>
+  obj({
+    socket: nonEmpty()
+      .refine((p) => p.startsWith('/'), 'must be an absolute path')
+      .default('/run/rtreflect/control.sock'),
+    /** Group allowed to use the socket besides root. */
+    group: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_.-]*\$?$/, 'must be a group name')
+      .optional(),
+    /** Socket file mode: octal text ("0660") or a number. */
+    mode: z
+      .unknown()
+      .transform((v, ctx) => {
+        const n = typeof v === 'string' && /^0?[0-7]{3}$/.test(v) ? parseInt(v, 8) : typeof v === 'number' && Number.isInteger(v) ? v : NaN;
+        if (!(n >= 0 && n <= 0o777)) {
+          ctx.addIssue({ code: 'custom', message: `expected an octal file mode like "0660", got ${describeValue(v)}` });
+          return z.NEVER;
+        }
+        return n;
+      })
+      .default('0660'),
+  }).default({});
 
-const metricsSchema = () => obj({
-  /** "127.0.0.1:9469" to serve Prometheus metrics; off (null) by default. */
-  listen: hostPort().nullable().default(null),
-}).default({});
+const metricsSchema = () =>
+  obj({
+    /** "127.0.0.1:9469" to serve Prometheus metrics; off (null) by default. */
+    listen: hostPort().nullable().default(null),
+  }).default({});
 
-const logSchema = () => obj({
-  level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
-  /** Unset: pretty on a terminal, JSON lines otherwise. */
-  format: z.enum(['json', 'pretty']).optional(),
-}).default({});
+const logSchema = () =>
+  obj({
+    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    /** Unset: pretty on a terminal, JSON lines otherwise. */
+    format: z.enum(['json', 'pretty']).optional(),
+  }).default({});
 
 // ---- the whole file ---------------------------------------------------------------
 
@@ -142,13 +192,23 @@ export function buildConfigSchema(names: NameResolver) {
     const seenSinks = new Map<string, number>();
     sinks.forEach((s, i) => {
       const prev = seenSinks.get(s.name);
-      if (prev !== undefined) ctx.addIssue({ code: 'custom', path: ['sinks', i, 'name'], message: `sink name "${s.name}" is already used by sinks[${prev}]; give each sink a distinct name` });
+      if (prev !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['sinks', i, 'name'],
+          message: `sink name "${s.name}" is already used by sinks[${prev}]; give each sink a distinct name`,
+        });
       else seenSinks.set(s.name, i);
     });
     const seenHandlers = new Map<string, number>();
     c.handlers.forEach((h, i) => {
       const prev = seenHandlers.get(h.name);
-      if (prev !== undefined) ctx.addIssue({ code: 'custom', path: ['handlers', i, 'name'], message: `handler name "${h.name}" is already used by handlers[${prev}]; give each handler a distinct name` });
+      if (prev !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['handlers', i, 'name'],
+          message: `handler name "${h.name}" is already used by handlers[${prev}]; give each handler a distinct name`,
+        });
       else seenHandlers.set(h.name, i);
     });
     return { ...c, sinks };
@@ -189,7 +249,8 @@ export function configWarnings(c: Omit<RtreflectConfig, 'origin' | 'baseDir' | '
   });
   const vrfs = new Set(c.handlers.filter((h) => h.type === 'vrf-map').flatMap((h) => Object.values((h.options as unknown as VrfMapOptions).tables)));
   c.sinks.forEach((s, i) => {
-    for (const [path, message] of sinkType(s.type)?.configWarnings?.(s, { vrfs, hasModuleHandlers: hasModules }) ?? []) out.push([`sinks[${i}].${path}`, message]);
+    for (const [path, message] of sinkType(s.type)?.configWarnings?.(s, { vrfs, hasModuleHandlers: hasModules }) ?? [])
+      out.push([`sinks[${i}].${path}`, message]);
   });
   return out;
 }

@@ -82,13 +82,21 @@ function tooDeepAt(text: string): { line: number; column: number } | undefined {
 export function parseConfig(text: string, origin: string, names: NameResolver = builtinNames): RtreflectConfig {
   const lc = new LineCounter();
   const deep = tooDeepAt(text);
-  if (deep) throw new ConfigError(origin, [{ path: '', message: `YAML nested deeper than ${MAX_CONFIG_DEPTH} levels; no rtreflect config needs that many`, ...deep }]);
+  if (deep)
+    throw new ConfigError(origin, [{ path: '', message: `YAML nested deeper than ${MAX_CONFIG_DEPTH} levels; no rtreflect config needs that many`, ...deep }]);
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: true, uniqueKeys: true, merge: true });
   if (doc.errors.length) {
-    throw new ConfigError(origin, doc.errors.map((e): ConfigIssue => {
-      const p = e.linePos?.[0];
-      return { path: '', message: `YAML syntax: ${e.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "")}`, ...(p ? { line: p.line, column: p.col } : {}) };
-    }));
+    throw new ConfigError(
+      origin,
+      doc.errors.map((e): ConfigIssue => {
+        const p = e.linePos?.[0];
+        return {
+          path: '',
+          message: `YAML syntax: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
+          ...(p ? { line: p.line, column: p.col } : {}),
+        };
+      }),
+    );
   }
   let data: unknown;
   try {
@@ -110,7 +118,10 @@ export function parseConfig(text: string, origin: string, names: NameResolver = 
   }
   const cfg = r.data;
   const warnings = configWarnings(cfg).map(([path, message]) => {
-    const segs = path.split(/\.|\[(\d+)\]/).filter((s) => s !== undefined && s !== '').map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+    const segs = path
+      .split(/\.|\[(\d+)\]/)
+      .filter((s) => s !== undefined && s !== '')
+      .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
     return formatIssue(origin, { path, message, ...locate(doc, lc, segs) });
   });
   return { ...cfg, origin, baseDir: dirname(resolve(origin)), warnings };
@@ -123,10 +134,14 @@ export async function loadConfig(path: string, names: NameResolver = builtinName
     text = await readFile(path, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'does not exist; create it (see examples/rtreflect.yaml) or pass --config <file>'
-      : code === 'EACCES' ? 'is not readable by this user; check its permissions'
-      : code === 'EISDIR' ? 'is a directory; give the path of the YAML file'
-      : `cannot be read (${code ?? (e as Error).message})`;
+    const why =
+      code === 'ENOENT'
+        ? 'does not exist; create it (see examples/rtreflect.yaml) or pass --config <file>'
+        : code === 'EACCES'
+          ? 'is not readable by this user; check its permissions'
+          : code === 'EISDIR'
+            ? 'is a directory; give the path of the YAML file'
+            : `cannot be read (${code ?? (e as Error).message})`;
     throw new RtreflectError('ERR_CONFIG', `config file ${path} ${why}`, { cause: e });
   }
   return parseConfig(text, path, names);

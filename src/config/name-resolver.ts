@@ -12,9 +12,28 @@ export interface NameResolver {
 
 /** iproute2's stock rt_protos. */
 const PROTOCOLS: Record<string, number> = {
-  unspec: 0, redirect: 1, kernel: 2, boot: 3, static: 4, gated: 8, ra: 9, mrt: 10, zebra: 11, bird: 12,
-  dnrouted: 13, xorp: 14, ntk: 15, dhcp: 16, keepalived: 18, babel: 42, openr: 99, bgp: 186, isis: 187,
-  ospf: 188, rip: 189, eigrp: 192,
+  unspec: 0,
+  redirect: 1,
+  kernel: 2,
+  boot: 3,
+  static: 4,
+  gated: 8,
+  ra: 9,
+  mrt: 10,
+  zebra: 11,
+  bird: 12,
+  dnrouted: 13,
+  xorp: 14,
+  ntk: 15,
+  dhcp: 16,
+  keepalived: 18,
+  babel: 42,
+  openr: 99,
+  bgp: 186,
+  isis: 187,
+  ospf: 188,
+  rip: 189,
+  eigrp: 192,
 };
 /** iproute2's stock rt_tables. */
 const TABLES: Record<string, number> = { unspec: 0, default: 253, main: 254, local: 255 };

@@ -26,11 +26,15 @@ export function editDistance(a: string, b: string): number {
 
 /** The closest candidate when it is close enough to be a likely typo. */
 export function closest(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined, bestD = Infinity;
+  let best: string | undefined,
+    bestD = Infinity;
   const w = word.toLowerCase();
   for (const c of candidates) {
     const d = c.toLowerCase() === w ? 0 : editDistance(w, c.toLowerCase());
-    if (d < bestD) { best = c; bestD = d; }
+    if (d < bestD) {
+      best = c;
+      bestD = d;
+    }
   }
   return best !== undefined && bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
 }
@@ -55,8 +59,13 @@ export function describeValue(v: unknown): string {
 }
 
 const TYPE_WORDS: Record<string, string> = {
-  number: 'a number', string: 'a string', boolean: 'true or false', object: 'a mapping (key: value)',
-  array: 'a list', integer: 'a whole number', bigint: 'a whole number',
+  number: 'a number',
+  string: 'a string',
+  boolean: 'true or false',
+  object: 'a mapping (key: value)',
+  array: 'a list',
+  integer: 'a whole number',
+  bigint: 'a whole number',
 };
 
 /** Value found at `path` inside `root` (undefined when absent). */
@@ -138,7 +147,12 @@ export function subParse<T extends ZodTypeAny>(schema: T, v: unknown, ctx: z.Ref
 }
 
 /** A mapping whose `key` field picks its schema, e.g. `{ type: gobgp, ... }`. */
-export function tagged<M extends Record<string, ZodTypeAny>>(key: string, variants: M, what: string, defaultTag?: keyof M & string): ZodType<z.output<M[keyof M]>> {
+export function tagged<M extends Record<string, ZodTypeAny>>(
+  key: string,
+  variants: M,
+  what: string,
+  defaultTag?: keyof M & string,
+): ZodType<z.output<M[keyof M]>> {
   const names = Object.keys(variants);
   return z.unknown().transform((v, ctx) => {
     if (!isPlainObject(v)) {
@@ -147,9 +161,10 @@ export function tagged<M extends Record<string, ZodTypeAny>>(key: string, varian
     }
     const tag = v[key] ?? defaultTag;
     if (typeof tag !== 'string' || !Object.hasOwn(variants, tag)) {
-      const msg = tag === undefined
-        ? `required: the ${what} type, one of ${names.join(', ')}`
-        : `unknown ${what} type ${describeValue(tag)}; expected one of ${names.join(', ')}${typeof tag === 'string' ? didYouMean(tag, names) : ''}`;
+      const msg =
+        tag === undefined
+          ? `required: the ${what} type, one of ${names.join(', ')}`
+          : `unknown ${what} type ${describeValue(tag)}; expected one of ${names.join(', ')}${typeof tag === 'string' ? didYouMean(tag, names) : ''}`;
       ctx.addIssue({ code: 'custom', path: [key], message: msg });
       return z.NEVER;
     }
@@ -169,43 +184,57 @@ export const ms = () => int(0, 0x7fffffff);
 export const nonEmpty = () => z.string().min(1);
 
 /** 4 or 6. */
-export const family = () => z.unknown().transform((v, ctx): Family => {
-  if (v === 4 || v === 6) return v;
-  if (v === '4' || v === '6' || v === 'ipv4' || v === 'ipv6') return (v.endsWith('4') ? 4 : 6) as Family;
-  ctx.addIssue({ code: 'custom', message: `expected 4 or 6, got ${describeValue(v)}` });
-  return z.NEVER;
-});
+export const family = () =>
+  z.unknown().transform((v, ctx): Family => {
+    if (v === 4 || v === 6) return v;
+    if (v === '4' || v === '6' || v === 'ipv4' || v === 'ipv6') return (v.endsWith('4') ? 4 : 6) as Family;
+    ctx.addIssue({ code: 'custom', message: `expected 4 or 6, got ${describeValue(v)}` });
+    return z.NEVER;
+  });
 
-export const families = () => z.array(family()).min(1).transform((fs) => [...new Set(fs)].sort() as Family[]);
+export const families = () =>
+  z
+    .array(family())
+    .min(1)
+    .transform((fs) => [...new Set(fs)].sort() as Family[]);
 
 function errText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
 /** An IP address, returned in canonical text. */
-export const address = () => z.string().transform((v, ctx) => {
-  try { return canonicalAddr(v.trim()); } catch (e) {
-    ctx.addIssue({ code: 'custom', message: errText(e) });
-    return z.NEVER;
-  }
-});
+export const address = () =>
+  z.string().transform((v, ctx) => {
+    try {
+      return canonicalAddr(v.trim());
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: errText(e) });
+      return z.NEVER;
+    }
+  });
 
 /** An IP address or "self" (the BGP speaker's own address). */
-export const addressOrSelf = () => z.string().transform((v, ctx) => {
-  if (v === 'self') return v;
-  try { return canonicalAddr(v.trim()); } catch (e) {
-    ctx.addIssue({ code: 'custom', message: `${errText(e)}; expected an IPv4 or IPv6 address or "self"` });
-    return z.NEVER;
-  }
-});
+export const addressOrSelf = () =>
+  z.string().transform((v, ctx) => {
+    if (v === 'self') return v;
+    try {
+      return canonicalAddr(v.trim());
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: `${errText(e)}; expected an IPv4 or IPv6 address or "self"` });
+      return z.NEVER;
+    }
+  });
 
 /** A prefix with host bits clear ("10.0.0.0/8"), returned in canonical text. A bare address is a host prefix. */
-export const prefix = () => z.string().transform((v, ctx) => {
-  try { return formatPrefix(parsePrefix(v.trim())); } catch (e) {
-    ctx.addIssue({ code: 'custom', message: errText(e) });
-    return z.NEVER;
-  }
-});
+export const prefix = () =>
+  z.string().transform((v, ctx) => {
+    try {
+      return formatPrefix(parsePrefix(v.trim()));
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: errText(e) });
+      return z.NEVER;
+    }
+  });
 
 export { familyOf };
 
@@ -215,7 +244,9 @@ function nameRef(kind: 'protocol' | 'table', names: NameResolver) {
       ctx.addIssue({ code: 'custom', message: `expected a ${kind} name or number, got ${describeValue(v)}` });
       return z.NEVER;
     }
-    try { return names[kind](String(v)); } catch (e) {
+    try {
+      return names[kind](String(v));
+    } catch (e) {
       ctx.addIssue({ code: 'custom', message: errText(e) });
       return z.NEVER;
     }
@@ -244,7 +275,8 @@ export function tableKeyedRecord<V extends ZodTypeAny>(names: NameResolver, valu
 }
 
 /** A name safe to use in logs, metrics labels and file names. */
-export const identifier = () => z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'must be 1-63 letters, digits, "_", "." or "-", starting with a letter or digit');
+export const identifier = () =>
+  z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'must be 1-63 letters, digits, "_", "." or "-", starting with a letter or digit');
 
 /** "host:port", "[v6addr]:port"; returns the problem or undefined. */
 export function hostPortProblem(v: string): string | undefined {
@@ -259,9 +291,10 @@ export function hostPortProblem(v: string): string | undefined {
 }
 
 /** A reconnect backoff: first delay and cap, the cap not below the first. */
-export const backoffSchema = (initialMs: number, maxMs: number) => obj({
-  initialMs: ms().min(1).default(initialMs),
-  maxMs: ms().min(1).default(maxMs),
-}).superRefine((b, ctx) => {
-  if (b.maxMs < b.initialMs) ctx.addIssue({ code: 'custom', path: ['maxMs'], message: `maxMs ${b.maxMs} is below initialMs ${b.initialMs}` });
-});
+export const backoffSchema = (initialMs: number, maxMs: number) =>
+  obj({
+    initialMs: ms().min(1).default(initialMs),
+    maxMs: ms().min(1).default(maxMs),
+  }).superRefine((b, ctx) => {
+    if (b.maxMs < b.initialMs) ctx.addIssue({ code: 'custom', path: ['maxMs'], message: `maxMs ${b.maxMs} is below initialMs ${b.initialMs}` });
+  });

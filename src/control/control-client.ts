@@ -4,8 +4,12 @@ import { isErrorCode, RtreflectError } from '../util/errors.js';
 export const DEFAULT_CONTROL_SOCKET = '/run/rtreflect/control.sock';
 
 /** Sends one command to the running daemon; `onProgress` sees progress lines; resolves with the result. */
-export function controlRequest(path: string, cmd: string, args: Record<string, unknown> = {},
-  opts: { onProgress?: (p: Record<string, unknown>) => void; timeoutMs?: number } = {}): Promise<unknown> {
+export function controlRequest(
+  path: string,
+  cmd: string,
+  args: Record<string, unknown> = {},
+  opts: { onProgress?: (p: Record<string, unknown>) => void; timeoutMs?: number } = {},
+): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const sock = connect(path);
     let buf = '';
@@ -15,14 +19,22 @@ export function controlRequest(path: string, cmd: string, args: Record<string, u
       done = true;
       clearTimeout(timer);
       sock.destroy();
-      if (err) reject(err); else resolve(value);
+      if (err) reject(err);
+      else resolve(value);
     };
-    const timer = setTimeout(() => finish(new RtreflectError('ERR_CONTROL_TIMEOUT', `rtreflect daemon at ${path} did not answer "${cmd}" in time`)), opts.timeoutMs ?? 600_000);
+    const timer = setTimeout(
+      () => finish(new RtreflectError('ERR_CONTROL_TIMEOUT', `rtreflect daemon at ${path} did not answer "${cmd}" in time`)),
+      opts.timeoutMs ?? 600_000,
+    );
     sock.setEncoding('utf8');
     sock.on('connect', () => sock.write(JSON.stringify({ cmd, args }) + '\n'));
     sock.on('error', (err: NodeJS.ErrnoException) => {
-      const why = err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? 'is rtreflect running? (start it with `rtreflect run` or systemctl start rtreflect)'
-        : err.code === 'EACCES' ? 'permission denied: run as root or as a member of the control group (control.group)' : err.message;
+      const why =
+        err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
+          ? 'is rtreflect running? (start it with `rtreflect run` or systemctl start rtreflect)'
+          : err.code === 'EACCES'
+            ? 'permission denied: run as root or as a member of the control group (control.group)'
+            : err.message;
       finish(new RtreflectError('ERR_CONTROL_UNAVAILABLE', `cannot reach the rtreflect daemon at ${path}: ${why}`));
     });
     sock.on('data', (chunk: string) => {

@@ -42,8 +42,14 @@ export class ControlServer {
     const oldMask = process.umask(0o177);
     try {
       await new Promise<void>((resolve, reject) => {
-        server.once('error', (err: NodeJS.ErrnoException) => reject(new RtreflectError('ERR_CONTROL_LISTEN',
-          `cannot listen on control socket ${path}: ${err.code ?? err.message}; is another rtreflect running? (control.socket in the config)`)));
+        server.once('error', (err: NodeJS.ErrnoException) =>
+          reject(
+            new RtreflectError(
+              'ERR_CONTROL_LISTEN',
+              `cannot listen on control socket ${path}: ${err.code ?? err.message}; is another rtreflect running? (control.socket in the config)`,
+            ),
+          ),
+        );
         server.listen(path, () => resolve());
       });
     } finally {
@@ -73,14 +79,21 @@ export class ControlServer {
       }
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? 'error';
-      throw new RtreflectError('ERR_CONTROL_LISTEN', `control.group: cannot give the control socket ${path} to group "${group}" (${code}): `
-        + 'rtreflect needs CAP_CHOWN or to be a member of that group; under systemd add "SupplementaryGroups=' + group
-        + '" and "SystemCallFilter=@chown" in a drop-in (systemctl edit rtreflect; see the comments in rtreflect.service)');
+      throw new RtreflectError(
+        'ERR_CONTROL_LISTEN',
+        `control.group: cannot give the control socket ${path} to group "${group}" (${code}): ` +
+          'rtreflect needs CAP_CHOWN or to be a member of that group; under systemd add "SupplementaryGroups=' +
+          group +
+          '" and "SystemCallFilter=@chown" in a drop-in (systemctl edit rtreflect; see the comments in rtreflect.service)',
+      );
     }
     const st = await stat(dir);
     const traversable = (st.mode & 0o001) !== 0 || ((st.mode & 0o010) !== 0 && st.gid === gid);
     if (!traversable) {
-      this.opts.logger.warn({ dir, group }, `control.group: members of "${group}" cannot enter ${dir} (mode ${(st.mode & 0o777).toString(8)}); give the directory to the group or put the socket in a directory of its own`);
+      this.opts.logger.warn(
+        { dir, group },
+        `control.group: members of "${group}" cannot enter ${dir} (mode ${(st.mode & 0o777).toString(8)}); give the directory to the group or put the socket in a directory of its own`,
+      );
     }
   }
 
@@ -149,7 +162,8 @@ export class ControlServer {
 async function removeStaleSocket(path: string): Promise<void> {
   try {
     const st = await stat(path);
-    if (!st.isSocket()) throw new RtreflectError('ERR_CONTROL_LISTEN', `control socket path ${path} exists and is not a socket; remove it or change control.socket`);
+    if (!st.isSocket())
+      throw new RtreflectError('ERR_CONTROL_LISTEN', `control socket path ${path} exists and is not a socket; remove it or change control.socket`);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw err;
@@ -158,7 +172,10 @@ async function removeStaleSocket(path: string): Promise<void> {
   const { connect } = await import('node:net');
   const alive = await new Promise<boolean>((resolve) => {
     const c = connect(path);
-    c.once('connect', () => { c.destroy(); resolve(true); });
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
     c.once('error', () => resolve(false));
   });
   if (alive) throw new RtreflectError('ERR_CONTROL_LISTEN', `another rtreflect is already listening on ${path}; stop it first or set control.socket`);

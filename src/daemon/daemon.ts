@@ -64,7 +64,10 @@ export class Daemon {
     const runtimeDir = process.env.RUNTIME_DIRECTORY?.split(':')[0] || dirname(resolvePath(this.opts.controlSocket ?? this.config.control.socket));
     this.sinks = createSinks(this.config, log, runtimeDir);
     const sinkList: Sink[] = this.sinks.sinks;
-    const metrics = new Metrics(() => this.reflector.sinkStatus(), () => this.source?.size ?? 0);
+    const metrics = new Metrics(
+      () => this.reflector.sinkStatus(),
+      () => this.source?.size ?? 0,
+    );
     this.metrics = metrics;
     const compactor = new HeapCompactor(log, () => this.reflector.workers.some((w) => w.busy));
     this.compactor = compactor;
@@ -152,7 +155,10 @@ export class Daemon {
     log.info({ routes: this.source.size }, 'ready: kernel snapshot loaded and every sink taking writes; comparing with what each holds');
     compared.then(
       () => {
-        log.info({ routes: this.source.size, sinks: this.reflector.sinkStatus().map((s) => `${s.name}:${s.applied}`) }, 'ready: first resync applied to every sink');
+        log.info(
+          { routes: this.source.size, sinks: this.reflector.sinkStatus().map((s) => `${s.name}:${s.applied}`) },
+          'ready: first resync applied to every sink',
+        );
         this.pushStatus();
       },
       () => undefined, // only when stopping
@@ -203,8 +209,7 @@ export class Daemon {
       if (next.log?.level) log.level = next.log.level;
       // Only the handler chain and the log level change on reload; the engine (hold-down,
       // batching) is built once too, so a change there also waits for a restart: say so.
-      const restartNeeded = (['source', 'engine', 'sinks'] as const)
-        .filter((k) => JSON.stringify(next[k]) !== JSON.stringify(this.config[k]));
+      const restartNeeded = (['source', 'engine', 'sinks'] as const).filter((k) => JSON.stringify(next[k]) !== JSON.stringify(this.config[k]));
       // Keep what actually runs, so status tells the truth and a later reload warns again.
       this.config = { ...next, source: this.config.source, engine: this.config.engine, sinks: this.config.sinks };
       const note = restartNeeded.length ? `${restartNeeded.join(', ')} settings changed; they take effect on restart` : undefined;
@@ -259,15 +264,17 @@ export class Daemon {
       this.source?.close();
       this.reflector?.stop();
       this.compactor?.stop();
-      await Promise.all((this.reflector?.workers ?? []).map(async (w) => {
-        const policy = w.sink.shutdownPolicy;
-        try {
-          if (policy.withdraw) log.info({ sink: w.name, graceMs: policy.graceMs }, 'withdrawing routes before exit');
-          await w.sink.stop({ withdraw: policy.withdraw });
-        } catch (err) {
-          log.error({ sink: w.name, err: (err as Error).message }, 'sink stop failed');
-        }
-      }));
+      await Promise.all(
+        (this.reflector?.workers ?? []).map(async (w) => {
+          const policy = w.sink.shutdownPolicy;
+          try {
+            if (policy.withdraw) log.info({ sink: w.name, graceMs: policy.graceMs }, 'withdrawing routes before exit');
+            await w.sink.stop({ withdraw: policy.withdraw });
+          } catch (err) {
+            log.error({ sink: w.name, err: (err as Error).message }, 'sink stop failed');
+          }
+        }),
+      );
       await this.sinks?.stopSupervisors();
       await this.chain?.close();
       await this.control?.close();
@@ -287,7 +294,10 @@ export class Daemon {
   }
 
   private statusLine(): string {
-    const sinks = this.reflector.sinkStatus().map((s) => `${s.name} ${s.state} ${s.applied}/${s.desired}${s.resync ? ` ${resyncText(s.resync)}` : ''}`).join(', ');
+    const sinks = this.reflector
+      .sinkStatus()
+      .map((s) => `${s.name} ${s.state} ${s.applied}/${s.desired}${s.resync ? ` ${resyncText(s.resync)}` : ''}`)
+      .join(', ');
     return `${this.source.size} kernel routes; ${sinks}${this.reflector.holdDownEngaged ? '; hold-down engaged' : ''}`;
   }
 

@@ -62,7 +62,10 @@ export class HeapCompactor {
       return;
     }
     const after = process.memoryUsage.rss();
-    this.logger.debug({ afterRoutes: routes, pauseMs: Math.round(performance.now() - t0), rssBeforeMiB: mib(before), rssAfterMiB: mib(after) }, 'memory compacted after bulk work');
+    this.logger.debug(
+      { afterRoutes: routes, pauseMs: Math.round(performance.now() - t0), rssBeforeMiB: mib(before), rssAfterMiB: mib(after) },
+      'memory compacted after bulk work',
+    );
   }
 }
 

@@ -31,7 +31,10 @@ export class HoldDown {
   private holdTimer: NodeJS.Timeout | undefined;
   private engagedAt: number | undefined;
 
-  constructor(private readonly opts: HoldDownOptions, private readonly hooks: HoldDownHooks) {}
+  constructor(
+    private readonly opts: HoldDownOptions,
+    private readonly hooks: HoldDownHooks,
+  ) {}
 
   get isEngaged(): boolean {
     return this.engagedAt !== undefined;

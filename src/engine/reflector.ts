@@ -89,11 +89,20 @@ export class Reflector {
     this.kernelRoutes = opts.kernelRoutes;
     this.logger = opts.logger;
     this.observer = opts.observer ?? {};
-    this.workers = opts.sinks.map((s) => new SinkWorker(s, opts.logger, {
-      latency: (sink, sec) => this.observer.latency?.(sink, sec),
-      resyncDone: (sink, rec) => this.observer.resync?.(sink, rec),
-      idle: () => this.checkIdle(),
-    }, opts.batchDelayMs, opts.resyncMinIntervalMs ?? 0));
+    this.workers = opts.sinks.map(
+      (s) =>
+        new SinkWorker(
+          s,
+          opts.logger,
+          {
+            latency: (sink, sec) => this.observer.latency?.(sink, sec),
+            resyncDone: (sink, rec) => this.observer.resync?.(sink, rec),
+            idle: () => this.checkIdle(),
+          },
+          opts.batchDelayMs,
+          opts.resyncMinIntervalMs ?? 0,
+        ),
+    );
     this.holdDown = new HoldDown(opts.holdDown, {
       release: (keys) => {
         for (const k of keys) {
@@ -283,7 +292,8 @@ function each(d: Derived): ReflectedRoute[] {
 }
 
 function sameDerived(a: Derived, b: Derived): boolean {
-  const x = each(a), y = each(b);
+  const x = each(a),
+    y = each(b);
   if (x.length !== y.length) return false;
   for (let i = 0; i < x.length; i++) if (!sameRoute(x[i]!, y[i]!)) return false;
   return true;
@@ -292,11 +302,21 @@ function sameDerived(a: Derived, b: Derived): boolean {
 /** Structural equality of two reflected routes (handlers return fresh objects). */
 export function sameRoute(a: ReflectedRoute, b: ReflectedRoute): boolean {
   if (a === b) return true;
-  if (a.prefix !== b.prefix || a.table !== b.table || a.metric !== b.metric || a.type !== b.type
-    || a.protocol !== b.protocol || a.vrf !== b.vrf || a.family !== b.family || a.nhid !== b.nhid) return false;
+  if (
+    a.prefix !== b.prefix ||
+    a.table !== b.table ||
+    a.metric !== b.metric ||
+    a.type !== b.type ||
+    a.protocol !== b.protocol ||
+    a.vrf !== b.vrf ||
+    a.family !== b.family ||
+    a.nhid !== b.nhid
+  )
+    return false;
   if (a.nexthops.length !== b.nexthops.length) return false;
   for (let i = 0; i < a.nexthops.length; i++) {
-    const p = a.nexthops[i]!, q = b.nexthops[i]!;
+    const p = a.nexthops[i]!,
+      q = b.nexthops[i]!;
     if (p.gateway !== q.gateway || p.ifindex !== q.ifindex || p.weight !== q.weight || p.ifname !== q.ifname || !!p.onlink !== !!q.onlink) return false;
   }
   return JSON.stringify(a.bgp ?? null) === JSON.stringify(b.bgp ?? null);

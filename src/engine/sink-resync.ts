@@ -142,7 +142,10 @@ export class ResyncPass {
 
   progress(): ResyncProgress {
     return {
-      reason: this.reason, phase: this.phase, read: this.read, expected: this.host.table.desiredCount,
+      reason: this.reason,
+      phase: this.phase,
+      read: this.read,
+      expected: this.host.table.desiredCount,
       sinceMs: Math.round(performance.now() - this.started),
     };
   }

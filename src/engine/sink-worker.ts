@@ -293,9 +293,16 @@ export class SinkWorker {
   /** Begins a resync: the read runs beside the drain loop, which goes on writing. */
   private startPass(): void {
     const pass = new ResyncPass(
-      { table: this.table, sink: this.sink, requeue: (e) => this.markDirty(e), mayHold: (e, fp) => this.noteMayHold(e, fp),
-        presumedOnly: (e) => this.presumed.has(e) },
-      this.resyncReason!, this.resyncWaiters.splice(0), { writes: this.stats.writes, deletes: this.stats.deletes },
+      {
+        table: this.table,
+        sink: this.sink,
+        requeue: (e) => this.markDirty(e),
+        mayHold: (e, fp) => this.noteMayHold(e, fp),
+        presumedOnly: (e) => this.presumed.has(e),
+      },
+      this.resyncReason!,
+      this.resyncWaiters.splice(0),
+      { writes: this.stats.writes, deletes: this.stats.deletes },
     );
     this.resyncReason = undefined;
     this.pass = pass;
@@ -305,7 +312,9 @@ export class SinkWorker {
     const visit = (key: string, fp: string): void => pass.onReported(key, fp);
     const read = this.sink.readOwnedEach
       ? this.sink.readOwnedEach(visit)
-      : this.sink.readOwned().then((owned) => { for (const [key, fp] of owned) visit(key, fp); });
+      : this.sink.readOwned().then((owned) => {
+          for (const [key, fp] of owned) visit(key, fp);
+        });
     this.checkLive();
     read.then(
       () => {
@@ -364,10 +373,13 @@ export class SinkWorker {
 
   private armResyncTimer(): void {
     if (this.stopped || this.resyncReason === undefined || this.resyncTimer) return;
-    this.resyncTimer = setTimeout(() => {
-      this.resyncTimer = undefined;
-      this.schedule(0);
-    }, Math.max(0, this.resyncDueIn()));
+    this.resyncTimer = setTimeout(
+      () => {
+        this.resyncTimer = undefined;
+        this.schedule(0);
+      },
+      Math.max(0, this.resyncDueIn()),
+    );
   }
 
   // ------------------------------------------------------------ the drain loop
@@ -536,7 +548,11 @@ export class SinkWorker {
       await run;
       return;
     }
-    const tracked: Promise<void> = run.catch((err: Error) => { this.pipelineError ??= err; }).finally(() => this.inFlight.delete(tracked));
+    const tracked: Promise<void> = run
+      .catch((err: Error) => {
+        this.pipelineError ??= err;
+      })
+      .finally(() => this.inFlight.delete(tracked));
     this.inFlight.add(tracked);
     if (this.inFlight.size >= maxInFlight) await Promise.race(this.inFlight);
     this.throwPipelineError();
@@ -567,7 +583,8 @@ export class SinkWorker {
     for (let j = 0; j < report.applied.length; j++) {
       const i = indexOf(j, report.applied[j]!);
       if (i === undefined) continue;
-      const c = changes[i]!, e = batch[i]!;
+      const c = changes[i]!,
+        e = batch[i]!;
       if (c.mayHold !== undefined && this.extraHeld.get(e) === c.mayHold) this.extraHeld.delete(e);
       this.presumed.delete(e);
       const took = c.op === 'upsert' ? (c.was !== undefined ? [c.was] : []) : [c.fingerprint];
@@ -612,6 +629,9 @@ export class SinkWorker {
       return;
     }
     if (this.skipReasons.size < 100) this.skipReasons.add(reason);
-    this.logger.warn({ sink: this.name, prefix: route.prefix, table: route.table, reason }, 'route not reflected (further routes for this reason are logged at debug level)');
+    this.logger.warn(
+      { sink: this.name, prefix: route.prefix, table: route.table, reason },
+      'route not reflected (further routes for this reason are logged at debug level)',
+    );
   }
 }

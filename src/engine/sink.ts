@@ -41,7 +41,9 @@ export interface SinkHooks {
   onState(state: SinkConnectionState, detail?: string): void;
 }
 
-export interface SinkStatusExtra { [k: string]: unknown }
+export interface SinkStatusExtra {
+  [k: string]: unknown;
+}
 
 /**
  * What a sink can do beyond the contract, in one place; every switch is optional and off by default.

@@ -25,25 +25,26 @@ export interface BgpAttributesOptions {
 
 export const bgpAttributesHandler: BuiltinHandler<BgpAttributesOptions> = {
   type: 'bgp-attributes',
-  optionsSchema: (names: NameResolver) => obj({
-    medFromMetric: z.boolean().default(false),
-    med: u32().optional(),
-    localPref: u32().optional(),
-    communities: z.array(communitySchema()).default([]),
-    largeCommunities: z.array(largeCommunitySchema()).default([]),
-    match: obj({
-      prefixes: z.array(prefixListEntrySchema('permit')).min(1).optional(),
-      tables: z.array(tableRef(names)).min(1).optional(),
-      families: families().optional(),
-    }).optional(),
-  }).superRefine((o, ctx) => {
-    if (o.medFromMetric && o.med !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['med'], message: 'med and medFromMetric: true both set the MED; keep one' });
-    }
-    if (!o.medFromMetric && o.med === undefined && o.localPref === undefined && !o.communities.length && !o.largeCommunities.length) {
-      ctx.addIssue({ code: 'custom', message: 'sets nothing: give at least one of medFromMetric, med, localPref, communities, largeCommunities' });
-    }
-  }),
+  optionsSchema: (names: NameResolver) =>
+    obj({
+      medFromMetric: z.boolean().default(false),
+      med: u32().optional(),
+      localPref: u32().optional(),
+      communities: z.array(communitySchema()).default([]),
+      largeCommunities: z.array(largeCommunitySchema()).default([]),
+      match: obj({
+        prefixes: z.array(prefixListEntrySchema('permit')).min(1).optional(),
+        tables: z.array(tableRef(names)).min(1).optional(),
+        families: families().optional(),
+      }).optional(),
+    }).superRefine((o, ctx) => {
+      if (o.medFromMetric && o.med !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['med'], message: 'med and medFromMetric: true both set the MED; keep one' });
+      }
+      if (!o.medFromMetric && o.med === undefined && o.localPref === undefined && !o.communities.length && !o.largeCommunities.length) {
+        ctx.addIssue({ code: 'custom', message: 'sets nothing: give at least one of medFromMetric, med, localPref, communities, largeCommunities' });
+      }
+    }),
   create(options, _ctx, name): RouteHandler {
     const m = options.match;
     const prefixes = m?.prefixes && new PrefixMatcher(m.prefixes);
@@ -53,8 +54,8 @@ export const bgpAttributesHandler: BuiltinHandler<BgpAttributesOptions> = {
     return {
       name,
       process(route: ReflectedRoute) {
-        if ((tables && !tables.has(route.table)) || (fams && !fams.has(route.family))
-          || (prefixes && prefixes.match(route.prefix, route.family) !== 'permit')) return route;
+        if ((tables && !tables.has(route.table)) || (fams && !fams.has(route.family)) || (prefixes && prefixes.match(route.prefix, route.family) !== 'permit'))
+          return route;
         const bgp: BgpAttributes = copyBgp(route);
         if (options.medFromMetric) bgp.med = route.metric;
         if (options.med !== undefined) bgp.med = options.med;

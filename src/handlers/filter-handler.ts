@@ -15,23 +15,32 @@ export interface FilterOptions {
 
 export const filterHandler: BuiltinHandler<FilterOptions> = {
   type: 'filter',
-  optionsSchema: (names: NameResolver) => obj({
-    protocols: z.array(protocolRef(names)).min(1).optional(),
-    tables: z.array(tableRef(names)).min(1).optional(),
-    families: families().optional(),
-    types: z.array(z.enum(['unicast', 'blackhole', 'unreachable', 'prohibit'])).min(1).optional(),
-  }),
+  optionsSchema: (names: NameResolver) =>
+    obj({
+      protocols: z.array(protocolRef(names)).min(1).optional(),
+      tables: z.array(tableRef(names)).min(1).optional(),
+      families: families().optional(),
+      types: z
+        .array(z.enum(['unicast', 'blackhole', 'unreachable', 'prohibit']))
+        .min(1)
+        .optional(),
+    }),
   create(options, _ctx, name): RouteHandler {
     const protocols = options.protocols && new Set(options.protocols);
     const tables = options.tables && new Set(options.tables);
     const fams = options.families && new Set(options.families);
     const types = options.types && new Set(options.types);
-    let passed = 0, dropped = 0;
+    let passed = 0,
+      dropped = 0;
     return {
       name,
       process(route: ReflectedRoute) {
-        if ((protocols && !protocols.has(route.protocol)) || (tables && !tables.has(route.table))
-          || (fams && !fams.has(route.family)) || (types && !types.has(route.type))) {
+        if (
+          (protocols && !protocols.has(route.protocol)) ||
+          (tables && !tables.has(route.table)) ||
+          (fams && !fams.has(route.family)) ||
+          (types && !types.has(route.type))
+        ) {
           dropped++;
           return null;
         }

@@ -110,12 +110,16 @@ export class HandlerChain {
       let resolved: string | undefined;
       try {
         if (spec.type === MODULE_HANDLER_TYPE) {
-          if (!spec.module) { fail('type "module" needs `module: <file path or package name>`', '.module'); continue; }
+          if (!spec.module) {
+            fail('type "module" needs `module: <file path or package name>`', '.module');
+            continue;
+          }
           const loaded = await loadHandlerModule(spec.module, deps.baseDir);
           resolved = loaded.resolved;
           const options = parseModuleOptions(loaded.module, spec.options ?? {});
           if (!options.ok) {
-            for (const is of options.issues) issues.push({ path: `${path}.options${pathSuffix(is.path)}`, message: describeIssue(is as z.ZodIssue, valueAt(spec.options, is.path)) });
+            for (const is of options.issues)
+              issues.push({ path: `${path}.options${pathSuffix(is.path)}`, message: describeIssue(is as z.ZodIssue, valueAt(spec.options, is.path)) });
             continue;
           }
           try {
@@ -124,10 +128,16 @@ export class HandlerChain {
             fail(`create() of ${resolved} threw: ${errMessage(e)}`);
             continue;
           }
-          if (!handler || typeof handler.process !== 'function') { fail(`create() of ${resolved} did not return a handler with a process(route) function`); continue; }
+          if (!handler || typeof handler.process !== 'function') {
+            fail(`create() of ${resolved} did not return a handler with a process(route) function`);
+            continue;
+          }
         } else {
           const b = builtinHandler(spec.type);
-          if (!b) { fail(`unknown handler type "${spec.type}"; expected one of ${HANDLER_TYPES.join(', ')}`, '.type'); continue; }
+          if (!b) {
+            fail(`unknown handler type "${spec.type}"; expected one of ${HANDLER_TYPES.join(', ')}`, '.type');
+            continue;
+          }
           const parsed = b.optionsSchema(names).safeParse(spec.options ?? {});
           if (!parsed.success) {
             for (const is of parsed.error.issues) {
@@ -141,10 +151,22 @@ export class HandlerChain {
         fail(errMessage(e));
         continue;
       }
-      slots.push({ spec, handler, untrusted: spec.type === MODULE_HANDLER_TYPE, resolved, startAttempted: false, closed: false, errors: 0, lastLogAt: -Infinity, suppressed: 0 });
+      slots.push({
+        spec,
+        handler,
+        untrusted: spec.type === MODULE_HANDLER_TYPE,
+        resolved,
+        startAttempted: false,
+        closed: false,
+        errors: 0,
+        lastLogAt: -Infinity,
+        suppressed: 0,
+      });
     }
     for (const slot of slots) {
-      try { slot.handler.validate?.(); } catch (e) {
+      try {
+        slot.handler.validate?.();
+      } catch (e) {
         issues.push({ path: `handlers[${specs.indexOf(slot.spec)}]`, message: `(${slot.spec.name}) ${errMessage(e)}` });
       }
     }
@@ -202,7 +224,10 @@ export class HandlerChain {
       for (const r of routes) {
         if (slot.untrusted) {
           const bad = checkRoute(r);
-          if (bad) { this.fail(slot, undefined, new TypeError(`originate() ${bad}`)); continue; }
+          if (bad) {
+            this.fail(slot, undefined, new TypeError(`originate() ${bad}`));
+            continue;
+          }
         }
         const derived = this.runFrom(i + 1, r, reason);
         if (Array.isArray(derived)) for (const x of derived) out.push(x);
@@ -229,7 +254,11 @@ export class HandlerChain {
   status(): Record<string, unknown>[] {
     return this.slots.map((s) => {
       let own: Record<string, unknown> = {};
-      try { own = s.handler.status?.() ?? {}; } catch (e) { own = { statusError: errMessage(e) }; }
+      try {
+        own = s.handler.status?.() ?? {};
+      } catch (e) {
+        own = { statusError: errMessage(e) };
+      }
       return {
         ...own,
         name: s.spec.name,
@@ -264,7 +293,9 @@ export class HandlerChain {
         for (const x of many) {
           const r = this.call(slot, x, reason);
           if (r === null) continue;
-          if (Array.isArray(r)) { for (const y of r) next.push(y); } else next.push(r);
+          if (Array.isArray(r)) {
+            for (const y of r) next.push(y);
+          } else next.push(r);
         }
         if (next.length === 0) return [];
         many = next;
@@ -277,7 +308,8 @@ export class HandlerChain {
     try {
       const r = slot.handler.process(route, reason);
       if (r === null) return null;
-      if (typeof r !== 'object') throw new TypeError(`process() returned ${r === undefined ? 'undefined' : typeof r}; return the route, null to drop it, or an array of routes`);
+      if (typeof r !== 'object')
+        throw new TypeError(`process() returned ${r === undefined ? 'undefined' : typeof r}; return the route, null to drop it, or an array of routes`);
       if (slot.untrusted) {
         for (const x of Array.isArray(r) ? r : [r]) {
           const bad = checkRoute(x);
@@ -296,9 +328,14 @@ export class HandlerChain {
     slot.lastError = errMessage(e);
     this.onError?.(slot.spec.name);
     const now = Date.now();
-    if (now - slot.lastLogAt < ERROR_LOG_INTERVAL_MS) { slot.suppressed++; return; }
-    this.logger.error({ handler: slot.spec.name, prefix: route?.prefix, table: route?.table, err: slot.lastError, suppressedSinceLastLog: slot.suppressed },
-      route ? 'handler failed on a route; the route is dropped' : 'handler failed to originate routes');
+    if (now - slot.lastLogAt < ERROR_LOG_INTERVAL_MS) {
+      slot.suppressed++;
+      return;
+    }
+    this.logger.error(
+      { handler: slot.spec.name, prefix: route?.prefix, table: route?.table, err: slot.lastError, suppressedSinceLastLog: slot.suppressed },
+      route ? 'handler failed on a route; the route is dropped' : 'handler failed to originate routes',
+    );
     slot.lastLogAt = now;
     slot.suppressed = 0;
   }

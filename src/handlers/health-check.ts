@@ -15,27 +15,41 @@ export type CheckSpec =
   | { type: 'http'; name?: string; url: string; expectStatus: number[]; tlsInsecure: boolean }
   | { type: 'exec'; name?: string; command: string[] };
 
-export interface CheckResult { ok: boolean; detail: string }
+export interface CheckResult {
+  ok: boolean;
+  detail: string;
+}
 
-export const checkSchema = () => tagged('type', {
-  tcp: obj({ type: z.literal('tcp'), name: identifier().optional(), host: nonEmpty(), port: port() }),
-  http: obj({
-    type: z.literal('http'),
-    name: identifier().optional(),
-    url: z.string().url().refine((u) => /^https?:$/.test(new URL(u).protocol), 'must be an http:// or https:// URL'),
-    expectStatus: z.array(int(100, 599)).min(1).default([200]),
-    tlsInsecure: z.boolean().default(false),
-  }),
-  exec: obj({ type: z.literal('exec'), name: identifier().optional(), command: z.array(nonEmpty()).min(1) }),
-}, 'check') as z.ZodType<CheckSpec, z.ZodTypeDef, unknown>;
+export const checkSchema = () =>
+  tagged(
+    'type',
+    {
+      tcp: obj({ type: z.literal('tcp'), name: identifier().optional(), host: nonEmpty(), port: port() }),
+      http: obj({
+        type: z.literal('http'),
+        name: identifier().optional(),
+        url: z
+          .string()
+          .url()
+          .refine((u) => /^https?:$/.test(new URL(u).protocol), 'must be an http:// or https:// URL'),
+        expectStatus: z.array(int(100, 599)).min(1).default([200]),
+        tlsInsecure: z.boolean().default(false),
+      }),
+      exec: obj({ type: z.literal('exec'), name: identifier().optional(), command: z.array(nonEmpty()).min(1) }),
+    },
+    'check',
+  ) as z.ZodType<CheckSpec, z.ZodTypeDef, unknown>;
 
 /** Default check name for status and logs. */
 export function checkLabel(c: CheckSpec): string {
   if (c.name) return c.name;
   switch (c.type) {
-    case 'tcp': return `tcp ${c.host.includes(':') ? `[${c.host}]` : c.host}:${c.port}`;
-    case 'http': return `http ${c.url}`;
-    case 'exec': return `exec ${c.command.join(' ')}`;
+    case 'tcp':
+      return `tcp ${c.host.includes(':') ? `[${c.host}]` : c.host}:${c.port}`;
+    case 'http':
+      return `http ${c.url}`;
+    case 'exec':
+      return `exec ${c.command.join(' ')}`;
   }
 }
 
@@ -46,9 +60,12 @@ function errDetail(e: unknown): string {
 
 export function runCheck(spec: CheckSpec, timeoutMs: number, signal: AbortSignal): Promise<CheckResult> {
   switch (spec.type) {
-    case 'tcp': return tcpCheck(spec, timeoutMs, signal);
-    case 'http': return httpCheck(spec, timeoutMs, signal);
-    case 'exec': return execCheck(spec, timeoutMs, signal);
+    case 'tcp':
+      return tcpCheck(spec, timeoutMs, signal);
+    case 'http':
+      return httpCheck(spec, timeoutMs, signal);
+    case 'exec':
+      return execCheck(spec, timeoutMs, signal);
   }
 }
 
@@ -89,9 +106,11 @@ function httpCheck(spec: Extract<CheckSpec, { type: 'http' }>, timeoutMs: number
     req.once('response', (res) => {
       res.resume();
       const code = res.statusCode ?? 0;
-      finish(spec.expectStatus.includes(code)
-        ? { ok: true, detail: `HTTP ${code}` }
-        : { ok: false, detail: `HTTP ${code}, expected ${spec.expectStatus.join(' or ')}` });
+      finish(
+        spec.expectStatus.includes(code)
+          ? { ok: true, detail: `HTTP ${code}` }
+          : { ok: false, detail: `HTTP ${code}, expected ${spec.expectStatus.join(' or ')}` },
+      );
     });
     req.once('error', (e) => finish({ ok: false, detail: errDetail(e) }));
     req.end();
@@ -113,7 +132,11 @@ function execCheck(spec: Extract<CheckSpec, { type: 'exec' }>, timeoutMs: number
     // On timeout or stop, SIGKILL: a check that ignores SIGTERM must not linger.
     const finish = settleOnce(signal, timeoutMs, resolve, () => {
       if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-      try { process.kill(-child.pid, 'SIGKILL'); } catch { child.kill('SIGKILL'); }
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
     });
   });
 }

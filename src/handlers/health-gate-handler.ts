@@ -36,37 +36,52 @@ export interface HealthServiceOptions {
   minHealthy: number;
 }
 
-export interface HealthGateOptions { services: HealthServiceOptions[] }
+export interface HealthGateOptions {
+  services: HealthServiceOptions[];
+}
 
-const serviceSchema = (names: NameResolver) => obj({
-  name: identifier().optional(),
-  prefix: prefix(),
-  table: tableRef(names).optional(),
-  originate: obj({
-    nextHop: addressOrSelf().default('self'),
-    table: tableRef(names).default('main'),
-    protocol: protocolRef(names).default(0),
-    metric: u32().default(0),
-  }).optional(),
-  checks: z.array(checkSchema()).min(1),
-  intervalMs: ms().min(100).default(2000),
-  timeoutMs: ms().min(10).default(1000),
-  rise: int(1, 1000).default(2),
-  fall: int(1, 1000).default(3),
-  minHealthy: int(1, 1000).optional(),
-}).transform((s, ctx): HealthServiceOptions => {
-  if (s.minHealthy !== undefined && s.minHealthy > s.checks.length) {
-    ctx.addIssue({ code: 'custom', path: ['minHealthy'], message: `${s.minHealthy} healthy checks can never be reached with ${s.checks.length} check${s.checks.length === 1 ? '' : 's'}; use 1..${s.checks.length}` });
-  }
-  if (s.table !== undefined && s.originate) {
-    ctx.addIssue({ code: 'custom', path: ['table'], message: 'table selects the kernel route to gate; an originated route has no kernel route. Use originate.table instead' });
-  }
-  const nh = s.originate?.nextHop;
-  if (nh && nh !== 'self' && familyOf(nh) !== familyOf(s.prefix.slice(0, s.prefix.indexOf('/')))) {
-    ctx.addIssue({ code: 'custom', path: ['originate', 'nextHop'], message: `next hop ${nh} is not of the family of ${s.prefix}; give an IPv${familyOf(nh) === 4 ? 6 : 4} address or "self"` });
-  }
-  return { ...s, minHealthy: s.minHealthy ?? s.checks.length };
-});
+const serviceSchema = (names: NameResolver) =>
+  obj({
+    name: identifier().optional(),
+    prefix: prefix(),
+    table: tableRef(names).optional(),
+    originate: obj({
+      nextHop: addressOrSelf().default('self'),
+      table: tableRef(names).default('main'),
+      protocol: protocolRef(names).default(0),
+      metric: u32().default(0),
+    }).optional(),
+    checks: z.array(checkSchema()).min(1),
+    intervalMs: ms().min(100).default(2000),
+    timeoutMs: ms().min(10).default(1000),
+    rise: int(1, 1000).default(2),
+    fall: int(1, 1000).default(3),
+    minHealthy: int(1, 1000).optional(),
+  }).transform((s, ctx): HealthServiceOptions => {
+    if (s.minHealthy !== undefined && s.minHealthy > s.checks.length) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['minHealthy'],
+        message: `${s.minHealthy} healthy checks can never be reached with ${s.checks.length} check${s.checks.length === 1 ? '' : 's'}; use 1..${s.checks.length}`,
+      });
+    }
+    if (s.table !== undefined && s.originate) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['table'],
+        message: 'table selects the kernel route to gate; an originated route has no kernel route. Use originate.table instead',
+      });
+    }
+    const nh = s.originate?.nextHop;
+    if (nh && nh !== 'self' && familyOf(nh) !== familyOf(s.prefix.slice(0, s.prefix.indexOf('/')))) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['originate', 'nextHop'],
+        message: `next hop ${nh} is not of the family of ${s.prefix}; give an IPv${familyOf(nh) === 4 ? 6 : 4} address or "self"`,
+      });
+    }
+    return { ...s, minHealthy: s.minHealthy ?? s.checks.length };
+  });
 
 type CheckState = {
   spec: CheckSpec;
@@ -99,17 +114,23 @@ export interface HealthGateHandler extends RouteHandler {
 
 export const healthGateHandler: BuiltinHandler<HealthGateOptions> = {
   type: 'health-gate',
-  optionsSchema: (names: NameResolver) => obj({
-    services: z.array(serviceSchema(names)).min(1),
-  }).superRefine((o, ctx) => {
-    const seen = new Map<string, number>();
-    o.services.forEach((s, i) => {
-      const key = `${s.originate ? `o${s.originate.table}` : `g${s.table ?? '*'}`}|${s.prefix}`;
-      const prev = seen.get(key);
-      if (prev !== undefined) ctx.addIssue({ code: 'custom', path: ['services', i, 'prefix'], message: `${s.prefix} is already gated by services[${prev}]; merge their checks into one service (use minHealthy for "N of M")` });
-      else seen.set(key, i);
-    });
-  }),
+  optionsSchema: (names: NameResolver) =>
+    obj({
+      services: z.array(serviceSchema(names)).min(1),
+    }).superRefine((o, ctx) => {
+      const seen = new Map<string, number>();
+      o.services.forEach((s, i) => {
+        const key = `${s.originate ? `o${s.originate.table}` : `g${s.table ?? '*'}`}|${s.prefix}`;
+        const prev = seen.get(key);
+        if (prev !== undefined)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['services', i, 'prefix'],
+            message: `${s.prefix} is already gated by services[${prev}]; merge their checks into one service (use minHealthy for "N of M")`,
+          });
+        else seen.set(key, i);
+      });
+    }),
   create: (options, ctx, name) => createHealthGate(options, ctx, name),
 };
 
@@ -125,7 +146,13 @@ export function createHealthGate(options: HealthGateOptions, ctx: HandlerContext
       changes: 0,
       checks: opts.checks.map((spec) => ({ spec, label: checkLabel(spec), up: false, consecutiveOk: 0, consecutiveFail: 0, probes: 0 })),
       route: o && {
-        family, prefix: opts.prefix, table: o.table, protocol: o.protocol, type: 'unicast', metric: o.metric, tos: 0,
+        family,
+        prefix: opts.prefix,
+        table: o.table,
+        protocol: o.protocol,
+        type: 'unicast',
+        metric: o.metric,
+        tos: 0,
         nexthops: o.nextHop === 'self' ? [] : [{ gateway: o.nextHop, weight: 1 }],
         bgp: { nextHop: o.nextHop },
       },
@@ -145,7 +172,13 @@ export function createHealthGate(options: HealthGateOptions, ctx: HandlerContext
   function record(svc: ServiceState, c: CheckState, r: CheckResult): void {
     c.probes++;
     c.last = { ...r, at: new Date().toISOString() };
-    if (r.ok) { c.consecutiveOk++; c.consecutiveFail = 0; } else { c.consecutiveFail++; c.consecutiveOk = 0; }
+    if (r.ok) {
+      c.consecutiveOk++;
+      c.consecutiveFail = 0;
+    } else {
+      c.consecutiveFail++;
+      c.consecutiveOk = 0;
+    }
     const wasUp = c.up;
     if (!c.up && c.consecutiveOk >= svc.opts.rise) c.up = true;
     else if (c.up && c.consecutiveFail >= svc.opts.fall) c.up = false;
@@ -157,8 +190,10 @@ export function createHealthGate(options: HealthGateOptions, ctx: HandlerContext
       svc.healthy = healthy;
       svc.changes++;
       svc.lastChange = new Date().toISOString();
-      ctx.logger.info({ service: svc.label, prefix: svc.opts.prefix, upChecks: up, minHealthy: svc.opts.minHealthy },
-        healthy ? 'service healthy: announcing' : 'service unhealthy: withdrawing');
+      ctx.logger.info(
+        { service: svc.label, prefix: svc.opts.prefix, upChecks: up, minHealthy: svc.opts.minHealthy },
+        healthy ? 'service healthy: announcing' : 'service unhealthy: withdrawing',
+      );
       ctx.reevaluate(`${svc.label} ${healthy ? 'healthy' : 'unhealthy'}`);
     }
   }
@@ -168,8 +203,13 @@ export function createHealthGate(options: HealthGateOptions, ctx: HandlerContext
     const abort = new AbortController();
     c.abort = abort;
     c.inflight = runCheck(c.spec, svc.opts.timeoutMs, abort.signal)
-      .then((r) => { if (!abort.signal.aborted) record(svc, c, r); })
-      .finally(() => { c.inflight = undefined; c.abort = undefined; });
+      .then((r) => {
+        if (!abort.signal.aborted) record(svc, c, r);
+      })
+      .finally(() => {
+        c.inflight = undefined;
+        c.abort = undefined;
+      });
     return c.inflight;
   }
 
@@ -193,7 +233,10 @@ export function createHealthGate(options: HealthGateOptions, ctx: HandlerContext
       const list = gated.get(route.prefix);
       if (!list) return route;
       for (const s of list) {
-        if ((s.opts.table === undefined || s.opts.table === route.table) && !s.healthy) { gatedDrops++; return null; }
+        if ((s.opts.table === undefined || s.opts.table === route.table) && !s.healthy) {
+          gatedDrops++;
+          return null;
+        }
       }
       return route;
     },
@@ -218,8 +261,12 @@ export function createHealthGate(options: HealthGateOptions, ctx: HandlerContext
           changes: s.changes,
           lastChange: s.lastChange,
           checks: s.checks.map((c) => ({
-            name: c.label, state: c.up ? 'up' : 'down', probes: c.probes,
-            consecutiveOk: c.consecutiveOk, consecutiveFail: c.consecutiveFail, last: c.last,
+            name: c.label,
+            state: c.up ? 'up' : 'down',
+            probes: c.probes,
+            consecutiveOk: c.consecutiveOk,
+            consecutiveFail: c.consecutiveFail,
+            last: c.last,
           })),
         })),
       };

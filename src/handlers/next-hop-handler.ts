@@ -20,20 +20,29 @@ export interface NextHopOptions {
 
 export const nextHopHandler: BuiltinHandler<NextHopOptions> = {
   type: 'next-hop',
-  optionsSchema: () => obj({
-    address: addressOrSelf(),
-    families: families().optional(),
-    rewriteGateway: z.boolean().default(false),
-  }).transform((o, ctx): NextHopOptions => {
-    const own = o.address === 'self' ? undefined : familyOf(o.address);
-    if (own !== undefined && o.families && o.families.some((f) => f !== own)) {
-      ctx.addIssue({ code: 'custom', path: ['families'], message: `address ${o.address} is IPv${own}, so it can only be the next hop of IPv${own} routes; set families: [${own}] and add a second next-hop handler with an IPv${own === 4 ? 6 : 4} address for the other family` });
-    }
-    if (o.address === 'self' && o.rewriteGateway) {
-      ctx.addIssue({ code: 'custom', path: ['rewriteGateway'], message: 'rewriteGateway needs a real gateway address; "self" only means something to BGP. Give an address, or set rewriteGateway: false' });
-    }
-    return { address: o.address, families: o.families ?? (own ? [own] : [4, 6]), rewriteGateway: o.rewriteGateway };
-  }),
+  optionsSchema: () =>
+    obj({
+      address: addressOrSelf(),
+      families: families().optional(),
+      rewriteGateway: z.boolean().default(false),
+    }).transform((o, ctx): NextHopOptions => {
+      const own = o.address === 'self' ? undefined : familyOf(o.address);
+      if (own !== undefined && o.families && o.families.some((f) => f !== own)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['families'],
+          message: `address ${o.address} is IPv${own}, so it can only be the next hop of IPv${own} routes; set families: [${own}] and add a second next-hop handler with an IPv${own === 4 ? 6 : 4} address for the other family`,
+        });
+      }
+      if (o.address === 'self' && o.rewriteGateway) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['rewriteGateway'],
+          message: 'rewriteGateway needs a real gateway address; "self" only means something to BGP. Give an address, or set rewriteGateway: false',
+        });
+      }
+      return { address: o.address, families: o.families ?? (own ? [own] : [4, 6]), rewriteGateway: o.rewriteGateway };
+    }),
   create(options, _ctx, name): RouteHandler {
     const fams = new Set(options.families);
     const { address, rewriteGateway } = options;

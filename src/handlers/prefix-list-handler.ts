@@ -12,18 +12,23 @@ export interface PrefixListOptions {
 
 export const prefixListHandler: BuiltinHandler<PrefixListOptions> = {
   type: 'prefix-list',
-  optionsSchema: () => obj({
-    entries: z.array(prefixListEntrySchema()).min(1),
-    default: z.enum(['permit', 'deny']).default('deny'),
-  }),
+  optionsSchema: () =>
+    obj({
+      entries: z.array(prefixListEntrySchema()).min(1),
+      default: z.enum(['permit', 'deny']).default('deny'),
+    }),
   create(options, _ctx, name): RouteHandler {
     const matcher = new PrefixMatcher(options.entries);
     const deflt = options.default;
-    let permitted = 0, denied = 0;
+    let permitted = 0,
+      denied = 0;
     return {
       name,
       process(route: ReflectedRoute) {
-        if ((matcher.match(route.prefix, route.family) ?? deflt) === 'permit') { permitted++; return route; }
+        if ((matcher.match(route.prefix, route.family) ?? deflt) === 'permit') {
+          permitted++;
+          return route;
+        }
         denied++;
         return null;
       },

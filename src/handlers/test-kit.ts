@@ -19,7 +19,14 @@ export interface TestContext extends HandlerContext {
 
 export function createTestContext(logger: Logger = silentLogger()): TestContext {
   const reevaluations: string[] = [];
-  return { apiVersion: HANDLER_API_VERSION, logger, reevaluations, reevaluate: (reason) => { reevaluations.push(reason); } };
+  return {
+    apiVersion: HANDLER_API_VERSION,
+    logger,
+    reevaluations,
+    reevaluate: (reason) => {
+      reevaluations.push(reason);
+    },
+  };
 }
 
 /** A handler module loaded as the daemon loads it (a file path, relative to `baseDir`, or a package name), with the same checks. */
@@ -31,7 +38,13 @@ export async function loadModule(spec: string, baseDir: string = process.cwd()):
 export function testRoute(prefix: string, over: Partial<ReflectedRoute> = {}): ReflectedRoute {
   const family = familyOf(prefix.slice(0, prefix.indexOf('/')));
   return {
-    family, prefix, table: 254, protocol: 12, type: 'unicast', metric: 0, tos: 0,
+    family,
+    prefix,
+    table: 254,
+    protocol: 12,
+    type: 'unicast',
+    metric: 0,
+    tos: 0,
     nexthops: [{ gateway: family === 4 ? '192.0.2.1' : '2001:db8::1', ifindex: 2, ifname: 'eth0', weight: 1 }],
     ...over,
   };
@@ -56,12 +69,18 @@ export function createHandler<O>(module: HandlerModule<O>, options: Record<strin
  * One route through a fresh handler (started, then closed): the routes that
  * come out, none when it drops the route. Output the chain would refuse throws.
  */
-export async function runHandler<O>(module: HandlerModule<O>, options: Record<string, unknown>, route: ReflectedRoute, reason: ProcessReason = 'event'): Promise<ReflectedRoute[]> {
+export async function runHandler<O>(
+  module: HandlerModule<O>,
+  options: Record<string, unknown>,
+  route: ReflectedRoute,
+  reason: ProcessReason = 'event',
+): Promise<ReflectedRoute[]> {
   const handler = createHandler(module, options);
   await handler.start?.();
   try {
     const r = handler.process(route, reason);
-    if (typeof r !== 'object') throw new TypeError(`process() returned ${r === undefined ? 'undefined' : typeof r}; return the route, null to drop it, or an array of routes`);
+    if (typeof r !== 'object')
+      throw new TypeError(`process() returned ${r === undefined ? 'undefined' : typeof r}; return the route, null to drop it, or an array of routes`);
     const out = r === null ? [] : Array.isArray(r) ? r : [r];
     for (const x of out) {
       const bad = checkRoute(x);

@@ -14,10 +14,11 @@ export interface VrfMapOptions {
 
 export const vrfMapHandler: BuiltinHandler<VrfMapOptions> = {
   type: 'vrf-map',
-  optionsSchema: (names: NameResolver) => obj({
-    tables: tableKeyedRecord(names, identifier()).refine((r) => Object.keys(r).length > 0, 'must map at least one table to a VRF'),
-    dropUnmapped: z.boolean().default(false),
-  }),
+  optionsSchema: (names: NameResolver) =>
+    obj({
+      tables: tableKeyedRecord(names, identifier()).refine((r) => Object.keys(r).length > 0, 'must map at least one table to a VRF'),
+      dropUnmapped: z.boolean().default(false),
+    }),
   create(options, _ctx, name): RouteHandler {
     const map = new Map<number, string>(Object.entries(options.tables).map(([t, v]) => [Number(t), v]));
     return {

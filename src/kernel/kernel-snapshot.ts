@@ -28,7 +28,10 @@ export class KernelSnapshot {
   /** Whether takeEvents() gave any (an abort must take them back). */
   private emitted = false;
 
-  constructor(readonly fam: Fam, readonly fresh: boolean) {}
+  constructor(
+    readonly fam: Fam,
+    readonly fresh: boolean,
+  ) {}
 
   /** The slot of `key` once the dump's next alias `r` is in (`cur`: the slot now). The dump lists a key's aliases in kernel order: the first resets the key. */
   listed(key: string, cur: Slot | undefined, r: Route): Slot {
@@ -56,15 +59,20 @@ export class KernelSnapshot {
 
   /** Drops what the dump did not list (and keys left with no alias of ours); returns the difference to the state before. */
   end(t: SnapshotTarget): RouteEvent[] {
-    const map = t.slots, foreign = t.foreign;
+    const map = t.slots,
+      foreign = t.foreign;
     const events: RouteEvent[] = [];
     if (this.fresh) {
       // Keys listing only other protocols' aliases were never ours: dropped without an event.
       // (forEach: a full table's walk makes no entry array per key.)
-      map.forEach((slot, key) => { if (!hasOwn(slot, foreign)) t.putKnown(key, undefined, null, slot); });
+      map.forEach((slot, key) => {
+        if (!hasOwn(slot, foreign)) t.putKnown(key, undefined, null, slot);
+      });
       events.push(...this.pending);
     } else {
-      map.forEach((slot, key) => { if (!this.seen.has(key) || !hasOwn(slot, foreign)) t.putKnown(key, undefined, null, slot); });
+      map.forEach((slot, key) => {
+        if (!this.seen.has(key) || !hasOwn(slot, foreign)) t.putKnown(key, undefined, null, slot);
+      });
       for (const [key, before] of this.undo) diff(effectiveOf(before, foreign), effectiveOf(map.get(key), foreign), events, key);
     }
     events.push(...this.extra);

@@ -2,13 +2,9 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '../util/logger.js';
 import { RtreflectError } from '../util/errors.js';
 import { forEachMessage, type NlMsg } from './netlink-frame.js';
-import {
-  RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV6_ROUTE, RTNLGRP_LINK, RTNLGRP_NEXTHOP,
-} from './netlink-constants.js';
+import { RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV6_ROUTE, RTNLGRP_LINK, RTNLGRP_NEXTHOP } from './netlink-constants.js';
 import { NetlinkSocket } from './netlink-socket.js';
-import {
-  netlinkDump, buildLinkDumpRequest, buildNexthopDumpRequest, buildRouteDumpRequest,
-} from './netlink-dump.js';
+import { netlinkDump, buildLinkDumpRequest, buildNexthopDumpRequest, buildRouteDumpRequest } from './netlink-dump.js';
 import { KernelState, type KernelFilter } from './kernel-state.js';
 import type { Family, Route, RouteEvent } from './route.js';
 
@@ -70,7 +66,12 @@ export class KernelSource extends EventEmitter {
   private lastResyncEnd = 0;
   private closed = false;
   readonly stats: KernelSourceStats = {
-    events: { add: 0, del: 0 }, messages: 0, overruns: 0, resyncs: 0, receiveBufferBytes: 0, receiveBufferForced: false,
+    events: { add: 0, del: 0 },
+    messages: 0,
+    overruns: 0,
+    resyncs: 0,
+    receiveBufferBytes: 0,
+    receiveBufferForced: false,
   };
 
   constructor(private readonly opts: KernelSourceOptions) {
@@ -99,8 +100,10 @@ export class KernelSource extends EventEmitter {
   async start(): Promise<void> {
     this.openEvents();
     if (!this.stats.receiveBufferForced && this.stats.receiveBufferBytes < this.opts.receiveBufferBytes) {
-      this.opts.logger.warn({ wanted: this.opts.receiveBufferBytes, got: this.stats.receiveBufferBytes },
-        'receive buffer smaller than asked (no CAP_NET_ADMIN for SO_RCVBUFFORCE; net.core.rmem_max caps it): overruns are more likely');
+      this.opts.logger.warn(
+        { wanted: this.opts.receiveBufferBytes, got: this.stats.receiveBufferBytes },
+        'receive buffer smaller than asked (no CAP_NET_ADMIN for SO_RCVBUFFORCE; net.core.rmem_max caps it): overruns are more likely',
+      );
     }
     this.dumper = NetlinkSocket.open({ strictCheck: true, receiveBufferBytes: 8 * 1024 * 1024, ...(this.opts.netns ? { netns: this.opts.netns } : {}) });
     this.dumper.unref();
@@ -120,8 +123,12 @@ export class KernelSource extends EventEmitter {
     });
     this.stats.receiveBufferBytes = sock.receiveBufferBytes;
     this.stats.receiveBufferForced = sock.forced;
-    sock.on('data', (batch: Buffer) => { if (this.events === sock) this.onBatch(batch); });
-    sock.on('overrun', () => { if (this.events === sock) this.onOverrun(); });
+    sock.on('data', (batch: Buffer) => {
+      if (this.events === sock) this.onBatch(batch);
+    });
+    sock.on('overrun', () => {
+      if (this.events === sock) this.onOverrun();
+    });
     sock.on('error', (err: Error) => this.opts.logger.error({ err: err.message }, 'netlink event socket error'));
     this.events = sock;
   }
@@ -168,10 +175,12 @@ export class KernelSource extends EventEmitter {
   private async runResync(reason: string, families: Set<Family>): Promise<void> {
     const started = performance.now();
     this.syncing = true;
-    let adds = 0, dels = 0;
+    let adds = 0,
+      dels = 0;
     const emitAll = (evs: RouteEvent[]): void => {
       for (const ev of evs) {
-        if (ev.op === 'add') adds++; else dels++;
+        if (ev.op === 'add') adds++;
+        else dels++;
         this.emitEvent(ev);
       }
     };
@@ -208,7 +217,12 @@ export class KernelSource extends EventEmitter {
       for (const b of q) this.onBatch(b);
     }
     const info: KernelResyncInfo = {
-      reason, families: [...families], durationMs: Math.round(performance.now() - started), adds, dels, routes: this.state.size,
+      reason,
+      families: [...families],
+      durationMs: Math.round(performance.now() - started),
+      adds,
+      dels,
+      routes: this.state.size,
     };
     this.stats.resyncs++;
     this.stats.lastResync = { ...info, at: new Date().toISOString() };
@@ -227,7 +241,11 @@ export class KernelSource extends EventEmitter {
 
   private async dumpInto(req: Buffer, each: (m: NlMsg) => void, opts: { optional?: boolean } = {}): Promise<void> {
     try {
-      await netlinkDump(this.dumper!, req, { onMessages: (msgs) => { for (const m of msgs) each(m); } });
+      await netlinkDump(this.dumper!, req, {
+        onMessages: (msgs) => {
+          for (const m of msgs) each(m);
+        },
+      });
     } catch (err) {
       // Kernels built without nexthop objects refuse that dump; nothing to track then.
       if (opts.optional && (err as RtreflectError).code !== 'ERR_DUMP_INTERRUPTED_STREAM') return;
@@ -266,7 +284,8 @@ export class KernelSource extends EventEmitter {
     if (recheck) {
       this.emit('recheck', { families: recheck });
       void this.requestResync('implicit-delete', recheck, { rateLimited: true }).catch((err) =>
-        this.opts.logger.error({ err: (err as Error).message }, 'kernel resync failed'));
+        this.opts.logger.error({ err: (err as Error).message }, 'kernel resync failed'),
+      );
     }
   }
 
@@ -288,7 +307,8 @@ export class KernelSource extends EventEmitter {
     }
     this.emit('overrun', { at: this.stats.lastOverrun });
     void this.requestResync('overrun', this.opts.families, { rateLimited: true }).catch((err) =>
-      this.opts.logger.error({ err: (err as Error).message }, 'kernel resync after overrun failed'));
+      this.opts.logger.error({ err: (err as Error).message }, 'kernel resync after overrun failed'),
+    );
   }
 
   private emitEvent(ev: RouteEvent): void {

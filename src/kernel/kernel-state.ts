@@ -29,14 +29,30 @@
  */
 import { RtreflectError } from '../util/errors.js';
 import {
-  AF_INET, AF_INET6, IFF_LOWER_UP, IFF_UP, NLM_F_APPEND, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, RTM_DELADDR,
-  RTM_DELLINK, RTM_DELNEXTHOP, RTM_DELROUTE, RTM_F_CLONED, RTM_NEWLINK, RTM_NEWNEXTHOP, RTM_NEWROUTE,
-  RTNH_F_ONLINK, RTN_BLACKHOLE, RTN_PROHIBIT, RTN_UNICAST, RTN_UNREACHABLE,
+  AF_INET,
+  AF_INET6,
+  IFF_LOWER_UP,
+  IFF_UP,
+  NLM_F_APPEND,
+  NLM_F_CREATE,
+  NLM_F_EXCL,
+  NLM_F_REPLACE,
+  RTM_DELADDR,
+  RTM_DELLINK,
+  RTM_DELNEXTHOP,
+  RTM_DELROUTE,
+  RTM_F_CLONED,
+  RTM_NEWLINK,
+  RTM_NEWNEXTHOP,
+  RTM_NEWROUTE,
+  RTNH_F_ONLINK,
+  RTN_BLACKHOLE,
+  RTN_PROHIBIT,
+  RTN_UNICAST,
+  RTN_UNREACHABLE,
 } from './netlink-constants.js';
 import { FramedMsg, type NlMsg } from './netlink-frame.js';
-import {
-  parseAddrMessage, parseLinkMessage, parseNexthopMessage, parseRouteMessage, type ParsedNextHop, type RouteMessage,
-} from './netlink-messages.js';
+import { parseAddrMessage, parseLinkMessage, parseNexthopMessage, parseRouteMessage, type ParsedNextHop, type RouteMessage } from './netlink-messages.js';
 import { routeEqual, routeKey, type NextHop, type Route, type RouteEvent, type RouteType } from './route.js';
 import { diff, effectiveOf, forEachAlias, hasOwn, isPlaceholder, makePlaceholder, type Fam, type Slot } from './kernel-slots.js';
 import { KernelSnapshot, type SnapshotTarget } from './kernel-snapshot.js';
@@ -74,17 +90,21 @@ interface AliasContext {
 
 function typeName(t: number): RouteType | undefined {
   switch (t) {
-    case RTN_UNICAST: return 'unicast';
-    case RTN_BLACKHOLE: return 'blackhole';
-    case RTN_UNREACHABLE: return 'unreachable';
-    case RTN_PROHIBIT: return 'prohibit';
-    default: return undefined;
+    case RTN_UNICAST:
+      return 'unicast';
+    case RTN_BLACKHOLE:
+      return 'blackhole';
+    case RTN_UNREACHABLE:
+      return 'unreachable';
+    case RTN_PROHIBIT:
+      return 'prohibit';
+    default:
+      return undefined;
   }
 }
 
 /** IPv6: gateway routes (not via nexthop objects) merge into one multipath route. */
-const qualifiesForEcmp = (r: Route): boolean =>
-  r.type === 'unicast' && r.nhid === undefined && r.nexthops.length > 0 && r.nexthops[0]!.gateway !== undefined;
+const qualifiesForEcmp = (r: Route): boolean => r.type === 'unicast' && r.nhid === undefined && r.nexthops.length > 0 && r.nexthops[0]!.gateway !== undefined;
 
 const samePath = (a: NextHop, b: NextHop): boolean => a.gateway === b.gateway && (a.ifindex ?? 0) === (b.ifindex ?? 0);
 
@@ -126,7 +146,9 @@ export class KernelState {
     this.aliases = { foreign: this.foreign, intern };
   }
 
-  get size(): number { return this.count; }
+  get size(): number {
+    return this.count;
+  }
 
   get(key: string): Route | undefined {
     return effectiveOf(this.slots[key.includes(':') ? 6 : 4].get(key), this.foreign);
@@ -223,7 +245,8 @@ export class KernelState {
   /** Ends the dump: returns exactly the difference between the state before and the dump (less what takeSnapshotEvents gave). */
   endSnapshot(family: Fam): RouteEvent[] {
     const snap = this.snap;
-    if (!snap || snap.fam !== family) throw new RtreflectError('ERR_INTERNAL', `endSnapshot(${family}) without beginSnapshot(${family})`, { userFacing: false });
+    if (!snap || snap.fam !== family)
+      throw new RtreflectError('ERR_INTERNAL', `endSnapshot(${family}) without beginSnapshot(${family})`, { userFacing: false });
     const events = snap.end(this.snapshotTarget(family));
     this.snap = null;
     return events;
@@ -271,8 +294,15 @@ export class KernelState {
     const foreign = this.foreign;
     if (cur === undefined && foreign.has(r)) return; // not ours, and shadows nothing of ours
     // Fast path (nearly every message of a full table): our route as the only alias of its key.
-    if (!isDel && !foreign.has(r) && (cur === undefined ? (nlFlags & (NLM_F_APPEND | NLM_F_REPLACE | NLM_F_EXCL)) === NLM_F_EXCL || (nlFlags & (NLM_F_APPEND | NLM_F_CREATE | NLM_F_REPLACE)) === 0
-      : fam === 4 && !Array.isArray(cur) && ((nlFlags & NLM_F_REPLACE) !== 0 || ((nlFlags & (NLM_F_APPEND | NLM_F_CREATE | NLM_F_EXCL)) === 0 && sameAlias(cur as Route, r))))) {
+    if (
+      !isDel &&
+      !foreign.has(r) &&
+      (cur === undefined
+        ? (nlFlags & (NLM_F_APPEND | NLM_F_REPLACE | NLM_F_EXCL)) === NLM_F_EXCL || (nlFlags & (NLM_F_APPEND | NLM_F_CREATE | NLM_F_REPLACE)) === 0
+        : fam === 4 &&
+          !Array.isArray(cur) &&
+          ((nlFlags & NLM_F_REPLACE) !== 0 || ((nlFlags & (NLM_F_APPEND | NLM_F_CREATE | NLM_F_EXCL)) === 0 && sameAlias(cur as Route, r))))
+    ) {
       this.putKnown(fam, key, cur !== undefined && routeEqual(cur as Route, r) ? cur : r, res.events, cur);
       if (r.nhid !== undefined && r.nexthops.length === 0 && !this.nhObjects.has(r.nhid)) {
         this.warn('route refers to a nexthop object not seen yet; it is held until the object arrives', { route: key, nhid: r.nhid });
@@ -280,7 +310,7 @@ export class KernelState {
       return;
     }
     const list = cur === undefined ? [] : Array.isArray(cur) ? cur.slice() : [cur];
-    if (!isDel && (nlFlags & NLM_F_REPLACE) && nexthopReannouncement(list, r, fam)) {
+    if (!isDel && nlFlags & NLM_F_REPLACE && nexthopReannouncement(list, r, fam)) {
       // Leave the aliases as they are (RTM_NEWNEXTHOP, which follows, refreshes their paths) and re-dump to be sure.
       addRecheck(res, fam);
       return;
@@ -306,8 +336,14 @@ export class KernelState {
     const type = typeName(m.type);
     const r: Route = {
       // Other route types (local, multicast...) are kept only as foreign aliases that shadow ours.
-      family: fam, prefix: m.prefix, table: m.table, protocol: m.protocol, type: type ?? 'blackhole',
-      metric: m.metric, tos: m.tos, nexthops: EMPTY,
+      family: fam,
+      prefix: m.prefix,
+      table: m.table,
+      protocol: m.protocol,
+      type: type ?? 'blackhole',
+      metric: m.metric,
+      tos: m.tos,
+      nexthops: EMPTY,
     };
     if (m.nhid !== 0) {
       r.nhid = m.nhid;
@@ -334,7 +370,7 @@ export class KernelState {
 
   private noteStripped(ifindex: number, fam: Fam): void {
     let s = this.strippedLinks.get(ifindex);
-    if (!s) this.strippedLinks.set(ifindex, s = new Set());
+    if (!s) this.strippedLinks.set(ifindex, (s = new Set()));
     s.add(fam);
   }
 
@@ -386,7 +422,8 @@ export class KernelState {
     if (next === undefined) map.delete(key);
     else map.set(key, next);
     this.reindex(key, prev, next);
-    const before = effectiveOf(prev, this.foreign), after = effectiveOf(next, this.foreign);
+    const before = effectiveOf(prev, this.foreign),
+      after = effectiveOf(next, this.foreign);
     if (before && !after) this.count--;
     else if (!before && after) this.count++;
     // A message applied beside a re-dump tells its change now (the dump's end tells the rest).
@@ -396,8 +433,12 @@ export class KernelState {
   private reindex(key: string, prev: Slot | undefined, next: Slot | undefined): void {
     // Single routes (or none) with the same nexthop object id, none included: nothing to move.
     if (!Array.isArray(prev) && !Array.isArray(next) && prev?.nhid === next?.nhid) return;
-    forEachAlias(prev, (r) => { if (r.nhid !== undefined) this.nhObjects.removeUser(r.nhid, key); });
-    forEachAlias(next, (r) => { if (r.nhid !== undefined) this.nhObjects.addUser(r.nhid, key); });
+    forEachAlias(prev, (r) => {
+      if (r.nhid !== undefined) this.nhObjects.removeUser(r.nhid, key);
+    });
+    forEachAlias(next, (r) => {
+      if (r.nhid !== undefined) this.nhObjects.addUser(r.nhid, key);
+    });
   }
 
   /** Keys (with their family) of the routes with a path through the link. */
@@ -507,7 +548,6 @@ export class KernelState {
       addRecheck(res, fam);
     }
   }
-
 }
 
 // ---------------------------------------------------------------- alias-list updates (pure)
@@ -612,13 +652,13 @@ function newV6(list: Route[], r: Route, nlFlags: number, multipath: boolean, res
     return keepIfOwn(list, cx);
   }
   if (list.length === 0) {
-    if (multipath && (nlFlags & NLM_F_APPEND) && !cx.foreign.has(r)) {
+    if (multipath && nlFlags & NLM_F_APPEND && !cx.foreign.has(r)) {
       // Siblings joined a group we do not hold (headed by another protocol's route): only a dump tells.
       addRecheck(res, 6);
       return undefined;
     }
     // A single path reported without EXCL means an entry of the same metric existed.
-    if (!multipath && (nlFlags & NLM_F_CREATE) && !(nlFlags & NLM_F_EXCL)) list.push(makePlaceholder(r, cx.foreign));
+    if (!multipath && nlFlags & NLM_F_CREATE && !(nlFlags & NLM_F_EXCL)) list.push(makePlaceholder(r, cx.foreign));
     list.push(r);
     return keepIfOwn(list, cx);
   }

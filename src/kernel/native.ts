@@ -53,15 +53,19 @@ export function loadNative(): NativeRtnl {
   if (cached) return cached;
   const file = findAddon();
   if (!file) {
-    throw new RtreflectError('ERR_NATIVE_MISSING',
-      'the native rtnetlink addon (build/Release/rtnl.node) is missing: run "npm run build:native" (needs build-essential and the Node headers)');
+    throw new RtreflectError(
+      'ERR_NATIVE_MISSING',
+      'the native rtnetlink addon (build/Release/rtnl.node) is missing: run "npm run build:native" (needs build-essential and the Node headers)',
+    );
   }
   try {
     cached = createRequire(import.meta.url)(file) as NativeRtnl;
   } catch (err) {
-    throw new RtreflectError('ERR_NATIVE_MISSING',
+    throw new RtreflectError(
+      'ERR_NATIVE_MISSING',
       `the native rtnetlink addon ${file} cannot be loaded (${(err as Error).message}): run "npm run build:native" to rebuild it for this Node version`,
-      { cause: err });
+      { cause: err },
+    );
   }
   return cached;
 }

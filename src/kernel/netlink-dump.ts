@@ -1,7 +1,20 @@
 import { RtreflectError } from '../util/errors.js';
 import {
-  AF_INET, AF_INET6, AF_UNSPEC, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN,
-  RTA_TABLE, RTM_GETADDR, RTM_GETLINK, RTM_GETNEXTHOP, RTM_GETROUTE, RT_TABLE_UNSPEC,
+  AF_INET,
+  AF_INET6,
+  AF_UNSPEC,
+  NLM_F_DUMP,
+  NLM_F_DUMP_INTR,
+  NLM_F_REQUEST,
+  NLMSG_DONE,
+  NLMSG_ERROR,
+  NLMSG_HDRLEN,
+  RTA_TABLE,
+  RTM_GETADDR,
+  RTM_GETLINK,
+  RTM_GETNEXTHOP,
+  RTM_GETROUTE,
+  RT_TABLE_UNSPEC,
 } from './netlink-constants.js';
 import { forEachMessage, type NlMsg } from './netlink-frame.js';
 import { errnoName, type NetlinkSocket, type OverrunInfo } from './netlink-socket.js';
@@ -32,7 +45,7 @@ const queues = new WeakMap<NetlinkSocket, Promise<unknown>>();
 const seqs = new WeakMap<NetlinkSocket, number>();
 
 function nextSeq(socket: NetlinkSocket): number {
-  const cur = seqs.get(socket) ?? (Math.floor(Math.random() * 0x7fffffff) + 1);
+  const cur = seqs.get(socket) ?? Math.floor(Math.random() * 0x7fffffff) + 1;
   const next = cur >= 0xfffffff0 ? 1 : cur + 1;
   seqs.set(socket, next);
   return next;
@@ -66,7 +79,7 @@ export function decodeNetlinkError(msg: NlMsg): { errno: number; text?: string }
     // int error; struct nlmsghdr (capped: header only, else the whole request); then TLVs.
     if (msg.payload.length < 4 + NLMSG_HDRLEN) return { errno };
     const origLen = msg.payload.readUInt32LE(4);
-    tlvOffset = 4 + ((msg.flags & NLM_F_CAPPED) ? NLMSG_HDRLEN : ((origLen + 3) & ~3));
+    tlvOffset = 4 + (msg.flags & NLM_F_CAPPED ? NLMSG_HDRLEN : (origLen + 3) & ~3);
   } else {
     tlvOffset = 4;
   }
@@ -105,10 +118,12 @@ export class DumpCollector {
         const { errno, text } = decodeNetlinkError(m);
         if (errno !== 0) {
           this.errno = errno;
-          this.error = new RtreflectError('ERR_NETLINK_DUMP',
+          this.error = new RtreflectError(
+            'ERR_NETLINK_DUMP',
             `kernel rejected the ${this.what} dump: ${errnoName(errno)}${text ? ` (${text})` : ''}` +
-            (errno === 22 ? '; with strict checking EINVAL means the request is malformed' : ''),
-            { details: { errno: errnoName(errno), text } });
+              (errno === 22 ? '; with strict checking EINVAL means the request is malformed' : ''),
+            { details: { errno: errnoName(errno), text } },
+          );
         }
         this.state = 'done';
         return true;
@@ -137,11 +152,16 @@ export class DumpCollector {
 function describe(request: Buffer): string {
   const type = request.length >= 6 ? request.readUInt16LE(4) : -1;
   switch (type) {
-    case RTM_GETROUTE: return 'route';
-    case RTM_GETLINK: return 'link';
-    case RTM_GETADDR: return 'address';
-    case RTM_GETNEXTHOP: return 'nexthop';
-    default: return `type-${type}`;
+    case RTM_GETROUTE:
+      return 'route';
+    case RTM_GETLINK:
+      return 'link';
+    case RTM_GETADDR:
+      return 'address';
+    case RTM_GETNEXTHOP:
+      return 'nexthop';
+    default:
+      return `type-${type}`;
   }
 }
 
@@ -212,13 +232,17 @@ async function dumpOnce(socket: NetlinkSocket, request: Buffer, opts: DumpOption
     }
     if (!collector.interrupted) return opts.onMessages ? undefined : collector.messages;
     if (opts.onMessages) {
-      throw new RtreflectError('ERR_DUMP_INTERRUPTED_STREAM',
+      throw new RtreflectError(
+        'ERR_DUMP_INTERRUPTED_STREAM',
         `the ${what} dump was interrupted by concurrent changes (NLM_F_DUMP_INTR) after batches were delivered: restart the resynchronisation`,
-        { userFacing: false });
+        { userFacing: false },
+      );
     }
   }
-  throw new RtreflectError('ERR_DUMP_INTERRUPTED',
-    `the ${what} dump was interrupted by concurrent changes ${maxAttempts} times in a row (NLM_F_DUMP_INTR); the kernel tables are changing too fast to read consistently`);
+  throw new RtreflectError(
+    'ERR_DUMP_INTERRUPTED',
+    `the ${what} dump was interrupted by concurrent changes ${maxAttempts} times in a row (NLM_F_DUMP_INTR); the kernel tables are changing too fast to read consistently`,
+  );
 }
 
 /**
@@ -234,8 +258,14 @@ export function netlinkDump(socket: NetlinkSocket, request: Buffer, opts: DumpOp
 export function netlinkDump(socket: NetlinkSocket, request: Buffer, opts?: DumpOptions): Promise<NlMsg[] | void>;
 export function netlinkDump(socket: NetlinkSocket, request: Buffer, opts: DumpOptions = {}): Promise<NlMsg[] | void> {
   const prev = queues.get(socket) ?? Promise.resolve();
-  const run = prev.then(() => dumpOnce(socket, request, opts), () => dumpOnce(socket, request, opts));
-  queues.set(socket, run.catch(() => undefined));
+  const run = prev.then(
+    () => dumpOnce(socket, request, opts),
+    () => dumpOnce(socket, request, opts),
+  );
+  queues.set(
+    socket,
+    run.catch(() => undefined),
+  );
   return run;
 }
 

@@ -47,24 +47,38 @@ export function forEachMessage(buf: Buffer, each: (m: FramedMsg) => boolean | vo
   while (off + NLMSG_HDRLEN <= buf.length) {
     const len = buf.readUInt32LE(off);
     if (len < NLMSG_HDRLEN || off + len > buf.length) {
-      throw new RtreflectError('ERR_NETLINK_MALFORMED',
-        `netlink message at byte ${off} claims length ${len} but ${buf.length - off} bytes remain (truncated or corrupt batch)`);
+      throw new RtreflectError(
+        'ERR_NETLINK_MALFORMED',
+        `netlink message at byte ${off} claims length ${len} but ${buf.length - off} bytes remain (truncated or corrupt batch)`,
+      );
     }
-    const m = new FramedMsg(buf.readUInt16LE(off + 4), buf.readUInt16LE(off + 6), buf.readUInt32LE(off + 8), buf.readUInt32LE(off + 12), buf, off + NLMSG_HDRLEN, off + len);
+    const m = new FramedMsg(
+      buf.readUInt16LE(off + 4),
+      buf.readUInt16LE(off + 6),
+      buf.readUInt32LE(off + 8),
+      buf.readUInt32LE(off + 12),
+      buf,
+      off + NLMSG_HDRLEN,
+      off + len,
+    );
     if (each(m) === true) return;
     off += align4(len);
   }
   if (off < buf.length) {
     // Fewer bytes than a header: a message cut short. (The reader pads each datagram to 4
     // bytes, which align4 above steps over; nothing else follows the last message.)
-    throw new RtreflectError('ERR_NETLINK_MALFORMED',
-      `netlink message at byte ${off} is truncated: ${buf.length - off} bytes remain, fewer than its ${NLMSG_HDRLEN}-byte header`);
+    throw new RtreflectError(
+      'ERR_NETLINK_MALFORMED',
+      `netlink message at byte ${off} is truncated: ${buf.length - off} bytes remain, fewer than its ${NLMSG_HDRLEN}-byte header`,
+    );
   }
 }
 
 /** The messages of a batch (see forEachMessage); throws, returning none, if any is malformed. */
 export function splitMessages(buf: Buffer): FramedMsg[] {
   const out: FramedMsg[] = [];
-  forEachMessage(buf, (m) => { out.push(m); });
+  forEachMessage(buf, (m) => {
+    out.push(m);
+  });
   return out;
 }

@@ -12,10 +12,34 @@ import { RtreflectError } from '../util/errors.js';
 import { addrToBytes, bytesToAddr, bytesToPrefix, parsePrefix } from '../util/ip.js';
 import { fnv1aBytes } from '../util/hash.js';
 import {
-  AF_INET, AF_INET6, IFA_ADDRESS, IFA_LOCAL, IFLA_IFNAME, NHA_BLACKHOLE, NHA_FDB, NHA_GATEWAY, NHA_GROUP,
-  NHA_GROUP_TYPE, NHA_ID, NHA_OIF, NLMSG_HDRLEN, RTA_DST, RTA_GATEWAY, RTA_MULTIPATH, RTA_NH_ID, RTA_OIF,
-  RTA_PRIORITY, RTA_TABLE, RTA_VIA, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWNEXTHOP, RTM_NEWROUTE, RTN_UNICAST,
-  RT_TABLE_COMPAT, RT_TABLE_MAIN,
+  AF_INET,
+  AF_INET6,
+  IFA_ADDRESS,
+  IFA_LOCAL,
+  IFLA_IFNAME,
+  NHA_BLACKHOLE,
+  NHA_FDB,
+  NHA_GATEWAY,
+  NHA_GROUP,
+  NHA_GROUP_TYPE,
+  NHA_ID,
+  NHA_OIF,
+  NLMSG_HDRLEN,
+  RTA_DST,
+  RTA_GATEWAY,
+  RTA_MULTIPATH,
+  RTA_NH_ID,
+  RTA_OIF,
+  RTA_PRIORITY,
+  RTA_TABLE,
+  RTA_VIA,
+  RTM_NEWADDR,
+  RTM_NEWLINK,
+  RTM_NEWNEXTHOP,
+  RTM_NEWROUTE,
+  RTN_UNICAST,
+  RT_TABLE_COMPAT,
+  RT_TABLE_MAIN,
 } from './netlink-constants.js';
 import { align4 } from './netlink-frame.js';
 
@@ -71,7 +95,11 @@ function addrText(buf: Buffer, at: number, len: number): string {
   const base = slot * 16;
   if (cachedLen[slot] === len) {
     let same = true;
-    for (let i = 0; i < len; i++) if (cachedBytes[base + i] !== buf[at + i]) { same = false; break; }
+    for (let i = 0; i < len; i++)
+      if (cachedBytes[base + i] !== buf[at + i]) {
+        same = false;
+        break;
+      }
     if (same) return cachedText[slot]!;
   }
   const text = bytesToAddr(buf, at, len);
@@ -177,7 +205,9 @@ function parseRoute(buf: Buffer, base: number, end: number): RouteMessage {
   let table = buf[base + 4]!;
   const flags = buf.readUInt32LE(base + 8);
   let dstAt = -1;
-  let metric = 0, nhid = 0, oif = 0;
+  let metric = 0,
+    nhid = 0,
+    oif = 0;
   let gateway: string | undefined;
   let nexthops: ParsedNextHop[] | undefined;
   let off = base + RTMSG_LEN;
@@ -189,17 +219,30 @@ function parseRoute(buf: Buffer, base: number, end: number): RouteMessage {
         if (len - 4 !== alen) malformed(`RTA_DST at offset ${off} has ${len - 4} bytes, expected ${alen} for address family ${family}`);
         dstAt = off + 4;
         break;
-      case RTA_TABLE: table = readU32(buf, off, len, 'RTA_TABLE'); break;
-      case RTA_PRIORITY: metric = readU32(buf, off, len, 'RTA_PRIORITY'); break;
-      case RTA_OIF: oif = readU32(buf, off, len, 'RTA_OIF'); break;
-      case RTA_NH_ID: nhid = readU32(buf, off, len, 'RTA_NH_ID'); break;
-      case RTA_GATEWAY: gateway = readAddr(buf, off, len, family, 'RTA_GATEWAY'); break;
-      case RTA_VIA: gateway = readVia(buf, off, len, 'route message'); break;
+      case RTA_TABLE:
+        table = readU32(buf, off, len, 'RTA_TABLE');
+        break;
+      case RTA_PRIORITY:
+        metric = readU32(buf, off, len, 'RTA_PRIORITY');
+        break;
+      case RTA_OIF:
+        oif = readU32(buf, off, len, 'RTA_OIF');
+        break;
+      case RTA_NH_ID:
+        nhid = readU32(buf, off, len, 'RTA_NH_ID');
+        break;
+      case RTA_GATEWAY:
+        gateway = readAddr(buf, off, len, family, 'RTA_GATEWAY');
+        break;
+      case RTA_VIA:
+        gateway = readVia(buf, off, len, 'route message');
+        break;
       case RTA_MULTIPATH:
         nexthops = [];
         parseMultipath(buf, off + 4, off + len, family, nexthops);
         break;
-      default: break;
+      default:
+        break;
     }
     off += align4(len);
   }
@@ -218,14 +261,29 @@ function parseRoute(buf: Buffer, base: number, end: number): RouteMessage {
     else nexthops = oif !== 0 ? [{ ifindex: oif, weight: 1, flags: flags & 0xff }] : [];
   }
   return {
-    family, dstLen, srcLen: buf[base + 2]!, tos: buf[base + 3]!, table, protocol: buf[base + 5]!, scope: buf[base + 6]!, type: buf[base + 7]!,
-    flags, prefix, metric, nhid, nexthops, multipath,
+    family,
+    dstLen,
+    srcLen: buf[base + 2]!,
+    tos: buf[base + 3]!,
+    table,
+    protocol: buf[base + 5]!,
+    scope: buf[base + 6]!,
+    type: buf[base + 7]!,
+    flags,
+    prefix,
+    metric,
+    nhid,
+    nexthops,
+    multipath,
   };
 }
 
 // ---------------------------------------------------------------- nexthop objects
 
-export interface NexthopGroupMember { id: number; /** 1..65536: weight + 1, with weight_high. */ weight: number }
+export interface NexthopGroupMember {
+  id: number;
+  /** 1..65536: weight + 1, with weight_high. */ weight: number;
+}
 
 export interface NexthopMessage {
   family: number;
@@ -247,18 +305,35 @@ export interface NexthopMessage {
 export function parseNexthopMessage(buf: Buffer): NexthopMessage {
   if (buf.length < NHMSG_LEN) malformed(`nexthop message payload is ${buf.length} bytes, shorter than struct nhmsg (${NHMSG_LEN})`);
   const m: NexthopMessage = {
-    family: buf[0]!, scope: buf[1]!, protocol: buf[2]!, flags: buf.readUInt32LE(4), id: 0, blackhole: false, oif: 0, fdb: false,
+    family: buf[0]!,
+    scope: buf[1]!,
+    protocol: buf[2]!,
+    flags: buf.readUInt32LE(4),
+    id: 0,
+    blackhole: false,
+    oif: 0,
+    fdb: false,
   };
   const end = buf.length;
   let off = NHMSG_LEN;
   while (off < end) {
     const len = attrLen(buf, off, end, 'nexthop message');
     switch (buf.readUInt16LE(off + 2) & NLA_TYPE_MASK) {
-      case NHA_ID: m.id = readU32(buf, off, len, 'NHA_ID'); break;
-      case NHA_OIF: m.oif = readU32(buf, off, len, 'NHA_OIF'); break;
-      case NHA_BLACKHOLE: m.blackhole = true; break;
-      case NHA_FDB: m.fdb = true; break;
-      case NHA_GATEWAY: m.gateway = readAddr(buf, off, len, m.family, 'NHA_GATEWAY'); break;
+      case NHA_ID:
+        m.id = readU32(buf, off, len, 'NHA_ID');
+        break;
+      case NHA_OIF:
+        m.oif = readU32(buf, off, len, 'NHA_OIF');
+        break;
+      case NHA_BLACKHOLE:
+        m.blackhole = true;
+        break;
+      case NHA_FDB:
+        m.fdb = true;
+        break;
+      case NHA_GATEWAY:
+        m.gateway = readAddr(buf, off, len, m.family, 'NHA_GATEWAY');
+        break;
       case NHA_GROUP_TYPE:
         if (len !== 6 && len !== 8) malformed(`NHA_GROUP_TYPE at offset ${off} has ${len - 4} bytes, expected 2`);
         m.groupType = buf.readUInt16LE(off + 4);
@@ -273,7 +348,8 @@ export function parseNexthopMessage(buf: Buffer): NexthopMessage {
         m.group = group;
         break;
       }
-      default: break;
+      default:
+        break;
     }
     off += align4(len);
   }
@@ -283,13 +359,24 @@ export function parseNexthopMessage(buf: Buffer): NexthopMessage {
 
 // ---------------------------------------------------------------- links and addresses
 
-export interface LinkMessage { family: number; type: number; ifindex: number; flags: number; change: number; ifname?: string }
+export interface LinkMessage {
+  family: number;
+  type: number;
+  ifindex: number;
+  flags: number;
+  change: number;
+  ifname?: string;
+}
 
 /** Parses an RTM_NEWLINK/RTM_DELLINK payload (struct ifinfomsg + IFLA_IFNAME). */
 export function parseLinkMessage(buf: Buffer): LinkMessage {
   if (buf.length < IFINFOMSG_LEN) malformed(`link message payload is ${buf.length} bytes, shorter than struct ifinfomsg (${IFINFOMSG_LEN})`);
   const m: LinkMessage = {
-    family: buf[0]!, type: buf.readUInt16LE(2), ifindex: buf.readInt32LE(4), flags: buf.readUInt32LE(8), change: buf.readUInt32LE(12),
+    family: buf[0]!,
+    type: buf.readUInt16LE(2),
+    ifindex: buf.readInt32LE(4),
+    flags: buf.readUInt32LE(8),
+    change: buf.readUInt32LE(12),
   };
   const end = buf.length;
   let off = IFINFOMSG_LEN;
@@ -305,7 +392,15 @@ export function parseLinkMessage(buf: Buffer): LinkMessage {
   return m;
 }
 
-export interface AddrMessage { family: number; prefixlen: number; flags: number; scope: number; ifindex: number; address?: string; local?: string }
+export interface AddrMessage {
+  family: number;
+  prefixlen: number;
+  flags: number;
+  scope: number;
+  ifindex: number;
+  address?: string;
+  local?: string;
+}
 
 /** Parses an RTM_NEWADDR/RTM_DELADDR payload (struct ifaddrmsg + IFA_ADDRESS/IFA_LOCAL). */
 export function parseAddrMessage(buf: Buffer): AddrMessage {
@@ -326,7 +421,11 @@ export function parseAddrMessage(buf: Buffer): AddrMessage {
 // ---------------------------------------------------------------- builders (tests, benchmarks)
 
 /** Header options of a crafted message. */
-export interface NlHeaderSpec { nlFlags?: number; seq?: number; pid?: number }
+export interface NlHeaderSpec {
+  nlFlags?: number;
+  seq?: number;
+  pid?: number;
+}
 
 /** Wraps a payload in a netlink header (padding the payload to 4 bytes). */
 export function encodeNetlinkMessage(type: number, payload: Buffer, h: NlHeaderSpec = {}): Buffer {
@@ -465,7 +564,10 @@ export function encodeNexthopMessage(s: NexthopSpec): Buffer {
   const attrs: Buffer[] = [hdr, encodeAttr(NHA_ID, u32(s.id))];
   if (s.group) {
     const g = Buffer.alloc(8 * s.group.length);
-    s.group.forEach((m, i) => { g.writeUInt32LE(m.id, i * 8); g[i * 8 + 4] = (m.weight ?? 1) - 1; });
+    s.group.forEach((m, i) => {
+      g.writeUInt32LE(m.id, i * 8);
+      g[i * 8 + 4] = (m.weight ?? 1) - 1;
+    });
     attrs.push(encodeAttr(NHA_GROUP, g), encodeAttr(NHA_GROUP_TYPE, Buffer.from([0, 0])));
   }
   if (s.blackhole) attrs.push(encodeAttr(NHA_BLACKHOLE, Buffer.alloc(0)));
@@ -474,7 +576,13 @@ export function encodeNexthopMessage(s: NexthopSpec): Buffer {
   return encodeNetlinkMessage(s.msgType ?? RTM_NEWNEXTHOP, Buffer.concat(attrs), s);
 }
 
-export interface LinkSpec extends NlHeaderSpec { msgType?: number; ifindex: number; ifname?: string; flags: number; change?: number }
+export interface LinkSpec extends NlHeaderSpec {
+  msgType?: number;
+  ifindex: number;
+  ifname?: string;
+  flags: number;
+  change?: number;
+}
 
 export function encodeLinkMessage(s: LinkSpec): Buffer {
   const hdr = Buffer.alloc(IFINFOMSG_LEN);
@@ -486,7 +594,13 @@ export function encodeLinkMessage(s: LinkSpec): Buffer {
   return encodeNetlinkMessage(s.msgType ?? RTM_NEWLINK, Buffer.concat(attrs), s);
 }
 
-export interface AddrSpec extends NlHeaderSpec { msgType?: number; ifindex: number; address: string; prefixlen: number; local?: string }
+export interface AddrSpec extends NlHeaderSpec {
+  msgType?: number;
+  ifindex: number;
+  address: string;
+  prefixlen: number;
+  local?: string;
+}
 
 export function encodeAddrMessage(s: AddrSpec): Buffer {
   const a = addrToBytes(s.address);

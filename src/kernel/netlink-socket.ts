@@ -160,8 +160,10 @@ export class NetlinkSocket extends EventEmitter {
     } else {
       const n = arg as number;
       const where = this.netns ? ` in network namespace "${this.netns}"` : '';
-      this.emit('error', new RtreflectError('ERR_NETLINK_RECV',
-        `netlink socket error${where} (${text ?? 'recv'}): ${errnoName(n)}`, { details: { errno: errnoName(n) } }));
+      this.emit(
+        'error',
+        new RtreflectError('ERR_NETLINK_RECV', `netlink socket error${where} (${text ?? 'recv'}): ${errnoName(n)}`, { details: { errno: errnoName(n) } }),
+      );
     }
   }
 }

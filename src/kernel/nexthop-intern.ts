@@ -9,7 +9,8 @@ import type { NextHop } from './route.js';
 export const EMPTY: NextHop[] = Object.freeze([]) as unknown as NextHop[];
 
 function nextHopOrder(a: NextHop, b: NextHop): number {
-  const ga = a.gateway ?? '', gb = b.gateway ?? '';
+  const ga = a.gateway ?? '',
+    gb = b.gateway ?? '';
   if (ga !== gb) return ga < gb ? -1 : 1;
   return (a.ifindex ?? 0) - (b.ifindex ?? 0);
 }

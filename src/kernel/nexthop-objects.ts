@@ -60,7 +60,7 @@ export class NexthopObjects {
       const mo = this.objects.get(m.id);
       if (!mo) continue;
       if (mo.blackhole) return { nexthops: EMPTY, blackhole: true };
-      if ((mo.flags & UNUSABLE) || (mo.oif !== 0 && p.linkDead(mo.oif, 0))) continue;
+      if (mo.flags & UNUSABLE || (mo.oif !== 0 && p.linkDead(mo.oif, 0))) continue;
       out.push(p.makeNextHop(mo.gateway, mo.oif, m.weight, (mo.flags & RTNH_F_ONLINK) !== 0));
     }
     return { nexthops: p.intern(out), blackhole: false };
@@ -73,12 +73,12 @@ export class NexthopObjects {
     if (o.group) {
       for (const m of o.group) {
         let s = this.groupsOf.get(m.id);
-        if (!s) this.groupsOf.set(m.id, s = new Set());
+        if (!s) this.groupsOf.set(m.id, (s = new Set()));
         s.add(o.id);
       }
     }
     this.objects.set(o.id, o);
-    return [o.id, ...this.groupsOf.get(o.id) ?? []];
+    return [o.id, ...(this.groupsOf.get(o.id) ?? [])];
   }
 
   /** Forgets the object and its memberships. Returns the groups that held it (the caller drops it from them). */
@@ -119,7 +119,7 @@ export class NexthopObjects {
 
   addUser(id: number, key: string): void {
     let s = this.users.get(id);
-    if (!s) this.users.set(id, s = new Set());
+    if (!s) this.users.set(id, (s = new Set()));
     s.add(key);
   }
 

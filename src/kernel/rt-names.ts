@@ -19,17 +19,44 @@ export interface RtNames {
 export const DEFAULT_RT_NAME_DIRS = ['/etc/iproute2', '/usr/lib/iproute2', '/usr/share/iproute2'];
 
 const BUILTIN_PROTOCOLS: [number, string][] = [
-  [0, 'unspec'], [1, 'redirect'], [2, 'kernel'], [3, 'boot'], [4, 'static'], [8, 'gated'], [9, 'ra'], [10, 'mrt'],
-  [11, 'zebra'], [12, 'bird'], [13, 'dnrouted'], [14, 'xorp'], [15, 'ntk'], [16, 'dhcp'], [18, 'keepalived'],
-  [42, 'babel'], [99, 'openr'], [186, 'bgp'], [187, 'isis'], [188, 'ospf'], [189, 'rip'], [192, 'eigrp'],
+  [0, 'unspec'],
+  [1, 'redirect'],
+  [2, 'kernel'],
+  [3, 'boot'],
+  [4, 'static'],
+  [8, 'gated'],
+  [9, 'ra'],
+  [10, 'mrt'],
+  [11, 'zebra'],
+  [12, 'bird'],
+  [13, 'dnrouted'],
+  [14, 'xorp'],
+  [15, 'ntk'],
+  [16, 'dhcp'],
+  [18, 'keepalived'],
+  [42, 'babel'],
+  [99, 'openr'],
+  [186, 'bgp'],
+  [187, 'isis'],
+  [188, 'ospf'],
+  [189, 'rip'],
+  [192, 'eigrp'],
 ];
-const BUILTIN_TABLES: [number, string][] = [[0, 'unspec'], [253, 'default'], [254, 'main'], [255, 'local']];
+const BUILTIN_TABLES: [number, string][] = [
+  [0, 'unspec'],
+  [253, 'default'],
+  [254, 'main'],
+  [255, 'local'],
+];
 
 /**
  * Name → number and number → name, kept apart: a drop-in that gives a name a new number (FRR's
  * frr.conf: 196 static) moves the name, but the old number keeps its name for display, as in iproute2.
  */
-interface NameTable { byName: Map<string, number>; byNumber: Map<number, string> }
+interface NameTable {
+  byName: Map<string, number>;
+  byNumber: Map<number, string>;
+}
 
 /** Parses "NUMBER NAME" lines ('#' comments, decimal or 0x hex); bad lines are skipped like iproute2 does. */
 function parseNameFile(text: string, max: number, into: NameTable): void {
@@ -60,7 +87,9 @@ function loadInto(dirs: string[], base: string, max: number, into: NameTable): v
     if (main !== undefined) parseNameFile(main, max, into);
     let entries: string[] = [];
     try {
-      entries = readdirSync(join(dir, `${base}.d`)).filter((f) => f.endsWith('.conf')).sort();
+      entries = readdirSync(join(dir, `${base}.d`))
+        .filter((f) => f.endsWith('.conf'))
+        .sort();
     } catch {
       continue;
     }
@@ -91,8 +120,11 @@ export function loadRtNames(opts: { dirs?: string[] } = {}): RtNames {
 }
 
 function known(m: Map<string, number>, skipUnspec: boolean): string {
-  return [...m].filter(([name]) => !(skipUnspec && name === 'unspec')).sort((a, b) => a[1] - b[1])
-    .map(([name, n]) => `${name} (${n})`).join(', ');
+  return [...m]
+    .filter(([name]) => !(skipUnspec && name === 'unspec'))
+    .sort((a, b) => a[1] - b[1])
+    .map(([name, n]) => `${name} (${n})`)
+    .join(', ');
 }
 
 function parseNumber(text: string): number | undefined {
@@ -111,7 +143,10 @@ export function resolveProtocol(names: RtNames, text: string): number {
   }
   const v = names.protocols.get(t);
   if (v === undefined) {
-    throw new RtreflectError('ERR_UNKNOWN_PROTOCOL', `unknown routing protocol "${t}"; known: ${known(names.protocols, true)} (or give a number 0..255; names come from rt_protos)`);
+    throw new RtreflectError(
+      'ERR_UNKNOWN_PROTOCOL',
+      `unknown routing protocol "${t}"; known: ${known(names.protocols, true)} (or give a number 0..255; names come from rt_protos)`,
+    );
   }
   return v;
 }
@@ -126,14 +161,21 @@ export function resolveTable(names: RtNames, text: string): number {
   }
   const v = names.tables.get(t);
   if (v === undefined || v === 0) {
-    throw new RtreflectError('ERR_UNKNOWN_TABLE', `unknown routing table "${t}"; known: ${known(names.tables, true)} (or give a number 1..4294967295; names come from rt_tables)`);
+    throw new RtreflectError(
+      'ERR_UNKNOWN_TABLE',
+      `unknown routing table "${t}"; known: ${known(names.tables, true)} (or give a number 1..4294967295; names come from rt_tables)`,
+    );
   }
   return v;
 }
 
 /** "bird,static" or "12, 4" → [12, 4] (duplicates removed, order kept). */
 export function parseProtocolList(names: RtNames, csv: string): number[] {
-  const items = csv.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  if (items.length === 0) throw new RtreflectError('ERR_UNKNOWN_PROTOCOL', `empty routing protocol list "${csv}"; give names or numbers separated by commas, e.g. "bird,static"`);
+  const items = csv
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  if (items.length === 0)
+    throw new RtreflectError('ERR_UNKNOWN_PROTOCOL', `empty routing protocol list "${csv}"; give names or numbers separated by commas, e.g. "bird,static"`);
   return [...new Set(items.map((s) => resolveProtocol(names, s)))];
 }

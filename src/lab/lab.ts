@@ -70,16 +70,17 @@ export function birdConfig(routes: number, routerId: string): string {
   const v4: string[] = [];
   const v6: string[] = [];
   for (let i = 0; i < routes; i++) {
-    const a = 10 + Math.floor(i / 256), b = i % 256;
+    const a = 10 + Math.floor(i / 256),
+      b = i % 256;
     // Every tenth route is ECMP with weights, the rest single-path.
-    v4.push(i % 10 === 0
-      ? `  route 100.${a}.${b}.0/24 via 192.0.2.10 weight 2 via 192.0.2.11 weight 1;`
-      : `  route 100.${a}.${b}.0/24 via 192.0.2.10;`);
+    v4.push(i % 10 === 0 ? `  route 100.${a}.${b}.0/24 via 192.0.2.10 weight 2 via 192.0.2.11 weight 1;` : `  route 100.${a}.${b}.0/24 via 192.0.2.10;`);
   }
   for (let i = 0; i < Math.max(1, Math.floor(routes / 10)); i++) {
-    v6.push(i % 5 === 0
-      ? `  route 2001:db8:${(0x100 + i).toString(16)}::/48 via 2001:db8:ffff::10 via 2001:db8:ffff::11;`
-      : `  route 2001:db8:${(0x100 + i).toString(16)}::/48 via 2001:db8:ffff::10;`);
+    v6.push(
+      i % 5 === 0
+        ? `  route 2001:db8:${(0x100 + i).toString(16)}::/48 via 2001:db8:ffff::10 via 2001:db8:ffff::11;`
+        : `  route 2001:db8:${(0x100 + i).toString(16)}::/48 via 2001:db8:ffff::10;`,
+    );
   }
   return `router id ${routerId};
 protocol device {}
@@ -127,13 +128,20 @@ log:
 }
 
 function peerGobgpdConfig(): string {
-  return JSON.stringify({
-    global: { config: { as: 65002, 'router-id': PEER_V4, port: 179 } },
-    neighbors: [[ROUTER_V4, 'ipv4-unicast'], [ROUTER_V6, 'ipv6-unicast']].map(([addr, fam]) => ({
-      config: { 'neighbor-address': addr, 'peer-as': 65001 },
-      'afi-safis': [{ config: { 'afi-safi-name': fam }, 'add-paths': { config: { receive: true } } }],
-    })),
-  }, null, 2);
+  return JSON.stringify(
+    {
+      global: { config: { as: 65002, 'router-id': PEER_V4, port: 179 } },
+      neighbors: [
+        [ROUTER_V4, 'ipv4-unicast'],
+        [ROUTER_V6, 'ipv6-unicast'],
+      ].map(([addr, fam]) => ({
+        config: { 'neighbor-address': addr, 'peer-as': 65001 },
+        'afi-safis': [{ config: { 'afi-safi-name': fam }, 'add-paths': { config: { receive: true } } }],
+      })),
+    },
+    null,
+    2,
+  );
 }
 
 /** Counts of what the peer's gobgpd learned: [ipv4 destinations, ipv4 paths, ipv6 destinations, ipv6 paths]. */
@@ -157,10 +165,15 @@ export async function labUp(o: LabOptions): Promise<void> {
   if (process.getuid?.() !== 0) throw new RtreflectError('ERR_LAB', 'the lab creates network namespaces: run it as root');
   if (readState(o.dir)) throw new RtreflectError('ERR_LAB', `a lab is already up (state in ${o.dir}); run "rtreflect lab down" first`);
   for (const bin of ['bird', 'gobgpd', 'gobgp']) {
-    try { run('sh', ['-c', `command -v ${bin}`]); } catch { throw new RtreflectError('ERR_LAB', `${bin} is not installed; run scripts/setup (it installs bird2 and gobgpd)`); }
+    try {
+      run('sh', ['-c', `command -v ${bin}`]);
+    } catch {
+      throw new RtreflectError('ERR_LAB', `${bin} is not installed; run scripts/setup (it installs bird2 and gobgpd)`);
+    }
   }
   mkdirSync(o.dir, { recursive: true, mode: 0o750 });
-  const router = `${o.prefix}-router`, peer = `${o.prefix}-peer`;
+  const router = `${o.prefix}-router`,
+    peer = `${o.prefix}-peer`;
   const state: LabState = { prefix: o.prefix, namespaces: [], pids: {}, routes: o.routes, created: new Date().toISOString() };
   saveState(o.dir, state);
   try {
@@ -172,42 +185,81 @@ export async function labUp(o: LabOptions): Promise<void> {
       run('ip', ['netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0']);
     }
     run('ip', ['-n', router, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', peer]);
-    run('ip', ['-n', router, '-batch', '-'], { input: [
-      `addr add ${ROUTER_V4}/30 dev eth0`, `addr add ${ROUTER_V6}/64 dev eth0 nodad`, 'link set eth0 up',
-      // The next hops' subnet, on a veth pair (some kernels have no dummy links).
-      'link add nh0 type veth peer name nh1', 'addr add 192.0.2.1/24 dev nh0',
-      'addr add 2001:db8:ffff::1/64 dev nh0 nodad', 'link set nh0 up', 'link set nh1 up',
-    ].join('\n') + '\n' });
-    run('ip', ['-n', peer, '-batch', '-'], { input: [
-      `addr add ${PEER_V4}/30 dev eth0`, `addr add ${PEER_V6}/64 dev eth0 nodad`, 'link set eth0 up',
-    ].join('\n') + '\n' });
+    run('ip', ['-n', router, '-batch', '-'], {
+      input:
+        [
+          `addr add ${ROUTER_V4}/30 dev eth0`,
+          `addr add ${ROUTER_V6}/64 dev eth0 nodad`,
+          'link set eth0 up',
+          // The next hops' subnet, on a veth pair (some kernels have no dummy links).
+          'link add nh0 type veth peer name nh1',
+          'addr add 192.0.2.1/24 dev nh0',
+          'addr add 2001:db8:ffff::1/64 dev nh0 nodad',
+          'link set nh0 up',
+          'link set nh1 up',
+        ].join('\n') + '\n',
+    });
+    run('ip', ['-n', peer, '-batch', '-'], {
+      input: [`addr add ${PEER_V4}/30 dev eth0`, `addr add ${PEER_V6}/64 dev eth0 nodad`, 'link set eth0 up'].join('\n') + '\n',
+    });
 
     writeFileSync(join(o.dir, 'bird.conf'), birdConfig(o.routes, ROUTER_V4));
-    state.pids.bird = spawnIn(router, join(o.dir, 'bird.log'), ['bird', '-f', '-c', join(o.dir, 'bird.conf'), '-s', join(o.dir, 'bird.ctl'), '-P', join(o.dir, 'bird.pid')]);
+    state.pids.bird = spawnIn(router, join(o.dir, 'bird.log'), [
+      'bird',
+      '-f',
+      '-c',
+      join(o.dir, 'bird.conf'),
+      '-s',
+      join(o.dir, 'bird.ctl'),
+      '-P',
+      join(o.dir, 'bird.pid'),
+    ]);
     saveState(o.dir, state);
 
     writeFileSync(join(o.dir, 'peer-gobgpd.json'), peerGobgpdConfig());
-    state.pids.peerGobgpd = spawnIn(peer, join(o.dir, 'peer-gobgpd.log'),
-      ['gobgpd', '-t', 'json', '-f', join(o.dir, 'peer-gobgpd.json'), '--api-hosts', `127.0.0.1:${PEER_GRPC_PORT}`, '--pprof-disable']);
+    state.pids.peerGobgpd = spawnIn(peer, join(o.dir, 'peer-gobgpd.log'), [
+      'gobgpd',
+      '-t',
+      'json',
+      '-f',
+      join(o.dir, 'peer-gobgpd.json'),
+      '--api-hosts',
+      `127.0.0.1:${PEER_GRPC_PORT}`,
+      '--pprof-disable',
+    ]);
     saveState(o.dir, state);
 
     writeFileSync(join(o.dir, 'rtreflect.yaml'), rtreflectConfig(o.dir));
-    state.pids.rtreflect = spawnIn(router, join(o.dir, 'rtreflect.log'),
+    state.pids.rtreflect = spawnIn(
+      router,
+      join(o.dir, 'rtreflect.log'),
       [process.execPath, cliPath(), 'run', '--config', join(o.dir, 'rtreflect.yaml')],
       // The sidecar gobgpd's files go in the lab's dir, not /run/rtreflect (two labs, or a real rtreflect, may share the host).
-      { ...process.env, RUNTIME_DIRECTORY: o.dir, RTREFLECT_LOG_FORMAT: 'json' });
+      { ...process.env, RUNTIME_DIRECTORY: o.dir, RTREFLECT_LOG_FORMAT: 'json' },
+    );
     saveState(o.dir, state);
-    log(`lab: namespaces ${router} and ${peer}; BIRD exports ${o.routes} IPv4 + ${Math.max(1, Math.floor(o.routes / 10))} IPv6 routes; waiting for the peer to learn them`);
+    log(
+      `lab: namespaces ${router} and ${peer}; BIRD exports ${o.routes} IPv4 + ${Math.max(1, Math.floor(o.routes / 10))} IPv6 routes; waiting for the peer to learn them`,
+    );
 
-    const want4 = o.routes, want6 = Math.max(1, Math.floor(o.routes / 10));
+    const want4 = o.routes,
+      want6 = Math.max(1, Math.floor(o.routes / 10));
     const deadline = Date.now() + 90_000;
     let c = { v4: { destinations: 0, paths: 0 }, v6: { destinations: 0, paths: 0 } };
     while (Date.now() < deadline) {
       await sleep(1000);
       for (const [name, pid] of Object.entries(state.pids)) {
-        if (!alive(pid)) throw new RtreflectError('ERR_LAB', `${name} (pid ${pid}) exited; ${lastLogLine(join(o.dir, `${name === 'peerGobgpd' ? 'peer-gobgpd' : name}.log`))}`);
+        if (!alive(pid))
+          throw new RtreflectError(
+            'ERR_LAB',
+            `${name} (pid ${pid}) exited; ${lastLogLine(join(o.dir, `${name === 'peerGobgpd' ? 'peer-gobgpd' : name}.log`))}`,
+          );
       }
-      try { c = peerRibCounts(o.prefix); } catch { continue; }
+      try {
+        c = peerRibCounts(o.prefix);
+      } catch {
+        continue;
+      }
       if (c.v4.destinations >= want4 && c.v6.destinations >= want6) break;
     }
     log(`lab: peer learned ${c.v4.destinations} IPv4 prefixes (${c.v4.paths} paths) and ${c.v6.destinations} IPv6 prefixes (${c.v6.paths} paths)`);
@@ -233,7 +285,9 @@ export function lastLogLine(path: string): string {
   try {
     const j = JSON.parse(line) as { msg?: unknown; err?: unknown };
     if (typeof j.msg === 'string') return `its log ended with: ${j.msg}${typeof j.err === 'string' ? `: ${j.err}` : ''}`;
-  } catch { /* not JSON: the line as it is */ }
+  } catch {
+    /* not JSON: the line as it is */
+  }
   return `its log ended with: ${line}`;
 }
 
@@ -259,10 +313,19 @@ function alive(pid: number): boolean {
 
 async function stopPid(pid: number, graceMs: number): Promise<void> {
   if (!alive(pid)) return;
-  try { process.kill(pid, 'SIGTERM'); } catch { return; }
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
   const until = Date.now() + graceMs;
   while (Date.now() < until && alive(pid)) await sleep(100);
-  if (alive(pid)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+  if (alive(pid))
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
   const hard = Date.now() + 2000;
   while (Date.now() < hard && alive(pid)) await sleep(50);
 }
@@ -282,9 +345,17 @@ export async function labDown(o: Pick<LabOptions, 'dir' | 'log'>): Promise<void>
   for (const ns of state.namespaces) {
     // Anything still running inside a namespace we made is ours (e.g. an orphaned sidecar).
     let pids: string[] = [];
-    try { pids = run('ip', ['netns', 'pids', ns]).split(/\s+/).filter(Boolean); } catch { /* namespace gone */ }
+    try {
+      pids = run('ip', ['netns', 'pids', ns]).split(/\s+/).filter(Boolean);
+    } catch {
+      /* namespace gone */
+    }
     for (const p of pids) await stopPid(Number(p), 2000);
-    try { run('ip', ['netns', 'del', ns]); } catch { /* already gone */ }
+    try {
+      run('ip', ['netns', 'del', ns]);
+    } catch {
+      /* already gone */
+    }
   }
   rmSync(o.dir, { recursive: true, force: true });
   log(`lab: removed namespaces ${state.namespaces.join(', ')} and ${o.dir}`);
@@ -297,7 +368,9 @@ export function labStatus(o: Pick<LabOptions, 'dir' | 'log'>): LabState | undefi
     log('lab: down');
     return undefined;
   }
-  const procs = Object.entries(state.pids).map(([n, p]) => `${n} ${p} ${alive(p) ? 'running' : 'DEAD'}`).join(', ');
+  const procs = Object.entries(state.pids)
+    .map(([n, p]) => `${n} ${p} ${alive(p) ? 'running' : 'DEAD'}`)
+    .join(', ');
   log(`lab: up since ${state.created}; namespaces ${state.namespaces.join(', ')}; ${procs}`);
   try {
     const c = peerRibCounts(state.prefix);

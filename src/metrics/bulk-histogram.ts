@@ -44,7 +44,10 @@ export class BulkHistogram {
     if (have) return have.observe;
     const bounds = this.bounds;
     const series: Series = {
-      labels: { [this.labelName]: labelValue }, counts: new Float64Array(bounds.length + 1), sum: 0, count: 0,
+      labels: { [this.labelName]: labelValue },
+      counts: new Float64Array(bounds.length + 1),
+      sum: 0,
+      count: 0,
       observe: (value: number): void => {
         if (!Number.isFinite(value)) return;
         let i = 0;

@@ -25,7 +25,10 @@ export class Metrics {
    */
   private readonly eventCounts = { add: 0, del: 0 };
   readonly kernelEvents = new Counter({
-    name: 'rtreflect_kernel_events_total', help: 'Normalized kernel route events', labelNames: ['type'], registers: [this.registry],
+    name: 'rtreflect_kernel_events_total',
+    help: 'Normalized kernel route events',
+    labelNames: ['type'],
+    registers: [this.registry],
     collect: () => {
       for (const type of ['add', 'del'] as const) {
         if (this.eventCounts[type] > 0) this.kernelEvents.inc({ type }, this.eventCounts[type]);
@@ -34,19 +37,39 @@ export class Metrics {
     },
   });
   readonly filtered = new Counter({ name: 'rtreflect_routes_filtered_total', help: 'Routes dropped by the handler chain', registers: [this.registry] });
-  readonly overruns = new Counter({ name: 'rtreflect_kernel_overruns_total', help: 'Netlink receive buffer overruns (events lost)', registers: [this.registry] });
-  readonly resyncs = new Counter({ name: 'rtreflect_resyncs_total', help: 'Finished resyncs: scope kernel (re-dump) or sink (sink compared and repaired), by trigger', labelNames: ['scope', 'trigger'], registers: [this.registry] });
-  readonly sinkWrites = new Counter({ name: 'rtreflect_sink_writes_total', help: 'Routes written to a sink', labelNames: ['sink', 'op'], registers: [this.registry] });
+  readonly overruns = new Counter({
+    name: 'rtreflect_kernel_overruns_total',
+    help: 'Netlink receive buffer overruns (events lost)',
+    registers: [this.registry],
+  });
+  readonly resyncs = new Counter({
+    name: 'rtreflect_resyncs_total',
+    help: 'Finished resyncs: scope kernel (re-dump) or sink (sink compared and repaired), by trigger',
+    labelNames: ['scope', 'trigger'],
+    registers: [this.registry],
+  });
+  readonly sinkWrites = new Counter({
+    name: 'rtreflect_sink_writes_total',
+    help: 'Routes written to a sink',
+    labelNames: ['sink', 'op'],
+    registers: [this.registry],
+  });
   readonly sinkErrors = new Counter({ name: 'rtreflect_sink_errors_total', help: 'Sink write errors', labelNames: ['sink'], registers: [this.registry] });
   readonly holdDowns = new Counter({ name: 'rtreflect_hold_down_engaged_total', help: 'Times hold-down engaged', registers: [this.registry] });
   /** One observation per route written: a full table's load makes a million of them. */
   readonly latency = new BulkHistogram(
-    'rtreflect_kernel_to_sink_seconds', 'Time from a kernel change to its write into a sink', 'sink',
-    [0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30], this.registry,
+    'rtreflect_kernel_to_sink_seconds',
+    'Time from a kernel change to its write into a sink',
+    'sink',
+    [0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+    this.registry,
   );
   readonly resyncDuration = new Histogram({
-    name: 'rtreflect_resync_duration_seconds', help: 'Resync duration', labelNames: ['scope'],
-    buckets: [0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120], registers: [this.registry],
+    name: 'rtreflect_resync_duration_seconds',
+    help: 'Resync duration',
+    labelNames: ['scope'],
+    buckets: [0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120],
+    registers: [this.registry],
   });
   private server: Server | undefined;
   private lastWrites = new Map<string, { w: number; d: number; e: number }>();
@@ -55,15 +78,27 @@ export class Metrics {
     const self = this;
     // Gauges read live state once per scrape.
     new Gauge({
-      name: 'rtreflect_kernel_routes', help: 'Kernel routes of the selected protocols', registers: [this.registry],
-      collect() { this.set(kernelRoutes()); },
+      name: 'rtreflect_kernel_routes',
+      help: 'Kernel routes of the selected protocols',
+      registers: [this.registry],
+      collect() {
+        this.set(kernelRoutes());
+      },
     });
     new Gauge({
-      name: 'rtreflect_sink_up', help: 'Sink connection state (1 up, 0 not)', labelNames: ['sink'], registers: [this.registry],
-      collect() { for (const s of sinkStatus()) this.set({ sink: s.name }, s.state === 'up' ? 1 : 0); },
+      name: 'rtreflect_sink_up',
+      help: 'Sink connection state (1 up, 0 not)',
+      labelNames: ['sink'],
+      registers: [this.registry],
+      collect() {
+        for (const s of sinkStatus()) this.set({ sink: s.name }, s.state === 'up' ? 1 : 0);
+      },
     });
     new Gauge({
-      name: 'rtreflect_sink_routes', help: 'Routes per sink: desired, applied, pending', labelNames: ['sink', 'state'], registers: [this.registry],
+      name: 'rtreflect_sink_routes',
+      help: 'Routes per sink: desired, applied, pending',
+      labelNames: ['sink', 'state'],
+      registers: [this.registry],
       collect() {
         for (const s of sinkStatus()) {
           this.set({ sink: s.name, state: 'desired' }, s.desired);
@@ -76,20 +111,29 @@ export class Metrics {
     new Gauge({
       name: 'rtreflect_sink_verifying',
       help: 'A resync is comparing what the sink holds with the kernel (writes go on meanwhile): 1, else 0',
-      labelNames: ['sink'], registers: [this.registry],
-      collect() { for (const s of sinkStatus()) this.set({ sink: s.name }, s.resync ? 1 : 0); },
+      labelNames: ['sink'],
+      registers: [this.registry],
+      collect() {
+        for (const s of sinkStatus()) this.set({ sink: s.name }, s.resync ? 1 : 0);
+      },
     });
     new Gauge({
-      name: 'rtreflect_sink_verify_read_entries', help: 'Entries the resync under way has read from the sink so far (0 when none runs)',
-      labelNames: ['sink'], registers: [this.registry],
-      collect() { for (const s of sinkStatus()) this.set({ sink: s.name }, s.resync?.read ?? 0); },
+      name: 'rtreflect_sink_verify_read_entries',
+      help: 'Entries the resync under way has read from the sink so far (0 when none runs)',
+      labelNames: ['sink'],
+      registers: [this.registry],
+      collect() {
+        for (const s of sinkStatus()) this.set({ sink: s.name }, s.resync?.read ?? 0);
+      },
     });
     collectDefaultMetrics({ register: this.registry, prefix: 'rtreflect_' });
   }
 
   observer(): Partial<ReflectorObserver> {
     return {
-      kernelEvent: (op) => { this.eventCounts[op]++; },
+      kernelEvent: (op) => {
+        this.eventCounts[op]++;
+      },
       filtered: () => this.filtered.inc(),
       // child() keeps one observe function per sink: one map lookup per route written.
       latency: (sink, s) => this.latency.child(sink)(s),
@@ -97,7 +141,9 @@ export class Metrics {
         this.resyncs.inc({ scope: 'sink', trigger: resyncTrigger(rec.reason) });
         this.resyncDuration.observe({ scope: 'sink' }, rec.durationMs / 1000);
       },
-      holdDown: (state) => { if (state === 'engaged') this.holdDowns.inc(); },
+      holdDown: (state) => {
+        if (state === 'engaged') this.holdDowns.inc();
+      },
     };
   }
 
@@ -117,12 +163,17 @@ export class Metrics {
         res.writeHead(404).end('see /metrics\n');
         return;
       }
-      this.registry.metrics().then((body) => {
-        res.writeHead(200, { 'content-type': this.registry.contentType }).end(body);
-      }, (err: Error) => res.writeHead(500).end(err.message));
+      this.registry.metrics().then(
+        (body) => {
+          res.writeHead(200, { 'content-type': this.registry.contentType }).end(body);
+        },
+        (err: Error) => res.writeHead(500).end(err.message),
+      );
     });
     await new Promise<void>((resolve, reject) => {
-      this.server!.once('error', (err: NodeJS.ErrnoException) => reject(new RtreflectError('ERR_METRICS_LISTEN', `metrics.listen ${address}: ${err.code ?? err.message}`)));
+      this.server!.once('error', (err: NodeJS.ErrnoException) =>
+        reject(new RtreflectError('ERR_METRICS_LISTEN', `metrics.listen ${address}: ${err.code ?? err.message}`)),
+      );
       this.server!.listen(port, host, () => resolve());
     });
     logger.info({ address }, 'metrics listening');

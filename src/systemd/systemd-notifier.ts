@@ -12,7 +12,11 @@ export class SystemdNotifier {
   private readonly socketPath: string | undefined;
   private watchdog: NodeJS.Timeout | undefined;
 
-  constructor(private readonly send: SendFn, private readonly logger: Logger, env: NodeJS.ProcessEnv = process.env) {
+  constructor(
+    private readonly send: SendFn,
+    private readonly logger: Logger,
+    env: NodeJS.ProcessEnv = process.env,
+  ) {
     this.socketPath = env.NOTIFY_SOCKET || undefined;
     const usec = Number(env.WATCHDOG_USEC);
     const pidOk = !env.WATCHDOG_PID || Number(env.WATCHDOG_PID) === process.pid;

@@ -16,7 +16,9 @@ function hexDigit(c: number): number {
  * explains; out may hold part of it).
  */
 export function writeDottedQuad(t: string, out: Uint8Array, off = 0, end = t.length): boolean {
-  let octet = 0, v = 0, digits = 0;
+  let octet = 0,
+    v = 0,
+    digits = 0;
   for (let i = 0; i < end; i++) {
     const c = t.charCodeAt(i);
     if (c >= 48 && c <= 57) {
@@ -25,7 +27,8 @@ export function writeDottedQuad(t: string, out: Uint8Array, off = 0, end = t.len
       if (++digits > 3 || v > 255) return false;
     } else if (c === 46 && digits > 0 && octet < 3) {
       out[off + octet++] = v;
-      v = 0; digits = 0;
+      v = 0;
+      digits = 0;
     } else return false;
   }
   if (octet !== 3 || digits === 0) return false;
@@ -48,10 +51,16 @@ const groupScratch = new Uint16Array(8);
  */
 export function writeHexGroups(t: string, out: Uint8Array, off = 0): boolean {
   const n = t.length;
-  let i = 0, count = 0, gap = -1;
-  if (n >= 2 && t.charCodeAt(0) === 58 && t.charCodeAt(1) === 58) { gap = 0; i = 2; }
+  let i = 0,
+    count = 0,
+    gap = -1;
+  if (n >= 2 && t.charCodeAt(0) === 58 && t.charCodeAt(1) === 58) {
+    gap = 0;
+    i = 2;
+  }
   while (i < n) {
-    let v = 0, digits = 0;
+    let v = 0,
+      digits = 0;
     for (; i < n && digits <= 4; i++) {
       const d = hexDigit(t.charCodeAt(i));
       if (d < 0) break;
@@ -104,7 +113,7 @@ export function addrToBytes(text: string): Uint8Array {
     const b = tail.split('.').map(Number);
     s = s.slice(0, lastColon + 1) + ((b[0]! << 8) | b[1]!).toString(16) + ':' + ((b[2]! << 8) | b[3]!).toString(16);
   }
-  const [head, rest] = s.includes('::') ? s.split('::') as [string, string] : [s, undefined];
+  const [head, rest] = s.includes('::') ? (s.split('::') as [string, string]) : [s, undefined];
   const headGroups = head ? head.split(':') : [];
   const tailGroups = rest !== undefined && rest !== '' ? rest.split(':') : [];
   const groups = rest === undefined ? headGroups : [...headGroups, ...Array(8 - headGroups.length - tailGroups.length).fill('0'), ...tailGroups];
@@ -151,12 +160,19 @@ function putAddr(buf: Uint8Array, off: number, len: number): number {
   }
   if (len !== 16) throw new RtreflectError('ERR_BAD_ADDRESS', `an address is 4 or 16 bytes long, not ${len}`);
   // Compress the longest run (>= 2) of zero groups, the first one on a tie.
-  let bestStart = -1, bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (buf[off + i * 2] !== 0 || buf[off + i * 2 + 1] !== 0) { i++; continue; }
+  let bestStart = -1,
+    bestLen = 0;
+  for (let i = 0; i < 8;) {
+    if (buf[off + i * 2] !== 0 || buf[off + i * 2 + 1] !== 0) {
+      i++;
+      continue;
+    }
     let j = i;
     while (j < 8 && buf[off + j * 2] === 0 && buf[off + j * 2 + 1] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) { bestStart = i; bestLen = j - i; }
+    if (j - i > bestLen && j - i >= 2) {
+      bestStart = i;
+      bestLen = j - i;
+    }
     i = j;
   }
   for (let i = 0; i < 8; i++) {
@@ -201,7 +217,11 @@ export function canonicalAddr(addr: string): string {
   return bytesToAddr(addrToBytes(addr));
 }
 
-export interface Prefix { family: Family; addr: Uint8Array; len: number }
+export interface Prefix {
+  family: Family;
+  addr: Uint8Array;
+  len: number;
+}
 
 /** Parses "a.b.c.d/n" or "x::/n" (a bare address is a host prefix); host bits must be zero unless `mask` is set. */
 export function parsePrefix(text: string, opts: { mask?: boolean } = {}): Prefix {

@@ -9,7 +9,7 @@ export type { Logger };
 export function createLogger(opts: { level?: LevelWithSilent; pretty?: boolean; name?: string } = {}): Logger {
   const envPretty = process.env.RTREFLECT_LOG_FORMAT;
   const pretty = opts.pretty ?? (envPretty ? envPretty === 'pretty' : process.stderr.isTTY === true);
-  const level = opts.level ?? ((process.env.RTREFLECT_LOG_LEVEL as LevelWithSilent | undefined) ?? 'info');
+  const level = opts.level ?? (process.env.RTREFLECT_LOG_LEVEL as LevelWithSilent | undefined) ?? 'info';
   if (pretty) {
     return pino({
       name: opts.name ?? 'rtreflect',

@@ -41,7 +41,10 @@ function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
   return new Promise((resolve) => {
     const t = setTimeout(() => resolve(false), ms);
-    child.once('exit', () => { clearTimeout(t); resolve(true); });
+    child.once('exit', () => {
+      clearTimeout(t);
+      resolve(true);
+    });
   });
 }
 
@@ -81,37 +84,53 @@ export async function startBird(opts: TestBirdOptions): Promise<TestBird> {
     if (child && child.exitCode === null && child.signalCode === null) throw new Error(`bird is already running (pid ${child.pid})`);
     const fd = openSync(logPath, 'a');
     // `ip netns exec` execs bird, so the child's PID is bird's.
-    const c = spawn('ip', ['netns', 'exec', opts.netns, 'bird', '-f', '-c', configPath, '-s', socketPath, '-P', join(dir, 'bird.pid')],
-      { stdio: ['ignore', fd, fd] });
+    const c = spawn('ip', ['netns', 'exec', opts.netns, 'bird', '-f', '-c', configPath, '-s', socketPath, '-P', join(dir, 'bird.pid')], {
+      stdio: ['ignore', fd, fd],
+    });
     closeSync(fd);
     child = c;
     let last = '';
-    await waitFor(async () => {
-      if (c.exitCode !== null || c.signalCode !== null) throw new Error(`bird exited (${c.exitCode ?? c.signalCode}): ${readLog()}`);
-      try {
-        last = await birdc(['show', 'status']);
-      } catch (err) {
-        last = (err as Error).message; // socket not there yet
-      }
-      return last.includes('Daemon is up and running');
-    }, { describe: `bird to come up in namespace ${opts.netns}`, seen: () => `birdc: ${last.trim()}; log: ${readLog()}` })
-      .catch(async (err: unknown) => { await stop(); throw err; });
+    await waitFor(
+      async () => {
+        if (c.exitCode !== null || c.signalCode !== null) throw new Error(`bird exited (${c.exitCode ?? c.signalCode}): ${readLog()}`);
+        try {
+          last = await birdc(['show', 'status']);
+        } catch (err) {
+          last = (err as Error).message; // socket not there yet
+        }
+        return last.includes('Daemon is up and running');
+      },
+      { describe: `bird to come up in namespace ${opts.netns}`, seen: () => `birdc: ${last.trim()}; log: ${readLog()}` },
+    ).catch(async (err: unknown) => {
+      await stop();
+      throw err;
+    });
   };
 
   const bird: TestBird = {
-    get pid() { return child?.pid; },
-    dir, configPath, socketPath, birdc,
+    get pid() {
+      return child?.pid;
+    },
+    dir,
+    configPath,
+    socketPath,
+    birdc,
     writeConfig: (text) => writeFileSync(configPath, text),
     configure: async () => {
       const out = await birdc(['configure']);
       if (!/Reconfigured|Reconfiguration in progress/.test(out)) throw new Error(`birdc configure: ${out.trim()}`);
       return out;
     },
-    start, stop,
+    start,
+    stop,
     destroy: async () => {
       if (destroyed) return;
       destroyed = true;
-      try { await stop(); } finally { rmSync(dir, { recursive: true, force: true }); }
+      try {
+        await stop();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     },
     log: readLog,
   };

@@ -44,16 +44,24 @@ export function cliCommand(): string[] {
     : [process.execPath, '--import', 'tsx', join(root, 'src', 'cli', 'main.ts')];
 }
 
-export interface ExecOutcome { code: number | null; stdout: string; stderr: string }
+export interface ExecOutcome {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 /** Runs a command to completion; never rejects (the caller asserts on code/stderr). */
 export function execOutcome(cmd: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<ExecOutcome> {
   return new Promise((resolve) => {
-    const child = execFile(cmd, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, cwd: packageRoot(), timeout: opts.timeoutMs ?? 60_000 },
+    const child = execFile(
+      cmd,
+      args,
+      { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, cwd: packageRoot(), timeout: opts.timeoutMs ?? 60_000 },
       (err, stdout, stderr) => {
-        const code = err ? ((err as { code?: unknown }).code as number | undefined) ?? null : 0;
+        const code = err ? (((err as { code?: unknown }).code as number | undefined) ?? null) : 0;
         resolve({ code: typeof code === 'number' ? code : null, stdout, stderr });
-      });
+      },
+    );
     if (opts.input !== undefined) child.stdin?.end(opts.input);
   });
 }
@@ -63,10 +71,13 @@ export function execOutcome(cmd: string, args: string[], opts: { input?: string;
  * `timeoutMs` (default WAIT_MS) fails with `what` and the last probe result or error.
  */
 export async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = WAIT_MS, everyMs = 100): Promise<T> {
-  const got = await waitUntil(async () => {
-    const v = await probe();
-    return v === undefined ? undefined : { v };
-  }, { describe: what, timeoutMs, intervalMs: everyMs, retryErrors: true });
+  const got = await waitUntil(
+    async () => {
+      const v = await probe();
+      return v === undefined ? undefined : { v };
+    },
+    { describe: what, timeoutMs, intervalMs: everyMs, retryErrors: true },
+  );
   return got.v;
 }
 
@@ -77,7 +88,12 @@ export class NsProcess {
   exitCode: number | null = null;
   exitSignal: NodeJS.Signals | null = null;
 
-  constructor(readonly ns: string, readonly argv: string[], readonly logPath: string, private readonly cwd = packageRoot()) {}
+  constructor(
+    readonly ns: string,
+    readonly argv: string[],
+    readonly logPath: string,
+    private readonly cwd = packageRoot(),
+  ) {}
 
   start(): this {
     if (this.running) throw new Error(`${this.argv[0]} already running (pid ${this.pid})`);
@@ -112,7 +128,10 @@ export class NsProcess {
     if (!this.running) return Promise.resolve(true);
     return new Promise((resolve) => {
       const t = setTimeout(() => resolve(false), ms);
-      this.exitWaiters.push(() => { clearTimeout(t); resolve(true); });
+      this.exitWaiters.push(() => {
+        clearTimeout(t);
+        resolve(true);
+      });
     });
   }
 
@@ -188,7 +207,12 @@ export function parseRib(json: string): RibPath[] {
   return out;
 }
 
-export interface NeighborCounters { updateIn: number; withdrawUpdateIn: number; withdrawPrefixIn: number; state: string }
+export interface NeighborCounters {
+  updateIn: number;
+  withdrawUpdateIn: number;
+  withdrawPrefixIn: number;
+  state: string;
+}
 
 export interface TopologyOptions {
   /** Short [a-z0-9] tag for namespace names. */
@@ -217,7 +241,11 @@ export class E2eTopology {
   gobgpdB: NsProcess | undefined;
   rtreflect: NsProcess | undefined;
 
-  private constructor(readonly a: Netns, readonly b: Netns, readonly opts: TopologyOptions) {
+  private constructor(
+    readonly a: Netns,
+    readonly b: Netns,
+    readonly opts: TopologyOptions,
+  ) {
     this.dir = mkdtempSync(join(tmpdir(), `rtr-e2e-${opts.tag}-`));
     this.controlSocket = join(this.dir, 'control.sock');
     this.configPath = join(this.dir, 'rtreflect.yaml');
@@ -239,10 +267,15 @@ export class E2eTopology {
       for (const ns of [a, b]) await ns.exec('sysctl', ['-qw', 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0']);
       await a.execBatch([`link add eth0 type veth peer name eth0 netns ${b.name}`]);
       await a.execBatch([
-        `addr add ${A_V4}/30 dev eth0`, `addr add ${A_V6}/64 dev eth0 nodad`, 'link set eth0 up',
+        `addr add ${A_V4}/30 dev eth0`,
+        `addr add ${A_V6}/64 dev eth0 nodad`,
+        'link set eth0 up',
         // The routes' next hops live on this subnet (no dummy links on this kernel).
-        'link add nh0 type veth peer name nh1', 'addr add 192.0.2.1/24 dev nh0', 'addr add 2001:db8:ffff::1/64 dev nh0 nodad',
-        'link set nh0 up', 'link set nh1 up',
+        'link add nh0 type veth peer name nh1',
+        'addr add 192.0.2.1/24 dev nh0',
+        'addr add 2001:db8:ffff::1/64 dev nh0 nodad',
+        'link set nh0 up',
+        'link set nh1 up',
       ]);
       await b.execBatch([`addr add ${B_V4}/30 dev eth0`, `addr add ${B_V6}/64 dev eth0 nodad`, 'link set eth0 up']);
       await t.startGobgpdB();
@@ -260,10 +293,17 @@ export class E2eTopology {
   }
 
   private async startGobgpdB(): Promise<void> {
-    writeFileSync(join(this.dir, 'gobgpd-b.json'), JSON.stringify({
-      global: { config: { as: B_AS, 'router-id': B_V4, port: 179 } },
-      neighbors: [neighborConf(A_V4, A_AS, 'ipv4-unicast'), neighborConf(A_V6, A_AS, 'ipv6-unicast')],
-    }, null, 2));
+    writeFileSync(
+      join(this.dir, 'gobgpd-b.json'),
+      JSON.stringify(
+        {
+          global: { config: { as: B_AS, 'router-id': B_V4, port: 179 } },
+          neighbors: [neighborConf(A_V4, A_AS, 'ipv4-unicast'), neighborConf(A_V6, A_AS, 'ipv6-unicast')],
+        },
+        null,
+        2,
+      ),
+    );
     this.gobgpdB = new NsProcess(this.b.name, this.gobgpdArgs('gobgpd-b', B_GRPC_PORT), join(this.dir, 'gobgpd-b.log')).start();
     await this.waitGobgpd(this.b.name, B_GRPC_PORT, this.gobgpdB);
   }
@@ -271,10 +311,17 @@ export class E2eTopology {
   /** gobgpd A as an independent daemon (not rtreflect's sidecar). */
   async startGobgpdA(): Promise<void> {
     if (!this.gobgpdA) {
-      writeFileSync(join(this.dir, 'gobgpd-a.json'), JSON.stringify({
-        global: { config: { as: A_AS, 'router-id': A_V4, port: 179 } },
-        neighbors: [neighborConf(B_V4, B_AS, 'ipv4-unicast'), neighborConf(B_V6, B_AS, 'ipv6-unicast')],
-      }, null, 2));
+      writeFileSync(
+        join(this.dir, 'gobgpd-a.json'),
+        JSON.stringify(
+          {
+            global: { config: { as: A_AS, 'router-id': A_V4, port: 179 } },
+            neighbors: [neighborConf(B_V4, B_AS, 'ipv4-unicast'), neighborConf(B_V6, B_AS, 'ipv6-unicast')],
+          },
+          null,
+          2,
+        ),
+      );
       this.gobgpdA = new NsProcess(this.a.name, this.gobgpdArgs('gobgpd-a', A_GRPC_PORT), join(this.dir, 'gobgpd-a.log'));
     }
     this.gobgpdA.start();
@@ -304,8 +351,11 @@ protocol kernel kernel100 { ipv4 { table t100; export all; }; kernel table 100; 
 `;
     writeFileSync(join(this.dir, 'bird.conf'), conf);
     if (!this.bird) {
-      this.bird = new NsProcess(this.a.name, ['bird', '-f', '-c', join(this.dir, 'bird.conf'), '-s', join(this.dir, 'bird.ctl'), '-P', join(this.dir, 'bird.pid')],
-        join(this.dir, 'bird.log'));
+      this.bird = new NsProcess(
+        this.a.name,
+        ['bird', '-f', '-c', join(this.dir, 'bird.conf'), '-s', join(this.dir, 'bird.ctl'), '-P', join(this.dir, 'bird.pid')],
+        join(this.dir, 'bird.log'),
+      );
     }
     const bird = this.bird.start();
     // Up means its control socket answers; the routes then follow (tests wait for those themselves).
@@ -322,13 +372,15 @@ protocol kernel kernel100 { ipv4 { table t100; export all; }; kernel table 100; 
 
   /** The `sinks:` entry every test config uses (sidecar or external gobgpd A). */
   sinkYaml(extra = ''): string {
-    const side = this.opts.sidecar ? `
+    const side = this.opts.sidecar
+      ? `
     sidecar:
       enabled: true
       global: { as: ${A_AS}, routerId: "${A_V4}", listenPort: 179 }
       neighbors:
         - { address: "${B_V4}", peerAs: ${B_AS}, addPaths: true, families: [ipv4-unicast] }
-        - { address: "${B_V6}", peerAs: ${B_AS}, addPaths: true, families: [ipv6-unicast] }` : '';
+        - { address: "${B_V6}", peerAs: ${B_AS}, addPaths: true, families: [ipv6-unicast] }`
+      : '';
     return `sinks:
   - type: gobgp
     name: ${this.sinkName}
@@ -349,15 +401,23 @@ log:
   /** Starts `rtreflect run` in A and waits until it reports ready. */
   async startRtreflect(): Promise<NsProcess> {
     if (!this.rtreflect) {
-      this.rtreflect = new NsProcess(this.a.name, [...cliCommand(), 'run', '--config', this.configPath, '--control', this.controlSocket],
-        join(this.dir, 'rtreflect.log'));
+      this.rtreflect = new NsProcess(
+        this.a.name,
+        [...cliCommand(), 'run', '--config', this.configPath, '--control', this.controlSocket],
+        join(this.dir, 'rtreflect.log'),
+      );
     }
     const p = this.rtreflect.start();
-    await waitFor('rtreflect to become ready', async () => {
-      if (!p.running) throw new Error(`rtreflect exited (${p.exitCode ?? p.exitSignal}): ${p.log().slice(-3000)}`);
-      const st = await this.status();
-      return (st.daemon as { ready: boolean }).ready ? true : undefined;
-    }, WAIT_MS, 200);
+    await waitFor(
+      'rtreflect to become ready',
+      async () => {
+        if (!p.running) throw new Error(`rtreflect exited (${p.exitCode ?? p.exitSignal}): ${p.log().slice(-3000)}`);
+        const st = await this.status();
+        return (st.daemon as { ready: boolean }).ready ? true : undefined;
+      },
+      WAIT_MS,
+      200,
+    );
     return p;
   }
 
@@ -365,7 +425,7 @@ log:
 
   /** rtreflect's status over the control socket. */
   async status(): Promise<Record<string, unknown> & { sinks: SinkStatusView[] }> {
-    return await controlRequest(this.controlSocket, 'status', {}, { timeoutMs: 10_000 }) as Record<string, unknown> & { sinks: SinkStatusView[] };
+    return (await controlRequest(this.controlSocket, 'status', {}, { timeoutMs: 10_000 })) as Record<string, unknown> & { sinks: SinkStatusView[] };
   }
 
   control(cmd: string, args: Record<string, unknown> = {}): Promise<unknown> {
@@ -380,7 +440,15 @@ log:
 
   /** gobgp CLI against gobgpd A or B. */
   async gobgp(side: 'a' | 'b', args: string[]): Promise<string> {
-    const r = await execOutcome('ip', ['netns', 'exec', side === 'a' ? this.a.name : this.b.name, 'gobgp', '-p', String(side === 'a' ? A_GRPC_PORT : B_GRPC_PORT), ...args]);
+    const r = await execOutcome('ip', [
+      'netns',
+      'exec',
+      side === 'a' ? this.a.name : this.b.name,
+      'gobgp',
+      '-p',
+      String(side === 'a' ? A_GRPC_PORT : B_GRPC_PORT),
+      ...args,
+    ]);
     if (r.code !== 0) throw new Error(`gobgp ${args.join(' ')} in ${side} failed: ${r.stderr.trim() || r.stdout.trim()}`);
     return r.stdout;
   }
@@ -403,10 +471,15 @@ log:
   /** Waits until B's paths for `prefix` satisfy `ok`; returns them. */
   waitPathsB(prefix: string, what: string, ok: (paths: RibPath[]) => boolean, timeoutMs = WAIT_MS): Promise<RibPath[]> {
     let last: RibPath[] = [];
-    return waitFor(`${prefix} in B: ${what}`, async () => {
-      last = await this.pathsB(prefix);
-      return ok(last) ? last : undefined;
-    }, timeoutMs, 100).catch((err: Error) => {
+    return waitFor(
+      `${prefix} in B: ${what}`,
+      async () => {
+        last = await this.pathsB(prefix);
+        return ok(last) ? last : undefined;
+      },
+      timeoutMs,
+      100,
+    ).catch((err: Error) => {
       throw new Error(`${err.message}; B has ${JSON.stringify(last)}`);
     });
   }
@@ -417,13 +490,18 @@ log:
       state?: { session_state?: number | string; messages?: { received?: { update?: number; withdraw_update?: number; withdraw_prefix?: number } } };
     };
     const r = j.state?.messages?.received ?? {};
-    return { updateIn: r.update ?? 0, withdrawUpdateIn: r.withdraw_update ?? 0, withdrawPrefixIn: r.withdraw_prefix ?? 0, state: String(j.state?.session_state ?? '') };
+    return {
+      updateIn: r.update ?? 0,
+      withdrawUpdateIn: r.withdraw_update ?? 0,
+      withdrawPrefixIn: r.withdraw_prefix ?? 0,
+      state: String(j.state?.session_state ?? ''),
+    };
   }
 
   /** Paths in B (both families) that carry rtreflect's ownership mark, by prefix → sorted next hops. */
   async ownedInB(): Promise<Map<string, string[]>> {
     const out = new Map<string, string[]>();
-    for (const p of [...await this.ribB(4), ...await this.ribB(6)]) {
+    for (const p of [...(await this.ribB(4)), ...(await this.ribB(6))]) {
       if (!p.largeCommunities.includes(OWNERSHIP_MARK)) continue;
       out.set(p.prefix, [...(out.get(p.prefix) ?? []), p.nextHop].sort());
     }
@@ -466,26 +544,43 @@ log:
 
   /** Waits for both sessions of B to be established. */
   async waitEstablished(timeoutMs = WAIT_MS): Promise<void> {
-    await waitFor('BGP sessions A–B to be established', async () => {
-      const out = await this.gobgp('b', ['neighbor']);
-      const lines = out.split('\n').filter((l) => l.includes(A_V4) || l.includes(A_V6));
-      return lines.length === 2 && lines.every((l) => /Establ/.test(l)) ? true : undefined;
-    }, timeoutMs, 200);
+    await waitFor(
+      'BGP sessions A–B to be established',
+      async () => {
+        const out = await this.gobgp('b', ['neighbor']);
+        const lines = out.split('\n').filter((l) => l.includes(A_V4) || l.includes(A_V6));
+        return lines.length === 2 && lines.every((l) => /Establ/.test(l)) ? true : undefined;
+      },
+      timeoutMs,
+      200,
+    );
   }
 
   // ---- teardown ----
 
   async destroy(): Promise<void> {
     for (const p of [this.rtreflect, this.bird, this.gobgpdA, this.gobgpdB]) {
-      try { await p?.stop(3000); } catch { /* keep tearing down */ }
+      try {
+        await p?.stop(3000);
+      } catch {
+        /* keep tearing down */
+      }
     }
     for (const ns of [this.a, this.b]) {
       // Whatever still runs in our namespaces is ours (a sidecar gobgpd left by a killed rtreflect).
       const r = await execOutcome('ip', ['netns', 'pids', ns.name]);
       for (const pid of r.stdout.split(/\s+/).filter(Boolean).map(Number)) {
-        try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
       }
-      try { await ns.destroy(); } catch { /* already gone */ }
+      try {
+        await ns.destroy();
+      } catch {
+        /* already gone */
+      }
     }
     rmSync(join('/run/rtreflect', `gobgpd-${this.sinkName}`), { recursive: true, force: true });
     if (process.env.RTREFLECT_E2E_KEEP) process.stderr.write(`e2e: kept ${this.dir}\n`);

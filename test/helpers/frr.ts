@@ -47,7 +47,10 @@ export class Frr {
   private readonly ids = frrIds();
 
   /** ns: the namespace's name; tag: a short word for the directory's name. */
-  constructor(readonly ns: string, tag: string) {
+  constructor(
+    readonly ns: string,
+    tag: string,
+  ) {
     this.dir = mkdtempSync(join(tmpdir(), `rtr-frr-${tag}-`));
     chmodSync(this.dir, 0o755);
     chownSync(this.dir, this.ids.uid, this.ids.gid);
@@ -70,17 +73,41 @@ export class Frr {
   async start(d: FrrDaemon, config = '', extraArgs: string[] = []): Promise<NsProcess> {
     writeFileSync(this.configPath(d), `hostname ${d}\n${config}\n`);
     chownSync(this.configPath(d), this.ids.uid, this.ids.gid);
-    const argv = [join(FRR_DIR, d), '-u', 'frr', '-g', 'frr', '-P', '0', '-f', this.configPath(d), '-i', join(this.dir, `${d}.pid`),
-      '-z', this.zservSocket, '--vty_socket', this.dir, '--log', 'stdout', ...(d === 'bgpd' ? ['-p', '0'] : []), ...extraArgs];
+    const argv = [
+      join(FRR_DIR, d),
+      '-u',
+      'frr',
+      '-g',
+      'frr',
+      '-P',
+      '0',
+      '-f',
+      this.configPath(d),
+      '-i',
+      join(this.dir, `${d}.pid`),
+      '-z',
+      this.zservSocket,
+      '--vty_socket',
+      this.dir,
+      '--log',
+      'stdout',
+      ...(d === 'bgpd' ? ['-p', '0'] : []),
+      ...extraArgs,
+    ];
     const p = new NsProcess(this.ns, argv, join(this.dir, `${d}.out`));
     this.procs.set(d, p);
     p.start();
-    await waitFor(`${d} to answer on its vty socket`, async () => {
-      if (!p.running) throw new Error(`${d} exited (${p.exitCode ?? p.exitSignal}): ${p.log().slice(-2000)}`);
-      if (d === 'zebra' && !existsSync(this.zservSocket)) return undefined;
-      const r = await this.vtyshOutcome(['-d', d, '-c', 'show version']);
-      return r.code === 0 ? true : undefined;
-    }, 20_000, 100);
+    await waitFor(
+      `${d} to answer on its vty socket`,
+      async () => {
+        if (!p.running) throw new Error(`${d} exited (${p.exitCode ?? p.exitSignal}): ${p.log().slice(-2000)}`);
+        if (d === 'zebra' && !existsSync(this.zservSocket)) return undefined;
+        const r = await this.vtyshOutcome(['-d', d, '-c', 'show version']);
+        return r.code === 0 ? true : undefined;
+      },
+      20_000,
+      100,
+    );
     return p;
   }
 
@@ -126,7 +153,11 @@ export class Frr {
   /** Stops every daemon (clients before zebra) and removes the directory. */
   async destroy(): Promise<void> {
     for (const d of ['bgpd', 'staticd', 'zebra'] as FrrDaemon[]) {
-      try { await this.stop(d); } catch { /* keep tearing down */ }
+      try {
+        await this.stop(d);
+      } catch {
+        /* keep tearing down */
+      }
     }
     if (process.env.RTREFLECT_E2E_KEEP) process.stderr.write(`frr: kept ${this.dir}\n`);
     else rmSync(this.dir, { recursive: true, force: true });
@@ -166,8 +197,12 @@ export function frrBgpConfig(): string {
 /** vtysh configuration lines that open (or, with `no`, close) bgpd's second session to the upstream. */
 export function frrSecondSession(open: boolean): string[] {
   return open
-    ? ['router bgp ' + FRR_AS, `neighbor ${UPSTREAM_V4_2} remote-as ${UPSTREAM_AS}`, `neighbor ${UPSTREAM_V4_2} update-source ${ROUTER_UP_V4_2}`,
-      `neighbor ${UPSTREAM_V4_2} timers connect 1`]
+    ? [
+        'router bgp ' + FRR_AS,
+        `neighbor ${UPSTREAM_V4_2} remote-as ${UPSTREAM_AS}`,
+        `neighbor ${UPSTREAM_V4_2} update-source ${ROUTER_UP_V4_2}`,
+        `neighbor ${UPSTREAM_V4_2} timers connect 1`,
+      ]
     : ['router bgp ' + FRR_AS, `no neighbor ${UPSTREAM_V4_2}`];
 }
 
@@ -181,32 +216,54 @@ export class Upstream {
   gobgpd: NsProcess | undefined;
   readonly grpcPort = UPSTREAM_GRPC_PORT;
 
-  private constructor(readonly ns: Netns, readonly dir: string) {}
+  private constructor(
+    readonly ns: Netns,
+    readonly dir: string,
+  ) {}
 
   static async create(router: Netns, tag: string, dir: string): Promise<Upstream> {
     const ns = await createNetns(`${tag}-up`);
     const u = new Upstream(ns, dir);
     try {
-      await router.execBatch([`link add up0 type veth peer name eth0 netns ${ns.name}`, `addr add ${ROUTER_UP_V4}/24 dev up0`,
-        `addr add ${ROUTER_UP_V4_2}/24 dev up0`, 'link set up0 up']);
+      await router.execBatch([
+        `link add up0 type veth peer name eth0 netns ${ns.name}`,
+        `addr add ${ROUTER_UP_V4}/24 dev up0`,
+        `addr add ${ROUTER_UP_V4_2}/24 dev up0`,
+        'link set up0 up',
+      ]);
       await ns.execBatch([`addr add ${UPSTREAM_V4}/24 dev eth0`, `addr add ${UPSTREAM_V4_2}/24 dev eth0`, 'link set eth0 up']);
       const conf = join(dir, 'gobgpd-up.json');
-      writeFileSync(conf, JSON.stringify({
-        global: { config: { as: UPSTREAM_AS, 'router-id': UPSTREAM_V4, port: 179 } },
-        neighbors: [ROUTER_UP_V4, ROUTER_UP_V4_2].map((address) => ({
-          config: { 'neighbor-address': address, 'peer-as': FRR_AS },
-          transport: { config: { 'passive-mode': true } },
-          timers: { config: { 'hold-time': 9, 'keepalive-interval': 3 } },
-          'afi-safis': [{ config: { 'afi-safi-name': 'ipv4-unicast' } }],
-        })),
-      }, null, 2));
-      u.gobgpd = new NsProcess(ns.name, ['gobgpd', '-f', conf, '-t', 'json', '--api-hosts', `127.0.0.1:${UPSTREAM_GRPC_PORT}`, '--pprof-disable'],
-        join(dir, 'gobgpd-up.log')).start();
-      await waitFor('the upstream gobgpd to answer', async () => {
-        if (!u.gobgpd!.running) throw new Error(`gobgpd exited: ${u.gobgpd!.log().slice(-2000)}`);
-        const r = await execOutcome('ip', ['netns', 'exec', ns.name, 'gobgp', '-p', String(UPSTREAM_GRPC_PORT), 'global']);
-        return r.code === 0 ? true : undefined;
-      }, 15_000, 100);
+      writeFileSync(
+        conf,
+        JSON.stringify(
+          {
+            global: { config: { as: UPSTREAM_AS, 'router-id': UPSTREAM_V4, port: 179 } },
+            neighbors: [ROUTER_UP_V4, ROUTER_UP_V4_2].map((address) => ({
+              config: { 'neighbor-address': address, 'peer-as': FRR_AS },
+              transport: { config: { 'passive-mode': true } },
+              timers: { config: { 'hold-time': 9, 'keepalive-interval': 3 } },
+              'afi-safis': [{ config: { 'afi-safi-name': 'ipv4-unicast' } }],
+            })),
+          },
+          null,
+          2,
+        ),
+      );
+      u.gobgpd = new NsProcess(
+        ns.name,
+        ['gobgpd', '-f', conf, '-t', 'json', '--api-hosts', `127.0.0.1:${UPSTREAM_GRPC_PORT}`, '--pprof-disable'],
+        join(dir, 'gobgpd-up.log'),
+      ).start();
+      await waitFor(
+        'the upstream gobgpd to answer',
+        async () => {
+          if (!u.gobgpd!.running) throw new Error(`gobgpd exited: ${u.gobgpd!.log().slice(-2000)}`);
+          const r = await execOutcome('ip', ['netns', 'exec', ns.name, 'gobgp', '-p', String(UPSTREAM_GRPC_PORT), 'global']);
+          return r.code === 0 ? true : undefined;
+        },
+        15_000,
+        100,
+      );
     } catch (err) {
       await u.destroy();
       throw err;
@@ -222,14 +279,23 @@ export class Upstream {
 
   /** Waits for `sessions` sessions with FRR's bgpd to be established. */
   async waitEstablished(sessions = 1, timeoutMs = 40_000): Promise<void> {
-    await waitFor(`${sessions} BGP session(s) FRR → upstream gobgpd to be established`, async () => {
-      const out = await this.gobgp(['neighbor']);
-      return out.split('\n').filter((l) => /Establ/.test(l)).length === sessions ? true : undefined;
-    }, timeoutMs, 200);
+    await waitFor(
+      `${sessions} BGP session(s) FRR → upstream gobgpd to be established`,
+      async () => {
+        const out = await this.gobgp(['neighbor']);
+        return out.split('\n').filter((l) => /Establ/.test(l)).length === sessions ? true : undefined;
+      },
+      timeoutMs,
+      200,
+    );
   }
 
   async destroy(): Promise<void> {
-    try { await this.gobgpd?.stop(3000); } catch { /* keep tearing down */ }
+    try {
+      await this.gobgpd?.stop(3000);
+    } catch {
+      /* keep tearing down */
+    }
     await this.ns.destroy();
   }
 }

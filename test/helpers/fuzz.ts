@@ -65,7 +65,9 @@ export function parsesOrRefuses<T>(code: string | readonly string[], fn: () => T
   } catch (e) {
     const codes = typeof code === 'string' ? [code] : code;
     if (e instanceof RtreflectError && codes.includes(e.code)) return { error: e };
-    assert.fail(`expected a value or an RtreflectError ${codes.join('/')}, got ${e instanceof Error ? `${e.name}${e instanceof RtreflectError ? ` ${e.code}` : ''}: ${e.message}\n${e.stack}` : String(e)}`);
+    assert.fail(
+      `expected a value or an RtreflectError ${codes.join('/')}, got ${e instanceof Error ? `${e.name}${e instanceof RtreflectError ? ` ${e.code}` : ''}: ${e.message}\n${e.stack}` : String(e)}`,
+    );
   }
 }
 

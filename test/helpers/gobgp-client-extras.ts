@@ -21,15 +21,24 @@ export interface ApiPathOut {
   best?: boolean;
   uuid?: Buffer;
 }
-export interface ApiDestination { prefix: string; paths: ApiPathOut[] }
+export interface ApiDestination {
+  prefix: string;
+  paths: ApiPathOut[];
+}
 
 /** table_type as rtreflect names it; addPathStream spells it as the loaded API does (GoBGP 4.x: TABLE_TYPE_GLOBAL). */
-export interface AddPathStreamRequest { table_type: 'GLOBAL' | 'VRF'; vrf_id?: string; paths: ApiPathIn[] }
+export interface AddPathStreamRequest {
+  table_type: 'GLOBAL' | 'VRF';
+  vrf_id?: string;
+  paths: ApiPathIn[];
+}
 
 /** Paths of one family, binary only, through protobufjs. `vrf` lists a VRF's table instead of the global RIB. */
 export async function listPaths(client: GobgpClient, family: 4 | 6, opts: { vrf?: string; prefixes?: string[] } = {}): Promise<ApiDestination[]> {
   const out: ApiDestination[] = [];
-  await client.serverStream<{ destination?: ApiDestination }>('ListPath', listPathRequest(client.dialect, family, opts), (r) => { if (r.destination) out.push({ prefix: r.destination.prefix, paths: r.destination.paths ?? [] }); });
+  await client.serverStream<{ destination?: ApiDestination }>('ListPath', listPathRequest(client.dialect, family, opts), (r) => {
+    if (r.destination) out.push({ prefix: r.destination.prefix, paths: r.destination.paths ?? [] });
+  });
   return out;
 }
 
@@ -43,6 +52,8 @@ export function listPathsBinary(client: GobgpClient, family: 4 | 6, opts: { vrf?
 
 /** Streams request objects (protobufjs encodes them), honouring back-pressure; resolves when gobgpd acknowledged the whole stream. */
 export function addPathStream(client: GobgpClient, requests: Iterable<AddPathStreamRequest>): Promise<void> {
-  const spelt = function* () { for (const r of requests) yield { ...r, table_type: client.tableType(r.table_type) }; };
+  const spelt = function* () {
+    for (const r of requests) yield { ...r, table_type: client.tableType(r.table_type) };
+  };
   return streamAll((done: (err: grpc.ServiceError | null) => void) => client.clientStream<unknown>('AddPathStream', done), spelt());
 }

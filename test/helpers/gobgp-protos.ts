@@ -31,7 +31,11 @@ function version(name: string, dir: string | undefined, where: string): GobgpApi
   return { version: name, dir, skip: dir ? false : `GoBGP ${name}'s .proto files not found (${where}); its API tests skipped` };
 }
 
-export const GOBGP_3_10 = version('3.10', existsSync(join(DEFAULT_PROTO_DIR, 'gobgp.proto')) ? DEFAULT_PROTO_DIR : undefined, `install golang-github-osrg-gobgp-dev: ${DEFAULT_PROTO_DIR}`);
+export const GOBGP_3_10 = version(
+  '3.10',
+  existsSync(join(DEFAULT_PROTO_DIR, 'gobgp.proto')) ? DEFAULT_PROTO_DIR : undefined,
+  `install golang-github-osrg-gobgp-dev: ${DEFAULT_PROTO_DIR}`,
+);
 export const GOBGP_3_37 = version('3.37.0', shared('v3.37.0'), 'set RTREFLECT_GOBGP_API_DIR to a folder holding v3.37.0/');
 export const GOBGP_4_8 = version('4.8.0', shared('v4.8.0'), 'set RTREFLECT_GOBGP_API_DIR to a folder holding v4.8.0/');
 
@@ -43,12 +47,18 @@ export const GOBGP_4_8 = version('4.8.0', shared('v4.8.0'), 'set RTREFLECT_GOBGP
 export function referenceRoot(dir: string): protobuf.Root {
   const root = new protobuf.Root();
   root.resolvePath = (_origin, target) => [join(dir, target), join(dirname(dir), target), join(dir, basename(target))].find((p) => existsSync(p)) ?? target;
-  root.loadSync(['gobgp.proto', 'attribute.proto'].map((f) => join(dir, f)), { keepCase: true });
+  root.loadSync(
+    ['gobgp.proto', 'attribute.proto'].map((f) => join(dir, f)),
+    { keepCase: true },
+  );
   root.resolveAll();
   return root;
 }
 
-export interface FakeCall { method: string; request: Record<string, unknown> }
+export interface FakeCall {
+  method: string;
+  request: Record<string, unknown>;
+}
 
 /**
  * A gRPC server on loopback speaking GoBGP's service as protobufjs reads the same
@@ -56,42 +66,53 @@ export interface FakeCall { method: string; request: Record<string, unknown> }
  * answers GetBgp, ListVrf and ListPath with `replies`. An RPC the files do not
  * have, or a wrong service path, is answered UNIMPLEMENTED by grpc-js.
  */
-export async function fakeGobgpd(root: protobuf.Root, service: string, replies: { listPath?: Record<string, unknown>[]; vrfs?: string[] } = {}): Promise<{ address: string; calls: FakeCall[]; close(): Promise<void> }> {
+export async function fakeGobgpd(
+  root: protobuf.Root,
+  service: string,
+  replies: { listPath?: Record<string, unknown>[]; vrfs?: string[] } = {},
+): Promise<{ address: string; calls: FakeCall[]; close(): Promise<void> }> {
   const svc = root.lookupService(service);
   const calls: FakeCall[] = [];
   const definition: Record<string, grpc.MethodDefinition<object, object>> = {};
   const impl: grpc.UntypedServiceImplementation = {};
   for (const m of svc.methodsArray) {
     m.resolve();
-    const req = m.resolvedRequestType!, res = m.resolvedResponseType!;
+    const req = m.resolvedRequestType!,
+      res = m.resolvedResponseType!;
     definition[m.name] = {
-      path: `/${service}/${m.name}`, requestStream: !!m.requestStream, responseStream: !!m.responseStream,
+      path: `/${service}/${m.name}`,
+      requestStream: !!m.requestStream,
+      responseStream: !!m.responseStream,
       requestDeserialize: (b: Buffer) => req.toObject(req.decode(b), { enums: String, longs: Number, defaults: false }),
       requestSerialize: (o: object) => Buffer.from(req.encode(req.fromObject(o)).finish()),
       responseSerialize: (o: object) => Buffer.from(res.encode(res.fromObject(o)).finish()),
       responseDeserialize: (b: Buffer) => res.decode(b),
     };
-    const record = (request: Record<string, unknown>): void => { calls.push({ method: m.name, request }); };
+    const record = (request: Record<string, unknown>): void => {
+      calls.push({ method: m.name, request });
+    };
     impl[m.name] = m.requestStream
       ? (call: grpc.ServerReadableStream<Record<string, unknown>, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-        call.on('data', record);
-        call.on('end', () => cb(null, {}));
-      }
+          call.on('data', record);
+          call.on('end', () => cb(null, {}));
+        }
       : m.responseStream
         ? (call: grpc.ServerWritableStream<Record<string, unknown>, unknown>) => {
-          record(call.request);
-          if (m.name === 'ListPath') for (const d of replies.listPath ?? []) call.write({ destination: d });
-          if (m.name === 'ListVrf') for (const name of replies.vrfs ?? []) call.write({ vrf: { name } });
-          call.end();
-        }
+            record(call.request);
+            if (m.name === 'ListPath') for (const d of replies.listPath ?? []) call.write({ destination: d });
+            if (m.name === 'ListVrf') for (const name of replies.vrfs ?? []) call.write({ vrf: { name } });
+            call.end();
+          }
         : (call: grpc.ServerUnaryCall<Record<string, unknown>, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-          record(call.request);
-          cb(null, m.name === 'GetBgp' ? { global: { asn: 65000, router_id: '192.0.2.1', listen_port: -1 } } : {});
-        };
+            record(call.request);
+            cb(null, m.name === 'GetBgp' ? { global: { asn: 65000, router_id: '192.0.2.1', listen_port: -1 } } : {});
+          };
   }
   const server = new grpc.Server();
   server.addService(definition as grpc.ServiceDefinition, impl);
-  const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+  const port = await new Promise<number>((res, rej) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))),
+  );
   return {
     address: `127.0.0.1:${port}`,
     calls,

@@ -55,7 +55,10 @@ function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
   return new Promise((resolve) => {
     const t = setTimeout(() => resolve(false), ms);
-    child.once('exit', () => { clearTimeout(t); resolve(true); });
+    child.once('exit', () => {
+      clearTimeout(t);
+      resolve(true);
+    });
   });
 }
 
@@ -73,7 +76,7 @@ const PORT_ATTEMPTS = 5;
 
 export async function startGobgpd(opts: TestGobgpdOptions = {}): Promise<TestGobgpd> {
   const dir = mkdtempSync(join(tmpdir(), 'rtr-gobgpd-'));
-  let grpcPort = opts.grpcPort ?? await freePort();
+  let grpcPort = opts.grpcPort ?? (await freePort());
   let grpcAddress = `127.0.0.1:${grpcPort}`;
   const config = {
     global: {
@@ -112,21 +115,31 @@ export async function startGobgpd(opts: TestGobgpdOptions = {}): Promise<TestGob
     child = spawn(cmd, argv as string[], { stdio: ['ignore', fd, fd] });
     closeSync(fd);
     const c = child;
-    await waitFor(async () => {
-      if (c.exitCode !== null || c.signalCode !== null) throw new GobgpdExited(`gobgpd exited with ${c.exitCode ?? c.signalCode}: ${readLog()}`);
-      try {
-        await client.waitForReady(500);
-        if (!(await client.getBgp()).global?.asn) return false;
-      } catch { return false; }
-      return await listensOn(c.pid!, grpcPort, opts.netns);
-    }, { describe: `gobgpd to answer on ${grpcAddress}`, retryErrors: false, seen: () => `not answering, or not as pid ${c.pid}; log: ${readLog()}` })
-      .catch(async (err: unknown) => { await killChild(); throw err; });
+    await waitFor(
+      async () => {
+        if (c.exitCode !== null || c.signalCode !== null) throw new GobgpdExited(`gobgpd exited with ${c.exitCode ?? c.signalCode}: ${readLog()}`);
+        try {
+          await client.waitForReady(500);
+          if (!(await client.getBgp()).global?.asn) return false;
+        } catch {
+          return false;
+        }
+        return await listensOn(c.pid!, grpcPort, opts.netns);
+      },
+      { describe: `gobgpd to answer on ${grpcAddress}`, retryErrors: false, seen: () => `not answering, or not as pid ${c.pid}; log: ${readLog()}` },
+    ).catch(async (err: unknown) => {
+      await killChild();
+      throw err;
+    });
   };
 
   async function killChild(): Promise<void> {
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     child.kill('SIGTERM');
-    if (!(await waitExit(child, 10_000))) { child.kill('SIGKILL'); await waitExit(child, 10_000); }
+    if (!(await waitExit(child, 10_000))) {
+      child.kill('SIGKILL');
+      await waitExit(child, 10_000);
+    }
   }
 
   try {
@@ -152,15 +165,35 @@ export async function startGobgpd(opts: TestGobgpdOptions = {}): Promise<TestGob
   }
 
   return {
-    get pid() { return child.pid!; },
+    get pid() {
+      return child.pid!;
+    },
     grpcAddress,
     dir,
-    get client() { return client; },
+    get client() {
+      return client;
+    },
     cliArgs: ['-p', String(grpcPort), '-u', '127.0.0.1'],
-    async kill9() { child.kill('SIGKILL'); await waitExit(child, 10_000); },
-    async restart() { client.close(); client = new GobgpClient(grpcAddress); await launch(); },
+    async kill9() {
+      child.kill('SIGKILL');
+      await waitExit(child, 10_000);
+    },
+    async restart() {
+      client.close();
+      client = new GobgpClient(grpcAddress);
+      await launch();
+    },
     async stop() {
-      try { await killChild(); } finally { try { client.close(); } catch { /* already closed */ } rmSync(dir, { recursive: true, force: true }); }
+      try {
+        await killChild();
+      } finally {
+        try {
+          client.close();
+        } catch {
+          /* already closed */
+        }
+        rmSync(dir, { recursive: true, force: true });
+      }
     },
     log: readLog,
   } as TestGobgpd;

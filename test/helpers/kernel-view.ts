@@ -9,9 +9,21 @@ import { WAIT_MS, waitFor } from './wait-for.js';
 
 export type RouteView = Map<string, string>;
 
-interface IpJsonHop { gateway?: string; via?: { family: string; host: string }; dev?: string; weight?: number; flags?: string[] }
+interface IpJsonHop {
+  gateway?: string;
+  via?: { family: string; host: string };
+  dev?: string;
+  weight?: number;
+  flags?: string[];
+}
 interface IpJsonRoute extends IpJsonHop {
-  type?: string; dst: string; table?: string; metric?: number; protocol?: string; nhid?: number; nexthops?: IpJsonHop[];
+  type?: string;
+  dst: string;
+  table?: string;
+  metric?: number;
+  protocol?: string;
+  nhid?: number;
+  nexthops?: IpJsonHop[];
 }
 
 const TABLE_NAMES: Record<string, number> = { main: 254, local: 255, default: 253 };
@@ -51,12 +63,13 @@ export async function kernelRoutes(netns: string, opts: { protocol?: string; fam
     const seen = new Set<string>();
     for (const r of rows) {
       const type = r.type ?? 'unicast';
-      const table = r.table === undefined ? 254 : TABLE_NAMES[r.table] ?? Number(r.table);
+      const table = r.table === undefined ? 254 : (TABLE_NAMES[r.table] ?? Number(r.table));
       const key = `${table}|${prefixOf(r.dst, family)}|${r.metric ?? 0}`;
       if (seen.has(key) || r.protocol !== protocol || !ours.has(type)) continue;
       seen.add(key);
-      const hops = (r.nexthops ?? [r]).filter((h) => !(h.flags ?? []).some((f) => f === 'dead' || f === 'linkdown'))
-        .map((h) => hopText(h.gateway ?? h.via?.host, h.dev, r.nexthops ? h.weight ?? 1 : 1));
+      const hops = (r.nexthops ?? [r])
+        .filter((h) => !(h.flags ?? []).some((f) => f === 'dead' || f === 'linkdown'))
+        .map((h) => hopText(h.gateway ?? h.via?.host, h.dev, r.nexthops ? (h.weight ?? 1) : 1));
       out.set(key, valueText(type, hops));
     }
   }
@@ -91,8 +104,11 @@ export function viewDiff(kernel: RouteView, held: RouteView, max = 10): string {
  */
 export async function eventually(check: () => Promise<string> | string, what: string, limitMs = WAIT_MS, stepMs = 100): Promise<void> {
   let last = '';
-  await waitFor(async () => {
-    last = await check();
-    return last === '';
-  }, { describe: what, timeoutMs: limitMs, intervalMs: stepMs, seen: () => last });
+  await waitFor(
+    async () => {
+      last = await check();
+      return last === '';
+    },
+    { describe: what, timeoutMs: limitMs, intervalMs: stepMs, seen: () => last },
+  );
 }

@@ -58,7 +58,9 @@ function run(cmd: string, args: string[], input?: string): Promise<ExecResult> {
       }
     });
     if (input !== undefined) {
-      child.stdin?.on('error', () => { /* the child exited early; its exit status reports why */ });
+      child.stdin?.on('error', () => {
+        /* the child exited early; its exit status reports why */
+      });
       child.stdin?.end(input);
     }
   });

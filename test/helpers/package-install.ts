@@ -44,7 +44,9 @@ function installInto(root: string, dir: string): string {
     execFileSync('npm', ['ci', '--omit=dev', '--offline', '--no-audit', '--no-fund'], { cwd: pkg, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
   } catch (err) {
     const stderr = (err as { stderr?: string }).stderr ?? '';
-    throw new Error(`npm ci --offline of the packed package failed (npm's cache lacks a dependency? run \`npm ci\` in the checkout, as scripts/setup does): ${stderr.trim().split('\n').slice(0, 3).join(' ')}`);
+    throw new Error(
+      `npm ci --offline of the packed package failed (npm's cache lacks a dependency? run \`npm ci\` in the checkout, as scripts/setup does): ${stderr.trim().split('\n').slice(0, 3).join(' ')}`,
+    );
   }
   // As npm's bin-links does for a package's bin: executable, linked into the prefix's bin/.
   chmodSync(join(pkg, 'dist', 'src', 'cli', 'main.js'), 0o755);

@@ -64,8 +64,16 @@ const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
  * nothing here uses them (systemctl speaks to PID 1 over its private socket);
  * a console getty would wait for a login forever.
  */
-const MASKED = ['dbus.service', 'dbus.socket', 'systemd-logind.service', 'console-getty.service', 'getty.target',
-  'systemd-networkd.service', 'systemd-resolved.service', 'systemd-timesyncd.service'];
+const MASKED = [
+  'dbus.service',
+  'dbus.socket',
+  'systemd-logind.service',
+  'console-getty.service',
+  'getty.target',
+  'systemd-networkd.service',
+  'systemd-resolved.service',
+  'systemd-timesyncd.service',
+];
 
 function makeRoot(name: string): string {
   const root = mkdtempSync(join(tmpdir(), 'rtr-nspawn-'));
@@ -90,7 +98,11 @@ function findLeader(nspawnPid: number): number | undefined {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     let status: string;
-    try { status = readFileSync(`/proc/${entry}/status`, 'utf8'); } catch { continue; }
+    try {
+      status = readFileSync(`/proc/${entry}/status`, 'utf8');
+    } catch {
+      continue;
+    }
     const nspid = /^NSpid:\s+(.*)$/m.exec(status)?.[1]?.trim().split(/\s+/);
     const ppid = Number(/^PPid:\s+(\d+)$/m.exec(status)?.[1]);
     if (nspid && nspid.length === 2 && nspid[1] === '1' && ppid === nspawnPid) return Number(entry);
@@ -101,7 +113,13 @@ function findLeader(nspawnPid: number): number | undefined {
 /** Last resort when the test process exits without stop(): PID 1 of each container is killed (and with it the container). */
 const leaders = new Set<number>();
 process.on('exit', () => {
-  for (const pid of leaders) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+  for (const pid of leaders) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
 });
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -111,18 +129,28 @@ export async function bootSystemdContainer(opts: ContainerOptions): Promise<Syst
   const root = makeRoot(name);
   let out = '';
   const args = [
-    `--directory=${root}`, `--machine=${name}`, '--boot', '--private-network',
+    `--directory=${root}`,
+    `--machine=${name}`,
+    '--boot',
+    '--private-network',
     // No machined and no host systemd to register with or to ask for a scope.
-    '--register=no', '--keep-unit', '--console=read-only',
+    '--register=no',
+    '--keep-unit',
+    '--console=read-only',
     '--bind-ro=/usr',
     ...(opts.bindsReadOnly ?? []).map((b) => `--bind-ro=${b.host}:${b.container}`),
   ];
   // The host may mount cgroup v1 and v2 side by side; the container gets cgroup v2 alone, as a current distribution boots.
   const nspawn: ChildProcess = spawn('systemd-nspawn', args, {
-    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '1', SYSTEMD_COLORS: '0' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '1', SYSTEMD_COLORS: '0' },
   });
-  nspawn.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
-  nspawn.stderr!.on('data', (b: Buffer) => { out += b.toString(); });
+  nspawn.stdout!.on('data', (b: Buffer) => {
+    out += b.toString();
+  });
+  nspawn.stderr!.on('data', (b: Buffer) => {
+    out += b.toString();
+  });
   const nspawnExited = new Promise<void>((r) => nspawn.once('exit', () => r()));
   const running = (): boolean => nspawn.exitCode === null && nspawn.signalCode === null;
   const inner = new Set<ChildProcess>();
@@ -131,21 +159,51 @@ export async function bootSystemdContainer(opts: ContainerOptions): Promise<Syst
 
   const exec = (argv: string[], o: { input?: string; timeoutMs?: number } = {}): Promise<ContainerExec> =>
     new Promise((resolve, reject) => {
-      const child = spawn('nsenter', [`--target=${leaderPid}`, '--mount', '--uts', '--ipc', '--net', '--pid', '--cgroup', '--root', '--wd',
-        '--', '/usr/bin/env', '-i', `PATH=${PATH}`, 'LANG=C.UTF-8', 'SYSTEMD_PAGER=', 'SYSTEMD_COLORS=0', 'HOME=/root', ...argv],
-      // Its own session: a stray `kill 0` or signal to a process group inside cannot reach the test.
-      { stdio: [o.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], detached: true });
+      const child = spawn(
+        'nsenter',
+        [
+          `--target=${leaderPid}`,
+          '--mount',
+          '--uts',
+          '--ipc',
+          '--net',
+          '--pid',
+          '--cgroup',
+          '--root',
+          '--wd',
+          '--',
+          '/usr/bin/env',
+          '-i',
+          `PATH=${PATH}`,
+          'LANG=C.UTF-8',
+          'SYSTEMD_PAGER=',
+          'SYSTEMD_COLORS=0',
+          'HOME=/root',
+          ...argv,
+        ],
+        // Its own session: a stray `kill 0` or signal to a process group inside cannot reach the test.
+        { stdio: [o.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], detached: true },
+      );
       inner.add(child);
-      let stdout = '', stderr = '';
-      child.stdout!.on('data', (b: Buffer) => { stdout += b.toString(); });
-      child.stderr!.on('data', (b: Buffer) => { stderr += b.toString(); });
+      let stdout = '',
+        stderr = '';
+      child.stdout!.on('data', (b: Buffer) => {
+        stdout += b.toString();
+      });
+      child.stderr!.on('data', (b: Buffer) => {
+        stderr += b.toString();
+      });
       if (child.stdin) {
         child.stdin.on('error', () => undefined); // EPIPE: the command ended without reading all of it; its exit code tells
         child.stdin.end(o.input);
       }
       // A command that hangs inside would hold up the container's shutdown: it is killed by PID.
       const timer = setTimeout(() => child.kill('SIGKILL'), o.timeoutMs ?? 60_000);
-      child.once('error', (err) => { clearTimeout(timer); inner.delete(child); reject(err); });
+      child.once('error', (err) => {
+        clearTimeout(timer);
+        inner.delete(child);
+        reject(err);
+      });
       child.once('close', (code, signal) => {
         clearTimeout(timer);
         inner.delete(child);
@@ -168,7 +226,13 @@ export async function bootSystemdContainer(opts: ContainerOptions): Promise<Syst
       const halted = await Promise.race([nspawnExited.then(() => true), sleep(30_000).then(() => false)]);
       if (!halted) {
         // PID 1 of a PID namespace takes every process in it along.
-        if (leaderPid) { try { process.kill(leaderPid, 'SIGKILL'); } catch { /* already gone */ } }
+        if (leaderPid) {
+          try {
+            process.kill(leaderPid, 'SIGKILL');
+          } catch {
+            /* already gone */
+          }
+        }
         await Promise.race([nspawnExited, sleep(10_000)]);
         if (running()) nspawn.kill('SIGKILL');
       }
@@ -181,8 +245,10 @@ export async function bootSystemdContainer(opts: ContainerOptions): Promise<Syst
   try {
     const deadline = Date.now() + (opts.bootTimeoutMs ?? 120_000);
     while (!leaderPid) {
-      if (!running()) throw new ContainerBootError(`systemd-nspawn ${args.join(' ')} exited ${nspawn.exitCode ?? nspawn.signalCode} before systemd started: ${out.trim()}`);
-      if (Date.now() > deadline) throw new ContainerBootError(`systemd-nspawn ${args.join(' ')}: no PID 1 after ${opts.bootTimeoutMs ?? 120_000} ms: ${out.trim()}`);
+      if (!running())
+        throw new ContainerBootError(`systemd-nspawn ${args.join(' ')} exited ${nspawn.exitCode ?? nspawn.signalCode} before systemd started: ${out.trim()}`);
+      if (Date.now() > deadline)
+        throw new ContainerBootError(`systemd-nspawn ${args.join(' ')}: no PID 1 after ${opts.bootTimeoutMs ?? 120_000} ms: ${out.trim()}`);
       leaderPid = findLeader(nspawn.pid!) ?? 0;
       if (leaderPid) leaders.add(leaderPid);
       if (!leaderPid) await sleep(50);

@@ -19,19 +19,15 @@ import { WAIT_MS, waitFor as waitUntil } from './wait-for.js';
  * installed VPP's share/vpp/api. They are VPP's, so they are read, not copied here.
  */
 function findApiDir(): string | undefined {
-  const candidates = [
-    process.env.RTREFLECT_VPP_API_DIR,
-    resolve(packageRoot(), '..', 'shared', 'vpp-api'),
-    '/opt/vpp/share/vpp/api',
-    '/usr/share/vpp/api',
-  ];
+  const candidates = [process.env.RTREFLECT_VPP_API_DIR, resolve(packageRoot(), '..', 'shared', 'vpp-api'), '/opt/vpp/share/vpp/api', '/usr/share/vpp/api'];
   return candidates.find((d): d is string => !!d && existsSync(join(d, 'core', 'ip.api.json')));
 }
 
 export const FIXTURE_API_DIR = findApiDir();
 
 /** Tests that need the definitions skip, saying why, where none are present. */
-export const vppDefsSkip: string | false = FIXTURE_API_DIR ? false
+export const vppDefsSkip: string | false = FIXTURE_API_DIR
+  ? false
   : 'no VPP API definitions found (set RTREFLECT_VPP_API_DIR, or install VPP); VPP codec tests skipped';
 
 let cachedDefs: ApiDefsData | undefined;
@@ -79,12 +75,21 @@ export class FakeVpp {
   readonly received: { name: string; msg: VppMessage }[] = [];
   connections = 0;
 
-  constructor(private readonly opts: FakeVppOptions = {}, defs: ApiDefsData = fixtureDefs()) {
+  constructor(
+    private readonly opts: FakeVppOptions = {},
+    defs: ApiDefsData = fixtureDefs(),
+  ) {
     this.codec = new VppCodec(defs);
     let id = 20;
     for (const name of [...defs.messages.keys()].sort()) {
-      if (name === 'sockclnt_create') { this.ids.set(name, 15); continue; }
-      if (name === 'sockclnt_create_reply') { this.ids.set(name, 16); continue; }
+      if (name === 'sockclnt_create') {
+        this.ids.set(name, 15);
+        continue;
+      }
+      if (name === 'sockclnt_create_reply') {
+        this.ids.set(name, 16);
+        continue;
+      }
       this.ids.set(name, id++);
     }
     for (const [n, i] of this.ids) this.names.set(i, n);
@@ -105,8 +110,12 @@ export class FakeVpp {
       reply: (name, fields) => {
         if (!s.destroyed) s.write(frame(this.codec.encode(name, { ...fields, _vl_msg_id: this.ids.get(name)! })));
       },
-      raw: (payload) => { if (!s.destroyed) s.write(frame(payload)); },
-      rawBytes: (bytes) => { if (!s.destroyed) s.write(bytes); },
+      raw: (payload) => {
+        if (!s.destroyed) s.write(frame(payload));
+      },
+      rawBytes: (bytes) => {
+        if (!s.destroyed) s.write(bytes);
+      },
       close: () => s.destroy(),
       ids: this.ids,
     };
@@ -253,7 +262,13 @@ plugins { ${pluginDir ? `path ${pluginDir}` : ''} plugin default { disable } plu
   let proc: ChildProcess | undefined;
   let stderr = '';
   const vpp: LiveVpp = {
-    ns, dir, apiSock, cliSock, bin, apiDir: vppApiDir(bin), pid: 0,
+    ns,
+    dir,
+    apiSock,
+    cliSock,
+    bin,
+    apiDir: vppApiDir(bin),
+    pid: 0,
     cli: (cmd) => sh('ip', ['netns', 'exec', ns, join(dirname(bin), 'vppctl'), '-s', cliSock, ...cmd.split(' ')]),
     exitReason: () => {
       if (!proc || (proc.exitCode === null && proc.signalCode === null)) return undefined;
@@ -264,7 +279,9 @@ plugins { ${pluginDir ? `path ${pluginDir}` : ''} plugin default { disable } plu
       await launch();
     },
     stop: async () => {
-      try { await killVpp(); } finally {
+      try {
+        await killVpp();
+      } finally {
         spawnSync('ip', ['netns', 'del', ns]);
         rmSync(dir, { recursive: true, force: true });
       }
@@ -282,13 +299,26 @@ plugins { ${pluginDir ? `path ${pluginDir}` : ''} plugin default { disable } plu
   async function launch(): Promise<void> {
     proc = spawn('ip', ['netns', 'exec', ns, bin, '-c', join(dir, 'startup.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
     stderr = '';
-    proc.stderr!.on('data', (d) => { stderr = (stderr + String(d)).slice(-4000); });
+    proc.stderr!.on('data', (d) => {
+      stderr = (stderr + String(d)).slice(-4000);
+    });
     // `ip netns exec` execs vpp: the PID is VPP's.
     vpp.pid = proc.pid!;
     try {
-      await waitFor(() => existsSync(apiSock) && existsSync(cliSock) || proc!.exitCode !== null, WAIT_MS, 'VPP sockets');
+      await waitFor(() => (existsSync(apiSock) && existsSync(cliSock)) || proc!.exitCode !== null, WAIT_MS, 'VPP sockets');
       if (proc.exitCode !== null) throw new Error(`VPP exited with ${proc.exitCode}: ${stderr}`);
-      await waitFor(() => { try { vpp.cli('show version'); return true; } catch { return false; } }, WAIT_MS, 'VPP CLI');
+      await waitFor(
+        () => {
+          try {
+            vpp.cli('show version');
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        WAIT_MS,
+        'VPP CLI',
+      );
       vpp.cli('create host-interface name vpp0');
       vpp.cli('set interface state host-vpp0 up');
       vpp.cli('set interface ip address host-vpp0 10.99.0.2/24');
@@ -313,7 +343,10 @@ plugins { ${pluginDir ? `path ${pluginDir}` : ''} plugin default { disable } plu
 }
 
 /** A route as VPP's own ip_route_v2_dump reports it (any FIB source), paths sorted by next hop. */
-export interface FibRoute { src: number; paths: { nh: string; sw: number; weight: number; type: number }[] }
+export interface FibRoute {
+  src: number;
+  paths: { nh: string; sw: number; weight: number; type: number }[];
+}
 
 /** VPP's FIB for one table through an API client: prefix → route. An absent table is empty. */
 export async function vppFib(client: VppClient, table: number, ip6: boolean): Promise<Map<string, FibRoute>> {
@@ -326,10 +359,12 @@ export async function vppFib(client: VppClient, table: number, ip6: boolean): Pr
     const p = `${bytesToAddr(pfx.address.af ? pfx.address.un.ip6 : pfx.address.un.ip4)}/${pfx.len}`;
     out.set(p, {
       src: r.src as number,
-      paths: (r.paths as VppMessage[]).map((x) => {
-        const a = (x.nh as { address: { ip4: Uint8Array; ip6: Uint8Array } }).address;
-        return { nh: bytesToAddr(x.proto ? a.ip6 : a.ip4), sw: x.sw_if_index as number, weight: x.weight as number, type: x.type as number };
-      }).sort((a, b) => (a.nh < b.nh ? -1 : a.nh > b.nh ? 1 : 0)),
+      paths: (r.paths as VppMessage[])
+        .map((x) => {
+          const a = (x.nh as { address: { ip4: Uint8Array; ip6: Uint8Array } }).address;
+          return { nh: bytesToAddr(x.proto ? a.ip6 : a.ip4), sw: x.sw_if_index as number, weight: x.weight as number, type: x.type as number };
+        })
+        .sort((a, b) => (a.nh < b.nh ? -1 : a.nh > b.nh ? 1 : 0)),
     });
   }
   return out;

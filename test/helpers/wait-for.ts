@@ -33,13 +33,18 @@ export interface WaitOptions {
 
 /** The wait ran out of time: `expected` is what was awaited, `seen` what was there at the end. */
 export class WaitTimeoutError extends Error {
-  constructor(readonly expected: string, readonly seen: string, readonly timeoutMs: number) {
+  constructor(
+    readonly expected: string,
+    readonly seen: string,
+    readonly timeoutMs: number,
+  ) {
     super(`timed out after ${timeoutMs} ms waiting for ${expected}; last seen: ${seen}`);
     this.name = 'WaitTimeoutError';
   }
 }
 
-const show = (v: unknown): string => (v instanceof Error ? v.message : typeof v === 'string' ? v : inspect(v, { depth: 6, breakLength: Infinity, maxStringLength: 4000 }));
+const show = (v: unknown): string =>
+  v instanceof Error ? v.message : typeof v === 'string' ? v : inspect(v, { depth: 6, breakLength: Infinity, maxStringLength: 4000 });
 
 /**
  * Resolves with the condition's first truthy result; undefined, null and false mean "not yet".

@@ -41,11 +41,16 @@ ${t.sinkYaml(`
   const waitBirdRoutesInB = async (): Promise<void> => {
     const want = expectedBird();
     let have = new Map<string, string[]>();
-    await waitFor('B to hold all of BIRD\'s routes', async () => {
-      have = await t.ownedInB();
-      for (const [p, hops] of want) if (have.get(p)?.join(',') !== hops.join(',')) return undefined;
-      return true;
-    }, undefined, 200).catch((err: Error) => {
+    await waitFor(
+      "B to hold all of BIRD's routes",
+      async () => {
+        have = await t.ownedInB();
+        for (const [p, hops] of want) if (have.get(p)?.join(',') !== hops.join(',')) return undefined;
+        return true;
+      },
+      undefined,
+      200,
+    ).catch((err: Error) => {
       throw new Error(`${err.message}; B holds ${JSON.stringify([...have])}`);
     });
   };
@@ -73,7 +78,10 @@ ${t.sinkYaml(`
   it('refuses a config with an error: exit 78, the key path, no stack trace', async () => {
     const bad = join(t.dir, 'bad.yaml');
     writeFileSync(bad, `engine:\n  holdDown: { threshold: -3 }\n${t.sinkYaml()}`.replace(t.controlSocket, join(t.dir, 'bad.sock')));
-    for (const args of [['check-config', '--config', bad], ['run', '--config', bad, '--control', join(t.dir, 'bad.sock')]]) {
+    for (const args of [
+      ['check-config', '--config', bad],
+      ['run', '--config', bad, '--control', join(t.dir, 'bad.sock')],
+    ]) {
       const r = await t.cli(args);
       assert.equal(r.code, 78, `${args[0]}: exit ${r.code}; stderr: ${r.stderr}`);
       assert.match(r.stderr, /engine\.holdDown\.threshold/, `${args[0]} names the key: ${r.stderr}`);
@@ -110,7 +118,13 @@ ${t.sinkYaml(`
     try {
       t.rtreflect!.signal('SIGHUP');
       await waitFor('the refused reload in the log', () => (/config reload refused/.test(t.rtreflect!.log()) ? true : undefined));
-      assert.match(t.rtreflect!.log().split('\n').find((l) => l.includes('config reload refused')) ?? '', /engine\.holdDown\.threshold/);
+      assert.match(
+        t
+          .rtreflect!.log()
+          .split('\n')
+          .find((l) => l.includes('config reload refused')) ?? '',
+        /engine\.holdDown\.threshold/,
+      );
       assert.ok(t.rtreflect!.running, 'still running');
       assert.equal(t.rtreflect!.pid, pid);
       const st = await t.status();
@@ -160,7 +174,7 @@ ${t.sinkYaml(`
     // Not a pause: wait until rtreflect has seen every route come back and has nothing left to do
     // (no delete held, nothing pending for the sink). Whatever it would have sent B, it has sent by then.
     const back = BIRD_V4.length + BIRD_V6.length;
-    await waitFor('rtreflect to see BIRD\'s routes back, hold nothing and have nothing pending', async () => {
+    await waitFor("rtreflect to see BIRD's routes back, hold nothing and have nothing pending", async () => {
       const st = await t.status();
       const adds = (st.source as { events: { add: number } }).events.add - adds0;
       const held = (st.engine as { heldDeletes: number }).heldDeletes;
@@ -179,12 +193,18 @@ ${t.sinkYaml(`
     // A reload cannot rebuild the engine: it says the change waits for a restart.
     t.rtreflect!.signal('SIGHUP');
     await waitFor('the reload to name the engine change', () =>
-      (t.rtreflect!.log().split('\n').some((l) => /config reloaded/.test(l) && /"engine"/.test(l)) ? true : undefined));
+      t
+        .rtreflect!.log()
+        .split('\n')
+        .some((l) => /config reloaded/.test(l) && /"engine"/.test(l))
+        ? true
+        : undefined,
+    );
     await t.rtreflect!.kill9();
     await t.startRtreflect();
     const c0 = await counters();
     await t.bird!.stop();
-    await waitFor('B to lose BIRD\'s routes', async () => ((await t.ownedInB()).size === 0 ? true : undefined));
+    await waitFor("B to lose BIRD's routes", async () => ((await t.ownedInB()).size === 0 ? true : undefined));
     const c1 = await counters();
     assert.ok(c1[0]!.withdrawPrefixIn > c0[0]!.withdrawPrefixIn || c1[0]!.updateIn > c0[0]!.updateIn, 'B counted the withdrawals');
     await t.startBird({
@@ -225,7 +245,7 @@ ${t.sinkYaml(`
 
   it('gobgpd A killed -9 and restarted: rtreflect puts its routes back, status says why', async () => {
     await t.gobgpdA!.kill9();
-    await waitFor('B to lose A\'s routes', async () => ((await t.ownedInB()).size === 0 ? true : undefined));
+    await waitFor("B to lose A's routes", async () => ((await t.ownedInB()).size === 0 ? true : undefined));
     await t.startGobgpdA();
     await waitBirdRoutesInB();
     await t.waitPathsB(CHURN, 'via .12', (p) => p.length === 1 && p[0]!.nextHop === '192.0.2.12');
@@ -238,7 +258,7 @@ ${t.sinkYaml(`
     assert.ok((s.lastResync?.upserts ?? 0) >= BIRD_V4.length + BIRD_V6.length + 1, `resync wrote everything: ${JSON.stringify(s.lastResync)}`);
   });
 
-  it('SIGTERM withdraws exactly rtreflect\'s paths after the grace period; the other injector\'s stays', async () => {
+  it("SIGTERM withdraws exactly rtreflect's paths after the grace period; the other injector's stays", async () => {
     await t.gobgp('a', ['global', 'rib', 'add', INJECTED, '-a', 'ipv4']); // gobgpd A's restart lost it
     await waitFor('the injected path in B', () => injectedInB().then((ok) => ok || undefined));
     await waitBirdRoutesInB();
@@ -249,7 +269,11 @@ ${t.sinkYaml(`
     assert.ok(Date.now() - t0 >= 1000, 'it waited the grace period before exiting');
     await waitFor('B to lose every path of rtreflect', async () => ((await t.ownedInB()).size === 0 ? true : undefined));
     assert.ok(await injectedInB(), 'the injected path stays');
-    assert.deepEqual((await t.ribB(4)).map((p) => p.prefix), [INJECTED], 'only the injected path is left');
+    assert.deepEqual(
+      (await t.ribB(4)).map((p) => p.prefix),
+      [INJECTED],
+      'only the injected path is left',
+    );
     assert.match(t.rtreflect!.log(), /withdrew owned paths from gobgpd/);
   });
 });

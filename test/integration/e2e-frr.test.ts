@@ -21,14 +21,29 @@ import { packageRoot } from '../../src/util/package-info.js';
 const PROTO_BGP = 186;
 const PROTO_STATIC = 196;
 
-interface IpHop { gateway?: string; dev?: string; flags?: string[] }
-interface IpRoute extends IpHop { dst: string; nhid?: number; protocol?: string; nexthops?: IpHop[]; metric?: number }
-interface IpNexthop { id: number; gateway?: string; dev?: string; group?: { id: number }[] }
+interface IpHop {
+  gateway?: string;
+  dev?: string;
+  flags?: string[];
+}
+interface IpRoute extends IpHop {
+  dst: string;
+  nhid?: number;
+  protocol?: string;
+  nexthops?: IpHop[];
+  metric?: number;
+}
+interface IpNexthop {
+  id: number;
+  gateway?: string;
+  dev?: string;
+  group?: { id: number }[];
+}
 
 async function ipJson<T>(ns: string, args: string[]): Promise<T[]> {
   const r = await execOutcome('ip', ['-j', '-n', ns, ...args]);
   if (r.code !== 0) throw new Error(`ip -j -n ${ns} ${args.join(' ')} failed: ${r.stderr.trim()}`);
-  return r.stdout.trim() ? JSON.parse(r.stdout) as T[] : [];
+  return r.stdout.trim() ? (JSON.parse(r.stdout) as T[]) : [];
 }
 
 /** `ip -j route show proto P` for both families, as the kernel lists it (protocol: P's name, which ip leaves out when filtering). */
@@ -57,7 +72,8 @@ function expectedFrom(routes: IpRoute[]): Map<string, string[]> {
 
 function mapDiff(expected: Map<string, string[]>, seen: Map<string, string[]>): string {
   const lines: string[] = [];
-  for (const [k, v] of expected) if (seen.get(k)?.join(',') !== v.join(',')) lines.push(`${k}: kernel ${v.join(',')}, B ${seen.get(k)?.join(',') ?? 'nothing'}`);
+  for (const [k, v] of expected)
+    if (seen.get(k)?.join(',') !== v.join(',')) lines.push(`${k}: kernel ${v.join(',')}, B ${seen.get(k)?.join(',') ?? 'nothing'}`);
   for (const [k, v] of seen) if (!expected.has(k)) lines.push(`${k}: kernel nothing, B ${v.join(',')}`);
   return lines.length === 0 ? '' : `${lines.length} differences:\n  ${lines.join('\n  ')}`;
 }
@@ -74,30 +90,45 @@ describe('FRR (zebra, staticd, bgpd) → kernel → rtreflect run → GoBGP → 
   /** Waits until the kernel satisfies `ok` (a change FRR makes asynchronously has landed). */
   async function kernelReaches(what: string, ok: (routes: IpRoute[]) => boolean, limitMs = 60_000): Promise<IpRoute[]> {
     let last: IpRoute[] = [];
-    await eventually(async () => {
-      last = await ipRoutes(t.a.name, [PROTO_BGP, PROTO_STATIC]);
-      return ok(last) ? '' : `kernel has ${JSON.stringify(last)}`;
-    }, `the kernel: ${what}`, limitMs, 100).catch((err: Error) => { throw new Error(`${err.message}\n${frr.logs()}`); });
+    await eventually(
+      async () => {
+        last = await ipRoutes(t.a.name, [PROTO_BGP, PROTO_STATIC]);
+        return ok(last) ? '' : `kernel has ${JSON.stringify(last)}`;
+      },
+      `the kernel: ${what}`,
+      limitMs,
+      100,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}\n${frr.logs()}`);
+    });
     return last;
   }
 
   /** B's paths from rtreflect equal what `ip route show proto 186/196` lists, at one moment. */
   async function ribEqualsKernel(what: string, limitMs = 60_000): Promise<void> {
-    await eventually(async () => {
-      const expected = expectedFrom(await ipRoutes(t.a.name, [PROTO_BGP, PROTO_STATIC]));
-      return mapDiff(expected, await t.ownedInB());
-    }, `B's RIB to equal ip route show proto bgp/static (${what})`, limitMs, 200);
+    await eventually(
+      async () => {
+        const expected = expectedFrom(await ipRoutes(t.a.name, [PROTO_BGP, PROTO_STATIC]));
+        return mapDiff(expected, await t.ownedInB());
+      },
+      `B's RIB to equal ip route show proto bgp/static (${what})`,
+      limitMs,
+      200,
+    );
   }
 
   async function startFrr(zebraArgs: string[]): Promise<void> {
     await frr.start('zebra', '', zebraArgs);
-    await frr.start('staticd', [
-      'ip route 198.51.100.0/24 192.0.2.10',
-      'ip route 198.51.101.0/24 192.0.2.10',
-      'ip route 198.51.101.0/24 192.0.2.11',
-      'ip route 198.51.103.0/24 192.0.2.14',
-      'ipv6 route 2001:db8:1::/48 2001:db8:ffff::10',
-    ].join('\n'));
+    await frr.start(
+      'staticd',
+      [
+        'ip route 198.51.100.0/24 192.0.2.10',
+        'ip route 198.51.101.0/24 192.0.2.10',
+        'ip route 198.51.101.0/24 192.0.2.11',
+        'ip route 198.51.103.0/24 192.0.2.14',
+        'ipv6 route 2001:db8:1::/48 2001:db8:ffff::10',
+      ].join('\n'),
+    );
     await frr.start('bgpd', frrBgpConfig());
   }
 
@@ -106,7 +137,7 @@ describe('FRR (zebra, staticd, bgpd) → kernel → rtreflect run → GoBGP → 
    * (with -r it leaves every route in the kernel) and the clients, cut off from it, remove nothing.
    */
   async function stopFrr(zebraFirst = false): Promise<void> {
-    for (const d of zebraFirst ? ['zebra', 'bgpd', 'staticd'] as const : ['bgpd', 'staticd', 'zebra'] as const) await frr.stop(d);
+    for (const d of zebraFirst ? (['zebra', 'bgpd', 'staticd'] as const) : (['bgpd', 'staticd', 'zebra'] as const)) await frr.stop(d);
   }
 
   before(async () => {
@@ -131,10 +162,15 @@ ${t.sinkYaml()}`);
     await t?.destroy();
   });
 
-  it('reflects FRR\'s static and BGP routes, installed as nexthop objects, by protocol name', async () => {
-    const routes = await kernelReaches('3 static IPv4 + 1 IPv6 + 2 BGP routes', (rs) =>
-      rs.filter((r) => r.protocol === 'static').length === 4 && rs.filter((r) => r.protocol === 'bgp').length === 2);
-    assert.ok(routes.every((r) => typeof r.nhid === 'number'), `zebra installs every route over a nexthop object: ${JSON.stringify(routes)}`);
+  it("reflects FRR's static and BGP routes, installed as nexthop objects, by protocol name", async () => {
+    const routes = await kernelReaches(
+      '3 static IPv4 + 1 IPv6 + 2 BGP routes',
+      (rs) => rs.filter((r) => r.protocol === 'static').length === 4 && rs.filter((r) => r.protocol === 'bgp').length === 2,
+    );
+    assert.ok(
+      routes.every((r) => typeof r.nhid === 'number'),
+      `zebra installs every route over a nexthop object: ${JSON.stringify(routes)}`,
+    );
     await ribEqualsKernel('after FRR installed its routes');
     const b = await t.ownedInB();
     assert.deepEqual(b.get('203.0.113.0/24'), [UPSTREAM_V4]);
@@ -164,14 +200,16 @@ ${t.sinkYaml()}`);
     await frr.configure(frrSecondSession(true));
     await up.waitEstablished(2);
     const routes = await kernelReaches('203.0.113.0/24 over both upstream addresses', (rs) =>
-      rs.some((r) => r.dst === '203.0.113.0/24' && r.nexthops?.length === 2));
+      rs.some((r) => r.dst === '203.0.113.0/24' && r.nexthops?.length === 2),
+    );
     const group = (await nexthops()).find((n) => n.id === routes.find((r) => r.dst === '203.0.113.0/24')!.nhid);
     assert.equal(group?.group?.length, 2, `bgpd's multipath is a group of two: ${JSON.stringify(group)}`);
     await ribEqualsKernel('BGP multipath');
     assert.deepEqual((await t.ownedInB()).get('203.0.113.0/24'), [UPSTREAM_V4, UPSTREAM_V4_2]);
     await frr.configure(frrSecondSession(false));
     await kernelReaches('203.0.113.0/24 over one address again', (rs) =>
-      rs.some((r) => r.dst === '203.0.113.0/24' && !r.nexthops && r.gateway === UPSTREAM_V4));
+      rs.some((r) => r.dst === '203.0.113.0/24' && !r.nexthops && r.gateway === UPSTREAM_V4),
+    );
     await ribEqualsKernel('one session left');
     assert.deepEqual((await t.ownedInB()).get('203.0.113.0/24'), [UPSTREAM_V4]);
   });
@@ -179,8 +217,9 @@ ${t.sinkYaml()}`);
   it('follows a next-hop change made in FRR (the route moves to another nexthop object)', async () => {
     const before = await route('198.51.100.0/24');
     await frr.configure(['ip route 198.51.100.0/24 192.0.2.12', 'no ip route 198.51.100.0/24 192.0.2.10']);
-    const after = (await kernelReaches('198.51.100.0/24 via .12 only', (rs) =>
-      rs.some((r) => r.dst === '198.51.100.0/24' && r.gateway === '192.0.2.12'))).find((r) => r.dst === '198.51.100.0/24')!;
+    const after = (await kernelReaches('198.51.100.0/24 via .12 only', (rs) => rs.some((r) => r.dst === '198.51.100.0/24' && r.gateway === '192.0.2.12'))).find(
+      (r) => r.dst === '198.51.100.0/24',
+    )!;
     assert.notEqual(after.nhid, before?.nhid, 'zebra moved the route to another nexthop object');
     await ribEqualsKernel('next-hop change');
     assert.deepEqual((await t.ownedInB()).get('198.51.100.0/24'), ['192.0.2.12']);
@@ -193,9 +232,12 @@ ${t.sinkYaml()}`);
     frr.pause('zebra');
     try {
       await t.a.execBatch([`nexthop replace id ${single.nhid} via 192.0.2.13 dev nh0`, `nexthop replace id ${ecmp.nhid} group ${members[0]}`]);
-      await kernelReaches('the replaced objects, same nhids', (rs) =>
-        rs.some((r) => r.dst === '198.51.103.0/24' && r.nhid === single.nhid && r.gateway === '192.0.2.13')
-        && rs.some((r) => r.dst === '198.51.101.0/24' && r.nhid === ecmp.nhid && !r.nexthops));
+      await kernelReaches(
+        'the replaced objects, same nhids',
+        (rs) =>
+          rs.some((r) => r.dst === '198.51.103.0/24' && r.nhid === single.nhid && r.gateway === '192.0.2.13') &&
+          rs.some((r) => r.dst === '198.51.101.0/24' && r.nhid === ecmp.nhid && !r.nexthops),
+      );
       await ribEqualsKernel('objects replaced in place');
       assert.deepEqual((await t.ownedInB()).get('198.51.103.0/24'), ['192.0.2.13']);
       assert.equal((await t.ownedInB()).get('198.51.101.0/24')?.length, 1);
@@ -203,15 +245,17 @@ ${t.sinkYaml()}`);
       frr.resume('zebra');
     }
     // Zebra sees its objects changed and sends them back down: in place again, by FRR itself.
-    await kernelReaches('zebra restored both objects', (rs) =>
-      rs.some((r) => r.dst === '198.51.103.0/24' && r.gateway === '192.0.2.14')
-      && rs.some((r) => r.dst === '198.51.101.0/24' && r.nexthops?.length === 2));
+    await kernelReaches(
+      'zebra restored both objects',
+      (rs) =>
+        rs.some((r) => r.dst === '198.51.103.0/24' && r.gateway === '192.0.2.14') && rs.some((r) => r.dst === '198.51.101.0/24' && r.nexthops?.length === 2),
+    );
     await ribEqualsKernel('objects restored by zebra');
     assert.deepEqual((await t.ownedInB()).get('198.51.103.0/24'), ['192.0.2.14']);
     assert.deepEqual((await t.ownedInB()).get('198.51.101.0/24'), ['192.0.2.10', '192.0.2.11']);
   });
 
-  it('drops the routes of a deleted nexthop object (the kernel says nothing of them), and follows zebra\'s repair', async () => {
+  it("drops the routes of a deleted nexthop object (the kernel says nothing of them), and follows zebra's repair", async () => {
     const single = (await route('198.51.103.0/24'))!;
     frr.pause('zebra');
     try {
@@ -222,8 +266,12 @@ ${t.sinkYaml()}`);
     } finally {
       frr.resume('zebra');
     }
-    await eventually(async () => ((await nexthops()).some((n) => n.id === single.nhid) ? '' : 'not yet'),
-      `zebra to send nexthop ${single.nhid} back down`, 60_000, 200);
+    await eventually(
+      async () => ((await nexthops()).some((n) => n.id === single.nhid) ? '' : 'not yet'),
+      `zebra to send nexthop ${single.nhid} back down`,
+      60_000,
+      200,
+    );
     await ribEqualsKernel('after zebra re-created the object');
   });
 
@@ -272,8 +320,21 @@ ${t.sinkYaml()}`);
   });
 
   it('rtreflect watch -p bgp / 186 / static prints what ip -j route show proto bgp / 196 lists', async () => {
-    for (const [arg, proto] of [['bgp', PROTO_BGP], ['186', PROTO_BGP], ['static', PROTO_STATIC], ['196', PROTO_STATIC]] as const) {
-      const kernel = (await ipRoutes(t.a.name, [proto])).map((r) => `${prefixOf(r.dst)} nhid ${r.nhid} ${(r.nexthops ?? [r]).map((h) => `${h.gateway}@${h.dev}`).sort().join(',')}`).sort();
+    for (const [arg, proto] of [
+      ['bgp', PROTO_BGP],
+      ['186', PROTO_BGP],
+      ['static', PROTO_STATIC],
+      ['196', PROTO_STATIC],
+    ] as const) {
+      const kernel = (await ipRoutes(t.a.name, [proto]))
+        .map(
+          (r) =>
+            `${prefixOf(r.dst)} nhid ${r.nhid} ${(r.nexthops ?? [r])
+              .map((h) => `${h.gateway}@${h.dev}`)
+              .sort()
+              .join(',')}`,
+        )
+        .sort();
       assert.ok(kernel.length > 0, `the kernel has proto ${proto} routes`);
       const watched = await watchSnapshot(t.a.name, arg);
       assert.deepEqual(watched, kernel, `rtreflect watch -p ${arg} against ip -j route show proto ${proto}`);
@@ -283,19 +344,46 @@ ${t.sinkYaml()}`);
 
 /** The routes `rtreflect watch --json -p P --netns NS` prints before "snapshot-end", as "prefix nhid N gw@dev,...". */
 async function watchSnapshot(ns: string, protocol: string): Promise<string[]> {
-  const child = spawn(process.execPath, [...cliArgs(), 'watch', '--json', '--netns', ns, '-p', protocol], { cwd: packageRoot(), stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '', err = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
-  child.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
+  const child = spawn(process.execPath, [...cliArgs(), 'watch', '--json', '--netns', ns, '-p', protocol], {
+    cwd: packageRoot(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '',
+    err = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+  });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    err += d;
+  });
   try {
-    await eventually(() => {
-      if (child.exitCode !== null) throw new Error(`rtreflect watch exited ${child.exitCode}: ${err}`);
-      return out.includes('"snapshot-end"') ? '' : 'no snapshot-end yet';
-    }, `rtreflect watch -p ${protocol} to print its snapshot`, 30_000, 50);
+    await eventually(
+      () => {
+        if (child.exitCode !== null) throw new Error(`rtreflect watch exited ${child.exitCode}: ${err}`);
+        return out.includes('"snapshot-end"') ? '' : 'no snapshot-end yet';
+      },
+      `rtreflect watch -p ${protocol} to print its snapshot`,
+      30_000,
+      50,
+    );
   } finally {
     child.kill('SIGTERM');
   }
-  interface Line { event: string; route?: { prefix: string; nhid?: number; nexthops: { gateway?: string; ifname?: string }[] } }
-  return out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line).filter((l) => l.event === 'snapshot')
-    .map((l) => `${l.route!.prefix} nhid ${l.route!.nhid} ${l.route!.nexthops.map((h) => `${h.gateway}@${h.ifname}`).sort().join(',')}`).sort();
+  interface Line {
+    event: string;
+    route?: { prefix: string; nhid?: number; nexthops: { gateway?: string; ifname?: string }[] };
+  }
+  return out
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Line)
+    .filter((l) => l.event === 'snapshot')
+    .map(
+      (l) =>
+        `${l.route!.prefix} nhid ${l.route!.nhid} ${l
+          .route!.nexthops.map((h) => `${h.gateway}@${h.ifname}`)
+          .sort()
+          .join(',')}`,
+    )
+    .sort();
 }

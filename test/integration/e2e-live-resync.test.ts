@@ -21,16 +21,26 @@ const ROUTES = 200_000;
 const route = (i: number): string => `10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}/32`;
 
 interface SinkSt {
-  state: string; writes: number; deletes: number; pending: number;
+  state: string;
+  writes: number;
+  deletes: number;
+  pending: number;
   lastResync?: { reason: string; upserts: number; deletes: number; ok: boolean };
   resync?: { reason: string; phase: string; read: number; expected: number };
 }
-interface Status { daemon: { ready: boolean }; sinks: SinkSt[] }
+interface Status {
+  daemon: { ready: boolean };
+  sinks: SinkSt[];
+}
 
 const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => {
   for (const c of cleanups.reverse()) {
-    try { await c(); } catch { /* keep cleaning */ }
+    try {
+      await c();
+    } catch {
+      /* keep cleaning */
+    }
   }
 });
 
@@ -55,7 +65,9 @@ test('200k routes: changes reach gobgpd while a restart or a resync still reads 
   cleanups.push(() => gobgpd.stop());
   const control = join(dir, 'control.sock');
   const configPath = join(dir, 'rtreflect.yaml');
-  writeFileSync(configPath, `
+  writeFileSync(
+    configPath,
+    `
 source: { protocols: [bird], tables: [main], families: [4], netns: ${ns.name} }
 engine: { holdDown: { enabled: false } }
 sinks:
@@ -65,24 +77,31 @@ sinks:
     connectTimeoutMs: 30000
 control: { socket: ${control} }
 log: { level: info }
-`);
+`,
+  );
 
   let daemon: ChildProcess | undefined;
   const start = (): ChildProcess => {
     const d = spawn(process.execPath, [...cliArgs(), 'run', '--config', configPath], { stdio: ['ignore', 'ignore', 'ignore'] });
-    cleanups.push(() => { if (d.exitCode === null && d.signalCode === null) d.kill('SIGKILL'); });
+    cleanups.push(() => {
+      if (d.exitCode === null && d.signalCode === null) d.kill('SIGKILL');
+    });
     return d;
   };
   const status = async (): Promise<Status | undefined> => {
     const r = await run(process.execPath, [...cliArgs(), 'status', '--json', '--control', control]);
-    return r.code === 0 ? JSON.parse(r.stdout) as Status : undefined;
+    return r.code === 0 ? (JSON.parse(r.stdout) as Status) : undefined;
   };
   const sink = async (): Promise<SinkSt> => (await status())!.sinks[0]!;
-  const compared = (): Promise<SinkSt> => waitFor(async () => {
-    const s = await status();
-    const k = s?.sinks[0];
-    return s?.daemon.ready && k?.lastResync && !k.resync && k.pending === 0 ? k : undefined;
-  }, { describe: 'the comparison with gobgpd to be written', timeoutMs: 600_000 });
+  const compared = (): Promise<SinkSt> =>
+    waitFor(
+      async () => {
+        const s = await status();
+        const k = s?.sinks[0];
+        return s?.daemon.ready && k?.lastResync && !k.resync && k.pending === 0 ? k : undefined;
+      },
+      { describe: 'the comparison with gobgpd to be written', timeoutMs: 600_000 },
+    );
   /** Next hops gobgpd holds for a prefix ([] when none). */
   const inGobgpd = async (prefix: string): Promise<string[]> => {
     const r = await run('gobgp', [...gobgpd.cliArgs, 'global', 'rib', '-a', 'ipv4', prefix, '-j']);
@@ -100,7 +119,9 @@ log: { level: info }
    * while the comparison is still under way. Returns how long each took to show.
    */
   const changeDuringRead = async (round: number): Promise<number[]> => {
-    const added = `10.99.${round}.1/32`, replaced = route(round * 7 + 1), deleted = route(round * 7 + 2);
+    const added = `10.99.${round}.1/32`,
+      replaced = route(round * 7 + 1),
+      deleted = route(round * 7 + 2);
     const before = await sink();
     assert.ok(before.resync, `a comparison is under way before the changes (${JSON.stringify(before)})`);
     const t0 = performance.now();
@@ -138,7 +159,7 @@ log: { level: info }
 
   // An operator's resync: the same, while `rtreflect resync` reads gobgpd.
   const resync = run(process.execPath, [...cliArgs(), 'resync', '--control', control]);
-  await waitFor(async () => ((await sink()).resync?.phase === 'reading') || undefined, { describe: 'the resync reading gobgpd' });
+  await waitFor(async () => (await sink()).resync?.phase === 'reading' || undefined, { describe: 'the resync reading gobgpd' });
   const atResync = await changeDuringRead(2);
   assert.equal((await resync).code, 0);
   end = await compared();
@@ -154,7 +175,9 @@ log: { level: info }
   assert.deepEqual(await inGobgpd('10.99.1.1/32'), ['192.0.2.10']);
   assert.deepEqual(await inGobgpd(route(8)), ['192.0.2.11']);
   assert.deepEqual(await inGobgpd(route(9)), []);
-  console.log(`# change → gobgpd during the restart's read: ${atRestart.join(' / ')} ms; during the resync's read: ${atResync.join(' / ')} ms (add / replace / delete)`);
+  console.log(
+    `# change → gobgpd during the restart's read: ${atRestart.join(' / ')} ms; during the resync's read: ${atResync.join(' / ')} ms (add / replace / delete)`,
+  );
   daemon.kill('SIGTERM');
   await new Promise((r) => daemon!.once('exit', r));
 });

@@ -134,7 +134,9 @@ ${t.sinkYaml(`
     await waitFor('198.51.102.0/24 in VRF blue of gobgpd A', async () => {
       inVrf = (await t.ribA(4, 'blue').catch(() => [])).filter((p) => p.prefix === '198.51.102.0/24');
       return inVrf.length > 0 ? true : undefined;
-    }).catch((err: Error) => { throw new Error(`${err.message}; VRF blue in A: ${JSON.stringify(inVrf)}`); });
+    }).catch((err: Error) => {
+      throw new Error(`${err.message}; VRF blue in A: ${JSON.stringify(inVrf)}`);
+    });
     assert.equal(inVrf.length, 1, `VRF blue in A: ${JSON.stringify(inVrf)}`);
     assert.equal(inVrf[0]!.nextHop, '192.0.2.10');
     const global = (await t.ribA(4)).filter((p) => p.prefix === '198.51.102.0/24');
@@ -164,7 +166,10 @@ ${t.sinkYaml(`
     const ps = await t.waitPathsB('198.51.104.0/24', 'present', (p) => p.length === 1);
     assert.deepEqual(ps[0]!.communities, ['65001:777']);
     assert.deepEqual(await t.pathsB('198.51.105.0/24'), [], 'dropped by the user handler');
-    const st = await t.status() as unknown as { handlers: { name: string }[] };
-    assert.ok(st.handlers.some((h) => h.name === 'tagger'), JSON.stringify(st.handlers));
+    const st = (await t.status()) as unknown as { handlers: { name: string }[] };
+    assert.ok(
+      st.handlers.some((h) => h.name === 'tagger'),
+      JSON.stringify(st.handlers),
+    );
   });
 });

@@ -20,7 +20,13 @@ import { findVppBinary, NO_VPP_MESSAGE, startLiveVpp, type LiveVpp, vppFib, type
 
 const bin = findVppBinary();
 
-interface SinkView { name: string; state: string; writes: number; deletes: number; lastResync?: { upserts: number; deletes: number; ok: boolean; reason: string; at: string } }
+interface SinkView {
+  name: string;
+  state: string;
+  writes: number;
+  deletes: number;
+  lastResync?: { upserts: number; deletes: number; ok: boolean; reason: string; at: string };
+}
 
 const NO_IF = 0xffffffff;
 const PATH_DROP = 2;
@@ -45,7 +51,12 @@ describe('rtreflect run: kernel → VPP sink → real VPP', { skip: bin ? false 
   async function connectProbe(): Promise<void> {
     await probe?.close().catch(() => undefined);
     probe = new VppClient(new VppCodec(defs, { skipOnDecode: ['label_stack'] }), {
-      socket: vpp!.apiSock, clientName: 'e2e-probe', window: 64, requestTimeoutMs: 10_000, connectTimeoutMs: 5_000, logger: silentLogger(),
+      socket: vpp!.apiSock,
+      clientName: 'e2e-probe',
+      window: 64,
+      requestTimeoutMs: 10_000,
+      connectTimeoutMs: 5_000,
+      logger: silentLogger(),
     });
     await probe.connect();
   }
@@ -60,29 +71,45 @@ describe('rtreflect run: kernel → VPP sink → real VPP', { skip: bin ? false 
   }
 
   /** Waits until VPP's entry for the prefix satisfies ok (undefined: absent); returns it. */
-  async function waitRoute(table: number, prefix: string, what: string, ok: (r: FibRoute | undefined) => boolean, timeoutMs = WAIT_MS): Promise<FibRoute | undefined> {
+  async function waitRoute(
+    table: number,
+    prefix: string,
+    what: string,
+    ok: (r: FibRoute | undefined) => boolean,
+    timeoutMs = WAIT_MS,
+  ): Promise<FibRoute | undefined> {
     let last: FibRoute | undefined;
-    await waitFor(`${prefix} in VPP table ${table}: ${what}`, async () => {
-      last = (await fib(table, prefix.includes(':'))).get(prefix);
-      return ok(last) ? true : undefined;
-    }, timeoutMs, 100).catch((err: Error) => {
+    await waitFor(
+      `${prefix} in VPP table ${table}: ${what}`,
+      async () => {
+        last = (await fib(table, prefix.includes(':'))).get(prefix);
+        return ok(last) ? true : undefined;
+      },
+      timeoutMs,
+      100,
+    ).catch((err: Error) => {
       throw new Error(`${err.message}; VPP has ${JSON.stringify(last)}; rtreflect log: ${rtr?.log().slice(-2000)}`);
     });
     return last;
   }
 
   async function status(): Promise<{ sinks: SinkView[] }> {
-    return await controlRequest(controlSock, 'status', {}, { timeoutMs: 10_000 }) as { sinks: SinkView[] };
+    return (await controlRequest(controlSock, 'status', {}, { timeoutMs: 10_000 })) as { sinks: SinkView[] };
   }
 
   async function startRtreflect(): Promise<void> {
     rtr ??= new NsProcess(ns(), [...cliCommand(), 'run', '--config', configPath, '--control', controlSock], join(dir!, 'rtreflect.log'));
     const p = rtr.start();
-    await waitFor('rtreflect to become ready with the VPP sink up', async () => {
-      if (!p.running) throw new Error(`rtreflect exited (${p.exitCode ?? p.exitSignal}): ${p.log().slice(-3000)}`);
-      const st = await controlRequest(controlSock, 'status', {}, { timeoutMs: 5_000 }) as { daemon: { ready: boolean }; sinks: SinkView[] };
-      return st.daemon.ready && st.sinks[0]?.state === 'up' && st.sinks[0].lastResync ? true : undefined;
-    }, WAIT_MS, 200);
+    await waitFor(
+      'rtreflect to become ready with the VPP sink up',
+      async () => {
+        if (!p.running) throw new Error(`rtreflect exited (${p.exitCode ?? p.exitSignal}): ${p.log().slice(-3000)}`);
+        const st = (await controlRequest(controlSock, 'status', {}, { timeoutMs: 5_000 })) as { daemon: { ready: boolean }; sinks: SinkView[] };
+        return st.daemon.ready && st.sinks[0]?.state === 'up' && st.sinks[0].lastResync ? true : undefined;
+      },
+      WAIT_MS,
+      200,
+    );
   }
 
   /** `vppctl show ip fib table N PREFIX` (the detailed view), parsed: prefix → its paths as VPP's CLI prints them (next hop or "drop", weight). */
@@ -91,10 +118,20 @@ describe('rtreflect run: kernel → VPP sink → real VPP', { skip: bin ? false 
     let cur: { nh: string; weight: number }[] | undefined;
     for (const line of vpp!.cli(`show ip fib table ${table} ${prefix}`).split('\n')) {
       const pfx = /^(\S+\/\d+) fib:\d+/.exec(line);
-      if (pfx) { cur = []; out.set(pfx[1]!, cur); continue; }
-      if (/^ forwarding:/.test(line)) { cur = undefined; continue; }
+      if (pfx) {
+        cur = [];
+        out.set(pfx[1]!, cur);
+        continue;
+      }
+      if (/^ forwarding:/.test(line)) {
+        cur = undefined;
+        continue;
+      }
       const path = /^\s+path:\[\d+\].* weight=(\d+)/.exec(line);
-      if (path && cur) { cur.push({ nh: /cfg-flags:drop/.test(line) ? 'drop' : '', weight: Number(path[1]) }); continue; }
+      if (path && cur) {
+        cur.push({ nh: /cfg-flags:drop/.test(line) ? 'drop' : '', weight: Number(path[1]) });
+        continue;
+      }
       // The line after a path names its next hop: "        10.99.0.10 host-vpp0".
       const nh = /^\s+([0-9a-f.:]+) \S+\s*$/.exec(line);
       const last = cur?.[cur.length - 1];
@@ -111,7 +148,9 @@ describe('rtreflect run: kernel → VPP sink → real VPP', { skip: bin ? false 
     defs = loadApiDefs(vpp.apiDir);
     await connectProbe();
     swVpp0 = (await probe!.dump('sw_interface_dump', { sw_if_index: NO_IF, name_filter_valid: true, name_filter: 'host-vpp0' }))[0]!.sw_if_index as number;
-    writeFileSync(configPath, `source: { protocols: [bird], tables: [main, 100], families: [4, 6] }
+    writeFileSync(
+      configPath,
+      `source: { protocols: [bird], tables: [main, 100], families: [4, 6] }
 engine: { holdDown: { enabled: false } }
 sinks:
   - type: vpp
@@ -123,7 +162,8 @@ sinks:
     shutdown: { withdraw: true }
 control: { socket: "${controlSock}" }
 log: { level: info, format: json }
-`);
+`,
+    );
     // Routes present before rtreflect starts: they arrive through its initial dump.
     await ipBatch([
       'route add 192.0.2.0/24 via 10.99.0.10 proto bird',
@@ -138,9 +178,15 @@ log: { level: info, format: json }
   });
 
   after(async () => {
-    try { await rtr?.stop(5000); } catch { /* keep tearing down */ }
+    try {
+      await rtr?.stop(5000);
+    } catch {
+      /* keep tearing down */
+    }
     await probe?.close().catch(() => undefined);
-    try { await vpp?.stop(); } finally {
+    try {
+      await vpp?.stop();
+    } finally {
       if (dir) rmSync(dir, { recursive: true, force: true });
     }
   });
@@ -150,18 +196,33 @@ log: { level: info, format: json }
     const r = await waitRoute(0, '192.0.2.0/24', 'via 10.99.0.10', (x) => x?.paths.length === 1);
     assert.deepEqual(r, { src, paths: [{ nh: '10.99.0.10', sw: swVpp0, weight: 1, type: 0 }] });
     const ecmp = await waitRoute(0, '203.0.113.0/24', 'two weighted paths', (x) => x?.paths.length === 2);
-    assert.deepEqual(ecmp!.paths.map((p) => [p.nh, p.weight]), [['10.99.0.10', 1], ['10.99.0.11', 3]]);
+    assert.deepEqual(
+      ecmp!.paths.map((p) => [p.nh, p.weight]),
+      [
+        ['10.99.0.10', 1],
+        ['10.99.0.11', 3],
+      ],
+    );
     const bh = await waitRoute(0, '198.18.0.0/24', 'a drop path', (x) => !!x);
-    assert.deepEqual(bh!.paths.map((p) => p.type), [PATH_DROP]);
+    assert.deepEqual(
+      bh!.paths.map((p) => p.type),
+      [PATH_DROP],
+    );
     const v6 = await waitRoute(0, '2001:db8:1::/48', 'via 2001:db8:99::10', (x) => !!x);
-    assert.deepEqual(v6!.paths.map((p) => [p.nh, p.sw]), [['2001:db8:99::10', swVpp0]]);
+    assert.deepEqual(
+      v6!.paths.map((p) => [p.nh, p.sw]),
+      [['2001:db8:99::10', swVpp0]],
+    );
     // Kernel table 100 → VPP table 100, which rtreflect had to create.
     const t100 = await waitRoute(100, '100.65.0.0/16', 'in table 100', (x) => !!x);
     assert.equal(t100!.src, src);
     assert.equal((await fib(0, false)).has('100.65.0.0/16'), false, 'not in table 0');
     assert.equal((await fib(0, false)).has('192.0.2.128/25'), false, 'proto static is not reflected');
     // VPP's own CLI agrees.
-    assert.deepEqual(showFib(0, '203.0.113.0/24').get('203.0.113.0/24'), [{ nh: '10.99.0.10', weight: 1 }, { nh: '10.99.0.11', weight: 3 }]);
+    assert.deepEqual(showFib(0, '203.0.113.0/24').get('203.0.113.0/24'), [
+      { nh: '10.99.0.10', weight: 1 },
+      { nh: '10.99.0.11', weight: 3 },
+    ]);
     assert.deepEqual(showFib(0, '198.18.0.0/24').get('198.18.0.0/24'), [{ nh: 'drop', weight: 1 }]);
     assert.deepEqual(showFib(100, '100.65.0.0/16').get('100.65.0.0/16'), [{ nh: '10.99.0.10', weight: 1 }]);
   });
@@ -173,7 +234,10 @@ log: { level: info, format: json }
 
     await ipBatch(['route replace 198.51.110.0/24 via 10.99.0.13 proto bird']);
     const rep = await waitRoute(0, '198.51.110.0/24', 'only via .13', (x) => x?.paths.length === 1 && x.paths[0]!.nh === '10.99.0.13');
-    assert.deepEqual(rep!.paths.map((p) => p.nh), ['10.99.0.13']);
+    assert.deepEqual(
+      rep!.paths.map((p) => p.nh),
+      ['10.99.0.13'],
+    );
 
     await ipBatch(['route del 198.51.110.0/24 proto bird', 'route del 2001:db8:2::/48 proto bird']);
     await waitRoute(0, '198.51.110.0/24', 'deleted', (x) => x === undefined);
@@ -193,7 +257,10 @@ log: { level: info, format: json }
     await waitRoute(0, '198.18.0.0/24', 'back', (x) => x?.paths[0]?.type === PATH_DROP);
     await waitRoute(100, '100.65.0.0/16', 'back in a recreated table 100', (x) => !!x);
     const ecmp = await waitRoute(0, '203.0.113.0/24', 'back with weights 2/2', (x) => x?.paths.length === 2);
-    assert.deepEqual(ecmp!.paths.map((p) => p.weight), [2, 2]);
+    assert.deepEqual(
+      ecmp!.paths.map((p) => p.weight),
+      [2, 2],
+    );
     await waitFor('the sink to report up', async () => ((await status()).sinks[0]!.state === 'up' ? true : undefined));
   });
 

@@ -20,8 +20,15 @@ import type { Sink, SinkChange, SinkConnectionState } from '../../src/engine/sin
 
 function route(prefix: string, gateways: string[], extra: Partial<ReflectedRoute> = {}): ReflectedRoute {
   return {
-    family: prefix.includes(':') ? 6 : 4, prefix, table: 254, protocol: 12, type: 'unicast', metric: 0, tos: 0,
-    nexthops: gateways.map((gateway) => ({ gateway, weight: 1 })), ...extra,
+    family: prefix.includes(':') ? 6 : 4,
+    prefix,
+    table: 254,
+    protocol: 12,
+    type: 'unicast',
+    metric: 0,
+    tos: 0,
+    nexthops: gateways.map((gateway) => ({ gateway, weight: 1 })),
+    ...extra,
   };
 }
 
@@ -40,7 +47,16 @@ function upserts(sink: Sink, routes: ReflectedRoute[]): SinkChange[] {
   });
 }
 
-interface Seen { prefix: string; nh: string; id: number; communities: string[]; large: string[]; med?: number; lp?: number; local: boolean }
+interface Seen {
+  prefix: string;
+  nh: string;
+  id: number;
+  communities: string[];
+  large: string[];
+  med?: number;
+  lp?: number;
+  local: boolean;
+}
 async function rib(g: TestGobgpd, family: 4 | 6, vrf?: string): Promise<Seen[]> {
   const out: Seen[] = [];
   for (const d of await listPaths(g.client, family, vrf ? { vrf } : {})) {
@@ -75,15 +91,26 @@ describe('gobgp sink against a real gobgpd', () => {
 
   before(async () => {
     g = await startGobgpd();
-    sink = createGobgpSink(sinkOptions(gobgpSinkType, {
-      name: 'gobgp-test', address: g.grpcAddress, createVrfs: true,
-      vrfs: { red: { rd: '65000:100', rt: ['65000:100'] } },
-      shutdown: { withdraw: true, graceMs: 0 }, healthIntervalMs: 300, backoff: { initialMs: 50, maxMs: 500, jitter: 0.2 },
-    }), { logger: silentLogger() });
+    sink = createGobgpSink(
+      sinkOptions(gobgpSinkType, {
+        name: 'gobgp-test',
+        address: g.grpcAddress,
+        createVrfs: true,
+        vrfs: { red: { rd: '65000:100', rt: ['65000:100'] } },
+        shutdown: { withdraw: true, graceMs: 0 },
+        healthIntervalMs: 300,
+        backoff: { initialMs: 50, maxMs: 500, jitter: 0.2 },
+      }),
+      { logger: silentLogger() },
+    );
     await sink.start({ logger: silentLogger(), onResyncNeeded: (r) => resyncs.push(r), onState: (s) => states.push(s) });
   });
   after(async () => {
-    try { if (sink.state() !== 'stopped') await sink.stop({ withdraw: false }); } finally { await g.stop(); }
+    try {
+      if (sink.state() !== 'stopped') await sink.stop({ withdraw: false });
+    } finally {
+      await g.stop();
+    }
   });
 
   const v4 = route('10.1.0.0/24', ['192.0.2.10'], { bgp: { med: 20, localPref: 150, communities: ['65000:7', '65000:1'], largeCommunities: ['65000:1:2'] } });
@@ -96,7 +123,11 @@ describe('gobgp sink against a real gobgpd', () => {
   it('connects', async () => {
     // start() waits for the first attempt only so long (connectTimeoutMs); on a busy machine the
     // connection may come a little later, from the attempts that follow.
-    await until('the sink to be up', () => sink.state() === 'up', () => ({ state: sink.state(), states }));
+    await until(
+      'the sink to be up',
+      () => sink.state() === 'up',
+      () => ({ state: sink.state(), states }),
+    );
     assert.equal(sink.state(), 'up');
     assert.deepEqual(states, ['connecting', 'up']);
   });
@@ -105,23 +136,36 @@ describe('gobgp sink against a real gobgpd', () => {
     const rep = await applied(sink, upserts(sink, all));
     assert.deepEqual(rep.failed, []);
     assert.equal(rep.applied.length, all.length);
-    const r4 = await rib(g, 4), r6 = await rib(g, 6);
-    assert.deepEqual(r4.map(({ id, ...x }) => x), [
-      { prefix: '10.1.0.0/24', nh: '192.0.2.10', communities: ['65000:1', '65000:7'], large: ['65000:1:2', MARK], med: 20, lp: 150, local: true },
-      { prefix: '10.2.0.0/24', nh: '192.0.2.21', communities: [], large: [MARK], local: true },
-      { prefix: '10.2.0.0/24', nh: '192.0.2.22', communities: [], large: [MARK], local: true },
-      { prefix: '10.3.0.0/16', nh: '0.0.0.0', communities: [], large: [MARK], local: true },
-      { prefix: '10.4.0.0/24', nh: '2001:db8::4', communities: [], large: [MARK], local: true },
-    ]);
+    const r4 = await rib(g, 4),
+      r6 = await rib(g, 6);
+    assert.deepEqual(
+      r4.map(({ id, ...x }) => x),
+      [
+        { prefix: '10.1.0.0/24', nh: '192.0.2.10', communities: ['65000:1', '65000:7'], large: ['65000:1:2', MARK], med: 20, lp: 150, local: true },
+        { prefix: '10.2.0.0/24', nh: '192.0.2.21', communities: [], large: [MARK], local: true },
+        { prefix: '10.2.0.0/24', nh: '192.0.2.22', communities: [], large: [MARK], local: true },
+        { prefix: '10.3.0.0/16', nh: '0.0.0.0', communities: [], large: [MARK], local: true },
+        { prefix: '10.4.0.0/24', nh: '2001:db8::4', communities: [], large: [MARK], local: true },
+      ],
+    );
     const ecmpIds = r4.filter((p) => p.prefix === '10.2.0.0/24').map((p) => p.id);
     assert.equal(new Set(ecmpIds).size, 2, 'ECMP paths need distinct add-path ids');
     assert.ok(ecmpIds.every((id) => id > 0));
-    assert.deepEqual(r6.map(({ id, ...x }) => x), [{ prefix: '2001:db8:1::/48', nh: '2001:db8::1', communities: [], large: [MARK], local: true }]);
+    assert.deepEqual(
+      r6.map(({ id, ...x }) => x),
+      [{ prefix: '2001:db8:1::/48', nh: '2001:db8::1', communities: [], large: [MARK], local: true }],
+    );
   });
 
   it('reads back byte-identical fingerprints, so an unchanged resync writes nothing', async () => {
     const owned = await sink.readOwned();
-    const want = new Map(all.map((r) => { const p = sink.project(r); assert.ok('key' in p); return [p.key, p.fingerprint]; }));
+    const want = new Map(
+      all.map((r) => {
+        const p = sink.project(r);
+        assert.ok('key' in p);
+        return [p.key, p.fingerprint];
+      }),
+    );
     assert.deepEqual(owned, want);
   });
 
@@ -147,10 +191,16 @@ describe('gobgp sink against a real gobgpd', () => {
     // As the engine does: the change carries the fingerprint it replaces (read back from gobgpd here).
     const was = (await sink.readOwned()).get('10.2.0.0/24');
     assert.ok(was, 'the ECMP route is there before the replace');
-    const rep = await applied(sink, upserts(sink, [changed]).map((c) => ({ ...c, was })));
+    const rep = await applied(
+      sink,
+      upserts(sink, [changed]).map((c) => ({ ...c, was })),
+    );
     assert.deepEqual(rep.failed, []);
     const paths = (await rib(g, 4)).filter((p) => p.prefix === '10.2.0.0/24');
-    assert.deepEqual(paths.map((p) => p.nh), ['192.0.2.23']);
+    assert.deepEqual(
+      paths.map((p) => p.nh),
+      ['192.0.2.23'],
+    );
   });
 
   it('writes over its parallel streams: adds, replaces and withdrawals of 3,000 keys with no flush between land as the last of each', async () => {
@@ -163,14 +213,32 @@ describe('gobgp sink against a real gobgpd', () => {
     // Replaces name what they replace (as the engine does), then every other key goes; one flush at the end.
     assert.deepEqual((await sink.apply(upserts(sink, second).map((c, i) => ({ ...c, was: (a[i] as { fingerprint: string }).fingerprint })))).failed, []);
     const b = upserts(sink, second);
-    const deletes: SinkChange[] = b.filter((_, i) => i % 2 === 0).map((c) => ({ op: 'delete', key: c.key, fingerprint: (c as { fingerprint: string }).fingerprint }));
+    const deletes: SinkChange[] = b
+      .filter((_, i) => i % 2 === 0)
+      .map((c) => ({ op: 'delete', key: c.key, fingerprint: (c as { fingerprint: string }).fingerprint }));
     assert.deepEqual((await applied(sink, deletes)).failed, []);
     const got = (await rib(g, 4)).filter((p) => p.prefix.startsWith('10.1') && Number(p.prefix.split('.')[1]) >= 100);
     assert.equal(got.length, n / 2);
-    assert.ok(got.every((p) => p.nh === '192.0.2.32'), 'only the replacing paths are left');
-    assert.deepEqual(got.map((p) => p.prefix).sort(), Array.from({ length: n }, (_, i) => pfx(i)).filter((_, i) => i % 2 === 1).sort());
+    assert.ok(
+      got.every((p) => p.nh === '192.0.2.32'),
+      'only the replacing paths are left',
+    );
+    assert.deepEqual(
+      got.map((p) => p.prefix).sort(),
+      Array.from({ length: n }, (_, i) => pfx(i))
+        .filter((_, i) => i % 2 === 1)
+        .sort(),
+    );
     // Clean up for the tests after this one.
-    assert.deepEqual((await applied(sink, b.filter((_, i) => i % 2 === 1).map((c) => ({ op: 'delete' as const, key: c.key, fingerprint: (c as { fingerprint: string }).fingerprint })))).failed, []);
+    assert.deepEqual(
+      (
+        await applied(
+          sink,
+          b.filter((_, i) => i % 2 === 1).map((c) => ({ op: 'delete' as const, key: c.key, fingerprint: (c as { fingerprint: string }).fingerprint })),
+        )
+      ).failed,
+      [],
+    );
   });
 
   it('writes into a VRF it creates, and reads it back', async () => {
@@ -178,8 +246,14 @@ describe('gobgp sink against a real gobgpd', () => {
     const r6 = route('2001:db8:50::/48', ['2001:db8::50'], { vrf: 'red' });
     const rep = await applied(sink, upserts(sink, [r, r6]));
     assert.deepEqual(rep.failed, []);
-    assert.deepEqual((await rib(g, 4, 'red')).map((p) => [p.prefix, p.nh, p.large]), [['10.50.0.0/24', '192.0.2.50', [MARK]]]);
-    assert.deepEqual((await rib(g, 6, 'red')).map((p) => [p.prefix, p.nh]), [['2001:db8:50::/48', '2001:db8::50']]);
+    assert.deepEqual(
+      (await rib(g, 4, 'red')).map((p) => [p.prefix, p.nh, p.large]),
+      [['10.50.0.0/24', '192.0.2.50', [MARK]]],
+    );
+    assert.deepEqual(
+      (await rib(g, 6, 'red')).map((p) => [p.prefix, p.nh]),
+      [['2001:db8:50::/48', '2001:db8::50']],
+    );
     const owned = await sink.readOwned();
     const p = sink.project(r);
     assert.ok('key' in p);
@@ -198,17 +272,27 @@ describe('gobgp sink against a real gobgpd', () => {
     const rep = await sink.apply(upserts(sink, [r]));
     assert.equal(rep.failed.length, 0, 'handed to the open stream; gobgpd answers later');
     // Nobody flushes: the refusal must still come through.
-    await until('a resync request', () => resyncs.length > before, () => resyncs);
+    await until(
+      'a resync request',
+      () => resyncs.length > before,
+      () => resyncs,
+    );
     assert.match(resyncs[resyncs.length - 1]!, /refused a bulk write/);
     // The resync the engine runs then repairs it: the read learns the VRF is gone, the write re-creates it.
     await sink.readOwned();
     assert.deepEqual((await applied(sink, upserts(sink, [r]))).failed, []);
-    assert.deepEqual((await rib(g, 4, 'red')).map((p) => p.prefix), ['10.52.0.0/24']);
+    assert.deepEqual(
+      (await rib(g, 4, 'red')).map((p) => p.prefix),
+      ['10.52.0.0/24'],
+    );
   });
 
   it('deletes only its own paths', async () => {
     const owned = await sink.readOwned();
-    const rep = await applied(sink, [...owned].map(([key, fingerprint]) => ({ op: 'delete' as const, key, fingerprint })));
+    const rep = await applied(
+      sink,
+      [...owned].map(([key, fingerprint]) => ({ op: 'delete' as const, key, fingerprint })),
+    );
     assert.deepEqual(rep.failed, []);
     assert.equal((await sink.readOwned()).size, 0);
     const left = (await rib(g, 4)).map((p) => `${p.prefix} ${p.nh}`);
@@ -219,13 +303,20 @@ describe('gobgp sink against a real gobgpd', () => {
     await applied(sink, upserts(sink, all));
     const before = resyncs.length;
     await g.kill9();
-    await until('sink down', () => sink.state() !== 'up', () => sink.state());
+    await until(
+      'sink down',
+      () => sink.state() !== 'up',
+      () => sink.state(),
+    );
     await assert.rejects(sink.apply(upserts(sink, [v4])), /not connected/);
     await g.restart();
     // This restart's own request: earlier tests asked for resyncs of their own.
     const lost = (): boolean => resyncs.slice(before).some((r) => /^gobgpd connection lost/.test(r));
-    await until('the sink up again with a resync request saying the connection was lost', () => lost() && sink.state() === 'up',
-      () => ({ state: sink.state(), resyncs: resyncs.slice(before) }));
+    await until(
+      'the sink up again with a resync request saying the connection was lost',
+      () => lost() && sink.state() === 'up',
+      () => ({ state: sink.state(), resyncs: resyncs.slice(before) }),
+    );
     const owned = await sink.readOwned();
     assert.equal(owned.size, 0, 'a restarted gobgpd has forgotten our paths');
     const rep = await applied(sink, upserts(sink, all));
@@ -237,31 +328,40 @@ describe('gobgp sink against a real gobgpd', () => {
     execFileSync('gobgp', [...g.cliArgs, 'global', 'rib', 'add', '10.99.0.0/24', 'nexthop', '192.0.2.99', '-a', 'ipv4']);
     await sink.stop({ withdraw: true });
     assert.equal(sink.state(), 'stopped');
-    assert.deepEqual((await rib(g, 4)).map((p) => p.prefix), ['10.99.0.0/24']);
+    assert.deepEqual(
+      (await rib(g, 4)).map((p) => p.prefix),
+      ['10.99.0.0/24'],
+    );
     assert.deepEqual(await rib(g, 6), []);
   });
 });
 
 const alive = (f: () => Promise<boolean>) => f().catch(() => false);
 
-describe('reading gobgpd\'s RIB over bare HTTP/2', () => {
-  it('gives gobgpd\'s own error status and text, and UNAVAILABLE when nothing listens', async () => {
+describe("reading gobgpd's RIB over bare HTTP/2", () => {
+  it("gives gobgpd's own error status and text, and UNAVAILABLE when nothing listens", async () => {
     const g = await startGobgpd();
     try {
       const client = new GobgpClient(g.grpcAddress);
       // A VRF gobgpd does not have: gobgpd answers with an error status, not a broken stream.
-      await assert.rejects(listPathsBinary(client, 4, { vrf: 'no-such-vrf' }, () => undefined), (e: { code?: number; details?: string }) => {
-        assert.notEqual(e.code, 0);
-        assert.notEqual(e.code, 14);
-        assert.match(e.details ?? '', /vrf|not found/i);
-        return true;
-      });
+      await assert.rejects(
+        listPathsBinary(client, 4, { vrf: 'no-such-vrf' }, () => undefined),
+        (e: { code?: number; details?: string }) => {
+          assert.notEqual(e.code, 0);
+          assert.notEqual(e.code, 14);
+          assert.match(e.details ?? '', /vrf|not found/i);
+          return true;
+        },
+      );
       client.close();
     } finally {
       await g.stop();
     }
     const nobody = new GobgpClient(`127.0.0.1:${await freePort()}`);
-    await assert.rejects(listPathsBinary(nobody, 4, {}, () => undefined), { code: 14 });
+    await assert.rejects(
+      listPathsBinary(nobody, 4, {}, () => undefined),
+      { code: 14 },
+    );
     nobody.close();
   });
 });
@@ -271,7 +371,9 @@ describe('gobgpd supervisor (sidecar)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rtr-gobgpd-sup-'));
     const port = await freePort();
     const sup = new GobgpdSupervisor({
-      configDir: dir, grpcAddress: `127.0.0.1:${port}`, logger: silentLogger(),
+      configDir: dir,
+      grpcAddress: `127.0.0.1:${port}`,
+      logger: silentLogger(),
       global: { as: 65010, routerId: '192.0.2.10', listenPort: -1 },
       neighbors: [{ address: '192.0.2.200', peerAs: 65020, addPaths: true }],
       backoff: { initialMs: 100 },
@@ -285,7 +387,10 @@ describe('gobgpd supervisor (sidecar)', () => {
       assert.equal(peers[0]?.conf?.peer_asn, 65020);
       const first = sup.pid!;
       process.kill(first, 'SIGKILL');
-      await until('gobgpd restarted', async () => sup.pid !== undefined && sup.pid !== first && await alive(async () => (await client.getBgp()).global?.asn === 65010));
+      await until(
+        'gobgpd restarted',
+        async () => sup.pid !== undefined && sup.pid !== first && (await alive(async () => (await client.getBgp()).global?.asn === 65010)),
+      );
       const last = sup.pid!;
       await sup.stop();
       assert.throws(() => process.kill(last, 0), /ESRCH/);

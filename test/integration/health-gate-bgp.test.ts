@@ -20,14 +20,13 @@ import { WAIT_MS } from '../helpers/wait-for.js';
 const waitFor = <T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = WAIT_MS): Promise<T> =>
   waitUntil(what, fn, ms, { retryErrors: true, intervalMs: 100 });
 
-
-
 function run(cmd: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(cmd, args, { encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${cmd} ${args.join(' ')}: ${stderr || err.message}`)) : resolve(stdout)));
+    execFile(cmd, args, { encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${cmd} ${args.join(' ')}: ${stderr || err.message}`)) : resolve(stdout),
+    );
   });
 }
-
 
 /** A service process inside the namespace: "http" answers 200 on /healthz, "tcp" accepts. */
 const SERVICE = `
@@ -40,7 +39,11 @@ srv.listen(port, '127.0.0.1', () => console.log('listening'));
 
 class Service {
   private child: ChildProcess | undefined;
-  constructor(private readonly ns: Netns, private readonly kind: 'http' | 'tcp', readonly port: number) {}
+  constructor(
+    private readonly ns: Netns,
+    private readonly kind: 'http' | 'tcp',
+    readonly port: number,
+  ) {}
   async start(): Promise<void> {
     const child = this.ns.spawn(process.execPath, ['-e', SERVICE, this.kind, String(this.port)], { stdio: ['ignore', 'pipe', 'inherit'] });
     this.child = child;
@@ -59,19 +62,28 @@ class Service {
   }
 }
 
-const VIP = '198.51.100.53/32';        // originated while the HTTP service is healthy
-const GATED = '203.0.113.0/24';        // BIRD's kernel route, passed while the TCP service is healthy
-const POOL = '198.51.100.80/32';       // originated while at least 1 of 2 backends is healthy
-const PLAIN = '198.18.10.0/24';        // not gated: always announced
+const VIP = '198.51.100.53/32'; // originated while the HTTP service is healthy
+const GATED = '203.0.113.0/24'; // BIRD's kernel route, passed while the TCP service is healthy
+const POOL = '198.51.100.80/32'; // originated while at least 1 of 2 backends is healthy
+const PLAIN = '198.18.10.0/24'; // not gated: always announced
 
 const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => {
   for (const c of cleanups.reverse()) {
-    try { await c(); } catch { /* keep cleaning */ }
+    try {
+      await c();
+    } catch {
+      /* keep cleaning */
+    }
   }
 });
 
-interface GateStatus { name: string; healthy: boolean; upChecks: number; checks: { name: string; state: string; consecutiveFail: number; consecutiveOk: number }[] }
+interface GateStatus {
+  name: string;
+  healthy: boolean;
+  upChecks: number;
+  checks: { name: string; state: string; consecutiveFail: number; consecutiveOk: number }[];
+}
 
 test('health-gated routes reach, leave and return to a BGP peer as services fail and recover', { timeout: 600_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'rtr-hgbgp-'));
@@ -83,17 +95,22 @@ test('health-gated routes reach, leave and return to a BGP peer as services fail
 
   await router.execBatch([
     `link add eth0 type veth peer name eth0 netns ${peer.name}`,
-    'addr add 10.255.1.1/30 dev eth0', 'link set eth0 up',
-    'link add nh0 type veth peer name nh1', 'addr add 192.0.2.1/24 dev nh0', 'link set nh0 up', 'link set nh1 up',
+    'addr add 10.255.1.1/30 dev eth0',
+    'link set eth0 up',
+    'link add nh0 type veth peer name nh1',
+    'addr add 192.0.2.1/24 dev nh0',
+    'link set nh0 up',
+    'link set nh1 up',
     `route add ${GATED} via 192.0.2.10 proto bird`,
     `route add ${PLAIN} via 192.0.2.10 proto bird`,
   ]);
   await peer.execBatch(['addr add 10.255.1.2/30 dev eth0', 'link set eth0 up']);
 
-  const gobgpdConfig = (as: number, id: string, neighbor: string, peerAs: number) => JSON.stringify({
-    global: { config: { as, 'router-id': id, port: 179, 'local-address-list': [id] } },
-    neighbors: [{ config: { 'neighbor-address': neighbor, 'peer-as': peerAs }, timers: { config: { 'connect-retry': 1 } } }],
-  });
+  const gobgpdConfig = (as: number, id: string, neighbor: string, peerAs: number) =>
+    JSON.stringify({
+      global: { config: { as, 'router-id': id, port: 179, 'local-address-list': [id] } },
+      neighbors: [{ config: { 'neighbor-address': neighbor, 'peer-as': peerAs }, timers: { config: { 'connect-retry': 1 } } }],
+    });
   writeFileSync(join(dir, 'a.json'), gobgpdConfig(65001, '10.255.1.1', '10.255.1.2', 65002));
   writeFileSync(join(dir, 'b.json'), gobgpdConfig(65002, '10.255.1.2', '10.255.1.1', 65001));
   const gobgpd = (ns: Netns, cfg: string, port: number): void => {
@@ -110,8 +127,12 @@ test('health-gated routes reach, leave and return to a BGP peer as services fail
     return Object.keys(JSON.parse(out.trim() || '{}') as Record<string, unknown>).sort();
   };
   let neighbors = '';
-  await waitUntil('the BGP session', async () => /\sEstabl/.test(neighbors = await run('ip', ['netns', 'exec', peer.name, 'gobgp', '-p', '50062', 'neighbor'])),
-    WAIT_MS, { retryErrors: true, seen: () => `peer's neighbors:\n${neighbors}\ngobgpd A's log: ${gobgpdLog('a.json')}\ngobgpd B's log: ${gobgpdLog('b.json')}` });
+  await waitUntil(
+    'the BGP session',
+    async () => /\sEstabl/.test((neighbors = await run('ip', ['netns', 'exec', peer.name, 'gobgp', '-p', '50062', 'neighbor']))),
+    WAIT_MS,
+    { retryErrors: true, seen: () => `peer's neighbors:\n${neighbors}\ngobgpd A's log: ${gobgpdLog('a.json')}\ngobgpd B's log: ${gobgpdLog('b.json')}` },
+  );
 
   const web = new Service(router, 'http', 8080);
   const dns = new Service(router, 'tcp', 5353);
@@ -127,7 +148,9 @@ test('health-gated routes reach, leave and return to a BGP peer as services fail
   // A healthy service's probe must not time out because the machine is busy: a refused connection
   // (a stopped service) fails at once whatever the timeout.
   const timing = 'intervalMs: 200, timeoutMs: 5000, rise: 2, fall: 3';
-  writeFileSync(config, `
+  writeFileSync(
+    config,
+    `
 source: { protocols: [bird], tables: [main], families: [4] }
 handlers:
   - type: health-gate
@@ -143,14 +166,27 @@ sinks:
   - { type: gobgp, name: gobgp, address: "127.0.0.1:50061", shutdown: { withdraw: true, graceMs: 0 } }
 control: { socket: ${control} }
 log: { level: info }
-`);
+`,
+  );
   const logs: Record<string, unknown>[] = [];
   const daemon = spawn('ip', ['netns', 'exec', router.name, process.execPath, ...cliArgs(), 'run', '--config', config], {
-    stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, RTREFLECT_LOG_FORMAT: 'json' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, RTREFLECT_LOG_FORMAT: 'json' },
   });
   const exited = new Promise<number | null>((r) => daemon.once('exit', (code) => r(code)));
-  cleanups.push(async () => { if (daemon.exitCode === null && daemon.signalCode === null) { daemon.kill('SIGKILL'); await exited; } });
-  createInterface({ input: daemon.stderr! }).on('line', (l) => { try { logs.push(JSON.parse(l) as Record<string, unknown>); } catch { logs.push({ msg: l }); } });
+  cleanups.push(async () => {
+    if (daemon.exitCode === null && daemon.signalCode === null) {
+      daemon.kill('SIGKILL');
+      await exited;
+    }
+  });
+  createInterface({ input: daemon.stderr! }).on('line', (l) => {
+    try {
+      logs.push(JSON.parse(l) as Record<string, unknown>);
+    } catch {
+      logs.push({ msg: l });
+    }
+  });
 
   const gate = async (name: string): Promise<GateStatus> => {
     const out = await run(process.execPath, [...cliArgs(), 'status', '--json', '--control', control]);
@@ -160,8 +196,11 @@ log: { level: info }
     return svc;
   };
   let lastRib: string[] = [];
-  const ribIs = (want: string[], what: string) => waitUntil(what, async () => JSON.stringify(lastRib = await peerRib()) === JSON.stringify([...want].sort()),
-    WAIT_MS, { retryErrors: true, seen: () => ({ want: [...want].sort(), peer: lastRib }) });
+  const ribIs = (want: string[], what: string) =>
+    waitUntil(what, async () => JSON.stringify((lastRib = await peerRib())) === JSON.stringify([...want].sort()), WAIT_MS, {
+      retryErrors: true,
+      seen: () => ({ want: [...want].sort(), peer: lastRib }),
+    });
 
   // Everything healthy: the peer learns all four.
   await ribIs([VIP, GATED, POOL, PLAIN], 'all four prefixes at the peer');
@@ -199,7 +238,11 @@ log: { level: info }
 
   // All of it without a restart.
   assert.equal(daemon.exitCode, null);
-  for (const msg of ['service unhealthy: withdrawing', 'service healthy: announcing']) assert.ok(logs.some((l) => l.msg === msg), `log line "${msg}"`);
+  for (const msg of ['service unhealthy: withdrawing', 'service healthy: announcing'])
+    assert.ok(
+      logs.some((l) => l.msg === msg),
+      `log line "${msg}"`,
+    );
   daemon.kill('SIGTERM');
   assert.equal(await exited, 0);
 });

@@ -15,7 +15,9 @@ import { silentLogger } from '../../src/util/logger.js';
 import { httpService, tcpService } from '../helpers/loopback-servers.js';
 import { WAIT_MS, deadlineMs } from '../helpers/wait-for.js';
 
-const WEB = '192.0.2.80/32', DNS = '192.0.2.53/32', MAINT = '192.0.2.99/32';
+const WEB = '192.0.2.80/32',
+  DNS = '192.0.2.53/32',
+  MAINT = '192.0.2.99/32';
 
 function kernelRoute(prefix: string): ReflectedRoute {
   return { family: 4, prefix, table: 254, protocol: 12, type: 'unicast', metric: 0, tos: 0, nexthops: [{ gateway: '192.0.2.254', weight: 1 }] };
@@ -27,7 +29,8 @@ test('health-gated routes follow real services down and up', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'rtr-hg-int-'));
   const flag = join(dir, 'in-service');
   await writeFile(flag, '');
-  const cfg = parseConfig(`
+  const cfg = parseConfig(
+    `
 handlers:
   - type: health-gate
     name: gate
@@ -53,7 +56,9 @@ handlers:
         fall: 1
   - type: bgp-attributes
     communities: ["65000:7"]
-`, join(dir, 'rt.yaml'));
+`,
+    join(dir, 'rt.yaml'),
+  );
 
   // What the chain would send to the sinks now: gated kernel routes plus originated ones.
   const announced = () => {
@@ -62,15 +67,23 @@ handlers:
   };
   let waiters: (() => void)[] = [];
   const chain = await HandlerChain.build(cfg.handlers, {
-    logger: silentLogger(), baseDir: dir,
-    reevaluate: () => { const w = waiters; waiters = []; w.forEach((f) => f()); },
+    logger: silentLogger(),
+    baseDir: dir,
+    reevaluate: () => {
+      const w = waiters;
+      waiters = [];
+      w.forEach((f) => f());
+    },
   });
   /** Waits (re-checking on each reevaluate) until the announced set is `want`. */
   const until = async (want: string[], what: string) => {
     const deadline = Date.now() + deadlineMs(WAIT_MS);
     while (JSON.stringify(announced()) !== JSON.stringify([...want].sort())) {
       if (Date.now() > deadline) assert.fail(`${what}: announced ${JSON.stringify(announced())}, wanted ${JSON.stringify(want)}`);
-      await new Promise<void>((res) => { waiters.push(res); setTimeout(res, 500).unref(); });
+      await new Promise<void>((res) => {
+        waiters.push(res);
+        setTimeout(res, 500).unref();
+      });
     }
   };
 

@@ -14,12 +14,29 @@ import { WAIT_MS, deadlineMs, waitFor } from '../helpers/wait-for.js';
 import { NetlinkSocket } from '../../src/kernel/netlink-socket.js';
 import { sdNotify } from '../../src/systemd/sd-notify.js';
 import {
-  buildAddrDumpRequest, buildLinkDumpRequest, buildNexthopDumpRequest, buildRouteDumpRequest, DumpCollector, netlinkDump,
+  buildAddrDumpRequest,
+  buildLinkDumpRequest,
+  buildNexthopDumpRequest,
+  buildRouteDumpRequest,
+  DumpCollector,
+  netlinkDump,
 } from '../../src/kernel/netlink-dump.js';
 import { splitMessages, type NlMsg } from '../../src/kernel/netlink-frame.js';
 import {
-  NLM_F_DUMP_INTR, NLM_F_MULTI, NLMSG_DONE, NLMSG_ERROR, RTA_DST, RTA_TABLE, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWROUTE,
-  RTM_DELROUTE, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE, RTNLGRP_LINK,
+  NLM_F_DUMP_INTR,
+  NLM_F_MULTI,
+  NLMSG_DONE,
+  NLMSG_ERROR,
+  RTA_DST,
+  RTA_TABLE,
+  RTM_NEWADDR,
+  RTM_NEWLINK,
+  RTM_NEWROUTE,
+  RTM_DELROUTE,
+  RTNLGRP_IPV4_IFADDR,
+  RTNLGRP_IPV4_ROUTE,
+  RTNLGRP_IPV6_ROUTE,
+  RTNLGRP_LINK,
 } from '../../src/kernel/netlink-constants.js';
 import { RtreflectError } from '../../src/util/errors.js';
 
@@ -52,7 +69,9 @@ function collect(sock: NetlinkSocket): { msgs: NlMsg[]; callbacks: number; overr
     state.callbacks++;
     for (const m of splitMessages(batch)) state.msgs.push(m);
   });
-  sock.on('overrun', () => { state.overruns++; });
+  sock.on('overrun', () => {
+    state.overruns++;
+  });
   return state;
 }
 
@@ -66,8 +85,12 @@ const v6 = (i: number): string => `2001:db8:${(i >> 16) & 0xffff}:${(i & 0xffff)
 
 describe('NetlinkSocket (native addon) against the kernel', () => {
   let ns: Netns;
-  before(async () => { ns = await createNetns('native'); });
-  after(async () => { await ns?.destroy(); });
+  before(async () => {
+    ns = await createNetns('native');
+  });
+  after(async () => {
+    await ns?.destroy();
+  });
 
   it('reports the effective receive buffer (doubled by the kernel) and a kernel-assigned port id', () => {
     const s = NetlinkSocket.open({ netns: ns.name, receiveBufferBytes: 8 * 1024 * 1024 });
@@ -101,7 +124,7 @@ describe('NetlinkSocket (native addon) against the kernel', () => {
     }
   });
 
-  it('the protocol filter drops other protocols\' routes but passes replaces, links and addresses', async () => {
+  it("the protocol filter drops other protocols' routes but passes replaces, links and addresses", async () => {
     const groups = [RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE, RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR];
     const filtered = NetlinkSocket.open({ netns: ns.name, groups, protocolFilter: [PROTO_BIRD] });
     const control = NetlinkSocket.open({ netns: ns.name, groups });
@@ -126,13 +149,21 @@ describe('NetlinkSocket (native addon) against the kernel', () => {
       const routes = got.msgs.filter((m) => m.type === RTM_NEWROUTE || m.type === RTM_DELROUTE).map((m) => ({ type: m.type, ...routeInfo(m) }));
       const notBird = routes.filter((r) => r.protocol !== PROTO_BIRD);
       // v6(1) = 2001:db8:0:1::/64, which routeInfo renders as hex.
-      assert.deepEqual(notBird.map((r) => `${r.type}:${r.dst}`).sort(),
+      assert.deepEqual(
+        notBird.map((r) => `${r.type}:${r.dst}`).sort(),
         [`${RTM_NEWROUTE}:${v4(1, 21)}`, `${RTM_NEWROUTE}:20010db8000000010000000000000000/64`].sort(),
-        'among non-bird routes only the two replaces of bird routes pass');
+        'among non-bird routes only the two replaces of bird routes pass',
+      );
       assert.equal(routes.filter((r) => r.type === RTM_NEWROUTE && r.protocol === PROTO_BIRD && r.family === 2).length, 11);
       assert.equal(routes.filter((r) => r.type === RTM_DELROUTE).length, 1, 'the bird delete passes, the static one does not');
-      assert.ok(got.msgs.some((m) => m.type === RTM_NEWLINK), 'link messages pass');
-      assert.ok(got.msgs.some((m) => m.type === RTM_NEWADDR), 'address messages pass');
+      assert.ok(
+        got.msgs.some((m) => m.type === RTM_NEWLINK),
+        'link messages pass',
+      );
+      assert.ok(
+        got.msgs.some((m) => m.type === RTM_NEWADDR),
+        'address messages pass',
+      );
       // The control socket (no filter) saw the static routes, so the filter is what dropped them.
       assert.ok(all.msgs.filter((m) => m.type === RTM_NEWROUTE && routeInfo(m).protocol === PROTO_STATIC).length >= 10);
 
@@ -169,14 +200,22 @@ describe('NetlinkSocket (native addon) against the kernel', () => {
   });
 
   it('rejects unusable namespaces and use after close with clear errors', () => {
-    assert.throws(() => NetlinkSocket.open({ netns: 'rtr-does-not-exist-0' }),
-      (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_NETNS' && e.message.includes('rtr-does-not-exist-0'));
+    assert.throws(
+      () => NetlinkSocket.open({ netns: 'rtr-does-not-exist-0' }),
+      (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_NETNS' && e.message.includes('rtr-does-not-exist-0'),
+    );
     NetlinkSocket.open({ netns: `/run/netns/${ns.name}` }).close(); // a path works as well as a name
     const s = NetlinkSocket.open({ netns: ns.name });
     s.close();
     s.close(); // idempotent
-    assert.throws(() => s.setProtocolFilter([12]), (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_NETLINK_CLOSED');
-    assert.throws(() => s.send(buildLinkDumpRequest(1)), (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_NETLINK_CLOSED');
+    assert.throws(
+      () => s.setProtocolFilter([12]),
+      (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_NETLINK_CLOSED',
+    );
+    assert.throws(
+      () => s.send(buildLinkDumpRequest(1)),
+      (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_NETLINK_CLOSED',
+    );
   });
 });
 
@@ -259,11 +298,13 @@ describe('netlinkDump with strict checking', () => {
     }
   });
 
-  it('reports a request strict checking rejects as EINVAL with the kernel\'s reason', async () => {
+  it("reports a request strict checking rejects as EINVAL with the kernel's reason", async () => {
     const bad = buildRouteDumpRequest({ family: 4, seq: 1 });
     bad[17] = 24; // rtm_dst_len: not a valid dump filter
-    await assert.rejects(netlinkDump(sock, bad), (e: unknown) =>
-      e instanceof RtreflectError && e.code === 'ERR_NETLINK_DUMP' && e.message.includes('EINVAL') && /header/i.test(e.message));
+    await assert.rejects(
+      netlinkDump(sock, bad),
+      (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_NETLINK_DUMP' && e.message.includes('EINVAL') && /header/i.test(e.message),
+    );
     // The socket stays usable.
     assert.equal((await netlinkDump(sock, buildRouteDumpRequest({ family: 4, protocol: PROTO_BIRD, table: 1000, seq: 1 }))).length, 100);
   });
@@ -275,7 +316,9 @@ describe('netlinkDump and NLM_F_DUMP_INTR (real kernel: links change during a li
     ns = await createNetns('intr');
     await ns.execBatch(Array.from({ length: 150 }, (_, i) => `link add rtrbr${i} type bridge`));
   });
-  after(async () => { await ns?.destroy(); });
+  after(async () => {
+    await ns?.destroy();
+  });
 
   /**
    * A socket reading one datagram per callback; during each of the first `times` dumps, the first
@@ -298,8 +341,10 @@ describe('netlinkDump and NLM_F_DUMP_INTR (real kernel: links change during a li
   it('gives up with ERR_DUMP_INTERRUPTED when every attempt is interrupted', async () => {
     const { sock } = interfering(100);
     try {
-      await assert.rejects(netlinkDump(sock, buildLinkDumpRequest(1), { maxAttempts: 2 }),
-        (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_DUMP_INTERRUPTED');
+      await assert.rejects(
+        netlinkDump(sock, buildLinkDumpRequest(1), { maxAttempts: 2 }),
+        (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_DUMP_INTERRUPTED',
+      );
     } finally {
       sock.close();
     }
@@ -324,8 +369,14 @@ describe('netlinkDump and NLM_F_DUMP_INTR (real kernel: links change during a li
     const { sock } = interfering(1);
     try {
       let delivered = 0;
-      await assert.rejects(netlinkDump(sock, buildLinkDumpRequest(1), { onMessages: (m) => { delivered += m.length; } }),
-        (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_DUMP_INTERRUPTED_STREAM');
+      await assert.rejects(
+        netlinkDump(sock, buildLinkDumpRequest(1), {
+          onMessages: (m) => {
+            delivered += m.length;
+          },
+        }),
+        (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_DUMP_INTERRUPTED_STREAM',
+      );
       assert.ok(delivered > 0, 'batches before the interruption were delivered');
     } finally {
       sock.close();
@@ -337,11 +388,19 @@ describe('DumpCollector with crafted replies', () => {
   const msg = (type: number, flags: number, seq: number, pid: number, payload: Buffer): Buffer => {
     const len = 16 + payload.length;
     const b = Buffer.alloc((len + 3) & ~3);
-    b.writeUInt32LE(len, 0); b.writeUInt16LE(type, 4); b.writeUInt16LE(flags, 6); b.writeUInt32LE(seq, 8); b.writeUInt32LE(pid, 12);
+    b.writeUInt32LE(len, 0);
+    b.writeUInt16LE(type, 4);
+    b.writeUInt16LE(flags, 6);
+    b.writeUInt32LE(seq, 8);
+    b.writeUInt32LE(pid, 12);
     payload.copy(b, 16);
     return b;
   };
-  const int32 = (n: number): Buffer => { const b = Buffer.alloc(4); b.writeInt32LE(n); return b; };
+  const int32 = (n: number): Buffer => {
+    const b = Buffer.alloc(4);
+    b.writeInt32LE(n);
+    return b;
+  };
   const route = Buffer.alloc(12);
 
   it('ignores other seqs, flags DUMP_INTR even on DONE, and decodes errors from DONE', () => {
@@ -376,14 +435,21 @@ describe('DumpCollector with crafted replies', () => {
   it('rejects a truncated batch as malformed instead of misreading it', () => {
     const c = new DumpCollector(5, 1, 'route');
     const b = msg(RTM_NEWROUTE, NLM_F_MULTI, 5, 1, route);
-    assert.throws(() => c.feed(b.subarray(0, 20)), (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_NETLINK_MALFORMED');
+    assert.throws(
+      () => c.feed(b.subarray(0, 20)),
+      (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_NETLINK_MALFORMED',
+    );
   });
 });
 
 describe('sdNotify', () => {
   let dir: string;
-  before(() => { dir = mkdtempSync(path.join(tmpdir(), 'rtr-sdnotify-')); });
-  after(() => { rmSync(dir, { recursive: true, force: true }); });
+  before(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'rtr-sdnotify-'));
+  });
+  after(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   /** A python3 AF_UNIX datagram receiver: prints "ready", then the first datagram, then exits. */
   async function receive(address: string, send: () => void): Promise<string> {
@@ -395,7 +461,7 @@ describe('sdNotify', () => {
       's.bind(a)',
       "print('ready', flush=True)",
       's.settimeout(120)',
-      "sys.stdout.write(s.recv(4096).decode()); sys.stdout.flush()",
+      'sys.stdout.write(s.recv(4096).decode()); sys.stdout.flush()',
     ].join('\n');
     const child = spawn('python3', ['-c', script, address], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
@@ -428,8 +494,14 @@ describe('sdNotify', () => {
 
   it('throws ERR_SD_NOTIFY naming the socket when nobody listens', () => {
     const p = path.join(dir, 'nobody.sock');
-    assert.throws(() => sdNotify(p, 'READY=1'), (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_SD_NOTIFY' && e.message.includes(p));
-    assert.throws(() => sdNotify('relative.sock', 'READY=1'), (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_SD_NOTIFY');
+    assert.throws(
+      () => sdNotify(p, 'READY=1'),
+      (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_SD_NOTIFY' && e.message.includes(p),
+    );
+    assert.throws(
+      () => sdNotify('relative.sock', 'READY=1'),
+      (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_SD_NOTIFY',
+    );
   });
 });
 
@@ -441,38 +513,69 @@ describe('closing', () => {
   /** Runs a script in a fresh node; resolves with its exit code, or 'hung' if it did not exit by itself. */
   function runChild(netns: string, body: string): Promise<number | 'hung'> {
     const script = `import { NetlinkSocket } from ${JSON.stringify(path.join(root, 'src/kernel/netlink-socket.ts'))};\n${body}`;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script],
-      { cwd: root, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, NETNS: netns } });
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: root,
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, NETNS: netns },
+    });
     return new Promise((resolve) => {
-      const guard = setTimeout(() => { child.kill('SIGKILL'); resolve('hung'); }, deadlineMs(WAIT_MS));
-      child.on('exit', (code) => { clearTimeout(guard); resolve(code ?? -1); });
+      const guard = setTimeout(() => {
+        child.kill('SIGKILL');
+        resolve('hung');
+      }, deadlineMs(WAIT_MS));
+      child.on('exit', (code) => {
+        clearTimeout(guard);
+        resolve(code ?? -1);
+      });
     });
   }
 
   let ns: Netns;
-  before(async () => { ns = await createNetns('close'); });
-  after(async () => { await ns?.destroy(); });
+  before(async () => {
+    ns = await createNetns('close');
+  });
+  after(async () => {
+    await ns?.destroy();
+  });
 
   it('a process exits after close() (no dangling handles)', async () => {
-    assert.equal(await runChild(ns.name, `
+    assert.equal(
+      await runChild(
+        ns.name,
+        `
       const s = NetlinkSocket.open({ netns: process.env.NETNS, groups: [7] });
       s.on('data', () => {});
-      setTimeout(() => s.close(), 50);`), 0);
+      setTimeout(() => s.close(), 50);`,
+      ),
+      0,
+    );
   });
 
   it('close() from inside a data callback is safe', async () => {
-    assert.equal(await runChild(ns.name, `
+    assert.equal(
+      await runChild(
+        ns.name,
+        `
       import { execFileSync } from 'node:child_process';
       const s = NetlinkSocket.open({ netns: process.env.NETNS, groups: [7] });
       let n = 0;
       s.on('data', () => { n++; s.close(); });
       execFileSync('ip', ['-n', process.env.NETNS, '-batch', '-'], { input: Array.from({ length: 50 }, (_, i) => 'route add blackhole 10.77.' + i + '.0/24 proto bird').join('\\n') + '\\n' });
-      process.on('exit', () => { if (n !== 1) process.exitCode = 3; });`), 0);
+      process.on('exit', () => { if (n !== 1) process.exitCode = 3; });`,
+      ),
+      0,
+    );
   });
 
   it('an unref()ed open socket does not keep the process alive', async () => {
-    assert.equal(await runChild(ns.name, `
+    assert.equal(
+      await runChild(
+        ns.name,
+        `
       const s = NetlinkSocket.open({ netns: process.env.NETNS, groups: [7] });
-      s.unref();`), 0);
+      s.unref();`,
+      ),
+      0,
+    );
   });
 });

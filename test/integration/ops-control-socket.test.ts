@@ -19,7 +19,6 @@ import { cliArgs, waitFor } from '../helpers/cli-process.js';
 
 const NOGROUP = 65534; // nobody's group on Debian ("nogroup"): exists everywhere, nothing to create or remove
 
-
 function run(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(cmd, args, { encoding: 'utf8', timeout: 120_000 }, (err, stdout, stderr) => {
@@ -29,14 +28,16 @@ function run(cmd: string, args: string[]): Promise<{ code: number; stdout: strin
 }
 
 /** `rtreflect ARGS` as another user: uid nobody, the given gid, no supplementary groups. */
-const asUser = (gid: number, args: string[]) =>
-  run('setpriv', [`--reuid=65534`, `--regid=${gid}`, '--clear-groups', process.execPath, ...cliArgs(), ...args]);
-
+const asUser = (gid: number, args: string[]) => run('setpriv', [`--reuid=65534`, `--regid=${gid}`, '--clear-groups', process.execPath, ...cliArgs(), ...args]);
 
 const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => {
   for (const c of cleanups.reverse()) {
-    try { await c(); } catch { /* keep cleaning */ }
+    try {
+      await c();
+    } catch {
+      /* keep cleaning */
+    }
   }
 });
 
@@ -51,12 +52,15 @@ function tempDir(): string {
 function writeConfig(dir: string, group?: string): { config: string; socket: string } {
   const socket = join(dir, 'ctl', 'control.sock');
   const config = join(dir, 'rtreflect.yaml');
-  writeFileSync(config, `
+  writeFileSync(
+    config,
+    `
 source: { protocols: [bird], tables: [main], families: [4] }
 control:
   socket: ${socket}
 ${group ? `  group: ${group}\n` : ''}log: { level: info }
-`);
+`,
+  );
   return { config, socket };
 }
 
@@ -65,15 +69,31 @@ ${group ? `  group: ${group}\n` : ''}log: { level: info }
  * only CAP_NET_ADMIN (CapabilityBoundingSet=CAP_NET_ADMIN), and optionally a
  * supplementary group (SupplementaryGroups= in the unit's drop-in).
  */
-function startDaemon(ns: Netns, config: string, groups: number[] | undefined): { child: ChildProcess; logs: Record<string, unknown>[]; exited: Promise<number | null> } {
+function startDaemon(
+  ns: Netns,
+  config: string,
+  groups: number[] | undefined,
+): { child: ChildProcess; logs: Record<string, unknown>[]; exited: Promise<number | null> } {
   const priv = ['setpriv', '--bounding-set=-all,+net_admin', ...(groups ? [`--groups=${groups.join(',')}`] : [])];
   const child = spawn('ip', ['netns', 'exec', ns.name, ...priv, process.execPath, ...cliArgs(), 'run', '--config', config], {
-    stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, RTREFLECT_LOG_FORMAT: 'json' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, RTREFLECT_LOG_FORMAT: 'json' },
   });
   const logs: Record<string, unknown>[] = [];
-  createInterface({ input: child.stderr! }).on('line', (l) => { try { logs.push(JSON.parse(l) as Record<string, unknown>); } catch { logs.push({ msg: l }); } });
+  createInterface({ input: child.stderr! }).on('line', (l) => {
+    try {
+      logs.push(JSON.parse(l) as Record<string, unknown>);
+    } catch {
+      logs.push({ msg: l });
+    }
+  });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  cleanups.push(async () => { if (child.exitCode === null && child.signalCode === null) { child.kill('SIGKILL'); await exited; } });
+  cleanups.push(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  });
   return { child, logs, exited };
 }
 
@@ -86,7 +106,10 @@ test('without control.group the socket is root-only and other users are refused 
   assert.equal(statSync(socket).mode & 0o777, 0o600);
   const r = await asUser(65534, ['status', '--json', '--control', socket]);
   assert.equal(r.code, 69, r.stderr);
-  assert.match(r.stderr, /^rtreflect: cannot reach the rtreflect daemon at .*control\.sock: permission denied: run as root or as a member of the control group \(control\.group\)\n$/);
+  assert.match(
+    r.stderr,
+    /^rtreflect: cannot reach the rtreflect daemon at .*control\.sock: permission denied: run as root or as a member of the control group \(control\.group\)\n$/,
+  );
   assert.equal(r.stdout, '');
 });
 
@@ -132,7 +155,7 @@ test('control.group members may use the socket, others may not; log-level change
   assert.equal(await d.exited, 0);
 });
 
-test('with the unit\'s capabilities but not in the group, control.group fails at start with the fix named', { timeout: 300_000 }, async () => {
+test("with the unit's capabilities but not in the group, control.group fails at start with the fix named", { timeout: 300_000 }, async () => {
   const dir = tempDir();
   const ns = await createNetns('ctl');
   cleanups.push(() => ns.destroy());
@@ -141,5 +164,8 @@ test('with the unit\'s capabilities but not in the group, control.group fails at
   const code = await d.exited;
   assert.equal(code, 1);
   const text = d.logs.map((l) => String(l.msg)).join('\n');
-  assert.match(text, /rtreflect: control\.group: cannot give the control socket .*control\.sock to group "nogroup" \(EPERM\): rtreflect needs CAP_CHOWN or to be a member of that group; under systemd add "SupplementaryGroups=nogroup" and "SystemCallFilter=@chown"/);
+  assert.match(
+    text,
+    /rtreflect: control\.group: cannot give the control socket .*control\.sock to group "nogroup" \(EPERM\): rtreflect needs CAP_CHOWN or to be a member of that group; under systemd add "SupplementaryGroups=nogroup" and "SystemCallFilter=@chown"/,
+  );
 });

@@ -13,7 +13,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cliArgs } from '../helpers/cli-process.js';
 
-
 function rtreflect(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(process.execPath, [...cliArgs(), ...args], { encoding: 'utf8', timeout: 300_000 }, (err, stdout, stderr) => {
@@ -22,8 +21,19 @@ function rtreflect(args: string[]): Promise<{ code: number; stdout: string; stde
   });
 }
 
-const netnsList = (): string[] => execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').map((l) => l.split(' ')[0]!).filter(Boolean);
-const alive = (pid: number): boolean => { try { process.kill(pid, 0); return true; } catch { return false; } };
+const netnsList = (): string[] =>
+  execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => l.split(' ')[0]!)
+    .filter(Boolean);
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 const prefix = `rtr-lab-${randomBytes(3).toString('hex')}`;
 const dir = join(tmpdir(), `${prefix}-dir`);
@@ -33,9 +43,17 @@ after(async () => {
   if (existsSync(join(dir, 'lab.json'))) await rtreflect(['lab', 'down', '--dir', dir]);
   for (const ns of netnsList().filter((n) => n.startsWith(prefix))) {
     for (const p of execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).split(/\s+/).filter(Boolean)) {
-      try { process.kill(Number(p), 'SIGKILL'); } catch { /* gone */ }
+      try {
+        process.kill(Number(p), 'SIGKILL');
+      } catch {
+        /* gone */
+      }
     }
-    try { execFileSync('ip', ['netns', 'del', ns]); } catch { /* gone */ }
+    try {
+      execFileSync('ip', ['netns', 'del', ns]);
+    } catch {
+      /* gone */
+    }
   }
   rmSync(dir, { recursive: true, force: true });
 });
@@ -51,18 +69,24 @@ test('lab up: the BGP peer learns every route; lab down leaves nothing', { timeo
   for (const [name, pid] of Object.entries(state.pids)) assert.ok(alive(pid), `${name} runs`);
 
   // Independently of the lab's own count: ask the peer's gobgpd.
-  const summary = (fam: string) => execFileSync('ip', ['netns', 'exec', `${prefix}-peer`, 'gobgp', '-p', '50052', 'global', 'rib', '-a', fam, 'summary'], { encoding: 'utf8' });
+  const summary = (fam: string) =>
+    execFileSync('ip', ['netns', 'exec', `${prefix}-peer`, 'gobgp', '-p', '50052', 'global', 'rib', '-a', fam, 'summary'], { encoding: 'utf8' });
   assert.match(summary('ipv4'), /Destination:\s*100,/);
   assert.match(summary('ipv6'), /Destination:\s*10,/);
   // One route end to end: the kernel next hop, BIRD's metric as MED, the lab's community.
-  const one = execFileSync('ip', ['netns', 'exec', `${prefix}-peer`, 'gobgp', '-p', '50052', 'global', 'rib', '-a', 'ipv4', '100.10.5.0/24'], { encoding: 'utf8' });
+  const one = execFileSync('ip', ['netns', 'exec', `${prefix}-peer`, 'gobgp', '-p', '50052', 'global', 'rib', '-a', 'ipv4', '100.10.5.0/24'], {
+    encoding: 'utf8',
+  });
   assert.match(one, /100\.10\.5\.0\/24\s+192\.0\.2\.10\s+65001\s.*\{Med: 32\} \{Communities: 65001:100\}/);
 
   // rtreflect's own view through its control socket.
   const st = await rtreflect(['status', '--json', '--control', join(dir, 'control.sock')]);
   assert.equal(st.code, 0, st.stderr);
   const sinks = (JSON.parse(st.stdout) as { sinks: { name: string; state: string; desired: number; applied: number }[] }).sinks;
-  assert.deepEqual(sinks.map((s) => [s.name, s.state, s.desired, s.applied]), [['gobgp', 'up', 110, 110]]);
+  assert.deepEqual(
+    sinks.map((s) => [s.name, s.state, s.desired, s.applied]),
+    [['gobgp', 'up', 110, 110]],
+  );
   assert.ok(existsSync(join(dir, 'gobgpd-gobgp', 'gobgpd.json')), 'the sidecar keeps its files in the lab dir, not in /run/rtreflect');
 
   // Every process in the lab's namespaces, the sidecar gobgpd included.
@@ -72,7 +96,11 @@ test('lab up: the BGP peer learns every route; lab down leaves nothing', { timeo
   const down = await rtreflect(['lab', 'down', '--dir', dir]);
   assert.equal(down.code, 0, down.stderr);
   assert.match(down.stdout, new RegExp(`lab: removed namespaces ${prefix}-router, ${prefix}-peer and ${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
-  assert.deepEqual(netnsList().filter((n) => n.startsWith(prefix)), [], 'no namespace left');
+  assert.deepEqual(
+    netnsList().filter((n) => n.startsWith(prefix)),
+    [],
+    'no namespace left',
+  );
   assert.deepEqual(pids.filter(alive), [], 'no process left');
   assert.equal(existsSync(dir), false, 'no file left');
 

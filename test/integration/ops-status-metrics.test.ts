@@ -19,8 +19,6 @@ import { WAIT_MS } from '../helpers/wait-for.js';
 const waitFor = <T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = WAIT_MS): Promise<T> =>
   waitUntil(what, fn, ms, { retryErrors: true, intervalMs: 100 });
 
-
-
 function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(process.execPath, [...cliArgs(), ...args], { encoding: 'utf8' }, (err, stdout, stderr) => {
@@ -28,7 +26,6 @@ function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr:
     });
   });
 }
-
 
 function ribPrefixes(g: TestGobgpd): string[] {
   const out = execFileSync('gobgp', [...g.cliArgs, 'global', 'rib', '-a', 'ipv4', '-j'], { encoding: 'utf8' });
@@ -48,7 +45,17 @@ async function scrape(port: number): Promise<Map<string, number>> {
   return m;
 }
 
-interface SinkSt { name: string; state: string; desired: number; applied: number; pending: number; writes: number; deletes: number; errors: number; lastResync?: { reason: string; upserts: number; deletes: number; ok: boolean; durationMs: number; at: string } }
+interface SinkSt {
+  name: string;
+  state: string;
+  desired: number;
+  applied: number;
+  pending: number;
+  writes: number;
+  deletes: number;
+  errors: number;
+  lastResync?: { reason: string; upserts: number; deletes: number; ok: boolean; durationMs: number; at: string };
+}
 interface Status {
   daemon: { ready: boolean; lastFullResync?: { reason: string } };
   source: { routes: number; overruns: number; events: { add: number; del: number }; lastResync?: { reason: string; adds: number; dels: number } };
@@ -59,7 +66,11 @@ interface Status {
 const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => {
   for (const c of cleanups.reverse()) {
-    try { await c(); } catch { /* keep cleaning */ }
+    try {
+      await c();
+    } catch {
+      /* keep cleaning */
+    }
   }
 });
 
@@ -72,7 +83,10 @@ test('status and metrics through kernel changes and a sink outage', { timeout: 6
   cleanups.push(() => ns.destroy());
   // 4 routes rtreflect reflects, 1 the chain filters (10.0.0.0/8 is denied), 1 of another protocol (never seen).
   await ns.execBatch([
-    'link add nh0 type veth peer name nh1', 'addr add 192.0.2.1/24 dev nh0', 'link set nh0 up', 'link set nh1 up',
+    'link add nh0 type veth peer name nh1',
+    'addr add 192.0.2.1/24 dev nh0',
+    'link set nh0 up',
+    'link set nh1 up',
     ...[0, 1, 2, 3].map((i) => `route add ${net(i)} via 192.0.2.10 proto bird`),
     'route add 10.1.0.0/16 via 192.0.2.10 proto bird',
     'route add 203.0.113.0/24 via 192.0.2.10 proto static',
@@ -82,7 +96,9 @@ test('status and metrics through kernel changes and a sink outage', { timeout: 6
   const metricsPort = await freePort();
   const control = join(dir, 'control.sock');
   const configPath = join(dir, 'rtreflect.yaml');
-  writeFileSync(configPath, `
+  writeFileSync(
+    configPath,
+    `
 source: { protocols: [bird], tables: [main], families: [4], netns: ${ns.name} }
 handlers:
   - type: prefix-list
@@ -102,14 +118,27 @@ sinks:
 control: { socket: ${control} }
 metrics: { listen: "127.0.0.1:${metricsPort}" }
 log: { level: info }
-`);
+`,
+  );
   const logs: Record<string, unknown>[] = [];
   const daemon: ChildProcess = spawn(process.execPath, [...cliArgs(), 'run', '--config', configPath], {
-    stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, RTREFLECT_LOG_FORMAT: 'json' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, RTREFLECT_LOG_FORMAT: 'json' },
   });
   const exited = new Promise<number | null>((r) => daemon.once('exit', (code) => r(code)));
-  cleanups.push(async () => { if (daemon.exitCode === null && daemon.signalCode === null) { daemon.kill('SIGKILL'); await exited; } });
-  createInterface({ input: daemon.stderr! }).on('line', (l) => { try { logs.push(JSON.parse(l) as Record<string, unknown>); } catch { logs.push({ msg: l }); } });
+  cleanups.push(async () => {
+    if (daemon.exitCode === null && daemon.signalCode === null) {
+      daemon.kill('SIGKILL');
+      await exited;
+    }
+  });
+  createInterface({ input: daemon.stderr! }).on('line', (l) => {
+    try {
+      logs.push(JSON.parse(l) as Record<string, unknown>);
+    } catch {
+      logs.push({ msg: l });
+    }
+  });
 
   const status = async (): Promise<Status> => {
     const r = await runCli(['status', '--json', '--control', control]);
@@ -119,15 +148,20 @@ log: { level: info }
   const sink = (s: Status): SinkSt => s.sinks[0]!;
 
   // 1. Start-up: 4 routes reflected.
-  await waitUntil('ready', async () => {
-    // A daemon that exited will not become ready: say so now, with its log, instead of at the deadline.
-    if (daemon.exitCode !== null) throw new Error(`rtreflect exited (${daemon.exitCode}): ${JSON.stringify(logs.slice(-5))}`);
-    try {
-      return (await status()).daemon.ready;
-    } catch {
-      return false; // the control socket is not up yet
-    }
-  }, WAIT_MS, { intervalMs: 100, seen: () => `rtreflect log: ${JSON.stringify(logs.slice(-5))}` });
+  await waitUntil(
+    'ready',
+    async () => {
+      // A daemon that exited will not become ready: say so now, with its log, instead of at the deadline.
+      if (daemon.exitCode !== null) throw new Error(`rtreflect exited (${daemon.exitCode}): ${JSON.stringify(logs.slice(-5))}`);
+      try {
+        return (await status()).daemon.ready;
+      } catch {
+        return false; // the control socket is not up yet
+      }
+    },
+    WAIT_MS,
+    { intervalMs: 100, seen: () => `rtreflect log: ${JSON.stringify(logs.slice(-5))}` },
+  );
   let st = await status();
   assert.deepEqual(ribPrefixes(gobgpd), [0, 1, 2, 3].map(net));
   assert.equal(st.source.routes, 5, 'the kernel source holds the 5 bird routes (the static one is not selected)');
@@ -147,7 +181,10 @@ log: { level: info }
   await waitFor('the sink to be seen down', async () => sink(await status()).state === 'down');
   await ns.execBatch([6, 7, 8].map((i) => `route add ${net(i)} via 192.0.2.10 proto bird`).concat([`route del ${net(1)}`]));
   // (A delete waits out the hold-down window before it counts: heldDeletes back to 0.)
-  st = await waitFor('the changes to reach the engine', async () => { const s = await status(); return s.source.events.del === 2 && s.engine.heldDeletes === 0 && s; });
+  st = await waitFor('the changes to reach the engine', async () => {
+    const s = await status();
+    return s.source.events.del === 2 && s.engine.heldDeletes === 0 && s;
+  });
   const down = sink(st);
   assert.equal(down.state, 'down');
   assert.equal(down.desired, 7, JSON.stringify(st));
@@ -162,7 +199,10 @@ log: { level: info }
   // 4. gobgpd back (empty RIB): the sink resyncs and converges.
   await gobgpd.restart();
   await waitFor('8 → 7 routes back at gobgpd', () => ribPrefixes(gobgpd).length === 7);
-  st = await waitFor('the sink to converge', async () => { const s = await status(); return sink(s).pending === 0 && sink(s).state === 'up' && s; });
+  st = await waitFor('the sink to converge', async () => {
+    const s = await status();
+    return sink(s).pending === 0 && sink(s).state === 'up' && s;
+  });
   assert.deepEqual(pick(sink(st)), { name: 'gobgp', state: 'up', desired: 7, applied: 7, pending: 0, errors: 0 });
   assert.deepEqual(ribPrefixes(gobgpd), [2, 3, 4, 5, 6, 7, 8].map(net));
   const lr = sink(st).lastResync!;
@@ -182,11 +222,11 @@ log: { level: info }
   m = await scrape(metricsPort);
   const want: Record<string, number> = {
     'rtreflect_sink_up{sink="gobgp"}': 1,
-    'rtreflect_kernel_routes': 8,
+    rtreflect_kernel_routes: 8,
     'rtreflect_kernel_events_total{type="add"}': 10,
     'rtreflect_kernel_events_total{type="del"}': 2,
-    'rtreflect_routes_filtered_total': 1,
-    'rtreflect_kernel_overruns_total': 0,
+    rtreflect_routes_filtered_total: 1,
+    rtreflect_kernel_overruns_total: 0,
     'rtreflect_sink_routes{sink="gobgp",state="desired"}': 7,
     'rtreflect_sink_routes{sink="gobgp",state="applied"}': 7,
     'rtreflect_sink_routes{sink="gobgp",state="pending"}': 0,
@@ -200,16 +240,28 @@ log: { level: info }
     'rtreflect_kernel_to_sink_seconds_count{sink="gobgp"}': 14,
     'rtreflect_resync_duration_seconds_count{scope="kernel"}': 1,
     'rtreflect_resync_duration_seconds_count{scope="sink"}': 2,
-    'rtreflect_hold_down_engaged_total': 0,
+    rtreflect_hold_down_engaged_total: 0,
   };
   const got = Object.fromEntries(Object.keys(want).map((k) => [k, m.get(k)]));
   assert.deepEqual(got, want);
 
   // 5. Logs: one line per decision that matters.
-  for (const msg of ['sink connection state', 'sink resync started', 'sink resync finished', 'ready: first resync applied to every sink', 'metrics listening']) {
-    assert.ok(logs.some((l) => l.msg === msg), `log line "${msg}"`);
+  for (const msg of [
+    'sink connection state',
+    'sink resync started',
+    'sink resync finished',
+    'ready: first resync applied to every sink',
+    'metrics listening',
+  ]) {
+    assert.ok(
+      logs.some((l) => l.msg === msg),
+      `log line "${msg}"`,
+    );
   }
-  assert.ok(logs.some((l) => l.msg === 'sink connection state' && l.state === 'down'), 'the disconnect is logged');
+  assert.ok(
+    logs.some((l) => l.msg === 'sink connection state' && l.state === 'down'),
+    'the disconnect is logged',
+  );
   daemon.kill('SIGTERM');
   assert.equal(await exited, 0);
 });

@@ -68,15 +68,24 @@ function dropInFromUnitComments(): string {
   const lines = readFileSync(join(packageRoot(), 'systemd', 'rtreflect.service'), 'utf8').split('\n');
   const from = lines.indexOf('#   [Service]');
   const rest = lines.slice(from);
-  const text = rest.slice(0, rest.findIndex((l) => !l.startsWith('#   '))).map((l) => l.slice(4)).join('\n') + '\n';
+  const text =
+    rest
+      .slice(
+        0,
+        rest.findIndex((l) => !l.startsWith('#   ')),
+      )
+      .map((l) => l.slice(4))
+      .join('\n') + '\n';
   assert.ok(from >= 0 && /^ExecStart=\/usr\/local\/bin\/rtreflect run /m.test(text), `no /usr/local drop-in in the unit's comments: ${text}`);
   return text;
 }
 
 const unavailable = systemdContainerUnavailable();
 
-test('the unit under a booted systemd: start waits for READY, reload, watchdog, stop withdraws, sandbox lets the daemon work',
-  { skip: unavailable ?? false, timeout: 600_000 }, async (t) => {
+test(
+  'the unit under a booted systemd: start waits for READY, reload, watchdog, stop withdraws, sandbox lets the daemon work',
+  { skip: unavailable ?? false, timeout: 600_000 },
+  async (t) => {
     const pkg = installPackage();
     let c: SystemdContainer;
     try {
@@ -85,7 +94,10 @@ test('the unit under a booted systemd: start waits for READY, reload, watchdog, 
       t.diagnostic(`container ${c.name} booted in ${Date.now() - bootStart} ms; ${(await c.run(['systemctl', '--version'])).split('\n')[0]}`);
     } catch (err) {
       rmSync(pkg.dir, { recursive: true, force: true });
-      if (err instanceof ContainerBootError) { t.skip(`no systemd container on this machine: ${err.message}`); return; }
+      if (err instanceof ContainerBootError) {
+        t.skip(`no systemd container on this machine: ${err.message}`);
+        return;
+      }
       throw err;
     }
     try {
@@ -94,14 +106,20 @@ test('the unit under a booted systemd: start waits for READY, reload, watchdog, 
       await c.stop();
       rmSync(pkg.dir, { recursive: true, force: true });
     }
-  });
+  },
+);
 
 async function exercise(t: TestContext, c: SystemdContainer): Promise<void> {
   const sh = (script: string, input?: string): Promise<string> => c.run(['/bin/sh', '-ec', script], input === undefined ? {} : { input });
   const isActive = async (unit = 'rtreflect'): Promise<string> => (await c.exec(['systemctl', 'is-active', unit])).stdout.trim();
   const show = async (...props: string[]): Promise<Record<string, string>> => {
     const out = await c.run(['systemctl', 'show', 'rtreflect', ...props.map((p) => `--property=${p}`)]);
-    return Object.fromEntries(out.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    return Object.fromEntries(
+      out
+        .trim()
+        .split('\n')
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
   };
   const rib = async (): Promise<string[]> => {
     const out = await c.run(['gobgp', 'global', 'rib', '-a', 'ipv4', '-j']);
@@ -109,40 +127,74 @@ async function exercise(t: TestContext, c: SystemdContainer): Promise<void> {
   };
   /** Everything the journal holds for the unit: rtreflect's JSON log lines, its commands' stderr, systemd's own lines. */
   const journal = async (): Promise<string[]> => (await c.run(['journalctl', '--no-pager', '-o', 'cat', '-u', 'rtreflect'])).split('\n');
-  const messages = async (): Promise<string[]> => (await journal()).flatMap((l) => {
-    try { return [(JSON.parse(l) as { msg: string }).msg]; } catch { return []; }
-  });
-  const status = async (): Promise<{ daemon: { pid: number; ready: boolean }; source: { routes: number; receiveBufferBytes: number }; sinks: { name: string; state: string; applied: number }[] }> =>
-    JSON.parse(await c.run(['rtreflect', 'status', '--json'])) as never;
+  const messages = async (): Promise<string[]> =>
+    (await journal()).flatMap((l) => {
+      try {
+        return [(JSON.parse(l) as { msg: string }).msg];
+      } catch {
+        return [];
+      }
+    });
+  const status = async (): Promise<{
+    daemon: { pid: number; ready: boolean };
+    source: { routes: number; receiveBufferBytes: number };
+    sinks: { name: string; state: string; applied: number }[];
+  }> => JSON.parse(await c.run(['rtreflect', 'status', '--json'])) as never;
 
   // The network: a link for the next hop and BIRD's routes (proto bird), in the container's own namespace.
-  await sh(['ip link add nh0 type veth peer name nh1', 'ip addr add 192.0.2.1/24 dev nh0', 'ip link set nh0 up', 'ip link set nh1 up', 'ip link set lo up',
-    ...PREFIXES.map((p) => `ip route add ${p} via 192.0.2.10 proto bird`)].join('\n'));
+  await sh(
+    [
+      'ip link add nh0 type veth peer name nh1',
+      'ip addr add 192.0.2.1/24 dev nh0',
+      'ip link set nh0 up',
+      'ip link set nh1 up',
+      'ip link set lo up',
+      ...PREFIXES.map((p) => `ip route add ${p} via 192.0.2.10 proto bird`),
+    ].join('\n'),
+  );
 
   // README's install, in the container (the package is already unpacked under /usr/local, see the helper).
-  assert.equal((await sh('command -v rtreflect')).trim(), '/usr/local/bin/rtreflect', 'npm\'s /usr/local prefix');
-  await sh(`install -d -m 0750 /etc/rtreflect
+  assert.equal((await sh('command -v rtreflect')).trim(), '/usr/local/bin/rtreflect', "npm's /usr/local prefix");
+  await sh(
+    `install -d -m 0750 /etc/rtreflect
 install -m 0640 ${PKG}/examples/rtreflect.yaml ${CONFIG}
-cat > ${CONFIG}`, config());
+cat > ${CONFIG}`,
+    config(),
+  );
   await c.run(['rtreflect', 'check-config']);
-  await sh(`install -m 0644 ${PKG}/systemd/rtreflect.service /etc/systemd/system/
+  await sh(
+    `install -m 0644 ${PKG}/systemd/rtreflect.service /etc/systemd/system/
 install -d /etc/systemd/system/rtreflect.service.d
-cat > /etc/systemd/system/rtreflect.service.d/override.conf`, dropInFromUnitComments());
+cat > /etc/systemd/system/rtreflect.service.d/override.conf`,
+    dropInFromUnitComments(),
+  );
   await sh('cat > /etc/gobgpd.conf', GOBGPD_CONF);
   await c.run(['systemctl', 'daemon-reload']);
   await c.run(['systemctl', 'enable', 'rtreflect']);
 
   // Each step builds on the one before: after a failure the rest is skipped, not failed again for the same cause.
   let failed: string | undefined;
-  const step = (name: string, fn: () => Promise<void>): Promise<void> => t.test(name, { skip: failed ? `after "${failed}" failed` : false }, async () => {
-    try { await fn(); } catch (err) { failed = name; throw err; }
-  });
+  const step = (name: string, fn: () => Promise<void>): Promise<void> =>
+    t.test(name, { skip: failed ? `after "${failed}" failed` : false }, async () => {
+      try {
+        await fn();
+      } catch (err) {
+        failed = name;
+        throw err;
+      }
+    });
 
   await step('systemctl start: activating until READY=1, which waits for gobgpd; then gobgpd holds every route', async () => {
     // gobgpd is not running yet: the first resync cannot be applied, so READY cannot come.
     const startedAt = Date.now();
     await c.run(['systemctl', 'start', '--no-block', 'rtreflect']);
-    const st0 = await waitFor('the control socket answers', async () => { try { return await status(); } catch { return undefined; } });
+    const st0 = await waitFor('the control socket answers', async () => {
+      try {
+        return await status();
+      } catch {
+        return undefined;
+      }
+    });
     assert.equal(st0.daemon.ready, false);
     const quietUntil = Date.now() + 4000;
     while (Date.now() < quietUntil) {
@@ -150,16 +202,20 @@ cat > /etc/systemd/system/rtreflect.service.d/override.conf`, dropInFromUnitComm
       await sleep(250);
     }
     // `systemctl status` says what the start waits for.
-    const waiting = await waitFor('STATUS= naming the sink start-up waits for', async () => {
-      const text = (await show('StatusText')).StatusText;
-      return /^starting: 3 kernel routes; gobgp (connecting|down) 0\/3( .*)?$/.test(text) && text;
-    }, 30_000);
+    const waiting = await waitFor(
+      'STATUS= naming the sink start-up waits for',
+      async () => {
+        const text = (await show('StatusText')).StatusText;
+        return /^starting: 3 kernel routes; gobgp (connecting|down) 0\/3( .*)?$/.test(text) && text;
+      },
+      30_000,
+    );
     assert.equal(await isActive(), 'activating');
     t.diagnostic(`StatusText while gobgpd is down: ${waiting}`);
 
     await c.run(['systemctl', 'start', 'gobgpd']);
     const gobgpdUpAt = Date.now();
-    await waitFor('rtreflect active', async () => await isActive() === 'active', 120_000);
+    await waitFor('rtreflect active', async () => (await isActive()) === 'active', 120_000);
     const activeAt = Date.now();
     // READY=1: the kernel snapshot is loaded and gobgpd is up and taking writes; what gobgpd
     // already holds is compared in the background, and then it holds every route.
@@ -185,14 +241,26 @@ cat > /etc/systemd/system/rtreflect.service.d/override.conf`, dropInFromUnitComm
     const st = await status(); // the control socket in /run/rtreflect
     assert.ok(st.source.receiveBufferBytes >= 64 * 1024 * 1024, `netlink receive buffer ${st.source.receiveBufferBytes}: SO_RCVBUFFORCE with CAP_NET_ADMIN`);
     assert.equal(st.source.routes, 3);
-    assert.deepEqual(st.sinks.map((s) => [s.name, s.state, s.applied]), [['gobgp', 'up', 3]], 'gRPC to gobgpd on localhost');
-    const metrics = await c.run(['node', '-e', "fetch('http://127.0.0.1:9469/metrics').then(async (r) => process.stdout.write(r.status + '\\n' + await r.text()))"]);
+    assert.deepEqual(
+      st.sinks.map((s) => [s.name, s.state, s.applied]),
+      [['gobgp', 'up', 3]],
+      'gRPC to gobgpd on localhost',
+    );
+    const metrics = await c.run([
+      'node',
+      '-e',
+      "fetch('http://127.0.0.1:9469/metrics').then(async (r) => process.stdout.write(r.status + '\\n' + await r.text()))",
+    ]);
     assert.match(metrics, /^200\n/);
     assert.match(metrics, /^rtreflect_kernel_events_total\{type="add"\} \d+/m, 'the metrics listener answers');
     const complaints = (await journal()).filter((l) => /receive buffer smaller|EPERM|EACCES|permission denied|operation not permitted/i.test(l));
     assert.deepEqual(complaints, [], 'nothing the sandbox refused');
     const firewall = (await c.run(['journalctl', '--no-pager', '-o', 'cat', '-b'])).split('\n').find((l) => /BPF\/cgroup firewalling/.test(l));
-    t.diagnostic(firewall ? `IPAddressDeny= not enforced here: ${firewall}` : 'IPAddressDeny=any / IPAddressAllow=localhost in force (systemd logged no lack of BPF cgroup firewalling)');
+    t.diagnostic(
+      firewall
+        ? `IPAddressDeny= not enforced here: ${firewall}`
+        : 'IPAddressDeny=any / IPAddressAllow=localhost in force (systemd logged no lack of BPF cgroup firewalling)',
+    );
   });
 
   await step('systemctl reload: a good config applies; a broken one fails the reload and the daemon keeps its routes', async () => {
@@ -228,13 +296,20 @@ cat > /etc/systemd/system/rtreflect.service.d/override.conf`, dropInFromUnitComm
     const t0 = Date.now();
     await c.run(['kill', '-STOP', pid]);
     // WatchdogSec=30s, then SIGABRT (which a stopped process cannot act on), SIGKILL after TimeoutAbortSec, RestartSec=2s.
-    const newPid = await waitFor('a new main process, active', async () => {
-      const s = await show('MainPID', 'ActiveState');
-      return s.MainPID !== pid && s.MainPID !== '0' && s.ActiveState === 'active' && s.MainPID;
-    }, 240_000);
+    const newPid = await waitFor(
+      'a new main process, active',
+      async () => {
+        const s = await show('MainPID', 'ActiveState');
+        return s.MainPID !== pid && s.MainPID !== '0' && s.ActiveState === 'active' && s.MainPID;
+      },
+      240_000,
+    );
     t.diagnostic(`watchdog: SIGSTOP to a new active main process in ${Date.now() - t0} ms (pid ${pid} → ${newPid})`);
     const log = (await c.run(['journalctl', '--no-pager', '-o', 'cat', '-u', 'rtreflect'])).split('\n');
-    assert.ok(log.some((l) => /Watchdog timeout/.test(l)), 'systemd logged the watchdog timeout');
+    assert.ok(
+      log.some((l) => /Watchdog timeout/.test(l)),
+      'systemd logged the watchdog timeout',
+    );
     assert.equal(Number((await show('NRestarts')).NRestarts), restarts + 1);
     await waitFor('gobgpd holds the routes again', async () => (await rib()).length === 2);
     assert.deepEqual(await rib(), PREFIXES.slice(0, 2));
@@ -251,7 +326,7 @@ cat > /etc/systemd/system/rtreflect.service.d/override.conf`, dropInFromUnitComm
     const s = await show('Result', 'ExecMainStatus');
     assert.equal(s.Result, 'success', 'no timeout, no SIGKILL');
     assert.equal(s.ExecMainStatus, '0');
-    assert.deepEqual(await rib(), [], 'gobgpd holds none of rtreflect\'s routes');
+    assert.deepEqual(await rib(), [], "gobgpd holds none of rtreflect's routes");
     assert.ok((await messages()).includes('withdrawing routes before exit'));
   });
 }

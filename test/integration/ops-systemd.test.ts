@@ -22,9 +22,6 @@ import { WAIT_MS } from '../helpers/wait-for.js';
 const waitFor = <T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = WAIT_MS): Promise<T> =>
   waitUntil(what, fn, ms, { retryErrors: false, intervalMs: 50 });
 
-
-
-
 /** Every datagram as one JSON line {t, msg}: t in ms since the epoch, like Date.now(). */
 const LISTENER = `
 import socket, sys, json, time, os
@@ -36,7 +33,10 @@ while True:
     print(json.dumps({"t": time.time() * 1000, "msg": data.decode()}), flush=True)
 `;
 
-interface Datagram { t: number; msg: string }
+interface Datagram {
+  t: number;
+  msg: string;
+}
 
 function ribPrefixes(g: TestGobgpd): string[] {
   const out = execFileSync('gobgp', [...g.cliArgs, 'global', 'rib', '-a', 'ipv4', '-j'], { encoding: 'utf8' });
@@ -49,7 +49,11 @@ const PREFIXES = ['198.18.0.0/24', '198.18.1.0/24', '198.18.2.0/24', '198.18.3.0
 const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => {
   for (const c of cleanups.reverse()) {
-    try { await c(); } catch { /* best effort: keep cleaning */ }
+    try {
+      await c();
+    } catch {
+      /* best effort: keep cleaning */
+    }
   }
 });
 
@@ -59,14 +63,19 @@ test('Type=notify protocol: READY after the first resync, WATCHDOG, RELOADING/RE
   const ns: Netns = await createNetns('sysd');
   cleanups.push(() => ns.destroy());
   await ns.execBatch([
-    'link add nh0 type veth peer name nh1', 'addr add 192.0.2.1/24 dev nh0', 'link set nh0 up', 'link set nh1 up',
+    'link add nh0 type veth peer name nh1',
+    'addr add 192.0.2.1/24 dev nh0',
+    'link set nh0 up',
+    'link set nh1 up',
     ...PREFIXES.map((p) => `route add ${p} via 192.0.2.10 proto bird`),
   ]);
 
   // The NOTIFY_SOCKET listener.
   const notifyPath = join(dir, 'notify.sock');
   const py = spawn('python3', ['-u', '-c', LISTENER, notifyPath], { stdio: ['ignore', 'pipe', 'inherit'] });
-  cleanups.push(() => { if (py.exitCode === null) py.kill('SIGKILL'); });
+  cleanups.push(() => {
+    if (py.exitCode === null) py.kill('SIGKILL');
+  });
   const grams: Datagram[] = [];
   createInterface({ input: py.stdout! }).on('line', (l) => grams.push(JSON.parse(l) as Datagram));
   await waitFor('the notify listener', () => grams.some((g) => g.msg === 'LISTENING'));
@@ -76,7 +85,9 @@ test('Type=notify protocol: READY after the first resync, WATCHDOG, RELOADING/RE
   const grpcPort = await freePort();
   const configPath = join(dir, 'rtreflect.yaml');
   const control = join(dir, 'control.sock');
-  writeFileSync(configPath, `
+  writeFileSync(
+    configPath,
+    `
 source:
   protocols: [bird]
   tables: [main]
@@ -95,26 +106,45 @@ control:
   socket: ${control}
 log:
   level: info
-`);
+`,
+  );
   const logs: Record<string, unknown>[] = [];
   const daemon: ChildProcess = spawn(process.execPath, [...cliArgs(), 'run', '--config', configPath], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, NOTIFY_SOCKET: notifyPath, WATCHDOG_USEC: '400000', RTREFLECT_LOG_FORMAT: 'json' },
   });
   const exited = new Promise<number | null>((r) => daemon.once('exit', (code) => r(code)));
-  cleanups.push(async () => { if (daemon.exitCode === null && daemon.signalCode === null) { daemon.kill('SIGKILL'); await exited; } });
-  createInterface({ input: daemon.stderr! }).on('line', (l) => { try { logs.push(JSON.parse(l) as Record<string, unknown>); } catch { logs.push({ msg: l }); } });
+  cleanups.push(async () => {
+    if (daemon.exitCode === null && daemon.signalCode === null) {
+      daemon.kill('SIGKILL');
+      await exited;
+    }
+  });
+  createInterface({ input: daemon.stderr! }).on('line', (l) => {
+    try {
+      logs.push(JSON.parse(l) as Record<string, unknown>);
+    } catch {
+      logs.push({ msg: l });
+    }
+  });
 
   // Running, control socket up, sink unreachable: no READY yet, but the watchdog already pings.
   let controlError = '';
-  const st0 = await waitUntil('the control socket', async () => {
-    // A daemon that exited will not answer: say so now, with its log, instead of at the deadline.
-    if (daemon.exitCode !== null) assert.fail(`rtreflect exited (${daemon.exitCode}) before its control socket answered: ${JSON.stringify(logs.slice(-5))}`);
-    try { return await controlRequest(control, 'status', {}, { timeoutMs: 2000 }) as { daemon: { ready: boolean }; source: { routes: number } }; } catch (err) {
-      controlError = (err as Error).message;
-      return undefined;
-    }
-  }, WAIT_MS, { intervalMs: 50, seen: () => `control socket: ${controlError}; rtreflect log: ${JSON.stringify(logs.slice(-5))}` });
+  const st0 = await waitUntil(
+    'the control socket',
+    async () => {
+      // A daemon that exited will not answer: say so now, with its log, instead of at the deadline.
+      if (daemon.exitCode !== null) assert.fail(`rtreflect exited (${daemon.exitCode}) before its control socket answered: ${JSON.stringify(logs.slice(-5))}`);
+      try {
+        return (await controlRequest(control, 'status', {}, { timeoutMs: 2000 })) as { daemon: { ready: boolean }; source: { routes: number } };
+      } catch (err) {
+        controlError = (err as Error).message;
+        return undefined;
+      }
+    },
+    WAIT_MS,
+    { intervalMs: 50, seen: () => `control socket: ${controlError}; rtreflect log: ${JSON.stringify(logs.slice(-5))}` },
+  );
   await waitFor('three watchdog pings', () => sent().filter((g) => g.msg === 'WATCHDOG=1').length >= 3);
   assert.equal(st0.daemon.ready, false);
   assert.ok(!sent().some((g) => g.msg.includes('READY=1')), 'no READY=1 while the only sink is unreachable');
@@ -128,7 +158,7 @@ log:
   assert.ok(ready.t >= gobgpdStartedAt, 'READY=1 only after the sink came up');
   const fields = Object.fromEntries(ready.msg.split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
   assert.equal(fields.MAINPID, String(daemon.pid));
-  assert.match(fields.STATUS!, /^5 kernel routes; gobgp up [0-5]\/5( verifying \(.*\))?$/, 'STATUS= tells routes held and each sink\'s state');
+  assert.match(fields.STATUS!, /^5 kernel routes; gobgp up [0-5]\/5( verifying \(.*\))?$/, "STATUS= tells routes held and each sink's state");
   await waitFor('gobgpd holds every route', () => ribPrefixes(gobgpd).length === PREFIXES.length);
   assert.deepEqual(ribPrefixes(gobgpd), PREFIXES);
   await waitFor('a log line marks the first resync applied', () => logs.find((l) => l.msg === 'ready: first resync applied to every sink'));
@@ -144,9 +174,17 @@ log:
   // SIGHUP: RELOADING=1, then READY=1 when the reload (and its resync) is done.
   const beforeHup = sent().length;
   daemon.kill('SIGHUP');
-  const reloading = await waitFor('RELOADING=1', () => sent().slice(beforeHup).find((g) => g.msg.split('\n').includes('RELOADING=1')));
+  const reloading = await waitFor('RELOADING=1', () =>
+    sent()
+      .slice(beforeHup)
+      .find((g) => g.msg.split('\n').includes('RELOADING=1')),
+  );
   assert.match(reloading.msg, /^MONOTONIC_USEC=\d+$/m, 'RELOADING=1 carries MONOTONIC_USEC (Type=notify-reload)');
-  const reReady = await waitFor('READY=1 after the reload', () => sent().slice(beforeHup).find((g) => g.t >= reloading.t && g.msg.split('\n').includes('READY=1')));
+  const reReady = await waitFor('READY=1 after the reload', () =>
+    sent()
+      .slice(beforeHup)
+      .find((g) => g.t >= reloading.t && g.msg.split('\n').includes('READY=1')),
+  );
   assert.match(reReady.msg, /^STATUS=6 kernel routes; gobgp up 6\/6$/m);
   await waitFor('the "config reloaded" log line', () => logs.some((l) => l.msg === 'config reloaded'));
 
@@ -160,9 +198,18 @@ log:
   const beforeTerm = sent().length;
   daemon.kill('SIGTERM');
   assert.equal(await exited, 0, 'SIGTERM ends the daemon with status 0');
-  await waitFor('STOPPING=1', () => sent().slice(beforeTerm).some((g) => g.msg === 'STOPPING=1'));
+  await waitFor('STOPPING=1', () =>
+    sent()
+      .slice(beforeTerm)
+      .some((g) => g.msg === 'STOPPING=1'),
+  );
   assert.deepEqual(ribPrefixes(gobgpd), [], 'the routes were withdrawn before exit');
   assert.ok(logs.some((l) => l.msg === 'withdrawing routes before exit'));
   const stoppingIdx = sent().findIndex((g) => g.msg === 'STOPPING=1');
-  assert.ok(!sent().slice(stoppingIdx + 1).some((g) => g.msg.includes('READY=1')), 'no READY=1 after STOPPING=1');
+  assert.ok(
+    !sent()
+      .slice(stoppingIdx + 1)
+      .some((g) => g.msg.includes('READY=1')),
+    'no READY=1 after STOPPING=1',
+  );
 });

@@ -15,7 +15,17 @@ import { WAIT_MS, waitFor } from '../helpers/wait-for.js';
 const bin = findVppBinary();
 
 function route(over: Partial<ReflectedRoute>): ReflectedRoute {
-  return { family: 4, prefix: '192.0.2.0/24', table: 254, protocol: 12, type: 'unicast', metric: 0, tos: 0, nexthops: [{ gateway: '10.99.0.1', weight: 1 }], ...over };
+  return {
+    family: 4,
+    prefix: '192.0.2.0/24',
+    table: 254,
+    protocol: 12,
+    type: 'unicast',
+    metric: 0,
+    tos: 0,
+    nexthops: [{ gateway: '10.99.0.1', weight: 1 }],
+    ...over,
+  };
 }
 
 function hooks(): SinkHooks & { resyncs: string[]; states: SinkConnectionState[] } {
@@ -23,8 +33,12 @@ function hooks(): SinkHooks & { resyncs: string[]; states: SinkConnectionState[]
     logger: silentLogger(),
     resyncs: [] as string[],
     states: [] as SinkConnectionState[],
-    onResyncNeeded(reason: string) { h.resyncs.push(reason); },
-    onState(s: SinkConnectionState) { h.states.push(s); },
+    onResyncNeeded(reason: string) {
+      h.resyncs.push(reason);
+    },
+    onState(s: SinkConnectionState) {
+      h.states.push(s);
+    },
   };
   return h;
 }
@@ -47,7 +61,6 @@ async function until(cond: () => boolean | Promise<boolean>, ms: number, what: s
   await waitFor(cond, { describe: what, timeoutMs: ms, intervalMs: 50 });
 }
 
-
 describe('VPP sink against a real VPP', { skip: bin ? false : NO_VPP_MESSAGE }, () => {
   let vpp: LiveVpp;
   let defs: ApiDefsData;
@@ -58,13 +71,23 @@ describe('VPP sink against a real VPP', { skip: bin ? false : NO_VPP_MESSAGE }, 
   const fib = (table: number, ip6: boolean): Promise<Map<string, FibRoute>> => vppFib(probe, table, ip6);
 
   function newSink(over: Record<string, unknown> = {}): Sink {
-    const s = createVppSink(sinkOptions(vppSinkType, { socket: vpp.apiSock, apiDir: vpp.apiDir, backoff: { initialMs: 100, maxMs: 500 }, tables: { 100: 100 }, ...over }), { defs });
+    const s = createVppSink(
+      sinkOptions(vppSinkType, { socket: vpp.apiSock, apiDir: vpp.apiDir, backoff: { initialMs: 100, maxMs: 500 }, tables: { 100: 100 }, ...over }),
+      { defs },
+    );
     sinks.push(s);
     return s;
   }
 
   async function connectProbe(): Promise<void> {
-    probe = new VppClient(new VppCodec(defs), { socket: vpp.apiSock, clientName: 'probe', window: 64, requestTimeoutMs: 10_000, connectTimeoutMs: 5_000, logger: silentLogger() });
+    probe = new VppClient(new VppCodec(defs), {
+      socket: vpp.apiSock,
+      clientName: 'probe',
+      window: 64,
+      requestTimeoutMs: 10_000,
+      connectTimeoutMs: 5_000,
+      logger: silentLogger(),
+    });
     await probe.connect();
   }
 
@@ -90,7 +113,13 @@ describe('VPP sink against a real VPP', { skip: bin ? false : NO_VPP_MESSAGE }, 
 
     const routes = [
       route({}),
-      route({ prefix: '198.51.100.0/24', nexthops: [{ gateway: '10.99.0.1', weight: 1 }, { gateway: '10.99.0.3', weight: 3 }] }),
+      route({
+        prefix: '198.51.100.0/24',
+        nexthops: [
+          { gateway: '10.99.0.1', weight: 1 },
+          { gateway: '10.99.0.3', weight: 3 },
+        ],
+      }),
       route({ family: 6, prefix: '2001:db8:1::/48', nexthops: [{ gateway: '2001:db8:99::1', weight: 1 }] }),
       route({ prefix: '203.0.113.0/25', type: 'blackhole', nexthops: [] }),
       route({ prefix: '203.0.113.128/26', type: 'unreachable', nexthops: [] }),
@@ -103,7 +132,13 @@ describe('VPP sink against a real VPP', { skip: bin ? false : NO_VPP_MESSAGE }, 
 
     const t0 = await fib(0, false);
     assert.deepEqual(t0.get('192.0.2.0/24'), { src: srcId, paths: [{ nh: '10.99.0.1', sw: 0xffffffff, weight: 1, type: 0 }] });
-    assert.deepEqual(t0.get('198.51.100.0/24')?.paths.map((p) => [p.nh, p.weight]), [['10.99.0.1', 1], ['10.99.0.3', 3]]);
+    assert.deepEqual(
+      t0.get('198.51.100.0/24')?.paths.map((p) => [p.nh, p.weight]),
+      [
+        ['10.99.0.1', 1],
+        ['10.99.0.3', 3],
+      ],
+    );
     assert.equal(t0.get('203.0.113.0/25')?.paths[0]?.type, 2, 'drop path');
     assert.equal(t0.get('203.0.113.128/26')?.paths[0]?.type, 5, 'icmp-unreachable path');
     assert.equal(t0.get('203.0.113.192/26')?.paths[0]?.type, 6, 'icmp-prohibit path');
@@ -116,7 +151,10 @@ describe('VPP sink against a real VPP', { skip: bin ? false : NO_VPP_MESSAGE }, 
 
     // Replace: the path set is replaced, not merged.
     await applyOk(sink, upserts(sink, [route({ nexthops: [{ gateway: '10.99.0.3', weight: 1 }] })]));
-    assert.deepEqual((await fib(0, false)).get('192.0.2.0/24')?.paths.map((p) => p.nh), ['10.99.0.3']);
+    assert.deepEqual(
+      (await fib(0, false)).get('192.0.2.0/24')?.paths.map((p) => p.nh),
+      ['10.99.0.3'],
+    );
 
     // Delete.
     await applyOk(sink, [{ op: 'delete', key: '198.51.100.0/24', fingerprint: '' }]);
@@ -128,7 +166,10 @@ describe('VPP sink against a real VPP', { skip: bin ? false : NO_VPP_MESSAGE }, 
     await sink.start(hooks());
     const sw = (await probe.dump('sw_interface_dump', { name_filter_valid: true, name_filter: 'host-vpp0' }))[0]!.sw_if_index as number;
     await applyOk(sink, upserts(sink, [route({ prefix: '192.0.2.128/25', nexthops: [{ gateway: '10.99.0.1', ifname: 'vpp0', ifindex: 99, weight: 1 }] })]));
-    assert.deepEqual((await fib(0, false)).get('192.0.2.128/25')?.paths.map((p) => [p.nh, p.sw]), [['10.99.0.1', sw]]);
+    assert.deepEqual(
+      (await fib(0, false)).get('192.0.2.128/25')?.paths.map((p) => [p.nh, p.sw]),
+      [['10.99.0.1', sw]],
+    );
     const owned = await sink.readOwned();
     const p = sink.project(route({ prefix: '192.0.2.128/25', nexthops: [{ gateway: '10.99.0.1', ifname: 'vpp0', ifindex: 99, weight: 1 }] }));
     assert.ok('key' in p);
@@ -136,7 +177,7 @@ describe('VPP sink against a real VPP', { skip: bin ? false : NO_VPP_MESSAGE }, 
     await sink.stop({ withdraw: false });
   });
 
-  test('other clients\' routes survive our deletes and withdraw', async () => {
+  test("other clients' routes survive our deletes and withdraw", async () => {
     vpp.cli('ip route add 100.64.0.0/24 via 10.99.0.7');
     vpp.cli('ip route add 192.0.2.0/24 via 10.99.0.8'); // same prefix as ours, another source
     const sink = newSink();
@@ -145,7 +186,11 @@ describe('VPP sink against a real VPP', { skip: bin ? false : NO_VPP_MESSAGE }, 
     assert.equal(owned.has('100.64.0.0/24'), false, 'not ours');
     await applyOk(sink, [{ op: 'delete', key: '192.0.2.0/24', fingerprint: '' }]);
     const t = await fib(0, false);
-    assert.deepEqual(t.get('192.0.2.0/24')?.paths.map((p) => p.nh), ['10.99.0.8'], 'the CLI route remains');
+    assert.deepEqual(
+      t.get('192.0.2.0/24')?.paths.map((p) => p.nh),
+      ['10.99.0.8'],
+      'the CLI route remains',
+    );
     await sink.stop({ withdraw: true });
     const t2 = await fib(0, false);
     assert.ok(t2.has('100.64.0.0/24'));
@@ -157,8 +202,19 @@ describe('VPP sink against a real VPP', { skip: bin ? false : NO_VPP_MESSAGE }, 
   test('a new sink reads back what an earlier one wrote: 0 changes needed', async () => {
     const first = newSink();
     await first.start(hooks());
-    const routes = Array.from({ length: 200 }, (_, i) => route({ prefix: `10.${100 + (i >> 8)}.${i & 255}.0/24`, nexthops: [{ gateway: '10.99.0.1', weight: 1 }, { gateway: '10.99.0.3', weight: 1 + (i % 3) }] }));
-    routes.push(route({ family: 6, prefix: '2001:db8:5::/48', nexthops: [{ gateway: '2001:db8:99::1', weight: 1 }] }), route({ prefix: '10.200.0.0/16', table: 100, type: 'unreachable', nexthops: [] }));
+    const routes = Array.from({ length: 200 }, (_, i) =>
+      route({
+        prefix: `10.${100 + (i >> 8)}.${i & 255}.0/24`,
+        nexthops: [
+          { gateway: '10.99.0.1', weight: 1 },
+          { gateway: '10.99.0.3', weight: 1 + (i % 3) },
+        ],
+      }),
+    );
+    routes.push(
+      route({ family: 6, prefix: '2001:db8:5::/48', nexthops: [{ gateway: '2001:db8:99::1', weight: 1 }] }),
+      route({ prefix: '10.200.0.0/16', table: 100, type: 'unreachable', nexthops: [] }),
+    );
     await applyOk(first, upserts(first, routes));
     await first.stop({ withdraw: false });
 

@@ -18,7 +18,12 @@ const cliArgs = fileURLToPath(import.meta.url).endsWith('.js')
   ? [join(root, 'dist', 'src', 'cli', 'main.js')]
   : ['--import', 'tsx', join(root, 'src', 'cli', 'main.ts')];
 
-interface Lines { lines: string[]; child: ChildProcess; stderr: () => string; wait(pred: (l: string) => boolean, what: string, limitMs?: number): Promise<number> }
+interface Lines {
+  lines: string[];
+  child: ChildProcess;
+  stderr: () => string;
+  wait(pred: (l: string) => boolean, what: string, limitMs?: number): Promise<number>;
+}
 
 const children = new Set<ChildProcess>();
 const namespaces: Netns[] = [];
@@ -30,22 +35,30 @@ after(async () => {
 function lineReader(child: ChildProcess): Lines {
   children.add(child);
   const lines: string[] = [];
-  let partial = '', err = '';
+  let partial = '',
+    err = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => {
     const parts = (partial + d).split('\n');
     partial = parts.pop()!;
     lines.push(...parts);
   });
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    err += d;
+  });
   return {
-    lines, child, stderr: () => err,
+    lines,
+    child,
+    stderr: () => err,
     wait: async (pred, what, limitMs = WAIT_MS) => {
-      const found = await waitFor(() => {
-        const i = lines.findIndex(pred);
-        if (i >= 0) return { i };
-        if (child.exitCode !== null) assert.fail(`${what}: the process exited (${child.exitCode}); stderr: ${err}`);
-        return undefined;
-      }, { describe: what, timeoutMs: limitMs, intervalMs: 50, seen: () => `lines:\n${lines.join('\n')}\nstderr: ${err}` });
+      const found = await waitFor(
+        () => {
+          const i = lines.findIndex(pred);
+          if (i >= 0) return { i };
+          if (child.exitCode !== null) assert.fail(`${what}: the process exited (${child.exitCode}); stderr: ${err}`);
+          return undefined;
+        },
+        { describe: what, timeoutMs: limitMs, intervalMs: 50, seen: () => `lines:\n${lines.join('\n')}\nstderr: ${err}` },
+      );
       return found.i;
     },
   };
@@ -69,22 +82,36 @@ function monitorLines(raw: string[]): string[] {
     if (l.startsWith('\t') && out.length) out[out.length - 1] += ' ' + l.trim();
     else out.push(l.trim());
   }
-  return out.map((l) => l.replace(/ pref medium/, '').replace(/^(blackhole \S+) dev lo/, '$1').replace(/\s+/g, ' ').trim());
+  return out.map((l) =>
+    l
+      .replace(/ pref medium/, '')
+      .replace(/^(blackhole \S+) dev lo/, '$1')
+      .replace(/\s+/g, ' ')
+      .trim(),
+  );
 }
 
 async function netns(purpose: string): Promise<Netns> {
   const ns = await createNetns(purpose);
   namespaces.push(ns);
-  await ns.execBatch(['link add v0 type veth peer name v1', 'link set v0 up', 'link set v1 up',
-    'addr add 192.0.2.1/24 dev v0', 'addr add 2001:db8:ffff::1/64 dev v0 nodad']);
+  await ns.execBatch([
+    'link add v0 type veth peer name v1',
+    'link set v0 up',
+    'link set v1 up',
+    'addr add 192.0.2.1/24 dev v0',
+    'addr add 2001:db8:ffff::1/64 dev v0 nodad',
+  ]);
   return ns;
 }
 
 describe('rtreflect watch', () => {
   it('prints the snapshot, then live lines as `ip monitor route` would say them', async () => {
     const ns = await netns('watch');
-    await ns.execBatch(['route add 10.1.0.0/24 via 192.0.2.10 proto bird', 'route add 10.1.1.0/24 via 192.0.2.10 proto static',
-      'route add 10.1.2.0/24 proto bird table 1000 nexthop via 192.0.2.10 weight 2 nexthop via 192.0.2.11']);
+    await ns.execBatch([
+      'route add 10.1.0.0/24 via 192.0.2.10 proto bird',
+      'route add 10.1.1.0/24 via 192.0.2.10 proto static',
+      'route add 10.1.2.0/24 proto bird table 1000 nexthop via 192.0.2.10 weight 2 nexthop via 192.0.2.11',
+    ]);
     const w = startWatch(['--netns', ns.name]);
     const mon = lineReader(spawn('ip', ['-n', ns.name, 'monitor', 'route'], { stdio: ['ignore', 'pipe', 'pipe'] }));
     try {
@@ -96,13 +123,16 @@ describe('rtreflect watch', () => {
       assert.equal(w.lines[end], '# 2 routes; watching for changes');
       // ip monitor prints no "ready": probe routes (another one each time, until one shows) tell when it listens.
       let probe = 0;
-      const heard = await waitFor(async () => {
-        const i = mon.lines.findIndex((l) => l.startsWith('10.99.'));
-        if (i >= 0) return { i };
-        if (mon.child.exitCode !== null) throw new Error(`ip monitor exited (${mon.child.exitCode}): ${mon.stderr()}`);
-        await ns.execBatch([`route add 10.99.${probe++}.0/24 via 192.0.2.10 proto static`]);
-        return undefined;
-      }, { describe: 'ip monitor to listen (a probe route in its output)', intervalMs: 200, seen: () => mon.lines });
+      const heard = await waitFor(
+        async () => {
+          const i = mon.lines.findIndex((l) => l.startsWith('10.99.'));
+          if (i >= 0) return { i };
+          if (mon.child.exitCode !== null) throw new Error(`ip monitor exited (${mon.child.exitCode}): ${mon.stderr()}`);
+          await ns.execBatch([`route add 10.99.${probe++}.0/24 via 192.0.2.10 proto static`]);
+          return undefined;
+        },
+        { describe: 'ip monitor to listen (a probe route in its output)', intervalMs: 200, seen: () => mon.lines },
+      );
       const monStart = heard.i + 1;
       await ns.execBatch([
         'route add 10.2.0.0/24 via 192.0.2.10 proto bird',
@@ -123,7 +153,7 @@ describe('rtreflect watch', () => {
       // A last probe after the batch: once ip monitor prints it, every line before it is complete
       // (the continuation lines of a multipath route included).
       await ns.execBatch(['route add 10.98.0.0/24 via 192.0.2.10 proto static']);
-      const monEnd = await mon.wait((l) => l.startsWith('10.98.0.0/24'), 'ip monitor\'s line for the last probe');
+      const monEnd = await mon.wait((l) => l.startsWith('10.98.0.0/24'), "ip monitor's line for the last probe");
       const live = w.lines.slice(end + 1);
       const expected = monitorLines(mon.lines.slice(monStart, monEnd)).filter((l) => / proto bird( |$)/.test(l));
       assert.deepEqual(live, expected);
@@ -143,21 +173,28 @@ describe('rtreflect watch', () => {
 
   it('--json: one JSON object per line, --table and --family filter', async () => {
     const ns = await netns('watchj');
-    await ns.execBatch(['route add 10.1.0.0/24 via 192.0.2.10 proto bird table 1000', 'route add 10.1.1.0/24 via 192.0.2.10 proto bird',
-      'route add 2001:db8:1::/48 via 2001:db8:ffff::10 proto bird table 1000']);
+    await ns.execBatch([
+      'route add 10.1.0.0/24 via 192.0.2.10 proto bird table 1000',
+      'route add 10.1.1.0/24 via 192.0.2.10 proto bird',
+      'route add 2001:db8:1::/48 via 2001:db8:ffff::10 proto bird table 1000',
+    ]);
     const w = startWatch(['--netns', ns.name, '--json', '--table', '1000', '--family', '4']);
     try {
       await w.wait((l) => l.includes('"snapshot-end"'), 'the end of the snapshot');
-      await ns.execBatch(['route add 10.2.0.0/24 via 192.0.2.11 proto bird table 1000', 'route add 10.2.1.0/24 via 192.0.2.11 proto bird',
-        'route del 10.1.0.0/24 table 1000 proto bird']);
-      await w.wait((l) => l.includes('"del"'), 'the delete');
-      const objs = w.lines.map((l) => JSON.parse(l) as { event: string; route?: { prefix: string; table: number; protocol: number; nexthops: { gateway: string }[] }; routes?: number });
-      assert.deepEqual(objs.map((o) => `${o.event} ${o.route ? `${o.route.prefix} ${o.route.table} ${o.route.protocol} ${o.route.nexthops[0]?.gateway}` : o.routes}`), [
-        'snapshot 10.1.0.0/24 1000 12 192.0.2.10',
-        'snapshot-end 1',
-        'add 10.2.0.0/24 1000 12 192.0.2.11',
-        'del 10.1.0.0/24 1000 12 192.0.2.10',
+      await ns.execBatch([
+        'route add 10.2.0.0/24 via 192.0.2.11 proto bird table 1000',
+        'route add 10.2.1.0/24 via 192.0.2.11 proto bird',
+        'route del 10.1.0.0/24 table 1000 proto bird',
       ]);
+      await w.wait((l) => l.includes('"del"'), 'the delete');
+      const objs = w.lines.map(
+        (l) =>
+          JSON.parse(l) as { event: string; route?: { prefix: string; table: number; protocol: number; nexthops: { gateway: string }[] }; routes?: number },
+      );
+      assert.deepEqual(
+        objs.map((o) => `${o.event} ${o.route ? `${o.route.prefix} ${o.route.table} ${o.route.protocol} ${o.route.nexthops[0]?.gateway}` : o.routes}`),
+        ['snapshot 10.1.0.0/24 1000 12 192.0.2.10', 'snapshot-end 1', 'add 10.2.0.0/24 1000 12 192.0.2.11', 'del 10.1.0.0/24 1000 12 192.0.2.10'],
+      );
     } finally {
       await stop(w);
     }

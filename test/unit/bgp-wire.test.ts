@@ -28,8 +28,10 @@ describe('BGP wire encoding', () => {
 
   it('encodes MP_REACH_NLRI for IPv6 with the NLRI inside', () => {
     const nlri = w.encodePrefixNlri(parsePrefix('2001:db8:1::/48'));
-    assert.equal(hex(w.encodeMpReach(2, 1, '2001:db8::1', nlri)),
-      '800e1c' + '0002' + '01' + '10' + '20010db8000000000000000000000001' + '00' + '3020010db80001');
+    assert.equal(
+      hex(w.encodeMpReach(2, 1, '2001:db8::1', nlri)),
+      '800e1c' + '0002' + '01' + '10' + '20010db8000000000000000000000001' + '00' + '3020010db80001',
+    );
   });
 
   it('encodes COMMUNITIES and LARGE_COMMUNITY', () => {
@@ -47,8 +49,16 @@ describe('BGP wire encoding', () => {
 
   it('decodes what it encodes', () => {
     const nlri = w.encodePrefixNlri(parsePrefix('2001:db8:1::/48'));
-    const a = w.decodeAttrs([w.encodeOrigin(), w.encodeEmptyAsPath(), w.encodeMed(5), w.encodeLocalPref(200),
-      w.encodeCommunities([7]), w.encodeLargeCommunities([[1, 2, 3]]), w.encodeMpReach(2, 1, '2001:db8::1', nlri), w.encodeAttr(0xc0, 99, Uint8Array.of(1))]);
+    const a = w.decodeAttrs([
+      w.encodeOrigin(),
+      w.encodeEmptyAsPath(),
+      w.encodeMed(5),
+      w.encodeLocalPref(200),
+      w.encodeCommunities([7]),
+      w.encodeLargeCommunities([[1, 2, 3]]),
+      w.encodeMpReach(2, 1, '2001:db8::1', nlri),
+      w.encodeAttr(0xc0, 99, Uint8Array.of(1)),
+    ]);
     assert.equal(a.origin, 0);
     assert.equal(a.asPathLength, 0);
     assert.equal(a.med, 5);

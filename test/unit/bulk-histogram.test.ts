@@ -3,9 +3,10 @@ import assert from 'node:assert/strict';
 import { Histogram, Registry } from 'prom-client';
 import { BulkHistogram } from '../../src/metrics/bulk-histogram.js';
 
-test('the bulk histogram scrapes exactly as prom-client\'s Histogram fed the same observations', async () => {
+test("the bulk histogram scrapes exactly as prom-client's Histogram fed the same observations", async () => {
   const buckets = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30];
-  const theirs = new Registry(), ours = new Registry();
+  const theirs = new Registry(),
+    ours = new Registry();
   const h = new Histogram({ name: 'x_seconds', help: 'Time "to" sink', labelNames: ['sink'], buckets, registers: [theirs] });
   const b = new BulkHistogram('x_seconds', 'Time "to" sink', 'sink', buckets, ours);
   const obs = { gobgp: b.child('gobgp'), 'vpp "main"': b.child('vpp "main"') };

@@ -27,7 +27,10 @@ class PathSetSink implements Sink {
   private reading: { queue: [string, () => string][]; each: (k: string, fp: string) => void; done: () => void } | undefined;
   readStarted = 0;
   readonly capabilities: SinkCapabilities;
-  constructor(stableProjection: boolean, readonly name = 'mem') {
+  constructor(
+    stableProjection: boolean,
+    readonly name = 'mem',
+  ) {
     this.capabilities = { stableProjection };
   }
   async start(_hooks: SinkHooks): Promise<void> {}
@@ -60,7 +63,7 @@ class PathSetSink implements Sink {
       for (const k of this.held.keys()) {
         const then = this.heldFp(k);
         if (then === undefined) continue;
-        queue.push([k, () => (stale(k) ? then : this.heldFp(k) ?? '')]);
+        queue.push([k, () => (stale(k) ? then : (this.heldFp(k) ?? ''))]);
       }
       this.reading = { queue, each, done };
     });
@@ -87,7 +90,7 @@ class PathSetSink implements Sink {
     for (const c of changes) {
       this.writes.push(c);
       const set = this.held.get(c.key) ?? new Set<string>();
-      const before = [c.op === 'upsert' ? c.was ?? '' : c.fingerprint, ...(c.mayHold ?? [])].flatMap(pathsOf);
+      const before = [c.op === 'upsert' ? (c.was ?? '') : c.fingerprint, ...(c.mayHold ?? [])].flatMap(pathsOf);
       const next = c.op === 'upsert' ? pathsOf(c.fingerprint) : [];
       for (const p of before) if (!next.includes(p)) set.delete(p);
       for (const p of next) set.add(p);
@@ -97,7 +100,9 @@ class PathSetSink implements Sink {
     return { applied: changes.map((c) => c.key), failed: [] };
   }
   async stop(): Promise<void> {}
-  state(): 'up' { return 'up'; }
+  state(): 'up' {
+    return 'up';
+  }
 }
 
 const passThrough: RouteChain = { derive: (r) => r, originate: () => [] };
@@ -108,8 +113,13 @@ function route(prefix: string, gws: string[]): Route {
 
 function engine(sink: PathSetSink): Reflector {
   const r = new Reflector({
-    chain: passThrough, sinks: [sink], holdDown: { enabled: false, threshold: 3, windowMs: 30, delayMs: 200 },
-    batchDelayMs: 0, resyncMinIntervalMs: 0, logger: silentLogger(), kernelRoutes: () => [],
+    chain: passThrough,
+    sinks: [sink],
+    holdDown: { enabled: false, threshold: 3, windowMs: 30, delayMs: 200 },
+    batchDelayMs: 0,
+    resyncMinIntervalMs: 0,
+    logger: silentLogger(),
+    kernelRoutes: () => [],
   });
   r.workers[0]!.setConnection('up');
   return r;
@@ -139,7 +149,7 @@ for (const stable of [false, true]) {
     r.onKernelEvent({ op: 'del', route: route('10.0.16.0/24', ['192.0.2.1']) });
     await until(() => sink.writes.length === 3, 'the three live changes written');
     assert.ok(sink.readOpen, 'written before the read ended');
-    assert.deepEqual(sink.writes.map((c) => `${c.op} ${c.key} ${c.fingerprint} was=${c.op === 'upsert' ? c.was ?? '-' : '-'}`).sort(), [
+    assert.deepEqual(sink.writes.map((c) => `${c.op} ${c.key} ${c.fingerprint} was=${c.op === 'upsert' ? (c.was ?? '-') : '-'}`).sort(), [
       'delete 10.0.16.0/24 192.0.2.1 was=-',
       'upsert 10.0.15.0/24 192.0.2.2 was=192.0.2.1',
       'upsert 10.1.0.0/24 192.0.2.7 was=-',
@@ -215,7 +225,9 @@ for (const stable of [false, true]) {
   test(`randomized: kernel changes interleaved with a slow read of a sink in any state always end with the sink equal to the kernel${mode}`, async () => {
     let seed = 0x2545f491;
     const rnd = (n: number): number => {
-      seed ^= seed << 13; seed ^= seed >>> 17; seed ^= seed << 5;
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
       return (seed >>> 0) % n;
     };
     const gwSet = (): string[] => {

@@ -62,7 +62,9 @@ class RecordingSink implements Sink {
     return report;
   }
   async stop(): Promise<void> {}
-  state(): 'up' { return 'up'; }
+  state(): 'up' {
+    return 'up';
+  }
 }
 
 const passThrough: RouteChain = { derive: (r) => r, originate: () => [] };
@@ -71,7 +73,14 @@ function route(prefix: string, gw: string, metric = 0): Route {
   return { family: 4, prefix, table: 254, protocol: 12, type: 'unicast', metric, tos: 0, nexthops: [{ gateway: gw, weight: 1 }] };
 }
 
-function setup(opts: { chain?: RouteChain; holdDown?: Partial<{ enabled: boolean; threshold: number; windowMs: number; delayMs: number }>; resyncMinIntervalMs?: number; kernelRoutes?: () => Iterable<Route> } = {}) {
+function setup(
+  opts: {
+    chain?: RouteChain;
+    holdDown?: Partial<{ enabled: boolean; threshold: number; windowMs: number; delayMs: number }>;
+    resyncMinIntervalMs?: number;
+    kernelRoutes?: () => Iterable<Route>;
+  } = {},
+) {
   const sink = new RecordingSink();
   const r = new Reflector({
     chain: opts.chain ?? passThrough,
@@ -177,7 +186,11 @@ bothModes('a lone delete goes out after the short window; a mass withdrawal is h
   for (let i = 1; i < 4; i++) r.onKernelEvent({ op: 'add', route: route(`10.3.${i}.0/24`, '192.0.2.1') });
   await sleep(350);
   await r.whenIdle();
-  assert.deepEqual(sink.writes.map((w) => `${w.op} ${w.key}`), ['delete 10.3.4.0/24'], 'only the route that did not come back is withdrawn');
+  assert.deepEqual(
+    sink.writes.map((w) => `${w.op} ${w.key}`),
+    ['delete 10.3.4.0/24'],
+    'only the route that did not come back is withdrawn',
+  );
   assert.equal(r.holdDownEngaged, false);
   r.stop();
 });
@@ -206,8 +219,14 @@ bothModes('diff reports what a resync would change without writing', async () =>
   r.onKernelEvent({ op: 'add', route: route('10.5.1.0/24', '192.0.2.1') });
   r.onKernelEvent({ op: 'add', route: route('10.5.3.0/24', '192.0.2.1') });
   const [d] = await r.diff();
-  assert.deepEqual(d!.upserts.map((u) => [u.key, u.was ?? null]).sort(), [['10.5.1.0/24', '0|192.0.2.9'], ['10.5.3.0/24', null]]);
-  assert.deepEqual(d!.deletes.map((x) => x.key), ['10.5.2.0/24']);
+  assert.deepEqual(d!.upserts.map((u) => [u.key, u.was ?? null]).sort(), [
+    ['10.5.1.0/24', '0|192.0.2.9'],
+    ['10.5.3.0/24', null],
+  ]);
+  assert.deepEqual(
+    d!.deletes.map((x) => x.key),
+    ['10.5.2.0/24'],
+  );
   assert.equal(sink.writes.length, 0);
   r.stop();
 });
@@ -216,7 +235,10 @@ bothModes('resyncs of a sink are rate-limited, and triggers during the wait fold
   const { sink, r } = setup({ resyncMinIntervalMs: 300 });
   let reads = 0;
   const read = sink.readOwned.bind(sink);
-  sink.readOwned = async () => { reads++; return read(); };
+  sink.readOwned = async () => {
+    reads++;
+    return read();
+  };
   await r.resyncSinks('first');
   const t0 = Date.now();
   await Promise.all([r.resyncSinks('second'), r.resyncSinks('third'), r.resyncSinks('fourth')]);
@@ -251,14 +273,24 @@ class GatedSink extends RecordingSink {
 bothModes('pipelined sink: two batches outstanding, never one key in both; a key changed in flight is written after the answer, against it', async () => {
   const sink = new GatedSink();
   const r = new Reflector({
-    chain: passThrough, sinks: [sink], holdDown: { enabled: false, threshold: 3, windowMs: 30, delayMs: 200 },
-    batchDelayMs: 0, resyncMinIntervalMs: 0, logger: silentLogger(), kernelRoutes: () => [],
+    chain: passThrough,
+    sinks: [sink],
+    holdDown: { enabled: false, threshold: 3, windowMs: 30, delayMs: 200 },
+    batchDelayMs: 0,
+    resyncMinIntervalMs: 0,
+    logger: silentLogger(),
+    kernelRoutes: () => [],
   });
   r.workers[0]!.setConnection('up');
   for (const p of ['10.9.1.0/24', '10.9.2.0/24', '10.9.3.0/24', '10.9.4.0/24', '10.9.5.0/24']) r.onKernelEvent({ op: 'add', route: route(p, '192.0.2.1') });
   const idle = r.whenIdle();
   // Nothing is answered meanwhile: the worker must get the second batch out on its own, however slow the machine.
-  await waitFor(() => sink.pending.length >= 2, { describe: 'two batches outstanding', timeoutMs: 10_000, intervalMs: 1, seen: () => `${sink.pending.length} outstanding` });
+  await waitFor(() => sink.pending.length >= 2, {
+    describe: 'two batches outstanding',
+    timeoutMs: 10_000,
+    intervalMs: 1,
+    seen: () => `${sink.pending.length} outstanding`,
+  });
   assert.equal(sink.pending.length, 2, 'a second batch goes out before the first is answered');
   // 10.9.1.0/24 is in flight: its change waits for the answer instead of going into a third batch.
   r.onKernelEvent({ op: 'add', route: route('10.9.1.0/24', '192.0.2.9') });
@@ -282,22 +314,36 @@ bothModes('start-up behind the kernel gate: routes are written as they arrive, d
   sink.held.set('10.7.1.0/24', '0|192.0.2.1'); // still in the kernel, listed late in the dump
   sink.held.set('10.7.2.0/24', '0|192.0.2.1'); // gone from the kernel
   let open!: () => void;
-  const started = r.startUp(() => new Promise<void>((res) => { open = res; }));
+  const started = r.startUp(
+    () =>
+      new Promise<void>((res) => {
+        open = res;
+      }),
+  );
   r.onKernelEvent({ op: 'add', route: route('10.7.3.0/24', '192.0.2.1') });
   for (let i = 0; i < 5000 && sink.writes.length === 0; i++) await sleep(2);
-  assert.deepEqual(sink.writes.map((c) => `${c.op} ${c.key}`), ['upsert 10.7.3.0/24'], 'written before the gate opens');
+  assert.deepEqual(
+    sink.writes.map((c) => `${c.op} ${c.key}`),
+    ['upsert 10.7.3.0/24'],
+    'written before the gate opens',
+  );
   r.onKernelEvent({ op: 'add', route: route('10.7.1.0/24', '192.0.2.1') });
   await sleep(30);
   assert.equal(sink.writes.length, 1, 'nothing deleted, and the unchanged route not rewritten');
   open();
-  await (await started).compared;
+  await (
+    await started
+  ).compared;
   await r.whenIdle();
-  assert.deepEqual(sink.writes.map((c) => `${c.op} ${c.key}`), ['upsert 10.7.3.0/24', 'delete 10.7.2.0/24']);
+  assert.deepEqual(
+    sink.writes.map((c) => `${c.op} ${c.key}`),
+    ['upsert 10.7.3.0/24', 'delete 10.7.2.0/24'],
+  );
   assert.deepEqual([...sink.held.keys()].sort(), ['10.7.1.0/24', '10.7.3.0/24']);
   r.stop();
 });
 
-bothModes('a route moves between passed through, changed and dropped as a handler\'s verdict changes, and its delete finds it in each', async () => {
+bothModes("a route moves between passed through, changed and dropped as a handler's verdict changes, and its delete finds it in each", async () => {
   let mode: 'pass' | 'change' | 'drop' = 'pass';
   const kernel: Route[] = [];
   const chain: RouteChain = {
@@ -305,13 +351,23 @@ bothModes('a route moves between passed through, changed and dropped as a handle
     originate: () => [],
   };
   const { sink, r } = setup({ chain, kernelRoutes: () => kernel });
-  const settle = async (): Promise<void> => { await sleep(5); await r.whenIdle(); };
+  const settle = async (): Promise<void> => {
+    await sleep(5);
+    await r.whenIdle();
+  };
   const a = route('10.5.0.0/24', '192.0.2.1');
   kernel.push(a);
   r.onKernelEvent({ op: 'add', route: a });
   await settle();
   assert.equal(sink.held.get('10.5.0.0/24'), '0|192.0.2.1');
-  for (const [next, want] of [['change', '0|192.0.2.99'], ['drop', undefined], ['pass', '0|192.0.2.1'], ['drop', undefined], ['change', '0|192.0.2.99'], ['pass', '0|192.0.2.1']] as const) {
+  for (const [next, want] of [
+    ['change', '0|192.0.2.99'],
+    ['drop', undefined],
+    ['pass', '0|192.0.2.1'],
+    ['drop', undefined],
+    ['change', '0|192.0.2.99'],
+    ['pass', '0|192.0.2.1'],
+  ] as const) {
     mode = next;
     r.reevaluate(`now ${next}`);
     await settle();
@@ -351,10 +407,13 @@ test('keys in sync are kept as their bare routes on a stable sink, and changes, 
     r.onKernelEvent({ op: 'add', route: route('10.60.2.0/24', '192.0.2.1') });
     r.onKernelEvent({ op: 'del', route: route('10.60.3.0/24', '192.0.2.1') });
     await r.whenIdle();
-    assert.deepEqual(sink.writes.map((c) => [c.op, c.key, c.op === 'upsert' ? c.was : c.fingerprint]), [
-      ['upsert', '10.60.1.0/24', '0|192.0.2.1'],
-      ['delete', '10.60.3.0/24', '0|192.0.2.1'],
-    ]);
+    assert.deepEqual(
+      sink.writes.map((c) => [c.op, c.key, c.op === 'upsert' ? c.was : c.fingerprint]),
+      [
+        ['upsert', '10.60.1.0/24', '0|192.0.2.1'],
+        ['delete', '10.60.3.0/24', '0|192.0.2.1'],
+      ],
+    );
     while (w.busy) await sleep(1);
     assert.equal(w.recordCount, stable ? 0 : 249);
 
@@ -363,11 +422,14 @@ test('keys in sync are kept as their bare routes on a stable sink, and changes, 
     sink.held.set('10.60.5.0/24', '0|192.0.2.66');
     sink.writes.length = 0;
     const [d] = await r.diff();
-    assert.deepEqual(d!.upserts.map((u) => [u.key, u.was ?? null]).sort(), [['10.60.4.0/24', null], ['10.60.5.0/24', '0|192.0.2.66']]);
+    assert.deepEqual(d!.upserts.map((u) => [u.key, u.was ?? null]).sort(), [
+      ['10.60.4.0/24', null],
+      ['10.60.5.0/24', '0|192.0.2.66'],
+    ]);
     assert.deepEqual(d!.deletes, []);
     await r.resyncSinks('test');
     await r.whenIdle();
-    assert.deepEqual(sink.writes.map((c) => [c.op, c.key, c.op === 'upsert' ? c.was ?? null : null]).sort(), [
+    assert.deepEqual(sink.writes.map((c) => [c.op, c.key, c.op === 'upsert' ? (c.was ?? null) : null]).sort(), [
       ['upsert', '10.60.4.0/24', null],
       ['upsert', '10.60.5.0/24', '0|192.0.2.66'],
     ]);

@@ -24,5 +24,8 @@ test('every code the native addon raises is a known code (else it would surface 
   const c = readFileSync(join(packageRoot(), 'native', 'rtnl.c'), 'utf8');
   const codes = [...new Set([...c.matchAll(/"(ERR_[A-Z0-9_]+)"/g)].map((m) => m[1]!))];
   assert.ok(codes.length >= 5, `found ${codes.length} codes in rtnl.c`);
-  assert.deepEqual(codes.filter((x) => !isErrorCode(x)), []);
+  assert.deepEqual(
+    codes.filter((x) => !isErrorCode(x)),
+    [],
+  );
 });

@@ -35,14 +35,42 @@ interface Expect {
   localNeighbor: string | undefined;
 }
 
-const V3: Expect = { service: '/apipb.GobgpApi/', goPackage: 'github.com/osrg/gobgp/v3/api', pkg: 'apipb', global: 'GLOBAL', globalOnWire: false, vrf: 'VRF', exact: 'EXACT', localNeighbor: '<nil>' };
-const V4: Expect = { service: '/api.GoBgpService/', goPackage: 'github.com/osrg/gobgp/v4/api', pkg: 'api', global: 'TABLE_TYPE_GLOBAL', globalOnWire: true, vrf: 'TABLE_TYPE_VRF', exact: 'TYPE_EXACT', localNeighbor: undefined };
+const V3: Expect = {
+  service: '/apipb.GobgpApi/',
+  goPackage: 'github.com/osrg/gobgp/v3/api',
+  pkg: 'apipb',
+  global: 'GLOBAL',
+  globalOnWire: false,
+  vrf: 'VRF',
+  exact: 'EXACT',
+  localNeighbor: '<nil>',
+};
+const V4: Expect = {
+  service: '/api.GoBgpService/',
+  goPackage: 'github.com/osrg/gobgp/v4/api',
+  pkg: 'api',
+  global: 'TABLE_TYPE_GLOBAL',
+  globalOnWire: true,
+  vrf: 'TABLE_TYPE_VRF',
+  exact: 'TYPE_EXACT',
+  localNeighbor: undefined,
+};
 
 const mark = parseOwnershipMark({ largeCommunity: '4294967294:0:1' });
 
 function route(prefix: string, gateways: string[], extra: Partial<ReflectedRoute> = {}): ReflectedRoute {
   const nexthops = gateways.map((gateway) => Object.freeze({ gateway, weight: 1 }));
-  return { family: prefix.includes(':') ? 6 : 4, prefix, table: 254, protocol: 12, type: 'unicast', metric: 0, tos: 0, nexthops: Object.freeze(nexthops) as typeof nexthops, ...extra };
+  return {
+    family: prefix.includes(':') ? 6 : 4,
+    prefix,
+    table: 254,
+    protocol: 12,
+    type: 'unicast',
+    metric: 0,
+    tos: 0,
+    nexthops: Object.freeze(nexthops) as typeof nexthops,
+    ...extra,
+  };
 }
 
 const cases: [string, ReflectedRoute][] = [
@@ -60,7 +88,12 @@ const cases: [string, ReflectedRoute][] = [
 function plain(v: unknown): unknown {
   if (v instanceof Uint8Array) return Buffer.from(v).toString('hex');
   if (Array.isArray(v)) return v.map(plain);
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined).map(([k, x]) => [k, plain(x)]));
+  if (v && typeof v === 'object')
+    return Object.fromEntries(
+      Object.entries(v)
+        .filter(([, x]) => x !== undefined)
+        .map(([k, x]) => [k, plain(x)]),
+    );
   return v;
 }
 
@@ -120,7 +153,10 @@ function versionSuite(v: GobgpApiVersion, e: Expect): void {
         assert.equal(paths.length, r.nexthops.length);
         for (const p of paths) {
           const a = decodeAttrs(p.pattrs_binary);
-          assert.ok(a.largeCommunities?.some((c) => c.join(':') === '4294967294:0:1'), 'the ownership mark');
+          assert.ok(
+            a.largeCommunities?.some((c) => c.join(':') === '4294967294:0:1'),
+            'the ownership mark',
+          );
           if (r.family === 6 || r.nexthops[0]!.gateway!.includes(':')) assert.deepEqual(Buffer.from(a.mpReach!.nlri), Buffer.from(p.nlri_binary));
         }
       });
@@ -142,27 +178,48 @@ function versionSuite(v: GobgpApiVersion, e: Expect): void {
       const req = (x: Record<string, unknown>) => plain(toObject(type('ListPathRequest'), service().ListPath!.requestSerialize(x)));
       const fam6 = { afi: 'AFI_IP6', safi: 'SAFI_UNICAST' };
       assert.deepEqual(req(listPathRequest(api.dialect, 6)), { table_type: e.global, name: '', family: fam6, enable_only_binary: true });
-      assert.deepEqual(req(listPathRequest(api.dialect, 4, { vrf: 'red' })), { table_type: e.vrf, name: 'red', family: { afi: 'AFI_IP', safi: 'SAFI_UNICAST' }, enable_only_binary: true });
-      assert.deepEqual((req(listPathRequest(api.dialect, 6, { prefixes: ['2001:db8::/32'] })) as { prefixes: unknown }).prefixes, [{ prefix: '2001:db8::/32', type: e.exact }]);
+      assert.deepEqual(req(listPathRequest(api.dialect, 4, { vrf: 'red' })), {
+        table_type: e.vrf,
+        name: 'red',
+        family: { afi: 'AFI_IP', safi: 'SAFI_UNICAST' },
+        enable_only_binary: true,
+      });
+      assert.deepEqual((req(listPathRequest(api.dialect, 6, { prefixes: ['2001:db8::/32'] })) as { prefixes: unknown }).prefixes, [
+        { prefix: '2001:db8::/32', type: e.exact },
+      ]);
     });
 
-    it('ListPath replies protobufjs encodes are read back: the paths rtreflect wrote, with their ids, and a peer\'s path as not ours', () => {
+    it("ListPath replies protobufjs encodes are read back: the paths rtreflect wrote, with their ids, and a peer's path as not ours", () => {
       const r = cases[1]![1];
       const plan = planRoute(r, mark) as PathPlan;
       const written = encodePlan(plan);
-      const nlri = e.pkg === 'api'
-        ? { prefix: { prefix_len: 24, prefix: '10.2.0.0' } }
-        : { type_url: 'type.googleapis.com/apipb.IPAddressPrefix', value: type('IPAddressPrefix').encode({ prefix_len: 24, prefix: '10.2.0.0' }).finish() };
-      const learned = { neighbor_ip: '192.0.2.9', source_asn: 65009, identifier: 7, nlri_binary: written[0]!.nlri_binary, pattrs_binary: [Uint8Array.of(0x40, 1, 1, 0), Uint8Array.of(0x40, 3, 4, 192, 0, 2, 9)] };
+      const nlri =
+        e.pkg === 'api'
+          ? { prefix: { prefix_len: 24, prefix: '10.2.0.0' } }
+          : { type_url: 'type.googleapis.com/apipb.IPAddressPrefix', value: type('IPAddressPrefix').encode({ prefix_len: 24, prefix: '10.2.0.0' }).finish() };
+      const learned = {
+        neighbor_ip: '192.0.2.9',
+        source_asn: 65009,
+        identifier: 7,
+        nlri_binary: written[0]!.nlri_binary,
+        pattrs_binary: [Uint8Array.of(0x40, 1, 1, 0), Uint8Array.of(0x40, 3, 4, 192, 0, 2, 9)],
+      };
       const reply = {
         destination: {
           prefix: '10.2.0.0/24',
           paths: [
             // Fields rtreflect does not read come first and between, so the decoder must step over them.
             ...written.map((p, i) => ({
-              nlri, best: i === 0, age: { seconds: 1_800_000_000 }, family: { afi: 'AFI_IP', safi: 'SAFI_UNICAST' },
+              nlri,
+              best: i === 0,
+              age: { seconds: 1_800_000_000 },
+              family: { afi: 'AFI_IP', safi: 'SAFI_UNICAST' },
               ...(e.localNeighbor !== undefined ? { neighbor_ip: e.localNeighbor } : {}),
-              uuid: Buffer.alloc(16, i + 1), identifier: p.identifier, local_identifier: i + 1, nlri_binary: p.nlri_binary, pattrs_binary: p.pattrs_binary,
+              uuid: Buffer.alloc(16, i + 1),
+              identifier: p.identifier,
+              local_identifier: i + 1,
+              nlri_binary: p.nlri_binary,
+              pattrs_binary: p.pattrs_binary,
             })),
             learned,
           ],
@@ -172,10 +229,13 @@ function versionSuite(v: GobgpApiVersion, e: Expect): void {
       const buf = Buffer.from(T.encode(T.fromObject(reply)).finish());
       const d = decodeListPathResponse(buf)!;
       assert.equal(d.prefix, '10.2.0.0/24');
-      assert.deepEqual(plain(d.paths), plain([
-        ...written.map((p) => ({ local: true, identifier: p.identifier, nlri_binary: p.nlri_binary, pattrs_binary: p.pattrs_binary })),
-        { local: false, neighbor_ip: '192.0.2.9', identifier: 7, nlri_binary: learned.nlri_binary, pattrs_binary: learned.pattrs_binary },
-      ]));
+      assert.deepEqual(
+        plain(d.paths),
+        plain([
+          ...written.map((p) => ({ local: true, identifier: p.identifier, nlri_binary: p.nlri_binary, pattrs_binary: p.pattrs_binary })),
+          { local: false, neighbor_ip: '192.0.2.9', identifier: 7, nlri_binary: learned.nlri_binary, pattrs_binary: learned.pattrs_binary },
+        ]),
+      );
       const ours = d.paths.filter((p) => p.local).map((p) => ({ id: p.identifier!, attrs: decodeAttrs(p.pattrs_binary!) }));
       assert.equal(fingerprintFromRead(undefined, ours), fingerprintOf(plan), 'read back, the route is in sync: a restart writes nothing');
     });
@@ -194,18 +254,24 @@ function versionSuite(v: GobgpApiVersion, e: Expect): void {
       assert.equal(got.id, 3);
       if (e.pkg === 'api') {
         assert.deepEqual(got.rd, { two_octet_asn: rd });
-        assert.deepEqual([...(got.import_rt as unknown[]), ...(got.export_rt as unknown[])], rts.map(([, f, x]) => ({ [f]: x })));
+        assert.deepEqual(
+          [...(got.import_rt as unknown[]), ...(got.export_rt as unknown[])],
+          rts.map(([, f, x]) => ({ [f]: x })),
+        );
       } else {
         const unpack = (a: { type_url: string; value: Uint8Array }) => {
           const t = a.type_url.replace('type.googleapis.com/', '');
           return [t, toObject(ref.lookupType(t), a.value)];
         };
         assert.deepEqual(unpack(got.rd as never), ['apipb.RouteDistinguisherTwoOctetASN', rd]);
-        assert.deepEqual([...(got.import_rt as never[]), ...(got.export_rt as never[])].map(unpack), rts.map(([t, , x]) => [`apipb.${t}`, x]));
+        assert.deepEqual(
+          [...(got.import_rt as never[]), ...(got.export_rt as never[])].map(unpack),
+          rts.map(([t, , x]) => [`apipb.${t}`, x]),
+        );
       }
     });
 
-    it('over gRPC, every call the client makes reaches this API\'s service path and reads as protobufjs reads it', async () => {
+    it("over gRPC, every call the client makes reaches this API's service path and reads as protobufjs reads it", async () => {
       const { api, ref, planner } = get();
       const r = cases[0]![1];
       const written = encodePlan(planRoute(r, mark) as PathPlan);
@@ -215,7 +281,10 @@ function versionSuite(v: GobgpApiVersion, e: Expect): void {
       const read: BinaryDestination[] = [];
       try {
         assert.equal((await client.getBgp()).global?.asn, 65000);
-        assert.deepEqual((await client.listVrfs()).map((x) => x.name), ['red']);
+        assert.deepEqual(
+          (await client.listVrfs()).map((x) => x.name),
+          ['red'],
+        );
         await client.addVrf({ name: 'blue', rd: '65000:2', importRt: ['65000:2'], exportRt: [], id: 0 });
         // The sink's way: requests encoded by hand, over a stream kept open.
         const stream = client.openAddPathStream();
@@ -235,15 +304,38 @@ function versionSuite(v: GobgpApiVersion, e: Expect): void {
       }
       const global = { table_type: e.global, name: '', family: { afi: 'AFI_IP', safi: 'SAFI_UNICAST' }, enable_only_binary: true };
       const paths = written.map((p) => ({ ...p, family: { ...p.family } }));
-      assert.deepEqual(fake.calls.map((c) => c.method), ['GetBgp', 'ListVrf', 'AddVrf', 'AddPathStream', 'AddPathStream', 'DeletePath', 'ListPath']);
-      assert.deepEqual(plain(fake.calls.map((c) => c.request)), plain([
-        {}, {}, { vrf: toObject(type('Vrf'), type('Vrf').encode(type('Vrf').fromObject(vrfMessage(api, { name: 'blue', rd: '65000:2', importRt: ['65000:2'], exportRt: [], id: 0 }))).finish()) },
-        expectedRequest(e, r),
-        { table_type: e.vrf, vrf_id: 'blue', paths },
-        { table_type: e.global, family: paths[0]!.family, path: paths[0] },
-        global,
-      ]));
-      assert.deepEqual(plain(read), plain([{ prefix: r.prefix, paths: written.map((p) => ({ local: true, identifier: p.identifier, nlri_binary: p.nlri_binary, pattrs_binary: p.pattrs_binary })) }]));
+      assert.deepEqual(
+        fake.calls.map((c) => c.method),
+        ['GetBgp', 'ListVrf', 'AddVrf', 'AddPathStream', 'AddPathStream', 'DeletePath', 'ListPath'],
+      );
+      assert.deepEqual(
+        plain(fake.calls.map((c) => c.request)),
+        plain([
+          {},
+          {},
+          {
+            vrf: toObject(
+              type('Vrf'),
+              type('Vrf')
+                .encode(type('Vrf').fromObject(vrfMessage(api, { name: 'blue', rd: '65000:2', importRt: ['65000:2'], exportRt: [], id: 0 })))
+                .finish(),
+            ),
+          },
+          expectedRequest(e, r),
+          { table_type: e.vrf, vrf_id: 'blue', paths },
+          { table_type: e.global, family: paths[0]!.family, path: paths[0] },
+          global,
+        ]),
+      );
+      assert.deepEqual(
+        plain(read),
+        plain([
+          {
+            prefix: r.prefix,
+            paths: written.map((p) => ({ local: true, identifier: p.identifier, nlri_binary: p.nlri_binary, pattrs_binary: p.pattrs_binary })),
+          },
+        ]),
+      );
     });
 
     it('loads as well from a copy laid out as GoBGP\'s source is (4.x: proto/api/, siblings imported as "api/x.proto")', () => {
@@ -267,20 +359,29 @@ function versionSuite(v: GobgpApiVersion, e: Expect): void {
           const text = readFileSync(file, 'utf8');
           assert.match(text, edit[0], 'the edit applies to these files');
           writeFileSync(file, text.replace(edit[0], edit[1]));
-          assert.throws(() => loadGobgpApi(dir), (err: Error & { code?: string }) => {
-            assert.equal(err.code, 'ERR_GOBGP_PROTO');
-            assert.ok(err.message.startsWith(`GoBGP API in ${dir} (${e.goPackage}, service `), err.message);
-            assert.match(err.message, what);
-            assert.match(err.message, /; set the gobgp sink's protoDir to the api directory of the gobgpd you run/);
-            return true;
-          });
+          assert.throws(
+            () => loadGobgpApi(dir),
+            (err: Error & { code?: string }) => {
+              assert.equal(err.code, 'ERR_GOBGP_PROTO');
+              assert.ok(err.message.startsWith(`GoBGP API in ${dir} (${e.goPackage}, service `), err.message);
+              assert.match(err.message, what);
+              assert.match(err.message, /; set the gobgp sink's protoDir to the api directory of the gobgpd you run/);
+              return true;
+            },
+          );
         } finally {
           rmSync(dir, { recursive: true, force: true });
         }
       };
-      it('without the binary NLRI field', () => refused([/bytes nlri_binary = 20;/, 'bytes nlri_raw = 20;'], /cannot carry what rtreflect writes: Path\.nlri_binary is missing;/));
-      it('with the add-path identifier renumbered', () => refused([/uint32 identifier = 18;/, 'uint32 identifier = 30;'], /Path\.identifier is field 30, rtreflect reads it as field 18;/));
-      it('with the binary attributes no longer repeated', () => refused([/repeated bytes pattrs_binary = 21;/, 'bytes pattrs_binary = 21;'], /Path\.pattrs_binary is LABEL_OPTIONAL TYPE_BYTES, expected LABEL_REPEATED TYPE_BYTES/));
+      it('without the binary NLRI field', () =>
+        refused([/bytes nlri_binary = 20;/, 'bytes nlri_raw = 20;'], /cannot carry what rtreflect writes: Path\.nlri_binary is missing;/));
+      it('with the add-path identifier renumbered', () =>
+        refused([/uint32 identifier = 18;/, 'uint32 identifier = 30;'], /Path\.identifier is field 30, rtreflect reads it as field 18;/));
+      it('with the binary attributes no longer repeated', () =>
+        refused(
+          [/repeated bytes pattrs_binary = 21;/, 'bytes pattrs_binary = 21;'],
+          /Path\.pattrs_binary is LABEL_OPTIONAL TYPE_BYTES, expected LABEL_REPEATED TYPE_BYTES/,
+        ));
       it('without AddPathStream', () => refused([/\n\s*rpc AddPathStream\([^\n]*/, ''], /no service with an AddPathStream method/));
       it('without the VRF table type', () => refused([/\b(TABLE_TYPE_)?VRF = \d+;/, ''], /enum value TableType\.VRF or TABLE_TYPE_VRF is missing/));
     });
@@ -291,10 +392,13 @@ versionSuite(GOBGP_3_10, V3);
 versionSuite(GOBGP_3_37, V3);
 versionSuite(GOBGP_4_8, V4);
 
-it('a directory without GoBGP\'s API files is refused, naming the file and the fix', () => {
+it("a directory without GoBGP's API files is refused, naming the file and the fix", () => {
   const dir = mkdtempSync(join(tmpdir(), 'rtreflect-gobgp-api-'));
   try {
-    assert.throws(() => loadGobgpApi(dir), { code: 'ERR_GOBGP_PROTO', message: `GoBGP API file ${join(dir, 'gobgp.proto')} not found; install GoBGP's protos (Debian: golang-github-osrg-gobgp-dev) or set the gobgp sink's protoDir` });
+    assert.throws(() => loadGobgpApi(dir), {
+      code: 'ERR_GOBGP_PROTO',
+      message: `GoBGP API file ${join(dir, 'gobgp.proto')} not found; install GoBGP's protos (Debian: golang-github-osrg-gobgp-dev) or set the gobgp sink's protoDir`,
+    });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -13,13 +13,21 @@ import type { PackageDefinition } from '@grpc/proto-loader';
 const mark = parseOwnershipMark({ largeCommunity: '4294967294:0:1' });
 // GoBGP's own .proto files, as installed (the test suite's setup installs them).
 const api = loadGobgpApi();
-const serialize = (api.ctor as unknown as { service: { AddPathStream: { requestSerialize: (r: AddPathStreamRequest) => Buffer } } }).service.AddPathStream.requestSerialize;
+const serialize = (api.ctor as unknown as { service: { AddPathStream: { requestSerialize: (r: AddPathStreamRequest) => Buffer } } }).service.AddPathStream
+  .requestSerialize;
 
 function route(prefix: string, gateways: string[], extra: Partial<ReflectedRoute> = {}, frozen = true): ReflectedRoute {
   const nexthops = gateways.map((gateway) => Object.freeze({ gateway, weight: 1 }));
   return {
-    family: prefix.includes(':') ? 6 : 4, prefix, table: 254, protocol: 12, type: 'unicast', metric: 0, tos: 0,
-    nexthops: frozen ? Object.freeze(nexthops) as typeof nexthops : nexthops, ...extra,
+    family: prefix.includes(':') ? 6 : 4,
+    prefix,
+    table: 254,
+    protocol: 12,
+    type: 'unicast',
+    metric: 0,
+    tos: 0,
+    nexthops: frozen ? (Object.freeze(nexthops) as typeof nexthops) : nexthops,
+    ...extra,
   };
 }
 
@@ -60,7 +68,9 @@ describe('AddPathStream requests encoded by hand', () => {
       assert.equal(PathPlanner.vrfOf(planned), r.vrf);
       const mine = requestOf(planned);
       // Proto3 leaves fields at their default out; protobufjs writes what the object sets, so set only the others.
-      const theirs = serialize(r.vrf ? { table_type: 'VRF', vrf_id: r.vrf, paths: encodePlan(general) } : { paths: encodePlan(general) } as AddPathStreamRequest);
+      const theirs = serialize(
+        r.vrf ? { table_type: 'VRF', vrf_id: r.vrf, paths: encodePlan(general) } : ({ paths: encodePlan(general) } as AddPathStreamRequest),
+      );
       assert.deepEqual(mine, theirs);
     });
   }
@@ -92,21 +102,32 @@ describe('AddPathStream requests encoded by hand', () => {
       else want.push({ ...(r.vrf ? { vrf: r.vrf } : {}), paths });
     }
     const got = out.take();
-    assert.deepEqual(want.map((g) => g.paths.length), [1001, 1000, 743, 2, 3], 'route 874 is not split: its request holds 1,001 paths');
+    assert.deepEqual(
+      want.map((g) => g.paths.length),
+      [1001, 1000, 743, 2, 3],
+      'route 874 is not split: its request holds 1,001 paths',
+    );
     assert.equal(got.length, 5);
-    assert.deepEqual(got, want.map((g) => serialize(g.vrf ? { table_type: 'VRF', vrf_id: g.vrf, paths: g.paths } : { paths: g.paths } as AddPathStreamRequest)));
+    assert.deepEqual(
+      got,
+      want.map((g) => serialize(g.vrf ? { table_type: 'VRF', vrf_id: g.vrf, paths: g.paths } : ({ paths: g.paths } as AddPathStreamRequest))),
+    );
     assert.deepEqual(out.take(), [], 'the builder starts over empty');
   });
 
   it('a route taken back with abort() leaves nothing of it in the requests', () => {
-    const a = route('10.7.0.0/24', ['192.0.2.1']), b = route('10.7.1.0/24', ['192.0.2.1', '192.0.2.2']), c = route('10.7.2.0/24', ['192.0.2.3']);
+    const a = route('10.7.0.0/24', ['192.0.2.1']),
+      b = route('10.7.1.0/24', ['192.0.2.1', '192.0.2.2']),
+      c = route('10.7.2.0/24', ['192.0.2.3']);
     const out = new AddPathRequests(api.encoder, 1000);
     for (const r of [a, b, c]) {
       out.begin(undefined);
       planner.write(out, planner.plan(r) as PlannedRoute);
       if (r === b) out.abort();
     }
-    assert.deepEqual(out.take(), [serialize({ paths: [...encodePlan(planRoute(a, mark) as PathPlan), ...encodePlan(planRoute(c, mark) as PathPlan)] } as AddPathStreamRequest)]);
+    assert.deepEqual(out.take(), [
+      serialize({ paths: [...encodePlan(planRoute(a, mark) as PathPlan), ...encodePlan(planRoute(c, mark) as PathPlan)] } as AddPathStreamRequest),
+    ]);
   });
 
   it('routes that GoBGP cannot carry are refused the same way on the fast path', () => {
@@ -119,7 +140,13 @@ describe('AddPathStream requests encoded by hand', () => {
     const bad = {
       'apipb.AddPathStreamRequest': { type: { field: [{ name: 'table_type', number: 1, type: 'TYPE_ENUM', label: 'LABEL_OPTIONAL' }] } },
     } as unknown as PackageDefinition;
-    const shape = new ProtoShape(bad, 'apipb', (what) => { throw protoShapeError('/x/api', 'github.com/osrg/gobgp/v3/api, service apipb.GobgpApi', what); });
-    assert.throws(() => addPathWireSchema(shape), { code: 'ERR_GOBGP_PROTO', message: /^GoBGP API in \/x\/api \(github\.com\/osrg\/gobgp\/v3\/api, service apipb\.GobgpApi\) cannot carry what rtreflect writes: AddPathStreamRequest\.vrf_id is missing; set the gobgp sink's protoDir/ });
+    const shape = new ProtoShape(bad, 'apipb', (what) => {
+      throw protoShapeError('/x/api', 'github.com/osrg/gobgp/v3/api, service apipb.GobgpApi', what);
+    });
+    assert.throws(() => addPathWireSchema(shape), {
+      code: 'ERR_GOBGP_PROTO',
+      message:
+        /^GoBGP API in \/x\/api \(github\.com\/osrg\/gobgp\/v3\/api, service apipb\.GobgpApi\) cannot carry what rtreflect writes: AddPathStreamRequest\.vrf_id is missing; set the gobgp sink's protoDir/,
+    });
   });
 });

@@ -47,7 +47,10 @@ test('a ListPath reply decodes to the fields a resync reads, other fields skippe
   assert.equal(d.paths[0]!.neighbor_ip, undefined, 'a local path has no peer');
   assert.equal(d.paths[0]!.identifier, 0xfffffffe, 'a uint32 above 2^31 stays unsigned');
   assert.deepEqual([...d.paths[0]!.nlri_binary!], nlri);
-  assert.deepEqual(d.paths[0]!.pattrs_binary!.map((b) => [...b]), [origin, [0x40, 3, 4, 192, 0, 2, 1]]);
+  assert.deepEqual(
+    d.paths[0]!.pattrs_binary!.map((b) => [...b]),
+    [origin, [0x40, 3, 4, 192, 0, 2, 1]],
+  );
   assert.equal(d.paths[1]!.neighbor_ip, '192.0.2.9');
   assert.equal(d.paths[1]!.local, false);
   assert.equal(d.paths[1]!.pattrs_binary, undefined);
@@ -57,23 +60,32 @@ test('a reply without a destination is nothing; a truncated one is a clear error
   assert.equal(decodeListPathResponse(Buffer.alloc(0)), undefined);
   const buf = response('2001:db8::/32', [path({ neighbor: '<nil>', id: 5, nlri: [32, 0x20, 1, 0xd, 0xb8], attrs: [[0x40, 1, 1, 0]] })]);
   for (let cut = 1; cut < buf.length; cut++) {
-    assert.throws(() => decodeListPathResponse(buf.subarray(0, cut)), (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_GOBGP_DECODE', `cut at ${cut}`);
+    assert.throws(
+      () => decodeListPathResponse(buf.subarray(0, cut)),
+      (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_GOBGP_DECODE',
+      `cut at ${cut}`,
+    );
   }
 });
 
 test('the path view handed to each path starts over: nothing of the path before it shows through', () => {
-  const buf = response('10.1.2.0/24', [
-    path({ neighbor: '192.0.2.9', id: 7, nlri: [24, 10, 1, 2], attrs: [[0x40, 1, 1, 0]] }),
-    path({ nlri: [24, 10, 1, 2] }),
-  ]);
+  const buf = response('10.1.2.0/24', [path({ neighbor: '192.0.2.9', id: 7, nlri: [24, 10, 1, 2], attrs: [[0x40, 1, 1, 0]] }), path({ nlri: [24, 10, 1, 2] })]);
   const seen: { local: boolean; id?: number; attrs: number; nlri: number[] }[] = [];
   const at = visitListPathResponse(buf, (v) => {
-    seen.push({ local: v.local, ...(v.identifier !== undefined ? { id: v.identifier } : {}), attrs: v.attrCount, nlri: [...v.buf.subarray(v.nlriStart, v.nlriEnd)] });
+    seen.push({
+      local: v.local,
+      ...(v.identifier !== undefined ? { id: v.identifier } : {}),
+      attrs: v.attrCount,
+      nlri: [...v.buf.subarray(v.nlriStart, v.nlriEnd)],
+    });
   });
   assert.equal(buf.toString('utf8', at!.start, at!.end), '10.1.2.0/24');
   assert.deepEqual(seen, [
     { local: false, id: 7, attrs: 1, nlri: [24, 10, 1, 2] },
     { local: true, attrs: 0, nlri: [24, 10, 1, 2] },
   ]);
-  assert.equal(visitListPathResponse(Buffer.alloc(0), () => assert.fail('no paths')), undefined);
+  assert.equal(
+    visitListPathResponse(Buffer.alloc(0), () => assert.fail('no paths')),
+    undefined,
+  );
 });

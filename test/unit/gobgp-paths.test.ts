@@ -2,7 +2,16 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeAttrs, decodePrefixNlri } from '../../src/sinks/gobgp/bgp-wire.js';
 import {
-  encodePlan, fingerprintFromRead, fingerprintOf, idsOfFingerprint, parseCanonicalV4Prefix, parseGobgpKey, parseOwnershipMark, pathIdFor, planRoute, type PathPlan,
+  encodePlan,
+  fingerprintFromRead,
+  fingerprintOf,
+  idsOfFingerprint,
+  parseCanonicalV4Prefix,
+  parseGobgpKey,
+  parseOwnershipMark,
+  pathIdFor,
+  planRoute,
+  type PathPlan,
 } from '../../src/sinks/gobgp/gobgp-paths.js';
 import { assertDeleteNamesPath } from '../../src/sinks/gobgp/gobgp-api.js';
 import { createGobgpSink } from '../../src/sinks/gobgp/gobgp-sink.js';
@@ -17,8 +26,15 @@ const mark = parseOwnershipMark({ largeCommunity: '4294967294:0:1' });
 
 function route(prefix: string, gateways: string[], extra: Partial<ReflectedRoute> = {}): ReflectedRoute {
   return {
-    family: prefix.includes(':') ? 6 : 4, prefix, table: 254, protocol: 12, type: 'unicast', metric: 0, tos: 0,
-    nexthops: gateways.map((gateway) => ({ gateway, weight: 1 })), ...extra,
+    family: prefix.includes(':') ? 6 : 4,
+    prefix,
+    table: 254,
+    protocol: 12,
+    type: 'unicast',
+    metric: 0,
+    tos: 0,
+    nexthops: gateways.map((gateway) => ({ gateway, weight: 1 })),
+    ...extra,
   };
 }
 
@@ -34,7 +50,10 @@ function roundTrip(plan: PathPlan): string {
 
 describe('gobgp path planning', () => {
   const cases: [string, ReflectedRoute][] = [
-    ['IPv4 with attributes', route('10.1.0.0/24', ['192.0.2.1'], { bgp: { med: 0, localPref: 100, communities: ['65000:2', '65000:1', '65000:2'], largeCommunities: ['1:2:3'] } })],
+    [
+      'IPv4 with attributes',
+      route('10.1.0.0/24', ['192.0.2.1'], { bgp: { med: 0, localPref: 100, communities: ['65000:2', '65000:1', '65000:2'], largeCommunities: ['1:2:3'] } }),
+    ],
     ['IPv6', route('2001:db8::/32', ['2001:db8::1'])],
     ['ECMP', route('10.2.0.0/24', ['192.0.2.22', '192.0.2.21', '192.0.2.23'])],
     ['blackhole', route('10.3.0.0/16', [], { type: 'blackhole' })],
@@ -65,13 +84,19 @@ describe('gobgp path planning', () => {
     assert.deepEqual(a.hops, b.hops);
     assert.equal(new Set(a.hops.map((h) => h.id)).size, 2);
     assert.ok(a.hops.every((h) => h.id > 0));
-    assert.deepEqual(idsOfFingerprint(fingerprintOf(a)), a.hops.map((h) => h.id));
+    assert.deepEqual(
+      idsOfFingerprint(fingerprintOf(a)),
+      a.hops.map((h) => h.id),
+    );
   });
 
   it('announces routes without a gateway with next hop self', () => {
     const p = planRoute(route('2001:db8:7::/48', [], { type: 'unreachable' }), mark);
     assert.ok(!('skip' in p));
-    assert.deepEqual(p.hops.map((h) => h.nh), ['::']);
+    assert.deepEqual(
+      p.hops.map((h) => h.nh),
+      ['::'],
+    );
   });
 
   it('marks paths that disagree with each other as inconsistent', () => {
@@ -83,7 +108,10 @@ describe('gobgp path planning', () => {
   });
 
   it('skips what it cannot carry, saying why', () => {
-    const skip = (r: ReflectedRoute) => { const p = planRoute(r, mark); return 'skip' in p ? p.skip : 'not skipped'; };
+    const skip = (r: ReflectedRoute) => {
+      const p = planRoute(r, mark);
+      return 'skip' in p ? p.skip : 'not skipped';
+    };
     assert.match(skip(route('2001:db8::/32', ['fe80::1'])), /link-local/);
     assert.match(skip(route('2001:db8::/32', ['192.0.2.1'])), /IPv4 next hop/);
     assert.match(skip(route('10.0.0.0/8', ['192.0.2.1'], { bgp: { communities: ['x'] } })), /community "x"/);
@@ -140,7 +168,11 @@ it('the hand-parsed IPv4 prefix is what parsePrefix gives for canonical text, an
     if (rnd() < 0.2) t = t.replace(pick(['.', '/', '1']), pick(['', '..', ':', 'x']));
     const got = parseCanonicalV4Prefix(t);
     let want: string | undefined;
-    try { want = formatPrefix(parsePrefix(t)); } catch { want = undefined; }
+    try {
+      want = formatPrefix(parsePrefix(t));
+    } catch {
+      want = undefined;
+    }
     if (got === undefined) {
       assert.notEqual(want, t, `${t} is canonical: the fast path must take it`);
       continue;

@@ -7,7 +7,17 @@ import type { ReflectedRoute } from '../../src/handlers/api.js';
 
 function route(prefix: string, extra: Partial<ReflectedRoute> = {}): ReflectedRoute {
   const family = prefix.includes(':') ? 6 : 4;
-  return { family, prefix, table: 254, protocol: 12, type: 'unicast', metric: 0, tos: 0, nexthops: [{ gateway: family === 4 ? '192.0.2.254' : 'fe80::1', ifindex: 2, weight: 1 }], ...extra };
+  return {
+    family,
+    prefix,
+    table: 254,
+    protocol: 12,
+    type: 'unicast',
+    metric: 0,
+    tos: 0,
+    nexthops: [{ gateway: family === 4 ? '192.0.2.254' : 'fe80::1', ifindex: 2, weight: 1 }],
+    ...extra,
+  };
 }
 
 /** A chain from config YAML handlers (validated as the daemon would). */
@@ -30,17 +40,19 @@ test('filter permits only the listed protocols, tables, families and types', asy
 });
 
 test('prefix-list: exact match without ge/le, ranges with them, first match wins, default for the rest', async () => {
-  const c = await chainFrom([
-    '  - type: prefix-list',
-    '    default: deny',
-    '    entries:',
-    '      - { action: deny, prefix: 10.1.0.0/16, le: 32 }',
-    '      - { action: permit, prefix: 10.0.0.0/8, ge: 16, le: 24 }',
-    '      - { action: permit, prefix: 192.0.2.0/24 }',
-    '      - { action: permit, prefix: 198.51.100.0/24, ge: 28 }',
-    '      - { action: permit, prefix: "2001:db8::/32", le: 48 }',
-    '      - { action: deny, prefix: "::/0", le: 128 }',
-  ].join('\n'));
+  const c = await chainFrom(
+    [
+      '  - type: prefix-list',
+      '    default: deny',
+      '    entries:',
+      '      - { action: deny, prefix: 10.1.0.0/16, le: 32 }',
+      '      - { action: permit, prefix: 10.0.0.0/8, ge: 16, le: 24 }',
+      '      - { action: permit, prefix: 192.0.2.0/24 }',
+      '      - { action: permit, prefix: 198.51.100.0/24, ge: 28 }',
+      '      - { action: permit, prefix: "2001:db8::/32", le: 48 }',
+      '      - { action: deny, prefix: "::/0", le: 128 }',
+    ].join('\n'),
+  );
   const cases: [string, boolean][] = [
     ['10.1.2.0/24', false], // first entry denies
     ['10.1.0.0/16', false],
@@ -67,10 +79,9 @@ test('prefix-list: exact match without ge/le, ranges with them, first match wins
 });
 
 test('next-hop sets the BGP next hop for its family, and the gateway when asked', async () => {
-  const c = await chainFrom([
-    '  - { type: next-hop, name: v4, address: 192.0.2.1, rewriteGateway: true }',
-    '  - { type: next-hop, name: v6, address: self, families: [6] }',
-  ].join('\n'));
+  const c = await chainFrom(
+    ['  - { type: next-hop, name: v4, address: 192.0.2.1, rewriteGateway: true }', '  - { type: next-hop, name: v6, address: self, families: [6] }'].join('\n'),
+  );
   const input = route('10.0.0.0/8', { nhid: 7 });
   const [v4] = c.process(input);
   assert.equal(v4!.bgp!.nextHop, '192.0.2.1');
@@ -96,18 +107,20 @@ test('vrf-map puts routes of a table in a VRF; others pass or are dropped', asyn
 });
 
 test('bgp-attributes sets MED/local-pref and adds communities, only on matching routes', async () => {
-  const c = await chainFrom([
-    '  - type: bgp-attributes',
-    '    name: first',
-    '    communities: ["65000:1"]',
-    '  - type: bgp-attributes',
-    '    name: second',
-    '    medFromMetric: true',
-    '    localPref: 150',
-    '    communities: ["65000:1", no-export, graceful-shutdown]',
-    '    largeCommunities: ["4200000000:1:2"]',
-    '    match: { prefixes: [{ prefix: 10.0.0.0/8, le: 24 }], families: [4] }',
-  ].join('\n'));
+  const c = await chainFrom(
+    [
+      '  - type: bgp-attributes',
+      '    name: first',
+      '    communities: ["65000:1"]',
+      '  - type: bgp-attributes',
+      '    name: second',
+      '    medFromMetric: true',
+      '    localPref: 150',
+      '    communities: ["65000:1", no-export, graceful-shutdown]',
+      '    largeCommunities: ["4200000000:1:2"]',
+      '    match: { prefixes: [{ prefix: 10.0.0.0/8, le: 24 }], families: [4] }',
+    ].join('\n'),
+  );
   const [m] = c.process(route('10.1.0.0/16', { metric: 42 }));
   assert.deepEqual(m!.bgp, { communities: ['65000:1', '65535:65281', '65535:0'], med: 42, localPref: 150, largeCommunities: ['4200000000:1:2'] });
   const [n] = c.process(route('10.1.1.0/25', { metric: 42 }));
@@ -116,6 +129,9 @@ test('bgp-attributes sets MED/local-pref and adds communities, only on matching 
 
 test('built-in options passed directly (not from the config) are validated too', async () => {
   const spec: HandlerSpec = { name: 'pl', type: 'prefix-list', options: { entries: [{ action: 'allow', prefix: '10.0.0.0/8' }] } };
-  await assert.rejects(HandlerChain.build([spec], { logger: silentLogger(), reevaluate: () => {}, baseDir: '/' }),
-    (e: Error & { code?: string }) => e.code === 'ERR_CONFIG' && /handlers\[0\]\.entries\[0\]\.action: expected one of "permit", "deny", got "allow"/.test(e.message));
+  await assert.rejects(
+    HandlerChain.build([spec], { logger: silentLogger(), reevaluate: () => {}, baseDir: '/' }),
+    (e: Error & { code?: string }) =>
+      e.code === 'ERR_CONFIG' && /handlers\[0\]\.entries\[0\]\.action: expected one of "permit", "deny", got "allow"/.test(e.message),
+  );
 });

@@ -20,14 +20,20 @@ async function gate(servicesYaml: string) {
   const cfg = parseConfig(`handlers:\n  - type: health-gate\n    name: hg\n    services:\n${servicesYaml}`, '/tmp/rt.yaml');
   const chain = await HandlerChain.build(cfg.handlers, { logger: silentLogger(), reevaluate: (r) => reasons.push(r), baseDir: '/tmp' });
   const h = chain.get('hg') as HealthGateHandler;
-  type Svc = { healthy: boolean; upChecks: number; checks: { state: string; consecutiveOk: number; consecutiveFail: number; last?: { ok: boolean; detail: string } }[] };
+  type Svc = {
+    healthy: boolean;
+    upChecks: number;
+    checks: { state: string; consecutiveOk: number; consecutiveFail: number; last?: { ok: boolean; detail: string } }[];
+  };
   const svc = (i = 0) => (h.status!() as { services: Svc[] }).services[i]!;
   return { chain, h, reasons, svc, close: () => chain.close() };
 }
 
 test('tcp: down until `rise` successes, up until `fall` failures, and back without restart', async () => {
   const srv = await tcpService();
-  const g = await gate(`      - prefix: 192.0.2.10/32\n        rise: 2\n        fall: 2\n        checks: [{ type: tcp, host: 127.0.0.1, port: ${srv.port} }]\n`);
+  const g = await gate(
+    `      - prefix: 192.0.2.10/32\n        rise: 2\n        fall: 2\n        checks: [{ type: tcp, host: 127.0.0.1, port: ${srv.port} }]\n`,
+  );
   try {
     const r = route('192.0.2.10/32');
     assert.deepEqual(g.chain.process(r), [], 'down before any probe');
@@ -62,7 +68,9 @@ test('tcp: down until `rise` successes, up until `fall` failures, and back witho
 
 test('http: only the expected statuses count as healthy; a hanging server times out', async () => {
   const srv = await httpService();
-  const g = await gate(`      - prefix: 192.0.2.20/32\n        rise: 1\n        fall: 1\n        timeoutMs: 300\n        checks: [{ type: http, url: "http://127.0.0.1:${srv.port}/health", expectStatus: [200, 204] }]\n`);
+  const g = await gate(
+    `      - prefix: 192.0.2.20/32\n        rise: 1\n        fall: 1\n        timeoutMs: 300\n        checks: [{ type: http, url: "http://127.0.0.1:${srv.port}/health", expectStatus: [200, 204] }]\n`,
+  );
   try {
     await g.h.checkNow();
     assert.equal(g.svc().healthy, true);
@@ -86,7 +94,9 @@ test('http: only the expected statuses count as healthy; a hanging server times 
 });
 
 test('minHealthy: healthy while at least N backends are up', async () => {
-  const a = await tcpService(), b = await tcpService(), c = await tcpService();
+  const a = await tcpService(),
+    b = await tcpService(),
+    c = await tcpService();
   const checks = [a, b, c].map((s) => `{ type: tcp, host: 127.0.0.1, port: ${s.port} }`).join(', ');
   const g = await gate(`      - prefix: 192.0.2.30/32\n        rise: 1\n        fall: 1\n        minHealthy: 2\n        checks: [${checks}]\n`);
   try {
@@ -111,8 +121,11 @@ test('minHealthy: healthy while at least N backends are up', async () => {
 });
 
 test('the default minHealthy is every check', async () => {
-  const a = await tcpService(), b = await tcpService();
-  const g = await gate(`      - prefix: 192.0.2.31/32\n        rise: 1\n        fall: 1\n        checks: [{ type: tcp, host: 127.0.0.1, port: ${a.port} }, { type: tcp, host: 127.0.0.1, port: ${b.port} }]\n`);
+  const a = await tcpService(),
+    b = await tcpService();
+  const g = await gate(
+    `      - prefix: 192.0.2.31/32\n        rise: 1\n        fall: 1\n        checks: [{ type: tcp, host: 127.0.0.1, port: ${a.port} }, { type: tcp, host: 127.0.0.1, port: ${b.port} }]\n`,
+  );
   try {
     await g.h.checkNow();
     assert.equal(g.svc().healthy, true);
@@ -128,7 +141,9 @@ test('the default minHealthy is every check', async () => {
 test('exec: exit status decides; originate announces the prefix itself while healthy', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'rtr-hg-'));
   const flag = join(dir, 'healthy');
-  const g = await gate(`      - prefix: 198.51.100.1/32\n        rise: 1\n        fall: 1\n        originate: { nextHop: 192.0.2.1 }\n        checks: [{ type: exec, command: [/bin/sh, -c, 'test -e "$0" || { echo "no flag" >&2; exit 3; }', ${JSON.stringify(flag)}] }]\n`);
+  const g = await gate(
+    `      - prefix: 198.51.100.1/32\n        rise: 1\n        fall: 1\n        originate: { nextHop: 192.0.2.1 }\n        checks: [{ type: exec, command: [/bin/sh, -c, 'test -e "$0" || { echo "no flag" >&2; exit 3; }', ${JSON.stringify(flag)}] }]\n`,
+  );
   try {
     assert.deepEqual(g.chain.originate(), []);
     await g.h.checkNow();
@@ -137,10 +152,19 @@ test('exec: exit status decides; originate announces the prefix itself while hea
     assert.equal(g.chain.process(route('198.51.100.1/32')).length, 1, 'an originating service does not gate the kernel route');
     await writeFile(flag, '');
     await g.h.checkNow();
-    assert.deepEqual(g.chain.originate(), [{
-      family: 4, prefix: '198.51.100.1/32', table: 254, protocol: 0, type: 'unicast', metric: 0, tos: 0,
-      nexthops: [{ gateway: '192.0.2.1', weight: 1 }], bgp: { nextHop: '192.0.2.1' },
-    }]);
+    assert.deepEqual(g.chain.originate(), [
+      {
+        family: 4,
+        prefix: '198.51.100.1/32',
+        table: 254,
+        protocol: 0,
+        type: 'unicast',
+        metric: 0,
+        tos: 0,
+        nexthops: [{ gateway: '192.0.2.1', weight: 1 }],
+        bgp: { nextHop: '192.0.2.1' },
+      },
+    ]);
     await unlink(flag);
     await g.h.checkNow();
     assert.deepEqual(g.chain.originate(), []);
@@ -158,13 +182,38 @@ test('a gate with a table only gates the route in that table', async () => {
 });
 
 test('impossible health-gate settings are config errors', () => {
-  assert.throws(() => parseConfig('handlers:\n  - type: health-gate\n    services:\n      - prefix: 192.0.2.1/32\n        minHealthy: 2\n        checks: [{ type: tcp, host: 127.0.0.1, port: 1 }]\n', 'rt.yaml'),
-    /rt\.yaml:5:9: handlers\[0\]\.services\[0\]\.minHealthy: 2 healthy checks can never be reached with 1 check; use 1\.\.1/);
-  assert.throws(() => parseConfig('handlers:\n  - type: health-gate\n    services:\n      - prefix: "2001:db8::1/128"\n        originate: { nextHop: 192.0.2.1 }\n        checks: [{ type: exec, command: [/bin/true] }]\n', 'rt.yaml'),
-    /services\[0\]\.originate\.nextHop: next hop 192\.0\.2\.1 is not of the family of 2001:db8::1\/128/);
-  assert.throws(() => parseConfig('handlers:\n  - type: health-gate\n    services:\n      - prefix: 192.0.2.1/32\n        checks: [{ type: http, url: "ftp://x/" }]\n      - prefix: 192.0.2.1/32\n        checks: [{ type: exec, command: [] }]\n', 'rt.yaml'),
-    (e: Error) => /services\[0\]\.checks\[0\]\.url: must be an http:\/\/ or https:\/\/ URL/.test(e.message)
-      && /services\[1\]\.checks\[0\]\.command: must have at least 1 item/.test(e.message));
-  assert.throws(() => parseConfig('handlers:\n  - type: health-gate\n    services:\n      - prefix: 192.0.2.1/32\n        checks: [{ type: exec, command: [/bin/true] }]\n      - prefix: 192.0.2.1\n        checks: [{ type: exec, command: [/bin/true] }]\n', 'rt.yaml'),
-    /services\[1\]\.prefix: 192\.0\.2\.1\/32 is already gated by services\[0\]; merge their checks into one service/);
+  assert.throws(
+    () =>
+      parseConfig(
+        'handlers:\n  - type: health-gate\n    services:\n      - prefix: 192.0.2.1/32\n        minHealthy: 2\n        checks: [{ type: tcp, host: 127.0.0.1, port: 1 }]\n',
+        'rt.yaml',
+      ),
+    /rt\.yaml:5:9: handlers\[0\]\.services\[0\]\.minHealthy: 2 healthy checks can never be reached with 1 check; use 1\.\.1/,
+  );
+  assert.throws(
+    () =>
+      parseConfig(
+        'handlers:\n  - type: health-gate\n    services:\n      - prefix: "2001:db8::1/128"\n        originate: { nextHop: 192.0.2.1 }\n        checks: [{ type: exec, command: [/bin/true] }]\n',
+        'rt.yaml',
+      ),
+    /services\[0\]\.originate\.nextHop: next hop 192\.0\.2\.1 is not of the family of 2001:db8::1\/128/,
+  );
+  assert.throws(
+    () =>
+      parseConfig(
+        'handlers:\n  - type: health-gate\n    services:\n      - prefix: 192.0.2.1/32\n        checks: [{ type: http, url: "ftp://x/" }]\n      - prefix: 192.0.2.1/32\n        checks: [{ type: exec, command: [] }]\n',
+        'rt.yaml',
+      ),
+    (e: Error) =>
+      /services\[0\]\.checks\[0\]\.url: must be an http:\/\/ or https:\/\/ URL/.test(e.message) &&
+      /services\[1\]\.checks\[0\]\.command: must have at least 1 item/.test(e.message),
+  );
+  assert.throws(
+    () =>
+      parseConfig(
+        'handlers:\n  - type: health-gate\n    services:\n      - prefix: 192.0.2.1/32\n        checks: [{ type: exec, command: [/bin/true] }]\n      - prefix: 192.0.2.1\n        checks: [{ type: exec, command: [/bin/true] }]\n',
+        'rt.yaml',
+      ),
+    /services\[1\]\.prefix: 192\.0\.2\.1\/32 is already gated by services\[0\]; merge their checks into one service/,
+  );
 });

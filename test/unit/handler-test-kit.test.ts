@@ -21,11 +21,14 @@ test('runHandler: the example handler, one route at a time, as the chain would r
 
 test('createHandler: invalid options throw, each named by its path under options', async () => {
   const m = await example();
-  assert.throws(() => createHandler(m, { community: '65000:70000', dropHostRoutesIn: ['10.0.0.1/8'] }), (e: Error) => {
-    assert.match(e.message, /^options\.community: "65000:70000" is not a community/m);
-    assert.match(e.message, /^options\.dropHostRoutesIn\[0\]: "10\.0\.0\.1\/8" has host bits set/m);
-    return true;
-  });
+  assert.throws(
+    () => createHandler(m, { community: '65000:70000', dropHostRoutesIn: ['10.0.0.1/8'] }),
+    (e: Error) => {
+      assert.match(e.message, /^options\.community: "65000:70000" is not a community/m);
+      assert.match(e.message, /^options\.dropHostRoutesIn\[0\]: "10\.0\.0\.1\/8" has host bits set/m);
+      return true;
+    },
+  );
 });
 
 test('runHandler refuses output the chain would refuse, and always closes the handler', async () => {
@@ -34,7 +37,9 @@ test('runHandler refuses output the chain would refuse, and always closes the ha
     apiVersion: 1,
     create: (o) => ({
       process: (r) => (o.half ? [{ ...r, prefix: 'nowhere' }] : (undefined as never)),
-      close: () => { closed.push(String(o.half)); },
+      close: () => {
+        closed.push(String(o.half));
+      },
     }),
   };
   await assert.rejects(runHandler(broken, { half: true }, testRoute('10.0.0.0/8')), /process\(\) returned a route without a prefix like "10\.0\.0\.0\/8"/);
@@ -44,7 +49,19 @@ test('runHandler refuses output the chain would refuse, and always closes the ha
 
 test('createTestContext records reevaluate() calls; testRoute makes valid routes of either family', () => {
   const ctx = createTestContext();
-  const h = createHandler({ apiVersion: 1, create: (_o, c) => ({ process: (r) => { c.reevaluate(`saw ${r.prefix}`); return r; } }) }, {}, ctx);
+  const h = createHandler(
+    {
+      apiVersion: 1,
+      create: (_o, c) => ({
+        process: (r) => {
+          c.reevaluate(`saw ${r.prefix}`);
+          return r;
+        },
+      }),
+    },
+    {},
+    ctx,
+  );
   h.process(testRoute('2001:db8::/48'), 'event');
   assert.deepEqual(ctx.reevaluations, ['saw 2001:db8::/48']);
   const r6 = testRoute('2001:db8::/48');

@@ -43,7 +43,7 @@ test('IPv4 text and prefixes from bytes at an offset', () => {
   assert.throws(() => bytesToAddr(new Uint8Array(5)), { code: 'ERR_BAD_ADDRESS' });
 });
 
-test('address text parses exactly as Node\'s own checks accept it, whatever the form (hand parser and fallback agree)', () => {
+test("address text parses exactly as Node's own checks accept it, whatever the form (hand parser and fallback agree)", () => {
   let seed = 11;
   const rnd = (): number => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
   const pick = <T>(xs: T[]): T => xs[Math.floor(rnd() * xs.length)]!;
@@ -53,7 +53,8 @@ test('address text parses exactly as Node\'s own checks accept it, whatever the 
     if (rnd() < 0.3) parts = parts.map((p) => p.toUpperCase());
     if (rnd() < 0.6) {
       // Compress a random run of groups (zero or not: "::" over non-zero groups is another address, still valid text).
-      const a = Math.floor(rnd() * 8), b = a + 1 + Math.floor(rnd() * (8 - a));
+      const a = Math.floor(rnd() * 8),
+        b = a + 1 + Math.floor(rnd() * (8 - a));
       return `${parts.slice(0, a).join(':')}::${parts.slice(b).join(':')}`;
     }
     return parts.join(':');

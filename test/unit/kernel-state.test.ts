@@ -5,12 +5,23 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { splitMessages, type NlMsg } from '../../src/kernel/netlink-frame.js';
 import { KernelState, type IngestResult } from '../../src/kernel/kernel-state.js';
+import { encodeAddrMessage, encodeLinkMessage, encodeNexthopMessage, encodeRouteMessage, type RouteSpec } from '../../src/kernel/netlink-messages.js';
 import {
-  encodeAddrMessage, encodeLinkMessage, encodeNexthopMessage, encodeRouteMessage, type RouteSpec,
-} from '../../src/kernel/netlink-messages.js';
-import {
-  IFF_LOWER_UP, IFF_UP, NLM_F_APPEND, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, RTM_DELADDR, RTM_DELLINK,
-  RTM_DELNEXTHOP, RTM_DELROUTE, RTM_F_CLONED, RTN_BLACKHOLE, RTN_LOCAL, RTNH_F_DEAD, RTNH_F_LINKDOWN,
+  IFF_LOWER_UP,
+  IFF_UP,
+  NLM_F_APPEND,
+  NLM_F_CREATE,
+  NLM_F_EXCL,
+  NLM_F_REPLACE,
+  RTM_DELADDR,
+  RTM_DELLINK,
+  RTM_DELNEXTHOP,
+  RTM_DELROUTE,
+  RTM_F_CLONED,
+  RTN_BLACKHOLE,
+  RTN_LOCAL,
+  RTNH_F_DEAD,
+  RTNH_F_LINKDOWN,
 } from '../../src/kernel/netlink-constants.js';
 
 const ADD = NLM_F_EXCL | NLM_F_CREATE;
@@ -23,11 +34,14 @@ const one = (buf: Buffer): NlMsg => [...splitMessages(buf)][0]!;
 
 function setup(opts: { protocols?: number[] | null; tables?: number[] | null } = {}) {
   const warnings: string[] = [];
-  const s = new KernelState({
-    protocols: opts.protocols === null ? null : new Set(opts.protocols ?? [12]),
-    tables: opts.tables === null ? null : new Set(opts.tables ?? [254, 1000]),
-    families: new Set([4, 6]),
-  }, { onWarning: (m, d) => warnings.push(`${m} ${JSON.stringify(d)}`) });
+  const s = new KernelState(
+    {
+      protocols: opts.protocols === null ? null : new Set(opts.protocols ?? [12]),
+      tables: opts.tables === null ? null : new Set(opts.tables ?? [254, 1000]),
+      families: new Set([4, 6]),
+    },
+    { onWarning: (m, d) => warnings.push(`${m} ${JSON.stringify(d)}`) },
+  );
   const feed = (buf: Buffer): IngestResult => s.ingest(one(buf));
   const route = (nlFlags: number, spec: RouteSpec): string[] => show(feed(encodeRouteMessage({ nlFlags, protocol: 12, ...spec })));
   const del = (spec: RouteSpec): string[] => show(feed(encodeRouteMessage({ msgType: RTM_DELROUTE, protocol: 12, ...spec })));
@@ -38,7 +52,9 @@ function paths(r: { nexthops: { gateway?: string; ifindex?: number; weight: numb
   return r.nexthops.map((n) => `${n.gateway ?? `dev${n.ifindex}`}${n.weight > 1 ? `*${n.weight}` : ''}`).join(',');
 }
 function show(res: IngestResult): string[] {
-  return res.events.map((e) => `${e.op} ${e.route.prefix}${e.route.table !== 254 ? `@${e.route.table}` : ''} ${e.route.type === 'unicast' ? paths(e.route) : e.route.type}`.trimEnd());
+  return res.events.map((e) =>
+    `${e.op} ${e.route.prefix}${e.route.table !== 254 ? `@${e.route.table}` : ''} ${e.route.type === 'unicast' ? paths(e.route) : e.route.type}`.trimEnd(),
+  );
 }
 
 const P4 = '192.0.2.0/24';
@@ -79,7 +95,13 @@ test('IPv4 key includes tos and metric', () => {
 
 test('another protocol replacing our route removes it; its later delete emits nothing', () => {
   const { s, route, del } = setup();
-  route(ADD, { prefix: P4, multipath: [{ gateway: '10.1.0.2', ifindex: 3, weight: 3 }, { gateway: '10.2.0.2', ifindex: 5 }] });
+  route(ADD, {
+    prefix: P4,
+    multipath: [
+      { gateway: '10.1.0.2', ifindex: 3, weight: 3 },
+      { gateway: '10.2.0.2', ifindex: 5 },
+    ],
+  });
   assert.deepEqual(route(REPLACE, { prefix: P4, gateway: '10.1.0.2', oif: 3, protocol: 4 }), [`del ${P4} 10.1.0.2*3,10.2.0.2`]);
   assert.deepEqual(del({ prefix: P4, gateway: '10.1.0.2', oif: 3, protocol: 4 }), []);
   assert.deepEqual(route(ADD, { prefix: '10.77.0.0/16', gateway: '10.1.0.2', oif: 3, protocol: 4 }), [], 'other protocols are not reflected');
@@ -115,8 +137,17 @@ test('table 1000 from RTA_TABLE (header says 252); filters on table, protocol, t
 
 test('multipath: weights, dead and linkdown paths are not usable', () => {
   const { route } = setup();
-  assert.deepEqual(route(ADD, { prefix: P4, multipath: [{ gateway: '10.2.0.2', ifindex: 5 }, { gateway: '10.1.0.2', ifindex: 3, weight: 3 }, { gateway: '10.3.0.2', ifindex: 7, flags: RTNH_F_DEAD }] }),
-    [`add ${P4} 10.1.0.2*3,10.2.0.2`]);
+  assert.deepEqual(
+    route(ADD, {
+      prefix: P4,
+      multipath: [
+        { gateway: '10.2.0.2', ifindex: 5 },
+        { gateway: '10.1.0.2', ifindex: 3, weight: 3 },
+        { gateway: '10.3.0.2', ifindex: 7, flags: RTNH_F_DEAD },
+      ],
+    }),
+    [`add ${P4} 10.1.0.2*3,10.2.0.2`],
+  );
   assert.deepEqual(route(ADD, { prefix: '10.8.0.0/16', gateway: '10.3.0.2', oif: 7, rtmFlags: RTNH_F_LINKDOWN }), []);
   assert.deepEqual(route(ADD, { prefix: '10.9.0.0/16', via: '2001:db8:1::2', oif: 3 }), ['add 10.9.0.0/16 2001:db8:1::2']);
 });
@@ -124,8 +155,17 @@ test('multipath: weights, dead and linkdown paths are not usable', () => {
 test('IPv6: append adds siblings (full set in RTA_MULTIPATH), sibling delete removes one path', () => {
   const { s, route, del } = setup();
   assert.deepEqual(route(ADD, { prefix: P6, metric: 1024, gateway: '2001:db8:1::2', oif: 3 }), [`add ${P6} 2001:db8:1::2`]);
-  assert.deepEqual(route(APPEND, { prefix: P6, metric: 1024, multipath: [{ gateway: '2001:db8:2::2', ifindex: 5 }, { gateway: '2001:db8:1::2', ifindex: 3 }] }),
-    [`add ${P6} 2001:db8:1::2,2001:db8:2::2`]);
+  assert.deepEqual(
+    route(APPEND, {
+      prefix: P6,
+      metric: 1024,
+      multipath: [
+        { gateway: '2001:db8:2::2', ifindex: 5 },
+        { gateway: '2001:db8:1::2', ifindex: 3 },
+      ],
+    }),
+    [`add ${P6} 2001:db8:1::2,2001:db8:2::2`],
+  );
   assert.deepEqual(del({ prefix: P6, metric: 1024, gateway: '2001:db8:1::2', oif: 3 }), [`add ${P6} 2001:db8:2::2`]);
   assert.deepEqual(del({ prefix: P6, metric: 1024, gateway: '2001:db8:2::2', oif: 5 }), [`del ${P6} 2001:db8:2::2`]);
   assert.equal(s.size, 0);
@@ -133,19 +173,54 @@ test('IPv6: append adds siblings (full set in RTA_MULTIPATH), sibling delete rem
 
 test('IPv6: replace of a multipath route by one path, whole-route delete carrying all paths', () => {
   const { route, del } = setup();
-  route(PREPEND, { prefix: P6, metric: 1024, multipath: [{ gateway: '2001:db8:1::2', ifindex: 3, weight: 5 }, { gateway: '2001:db8:2::2', ifindex: 5 }] });
+  route(PREPEND, {
+    prefix: P6,
+    metric: 1024,
+    multipath: [
+      { gateway: '2001:db8:1::2', ifindex: 3, weight: 5 },
+      { gateway: '2001:db8:2::2', ifindex: 5 },
+    ],
+  });
   assert.deepEqual(route(REPLACE, { prefix: P6, metric: 1024, gateway: '2001:db8:1::9', oif: 3 }), [`add ${P6} 2001:db8:1::9`]);
-  assert.deepEqual(route(PREPEND, { prefix: P6, metric: 1024, multipath: [{ gateway: '2001:db8:1::7', ifindex: 3 }, { gateway: '2001:db8:1::9', ifindex: 3 }] }),
-    [`add ${P6} 2001:db8:1::7,2001:db8:1::9`]);
-  assert.deepEqual(del({ prefix: P6, metric: 1024, multipath: [{ gateway: '2001:db8:1::9', ifindex: 3 }, { gateway: '2001:db8:1::7', ifindex: 3 }] }),
-    [`del ${P6} 2001:db8:1::7,2001:db8:1::9`]);
+  assert.deepEqual(
+    route(PREPEND, {
+      prefix: P6,
+      metric: 1024,
+      multipath: [
+        { gateway: '2001:db8:1::7', ifindex: 3 },
+        { gateway: '2001:db8:1::9', ifindex: 3 },
+      ],
+    }),
+    [`add ${P6} 2001:db8:1::7,2001:db8:1::9`],
+  );
+  assert.deepEqual(
+    del({
+      prefix: P6,
+      metric: 1024,
+      multipath: [
+        { gateway: '2001:db8:1::9', ifindex: 3 },
+        { gateway: '2001:db8:1::7', ifindex: 3 },
+      ],
+    }),
+    [`del ${P6} 2001:db8:1::7,2001:db8:1::9`],
+  );
 });
 
 test('IPv6: a sibling of another protocol joins our route, which keeps its protocol', () => {
   const { s, route } = setup();
   route(ADD, { prefix: P6, metric: 1024, gateway: '2001:db8:1::2', oif: 3 });
-  assert.deepEqual(route(APPEND, { prefix: P6, metric: 1024, protocol: 4, multipath: [{ gateway: '2001:db8:2::2', ifindex: 5 }, { gateway: '2001:db8:1::2', ifindex: 3 }] }),
-    [`add ${P6} 2001:db8:1::2,2001:db8:2::2`]);
+  assert.deepEqual(
+    route(APPEND, {
+      prefix: P6,
+      metric: 1024,
+      protocol: 4,
+      multipath: [
+        { gateway: '2001:db8:2::2', ifindex: 5 },
+        { gateway: '2001:db8:1::2', ifindex: 3 },
+      ],
+    }),
+    [`add ${P6} 2001:db8:1::2,2001:db8:2::2`],
+  );
   assert.equal(s.get(P6)?.protocol, 12);
 });
 
@@ -187,16 +262,17 @@ test('nexthop objects: pending id, groups with weights, replace, member delete, 
   assert.deepEqual(route(ADD, { prefix: '203.0.113.0/24', nhid: 10 }), ['add 203.0.113.0/24 10.1.0.2*4,10.2.0.2']);
   assert.deepEqual(route(ADD, { prefix: '203.0.115.0/24', nhid: 3 }), ['add 203.0.115.0/24 2001:db8:1::2'], 'an IPv6 nexthop serves an IPv4 route');
   // Replacing the object changes every route using it, directly or through a group.
-  assert.deepEqual(show(feed(encodeNexthopMessage({ id: 1, gateway: '10.1.0.5', oif: 3, nlFlags: REPLACE }))).sort(),
-    ['add 203.0.113.0/24 10.1.0.5*4,10.2.0.2', 'add 203.0.114.0/24 10.1.0.5']);
+  assert.deepEqual(show(feed(encodeNexthopMessage({ id: 1, gateway: '10.1.0.5', oif: 3, nlFlags: REPLACE }))).sort(), [
+    'add 203.0.113.0/24 10.1.0.5*4,10.2.0.2',
+    'add 203.0.114.0/24 10.1.0.5',
+  ]);
   // The kernel's own follow-up NEWROUTE (compat mode) is no news.
   assert.deepEqual(route(REPLACE, { prefix: '203.0.114.0/24', nhid: 1, gateway: '10.1.0.5', oif: 3 }), []);
   // Member 2 deleted: the group shrinks (single path: weight 1).
   assert.deepEqual(show(feed(encodeNexthopMessage({ msgType: RTM_DELNEXTHOP, id: 2 }))), ['add 203.0.113.0/24 10.1.0.5']);
   assert.deepEqual(show(feed(encodeNexthopMessage({ id: 10, group: [{ id: 1, weight: 4 }] }))), [], 'the group update the kernel sends is no news');
   // Member 1 deleted: the group is emptied and deleted; the kernel removes the routes without RTM_DELROUTE.
-  assert.deepEqual(show(feed(encodeNexthopMessage({ msgType: RTM_DELNEXTHOP, id: 1 }))).sort(),
-    ['del 203.0.113.0/24 10.1.0.5', 'del 203.0.114.0/24 10.1.0.5']);
+  assert.deepEqual(show(feed(encodeNexthopMessage({ msgType: RTM_DELNEXTHOP, id: 1 }))).sort(), ['del 203.0.113.0/24 10.1.0.5', 'del 203.0.114.0/24 10.1.0.5']);
   assert.deepEqual(show(feed(encodeNexthopMessage({ msgType: RTM_DELNEXTHOP, id: 10 }))), []);
   assert.deepEqual(show(feed(encodeNexthopMessage({ msgType: RTM_DELNEXTHOP, id: 3 }))), ['del 203.0.115.0/24 2001:db8:1::2']);
   assert.equal(s.size, 0);
@@ -233,7 +309,13 @@ test('link down: routes whose only paths use it are deleted at once, multipath l
   feed(encodeLinkMessage({ ifindex: 3, ifname: 'eth1', flags: UP }));
   feed(encodeLinkMessage({ ifindex: 7, ifname: 'eth3', flags: UP }));
   route(ADD, { prefix: '192.0.3.0/24', gateway: '10.3.0.2', oif: 7 });
-  route(ADD, { prefix: '192.0.4.0/24', multipath: [{ gateway: '10.3.0.2', ifindex: 7 }, { gateway: '10.1.0.2', ifindex: 3 }] });
+  route(ADD, {
+    prefix: '192.0.4.0/24',
+    multipath: [
+      { gateway: '10.3.0.2', ifindex: 7 },
+      { gateway: '10.1.0.2', ifindex: 3 },
+    ],
+  });
   route(ADD, { prefix: '192.0.5.0/24', gateway: '10.1.0.2', oif: 3 });
   assert.equal(s.get('192.0.3.0/24')?.nexthops[0]?.ifname, 'eth3');
   const down = feed(encodeLinkMessage({ ifindex: 7, ifname: 'eth3', flags: 0 }));
@@ -283,7 +365,9 @@ test('snapshot: exactly the difference; unchanged dump gives nothing; abort leav
   route(ADD, { prefix: '10.2.0.0/16', gateway: '10.0.0.1', oif: 2 });
   route(ADD, { prefix: '10.3.0.0/16', gateway: '10.0.0.1', oif: 2 });
   route(ADD, { prefix: P6, gateway: '2001:db8::1', oif: 2 });
-  const dump = (specs: RouteSpec[]) => { for (const sp of specs) s.ingestSnapshot(one(encodeRouteMessage({ protocol: 12, nlFlags: 2, ...sp }))); };
+  const dump = (specs: RouteSpec[]) => {
+    for (const sp of specs) s.ingestSnapshot(one(encodeRouteMessage({ protocol: 12, nlFlags: 2, ...sp })));
+  };
   s.beginSnapshot(4);
   dump([
     { prefix: '10.1.0.0/16', gateway: '10.0.0.1', oif: 2 },
@@ -291,7 +375,10 @@ test('snapshot: exactly the difference; unchanged dump gives nothing; abort leav
     { prefix: '10.4.0.0/16', gateway: '10.0.0.1', oif: 2 },
     { prefix: '10.5.0.0/16', gateway: '10.0.0.1', oif: 2, protocol: 4 },
   ]);
-  const ev = s.endSnapshot(4).map((e) => `${e.op} ${e.route.prefix} ${paths(e.route)}`).sort();
+  const ev = s
+    .endSnapshot(4)
+    .map((e) => `${e.op} ${e.route.prefix} ${paths(e.route)}`)
+    .sort();
   assert.deepEqual(ev, ['add 10.2.0.0/16 10.0.0.9', 'add 10.4.0.0/16 10.0.0.1', 'del 10.3.0.0/16 10.0.0.1']);
   assert.equal(s.size, 4, 'the IPv6 route is untouched by an IPv4 snapshot');
   const before = [...s.routes()].map((r) => `${r.prefix} ${paths(r)}`).sort();
@@ -300,7 +387,11 @@ test('snapshot: exactly the difference; unchanged dump gives nothing; abort leav
   s.abortSnapshot(4);
   assert.deepEqual([...s.routes()].map((r) => `${r.prefix} ${paths(r)}`).sort(), before);
   s.beginSnapshot(4);
-  dump([{ prefix: '10.1.0.0/16', gateway: '10.0.0.1', oif: 2 }, { prefix: '10.2.0.0/16', gateway: '10.0.0.9', oif: 2 }, { prefix: '10.4.0.0/16', gateway: '10.0.0.1', oif: 2 }]);
+  dump([
+    { prefix: '10.1.0.0/16', gateway: '10.0.0.1', oif: 2 },
+    { prefix: '10.2.0.0/16', gateway: '10.0.0.9', oif: 2 },
+    { prefix: '10.4.0.0/16', gateway: '10.0.0.1', oif: 2 },
+  ]);
   assert.deepEqual(s.endSnapshot(4), []);
 });
 
@@ -308,7 +399,9 @@ test('beside a re-dump a change tells its event at once; the dump listing the ke
   const { s, route } = setup();
   route(ADD, { prefix: '10.1.0.0/16', gateway: '10.0.0.1', oif: 2 });
   route(ADD, { prefix: '10.2.0.0/16', gateway: '10.0.0.1', oif: 2 });
-  const dump = (specs: RouteSpec[]) => { for (const sp of specs) s.ingestSnapshot(one(encodeRouteMessage({ protocol: 12, nlFlags: 2, ...sp }))); };
+  const dump = (specs: RouteSpec[]) => {
+    for (const sp of specs) s.ingestSnapshot(one(encodeRouteMessage({ protocol: 12, nlFlags: 2, ...sp })));
+  };
   s.beginSnapshot(4);
   assert.equal(s.freshSnapshotUnderWay, false);
   // The dump lists 10.1/16 as it was, then a live replace of it arrives: its event is not held back.
@@ -324,7 +417,10 @@ test('beside a re-dump a change tells its event at once; the dump listing the ke
 
 test('first snapshot of an empty state: every route is an add, aliases kept in dump order; abort leaves it empty', () => {
   const { s } = setup();
-  const snap = (msgs: RouteSpec[]) => { s.beginSnapshot(4); for (const sp of msgs) s.ingestSnapshot(one(encodeRouteMessage({ protocol: 12, ...sp }))); };
+  const snap = (msgs: RouteSpec[]) => {
+    s.beginSnapshot(4);
+    for (const sp of msgs) s.ingestSnapshot(one(encodeRouteMessage({ protocol: 12, ...sp })));
+  };
   snap([
     { prefix: '10.1.0.0/16', gateway: '10.0.0.1', oif: 2 },
     { prefix: '10.1.0.0/16', gateway: '10.0.0.2', oif: 2, protocol: 4 },

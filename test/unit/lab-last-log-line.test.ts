@@ -6,15 +6,18 @@ import { join } from 'node:path';
 import { lastLogLine } from '../../src/lab/lab.js';
 
 // `lab up` removes its directory when it fails, so its error must carry the log's last word itself.
-test('a failed lab up quotes the end of the daemon\'s log, not the path of a file it removes', () => {
+test("a failed lab up quotes the end of the daemon's log, not the path of a file it removes", () => {
   const dir = mkdtempSync(join(tmpdir(), 'rtr-lab-log-'));
   try {
     const json = join(dir, 'rtreflect.log');
-    writeFileSync(json, [
-      JSON.stringify({ level: 30, msg: 'control socket listening' }),
-      JSON.stringify({ level: 60, msg: 'start-up failed', err: 'GoBGP API file /x/gobgp.proto not found' }),
-      '',
-    ].join('\n'));
+    writeFileSync(
+      json,
+      [
+        JSON.stringify({ level: 30, msg: 'control socket listening' }),
+        JSON.stringify({ level: 60, msg: 'start-up failed', err: 'GoBGP API file /x/gobgp.proto not found' }),
+        '',
+      ].join('\n'),
+    );
     assert.equal(lastLogLine(json), 'its log ended with: start-up failed: GoBGP API file /x/gobgp.proto not found');
     const plain = join(dir, 'bird.log');
     writeFileSync(plain, 'bird: Started\nbird: /x/bird.conf:3:1 syntax error\n');

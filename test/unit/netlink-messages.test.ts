@@ -5,12 +5,30 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { forEachMessage, splitMessages, type FramedMsg, type NlMsg } from '../../src/kernel/netlink-frame.js';
 import {
-  encodeAddrMessage, encodeAttr, encodeLinkMessage, encodeNetlinkMessage, encodeNexthopMessage, encodeRouteMessage,
-  parseAddrMessage, parseLinkMessage, parseNexthopMessage, parseRouteMessage,
+  encodeAddrMessage,
+  encodeAttr,
+  encodeLinkMessage,
+  encodeNetlinkMessage,
+  encodeNexthopMessage,
+  encodeRouteMessage,
+  parseAddrMessage,
+  parseLinkMessage,
+  parseNexthopMessage,
+  parseRouteMessage,
 } from '../../src/kernel/netlink-messages.js';
 import {
-  IFF_LOWER_UP, IFF_UP, RTA_DST, RTA_GATEWAY, RTA_MULTIPATH, RTM_DELNEXTHOP, RTM_DELROUTE, RTM_NEWNEXTHOP, RTM_NEWROUTE,
-  RTN_BLACKHOLE, RTNH_F_DEAD, RTNH_F_ONLINK,
+  IFF_LOWER_UP,
+  IFF_UP,
+  RTA_DST,
+  RTA_GATEWAY,
+  RTA_MULTIPATH,
+  RTM_DELNEXTHOP,
+  RTM_DELROUTE,
+  RTM_NEWNEXTHOP,
+  RTM_NEWROUTE,
+  RTN_BLACKHOLE,
+  RTNH_F_DEAD,
+  RTNH_F_ONLINK,
 } from '../../src/kernel/netlink-constants.js';
 
 const one = (buf: Buffer): NlMsg => [...splitMessages(buf)][0]!;
@@ -47,10 +65,18 @@ test('route without RTA_DST is the default route of its family', () => {
 });
 
 test('IPv6 multipath with weights, flags and RTA_VIA; IPv4 via IPv6', () => {
-  const r = parseRouteMessage(payload(encodeRouteMessage({
-    prefix: '2001:db8:100::/48', metric: 1024,
-    multipath: [{ gateway: '2001:db8:1::2', ifindex: 3, weight: 5 }, { gateway: '2001:db8:2::2', ifindex: 5, flags: RTNH_F_DEAD | RTNH_F_ONLINK }],
-  })));
+  const r = parseRouteMessage(
+    payload(
+      encodeRouteMessage({
+        prefix: '2001:db8:100::/48',
+        metric: 1024,
+        multipath: [
+          { gateway: '2001:db8:1::2', ifindex: 3, weight: 5 },
+          { gateway: '2001:db8:2::2', ifindex: 5, flags: RTNH_F_DEAD | RTNH_F_ONLINK },
+        ],
+      }),
+    ),
+  );
   assert.equal(r.multipath, true);
   assert.deepEqual(r.nexthops, [
     { gateway: '2001:db8:1::2', ifindex: 3, weight: 5, flags: 0 },
@@ -75,7 +101,10 @@ test('nexthop objects: single, group weights, blackhole', () => {
   const s = parseNexthopMessage(payload(encodeNexthopMessage({ id: 1, gateway: '2001:db8::1', oif: 4, protocol: 12 })));
   assert.deepEqual(s, { family: 10, scope: 0, protocol: 12, flags: 0, id: 1, blackhole: false, oif: 4, gateway: '2001:db8::1', fdb: false });
   const g = parseNexthopMessage(payload(encodeNexthopMessage({ id: 10, group: [{ id: 1, weight: 4 }, { id: 2 }] })));
-  assert.deepEqual(g.group, [{ id: 1, weight: 4 }, { id: 2, weight: 1 }]);
+  assert.deepEqual(g.group, [
+    { id: 1, weight: 4 },
+    { id: 2, weight: 1 },
+  ]);
   assert.equal(g.groupType, 0);
   assert.equal(parseNexthopMessage(payload(encodeNexthopMessage({ id: 5, blackhole: true }))).blackhole, true);
 });
@@ -99,7 +128,10 @@ test('messages captured from Linux 6.18 parse', () => {
   assert.ok((seen.get(RTM_NEWROUTE) ?? 0) >= 20);
   const nh = [...splitMessages(readFileSync(join(packageRoot(), 'test/fixtures/rtnl-nexthop-objects.bin')))];
   const group = parseNexthopMessage(nh[3]!.payload);
-  assert.deepEqual(group.group, [{ id: 1, weight: 4 }, { id: 2, weight: 1 }]);
+  assert.deepEqual(group.group, [
+    { id: 1, weight: 4 },
+    { id: 2, weight: 1 },
+  ]);
   const viaRoute = parseRouteMessage(nh.find((m) => m.type === RTM_NEWROUTE && parseRouteMessage(m.payload).prefix === '203.0.115.0/24')!.payload);
   assert.equal(viaRoute.nhid, 3);
   assert.deepEqual(viaRoute.nexthops, [{ gateway: '2001:db8:1::2', ifindex: 3, weight: 1, flags: 0 }]);
@@ -112,7 +144,13 @@ test('messages captured from Linux 6.18 parse', () => {
 
 // ---------------------------------------------------------------- malformed input
 
-const rtmsg = (family = 2, dstLen = 0): Buffer => { const b = Buffer.alloc(12); b[0] = family; b[1] = dstLen; b[7] = 1; return b; };
+const rtmsg = (family = 2, dstLen = 0): Buffer => {
+  const b = Buffer.alloc(12);
+  b[0] = family;
+  b[1] = dstLen;
+  b[7] = 1;
+  return b;
+};
 
 test('short rtmsg', () => {
   assertMalformed(() => parseRouteMessage(Buffer.alloc(7)), /shorter than struct rtmsg/);
@@ -128,14 +166,34 @@ test('attribute length beyond the payload', () => {
 });
 
 test('truncated message: every prefix of a real message throws or parses, never crashes', () => {
-  const full = payload(encodeRouteMessage({ prefix: '2001:db8::/32', metric: 9, multipath: [{ gateway: 'fe80::1', ifindex: 2 }, { via: '10.0.0.1', ifindex: 3 }] }));
+  const full = payload(
+    encodeRouteMessage({
+      prefix: '2001:db8::/32',
+      metric: 9,
+      multipath: [
+        { gateway: 'fe80::1', ifindex: 2 },
+        { via: '10.0.0.1', ifindex: 3 },
+      ],
+    }),
+  );
   for (let n = 0; n < full.length; n++) {
-    try { parseRouteMessage(full.subarray(0, n)); } catch (e: any) { assert.equal(e.code, 'ERR_NETLINK_MALFORMED', `cut at ${n}: ${e}`); }
+    try {
+      parseRouteMessage(full.subarray(0, n));
+    } catch (e: any) {
+      assert.equal(e.code, 'ERR_NETLINK_MALFORMED', `cut at ${n}: ${e}`);
+    }
   }
 });
 
 test('a message read in place in its batch parses as its payload alone, and reports the same offsets', () => {
-  const good = encodeRouteMessage({ prefix: '2001:db8::/32', metric: 9, multipath: [{ gateway: 'fe80::1', ifindex: 2 }, { via: '10.0.0.1', ifindex: 3 }] });
+  const good = encodeRouteMessage({
+    prefix: '2001:db8::/32',
+    metric: 9,
+    multipath: [
+      { gateway: 'fe80::1', ifindex: 2 },
+      { via: '10.0.0.1', ifindex: 3 },
+    ],
+  });
   const attr = encodeAttr(RTA_GATEWAY, Buffer.from([10, 0, 0, 1]));
   attr.writeUInt16LE(40, 0);
   const bad = encodeNetlinkMessage(RTM_NEWROUTE, Buffer.concat([rtmsg(), attr]));
@@ -153,14 +211,19 @@ test('gateway texts are right whatever the address cache holds', () => {
   for (let i = 0; i < 5000; i++) {
     const v4 = `10.${rnd(4)}.${rnd(256)}.${rnd(256)}`;
     const v6 = `2001:db8::${(1 + rnd(0xffff)).toString(16)}`;
-    const m = i & 1 ? parseRouteMessage(payload(encodeRouteMessage({ prefix: '192.0.2.0/24', gateway: v4 })))
-      : parseRouteMessage(payload(encodeRouteMessage({ prefix: '2001:db8:1::/48', gateway: v6 })));
+    const m =
+      i & 1
+        ? parseRouteMessage(payload(encodeRouteMessage({ prefix: '192.0.2.0/24', gateway: v4 })))
+        : parseRouteMessage(payload(encodeRouteMessage({ prefix: '2001:db8:1::/48', gateway: v6 })));
     assert.equal(m.nexthops[0]!.gateway, i & 1 ? v4 : v6);
   }
 });
 
 test('address attribute with the wrong length', () => {
-  assertMalformed(() => parseRouteMessage(Buffer.concat([rtmsg(2, 24), encodeAttr(RTA_DST, Buffer.alloc(16))])), /RTA_DST at offset 12 has 16 bytes, expected 4/);
+  assertMalformed(
+    () => parseRouteMessage(Buffer.concat([rtmsg(2, 24), encodeAttr(RTA_DST, Buffer.alloc(16))])),
+    /RTA_DST at offset 12 has 16 bytes, expected 4/,
+  );
   assertMalformed(() => parseRouteMessage(Buffer.concat([rtmsg(10, 0), encodeAttr(RTA_GATEWAY, Buffer.alloc(4))])), /RTA_GATEWAY.*expected 16/);
 });
 
@@ -170,9 +233,15 @@ test('prefix length beyond the family, or without RTA_DST', () => {
 });
 
 test('RTA_MULTIPATH rtnexthop overrunning its attribute', () => {
-  const rtnh = Buffer.alloc(8); rtnh.writeUInt16LE(24, 0); rtnh.writeInt32LE(2, 4);
-  assertMalformed(() => parseRouteMessage(Buffer.concat([rtmsg(), encodeAttr(RTA_MULTIPATH, rtnh)])), /rtnexthop at offset 16 claims length 24 but 8 bytes remain/);
-  const short = Buffer.alloc(8); short.writeUInt16LE(4, 0);
+  const rtnh = Buffer.alloc(8);
+  rtnh.writeUInt16LE(24, 0);
+  rtnh.writeInt32LE(2, 4);
+  assertMalformed(
+    () => parseRouteMessage(Buffer.concat([rtmsg(), encodeAttr(RTA_MULTIPATH, rtnh)])),
+    /rtnexthop at offset 16 claims length 24 but 8 bytes remain/,
+  );
+  const short = Buffer.alloc(8);
+  short.writeUInt16LE(4, 0);
   assertMalformed(() => parseRouteMessage(Buffer.concat([rtmsg(), encodeAttr(RTA_MULTIPATH, short)])), /claims length 4/);
   // A nested attribute overrunning its rtnexthop.
   const nest = Buffer.concat([Buffer.from([16, 0, 0, 0, 2, 0, 0, 0]), Buffer.from([12, 0, RTA_GATEWAY, 0, 10, 0, 0, 1])]);
@@ -193,7 +262,10 @@ test('malformed nexthop, link and address messages', () => {
 });
 
 test('encodeNetlinkMessage pads and splitMessages reads it back', () => {
-  const buf = Buffer.concat([encodeNetlinkMessage(99, Buffer.from([1, 2, 3]), { seq: 5 }), encodeRouteMessage({ prefix: '10.0.0.0/8', oif: 1, msgType: RTM_DELROUTE })]);
+  const buf = Buffer.concat([
+    encodeNetlinkMessage(99, Buffer.from([1, 2, 3]), { seq: 5 }),
+    encodeRouteMessage({ prefix: '10.0.0.0/8', oif: 1, msgType: RTM_DELROUTE }),
+  ]);
   const ms = [...splitMessages(buf)];
   assert.equal(ms.length, 2);
   assert.equal(ms[0]!.seq, 5);
@@ -209,7 +281,13 @@ test('bytes after the last whole message are a message cut short, refused naming
   assertMalformed(() => splitMessages(Buffer.concat([whole, big.subarray(0, 1)])), new RegExp(`message at byte ${whole.length} is truncated: 1 bytes remain`));
   assertMalformed(() => splitMessages(Buffer.concat([whole, whole.subarray(0, 1)])), new RegExp(`message at byte ${whole.length} is truncated`));
   const seen: number[] = [];
-  assertMalformed(() => forEachMessage(Buffer.concat([whole, whole, big.subarray(0, 15)]), (m) => { seen.push(m.type); }), /at byte \d+ is truncated: 15 bytes remain/);
+  assertMalformed(
+    () =>
+      forEachMessage(Buffer.concat([whole, whole, big.subarray(0, 15)]), (m) => {
+        seen.push(m.type);
+      }),
+    /at byte \d+ is truncated: 15 bytes remain/,
+  );
   assert.deepEqual(seen, [RTM_NEWROUTE, RTM_NEWROUTE], 'the whole messages before it are handed over');
 });
 
@@ -218,8 +296,14 @@ test('an address attribute in a message of neither IPv4 nor IPv6 is malformed, e
   // 0 address bytes its family has and escaped as ERR_BAD_ADDRESS ("an address is 4 or 16 bytes long, not 0").
   const nh = Buffer.from([0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 1, 0, 1, 0, 0, 0, 4, 0, 6, 0]);
   assertMalformed(() => parseNexthopMessage(nh), /NHA_GATEWAY at offset 16 is an address of family 0, neither IPv4 nor IPv6/);
-  assertMalformed(() => parseRouteMessage(Buffer.concat([rtmsg(0), encodeAttr(RTA_GATEWAY, Buffer.alloc(0))])), /RTA_GATEWAY at offset 12 is an address of family 0/);
-  assertMalformed(() => parseRouteMessage(Buffer.concat([rtmsg(28), encodeAttr(RTA_GATEWAY, Buffer.alloc(4))])), /RTA_GATEWAY at offset 12 is an address of family 28/);
+  assertMalformed(
+    () => parseRouteMessage(Buffer.concat([rtmsg(0), encodeAttr(RTA_GATEWAY, Buffer.alloc(0))])),
+    /RTA_GATEWAY at offset 12 is an address of family 0/,
+  );
+  assertMalformed(
+    () => parseRouteMessage(Buffer.concat([rtmsg(28), encodeAttr(RTA_GATEWAY, Buffer.alloc(4))])),
+    /RTA_GATEWAY at offset 12 is an address of family 28/,
+  );
   const addr = payload(encodeAddrMessage({ ifindex: 1, address: '10.0.0.1', prefixlen: 8 }));
   addr[0] = 0;
   assertMalformed(() => parseAddrMessage(addr), /IFA_ADDRESS at offset 8 is an address of family 0/);

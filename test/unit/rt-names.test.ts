@@ -21,7 +21,8 @@ test('built-in defaults when no files exist', () => {
 test('files, drop-ins, hex numbers, comments; the first directory overrides the later ones', () => {
   const dir = mkdtempSync(join(tmpdir(), 'rtreflect-rtnames-'));
   try {
-    const etc = join(dir, 'etc'), usr = join(dir, 'usr');
+    const etc = join(dir, 'etc'),
+      usr = join(dir, 'usr');
     mkdirSync(join(etc, 'rt_tables.d'), { recursive: true });
     mkdirSync(join(usr, 'rt_protos.d'), { recursive: true });
     writeFileSync(join(usr, 'rt_protos'), '# protocols\n12\tbird\n0x63 openr # trailing\n200 vendor\n');
@@ -45,12 +46,21 @@ test('files, drop-ins, hex numbers, comments; the first directory overrides the 
 
 test('clear errors for unknown names and out-of-range numbers', () => {
   const n = loadRtNames({ dirs: [] });
-  assert.throws(() => resolveProtocol(n, 'xyz'), (e: any) => e.code === 'ERR_UNKNOWN_PROTOCOL' && /unknown routing protocol "xyz"; known: .*bird \(12\)/.test(e.message) && /zebra \(11\)/.test(e.message));
-  assert.throws(() => resolveProtocol(n, '256'), (e: any) => e.code === 'ERR_UNKNOWN_PROTOCOL' && /0\.\.255/.test(e.message));
+  assert.throws(
+    () => resolveProtocol(n, 'xyz'),
+    (e: any) => e.code === 'ERR_UNKNOWN_PROTOCOL' && /unknown routing protocol "xyz"; known: .*bird \(12\)/.test(e.message) && /zebra \(11\)/.test(e.message),
+  );
+  assert.throws(
+    () => resolveProtocol(n, '256'),
+    (e: any) => e.code === 'ERR_UNKNOWN_PROTOCOL' && /0\.\.255/.test(e.message),
+  );
   assert.throws(() => resolveTable(n, '0'), { code: 'ERR_UNKNOWN_TABLE' });
   assert.throws(() => resolveTable(n, '4294967296'), { code: 'ERR_UNKNOWN_TABLE' });
   assert.throws(() => resolveTable(n, 'unspec'), { code: 'ERR_UNKNOWN_TABLE' });
-  assert.throws(() => resolveTable(n, 'nope'), (e: any) => /unknown routing table "nope"; known: .*main \(254\)/.test(e.message));
+  assert.throws(
+    () => resolveTable(n, 'nope'),
+    (e: any) => /unknown routing table "nope"; known: .*main \(254\)/.test(e.message),
+  );
 });
 
 test('protocol lists', () => {
@@ -70,7 +80,7 @@ test('FRR\'s drop-in (rt_protos.d/frr.conf): its names resolve to its numbers, "
     assert.deepEqual(parseProtocolList(n, 'bgp,static,ospf,sharp,bird'), [186, 196, 188, 194, 12]);
     assert.equal(n.protocolName(196), 'static');
     assert.equal(n.protocolName(4), 'static');
-    assert.equal(resolveProtocol(n, '4'), 4, 'the kernel\'s own static stays reachable by number');
+    assert.equal(resolveProtocol(n, '4'), 4, "the kernel's own static stays reachable by number");
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

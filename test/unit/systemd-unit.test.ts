@@ -25,7 +25,8 @@ function directives(text: string): Map<string, string[]> {
     const line = raw.trim();
     if (!line || line.startsWith('#') || line.startsWith('[')) continue;
     const i = line.indexOf('=');
-    const k = line.slice(0, i), v = line.slice(i + 1);
+    const k = line.slice(0, i),
+      v = line.slice(i + 1);
     m.set(k, [...(m.get(k) ?? []), v]);
   }
   return m;
@@ -77,7 +78,13 @@ test('the unit: notify protocol, reload, restart, and the least the daemon needs
   // The default control socket is where the unit's RuntimeDirectory puts it.
   assert.match(readFileSync(join(packageRoot(), 'examples', 'rtreflect.yaml'), 'utf8'), /socket: \/run\/rtreflect\/control\.sock/);
   // The drop-ins the comments promise are there for the features the sandbox withholds.
-  for (const s of ['SupplementaryGroups=rtreflect', 'SystemCallFilter=@chown', 'AmbientCapabilities=CAP_NET_BIND_SERVICE', 'NetworkNamespacePath=', 'npm prefix -g']) {
+  for (const s of [
+    'SupplementaryGroups=rtreflect',
+    'SystemCallFilter=@chown',
+    'AmbientCapabilities=CAP_NET_BIND_SERVICE',
+    'NetworkNamespacePath=',
+    'npm prefix -g',
+  ]) {
     assert.ok(unit.includes(s), `the unit documents ${s}`);
   }
 });
@@ -105,7 +112,10 @@ test('notifier: messages as systemd expects them', () => {
   n.stopping();
   n.close();
   assert.equal(sent.length, 4);
-  assert.ok(sent.every(([p]) => p === '@rtr-test'), 'abstract socket names are passed through');
+  assert.ok(
+    sent.every(([p]) => p === '@rtr-test'),
+    'abstract socket names are passed through',
+  );
   assert.equal(sent[0]![1], `READY=1\nSTATUS=5 kernel routes; gobgp up 5/5\nMAINPID=${process.pid}`);
   assert.equal(sent[1]![1], 'STATUS=x');
   assert.match(sent[2]![1], /^RELOADING=1\nMONOTONIC_USEC=\d+$/);
@@ -117,7 +127,13 @@ test('notifier: silent outside systemd, and a failing send never throws', () => 
   assert.equal(n.active, false);
   n.ready('x');
   assert.deepEqual(sent, []);
-  const broken = new SystemdNotifier(() => { throw new Error('ECONNREFUSED'); }, silentLogger(), { NOTIFY_SOCKET: '/nonexistent' });
+  const broken = new SystemdNotifier(
+    () => {
+      throw new Error('ECONNREFUSED');
+    },
+    silentLogger(),
+    { NOTIFY_SOCKET: '/nonexistent' },
+  );
   assert.doesNotThrow(() => broken.ready('x'));
 });
 

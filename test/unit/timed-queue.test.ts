@@ -25,10 +25,18 @@ test('timed queue: first in, first out, each item with its time, across many pus
 });
 
 test('timed queue: moveTo hands over the ready items in order with their times and keeps the others', () => {
-  const from = new TimedQueue<string>(), to = new TimedQueue<string>();
+  const from = new TimedQueue<string>(),
+    to = new TimedQueue<string>();
   to.push('x', 0);
   ['a', 'b', 'c', 'd'].forEach((s, i) => from.push(s, i + 1));
   from.moveTo(to, (s) => s !== 'b' && s !== 'd');
-  assert.deepEqual(drain(to), [['x', 0], ['a', 1], ['c', 3]]);
-  assert.deepEqual(drain(from), [['b', 2], ['d', 4]]);
+  assert.deepEqual(drain(to), [
+    ['x', 0],
+    ['a', 1],
+    ['c', 3],
+  ]);
+  assert.deepEqual(drain(from), [
+    ['b', 2],
+    ['d', 4],
+  ]);
 });

@@ -18,7 +18,14 @@ function path(over: VppMessage, nh4?: Uint8Array): VppMessage {
   const raw16 = U(16);
   if (nh4) raw16.set(nh4);
   return {
-    sw_if_index: 0xffffffff, table_id: 0, rpf_id: 0, weight: 1, preference: 0, type: 0, flags: 0, proto: 0,
+    sw_if_index: 0xffffffff,
+    table_id: 0,
+    rpf_id: 0,
+    weight: 1,
+    preference: 0,
+    type: 0,
+    flags: 0,
+    proto: 0,
     nh: { address: { ip4: raw16.slice(0, 4), ip6: raw16 }, via_label: 0, obj_id: 0, classify_table_index: 0xffffffff },
     n_labels: 0,
     label_stack: Array.from({ length: 16 }, () => ({ is_uniform: 0, label: 0, ttl: 0, exp: 0 })),
@@ -39,7 +46,21 @@ vppTest('every message rtreflect uses round-trips', () => {
   const table = { table_id: 100, is_ip6: false, name: 'rtreflect' };
   const cases: [string, VppMessage][] = [
     ['sockclnt_create', { _vl_msg_id: 15, context: 0, name: 'rtreflect-vpp' }],
-    ['sockclnt_create_reply', { _vl_msg_id: 16, client_index: 0, context: 0, response: 0, index: 3, count: 2, message_table: [{ index: 1, name: 'control_ping_51077d14' }, { index: 2, name: 'ip_route_add_del_v2_521ef330' }] }],
+    [
+      'sockclnt_create_reply',
+      {
+        _vl_msg_id: 16,
+        client_index: 0,
+        context: 0,
+        response: 0,
+        index: 3,
+        count: 2,
+        message_table: [
+          { index: 1, name: 'control_ping_51077d14' },
+          { index: 2, name: 'ip_route_add_del_v2_521ef330' },
+        ],
+      },
+    ],
     ['sockclnt_delete', { _vl_msg_id: 20, client_index: 3, context: 9, index: 3 }],
     ['control_ping', { _vl_msg_id: 20, client_index: 3, context: 9 }],
     ['control_ping_reply', { _vl_msg_id: 21, context: 9, retval: 0, client_index: 3, vpe_pid: 4242 }],
@@ -51,33 +72,71 @@ vppTest('every message rtreflect uses round-trips', () => {
     ['ip_table_add_del_reply', { _vl_msg_id: 27, context: 2, retval: 0 }],
     ['ip_table_dump', { _vl_msg_id: 28, client_index: 3, context: 2 }],
     ['ip_table_details', { _vl_msg_id: 29, context: 2, table }],
-    ['ip_route_add_del_v2', {
-      _vl_msg_id: 30, client_index: 3, context: 5, is_add: true, is_multipath: false,
-      route: { table_id: 0, stats_index: 0, prefix: { address: v4addr, len: 16 }, n_paths: 2, src: 17,
-        paths: [path({ weight: 3, sw_if_index: 1 }, ip4('10.99.0.1')), path({ weight: 1, preference: 2 }, ip4('10.99.0.3'))] },
-    }],
+    [
+      'ip_route_add_del_v2',
+      {
+        _vl_msg_id: 30,
+        client_index: 3,
+        context: 5,
+        is_add: true,
+        is_multipath: false,
+        route: {
+          table_id: 0,
+          stats_index: 0,
+          prefix: { address: v4addr, len: 16 },
+          n_paths: 2,
+          src: 17,
+          paths: [path({ weight: 3, sw_if_index: 1 }, ip4('10.99.0.1')), path({ weight: 1, preference: 2 }, ip4('10.99.0.3'))],
+        },
+      },
+    ],
     ['ip_route_add_del_v2_reply', { _vl_msg_id: 31, context: 5, retval: -3, stats_index: 0xffffffff }],
     ['ip_route_v2_dump', { _vl_msg_id: 32, client_index: 3, context: 6, src: 17, table: { table_id: 0, is_ip6: true, name: '' } }],
-    ['ip_route_v2_details', {
-      _vl_msg_id: 33, context: 6,
-      route: { table_id: 0, stats_index: 12, prefix: { address: v6addr, len: 32 }, n_paths: 1, src: 17, paths: [path({ type: 2, proto: 1 })] },
-    }],
-    ['ip_route_add_del', {
-      _vl_msg_id: 34, client_index: 3, context: 7, is_add: false, is_multipath: false,
-      route: { table_id: 5, stats_index: 0, prefix: { address: v4addr, len: 24 }, n_paths: 0, paths: [] },
-    }],
+    [
+      'ip_route_v2_details',
+      {
+        _vl_msg_id: 33,
+        context: 6,
+        route: { table_id: 0, stats_index: 12, prefix: { address: v6addr, len: 32 }, n_paths: 1, src: 17, paths: [path({ type: 2, proto: 1 })] },
+      },
+    ],
+    [
+      'ip_route_add_del',
+      {
+        _vl_msg_id: 34,
+        client_index: 3,
+        context: 7,
+        is_add: false,
+        is_multipath: false,
+        route: { table_id: 5, stats_index: 0, prefix: { address: v4addr, len: 24 }, n_paths: 0, paths: [] },
+      },
+    ],
     ['ip_route_dump', { _vl_msg_id: 35, client_index: 3, context: 7, table }],
-    ['ip_route_details', { _vl_msg_id: 36, context: 7, route: { table_id: 5, stats_index: 1, prefix: { address: v4addr, len: 24 }, n_paths: 1, paths: [path({})] } }],
+    [
+      'ip_route_details',
+      { _vl_msg_id: 36, context: 7, route: { table_id: 5, stats_index: 1, prefix: { address: v4addr, len: 24 }, n_paths: 1, paths: [path({})] } },
+    ],
     ['sw_interface_dump', { _vl_msg_id: 37, client_index: 3, context: 8, sw_if_index: 0xffffffff, name_filter_valid: true, name_filter: 'host-' }],
     ['lcp_itf_pair_get', { _vl_msg_id: 38, client_index: 3, context: 9, cursor: 0 }],
     ['lcp_itf_pair_get_reply', { _vl_msg_id: 39, context: 9, retval: -165, cursor: 4 }],
-    ['lcp_itf_pair_details', { _vl_msg_id: 40, context: 9, phy_sw_if_index: 1, host_sw_if_index: 2, vif_index: 12, host_if_name: 'eth1', host_if_type: 0, netns: 'dataplane' }],
+    [
+      'lcp_itf_pair_details',
+      { _vl_msg_id: 40, context: 9, phy_sw_if_index: 1, host_sw_if_index: 2, vif_index: 12, host_if_name: 'eth1', host_if_type: 0, netns: 'dataplane' },
+    ],
   ];
   for (const [name, v] of cases) roundTrip(name, v);
 });
 
 vppTest('sw_interface_details round-trips (fixed u8 arrays, u32 arrays, fixed strings)', () => {
-  const d = codec.decode('sw_interface_details', codec.encode('sw_interface_details', { interface_name: 'host-vpp0', l2_address: Uint8Array.from([2, 0, 0, 0, 0, 1]), mtu: [1500, 1500, 0, 0], sw_if_index: 1 }));
+  const d = codec.decode(
+    'sw_interface_details',
+    codec.encode('sw_interface_details', {
+      interface_name: 'host-vpp0',
+      l2_address: Uint8Array.from([2, 0, 0, 0, 0, 1]),
+      mtu: [1500, 1500, 0, 0],
+      sw_if_index: 1,
+    }),
+  );
   assert.equal(d.interface_name, 'host-vpp0');
   assert.deepEqual(d.l2_address, Uint8Array.from([2, 0, 0, 0, 0, 1]));
   assert.deepEqual(d.mtu, [1500, 1500, 0, 0]);
@@ -117,24 +176,36 @@ vppTest('unions take the size of their largest member and accept one member', ()
 
 vppTest('enums accept their value names and refuse unknown ones', () => {
   const p = (t: unknown) => codec.encode('ip_route_add_del_v2', { route: { paths: [{ type: t }] } });
-  const dec = (b: Buffer) => (((codec.decode('ip_route_add_del_v2', b).route as VppMessage).paths as VppMessage[])[0]!).type;
+  const dec = (b: Buffer) => ((codec.decode('ip_route_add_del_v2', b).route as VppMessage).paths as VppMessage[])[0]!.type;
   assert.equal(dec(p('FIB_API_PATH_TYPE_DROP')), 2);
   assert.equal(dec(p(6)), 6);
-  assert.throws(() => p('FIB_API_PATH_TYPE_NOPE'), (e: unknown) => e instanceof RtreflectError && /no value named FIB_API_PATH_TYPE_NOPE/.test(e.message));
+  assert.throws(
+    () => p('FIB_API_PATH_TYPE_NOPE'),
+    (e: unknown) => e instanceof RtreflectError && /no value named FIB_API_PATH_TYPE_NOPE/.test(e.message),
+  );
 });
 
 vppTest('bad values are refused with the field named', () => {
   assert.throws(() => codec.encode('fib_source_add', { src: { name: 'x'.repeat(64) } }), /src\.name is 64 bytes long; at most 63 fit/);
   assert.throws(() => codec.encode('control_ping', { context: -1 }), /field context must be an integer in 0\.\.4294967295/);
-  assert.throws(() => codec.encode('ip_route_add_del_v2', { route: { prefix: { address: { un: { ip4: U(5) } } } } }), /route\.prefix\.address\.un\.ip4 is 5 bytes; at most 4/);
-  assert.throws(() => codec.encode('no_such_message', {}), (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_VPP_API_DEFS');
+  assert.throws(
+    () => codec.encode('ip_route_add_del_v2', { route: { prefix: { address: { un: { ip4: U(5) } } } } }),
+    /route\.prefix\.address\.un\.ip4 is 5 bytes; at most 4/,
+  );
+  assert.throws(
+    () => codec.encode('no_such_message', {}),
+    (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_VPP_API_DEFS',
+  );
 });
 
 vppTest('truncated replies give ERR_VPP_DECODE at every cut, never a crash', () => {
   const full = codec.encode('ip_route_v2_details', { context: 1, route: { n_paths: 2, paths: [{}, {}] } });
   for (let cut = 0; cut < full.length; cut++) {
-    assert.throws(() => codec.decode('ip_route_v2_details', full.subarray(0, cut)),
-      (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_VPP_DECODE' && /ip_route_v2_details is truncated/.test(e.message), `cut at ${cut}`);
+    assert.throws(
+      () => codec.decode('ip_route_v2_details', full.subarray(0, cut)),
+      (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_VPP_DECODE' && /ip_route_v2_details is truncated/.test(e.message),
+      `cut at ${cut}`,
+    );
   }
 });
 
@@ -144,12 +215,15 @@ vppTest('a count larger than the bytes present is refused before allocating', ()
   assert.throws(() => codec.decode('sockclnt_create_reply', b), /message_table at offset 20 claims 60000 element\(s\)/);
   const s = codec.encode('sw_interface_dump', { name_filter: 'abc' });
   s.writeUInt32BE(0x7fffffff, s.length - 7);
-  assert.throws(() => codec.decode('sw_interface_dump', s), (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_VPP_DECODE');
+  assert.throws(
+    () => codec.decode('sw_interface_dump', s),
+    (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_VPP_DECODE',
+  );
 });
 
 vppTest('random bytes decode or fail with RtreflectError only', () => {
   let seed = 12345;
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
   for (const name of ['ip_route_v2_details', 'sockclnt_create_reply', 'lcp_itf_pair_details', 'sw_interface_details']) {
     for (let i = 0; i < 300; i++) {
       const b = Buffer.from(Array.from({ length: Math.floor(rnd() * 400) }, () => Math.floor(rnd() * 256)));
@@ -190,6 +264,11 @@ vppTest('definitions: name_crc keys, and clear errors for a bad apiDir', () => {
 vppTest('a reply cut inside a counted array names the offset where the array starts', () => {
   // Found by the property tests: a truncated sockclnt_create_reply named no offset, unlike every other cut.
   const full = codec.encode('sockclnt_create_reply', { count: 1, message_table: [{ index: 1, name: 'x' }] });
-  assert.throws(() => codec.decode('sockclnt_create_reply', full.subarray(0, 20)),
-    (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_VPP_DECODE' && /message_table at offset 20 claims 1 element\(s\) of 66\+ bytes, 0 byte\(s\) left/.test(e.message));
+  assert.throws(
+    () => codec.decode('sockclnt_create_reply', full.subarray(0, 20)),
+    (e: unknown) =>
+      e instanceof RtreflectError &&
+      e.code === 'ERR_VPP_DECODE' &&
+      /message_table at offset 20 claims 1 element\(s\) of 66\+ bytes, 0 byte\(s\) left/.test(e.message),
+  );
 });

@@ -11,7 +11,17 @@ import { silentLogger } from '../../src/util/logger.js';
 import { FakeVpp, fixtureDefs, type FakeVppOptions, vppTest, vppDefsSkip } from '../helpers/vpp.js';
 
 function route(over: Partial<ReflectedRoute>): ReflectedRoute {
-  return { family: 4, prefix: '192.0.2.0/24', table: 254, protocol: 12, type: 'unicast', metric: 0, tos: 0, nexthops: [{ gateway: '10.99.0.1', ifindex: 3, ifname: 'eth1', weight: 1 }], ...over };
+  return {
+    family: 4,
+    prefix: '192.0.2.0/24',
+    table: 254,
+    protocol: 12,
+    type: 'unicast',
+    metric: 0,
+    tos: 0,
+    nexthops: [{ gateway: '10.99.0.1', ifindex: 3, ifname: 'eth1', weight: 1 }],
+    ...over,
+  };
 }
 
 function hooks(): SinkHooks & { resyncs: string[]; states: SinkConnectionState[] } {
@@ -19,8 +29,12 @@ function hooks(): SinkHooks & { resyncs: string[]; states: SinkConnectionState[]
     logger: silentLogger(),
     resyncs: [] as string[],
     states: [] as SinkConnectionState[],
-    onResyncNeeded(reason: string) { h.resyncs.push(reason); },
-    onState(s: SinkConnectionState) { h.states.push(s); },
+    onResyncNeeded(reason: string) {
+      h.resyncs.push(reason);
+    },
+    onState(s: SinkConnectionState) {
+      h.states.push(s);
+    },
   };
   return h;
 }
@@ -38,8 +52,11 @@ vppTest('options: defaults, and errors that name the field', () => {
   assert.deepEqual(o.fibSource, { name: 'rtreflect', priority: 20 });
   assert.equal(o.shutdown.withdraw, false, 'VPP keeps forwarding when the agent stops');
   assert.equal(o.batchSize, 512);
-  const bad = (input: Record<string, unknown>, re: RegExp) => assert.throws(() => sinkOptions(vppSinkType, input),
-    (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_CONFIG' && re.test(e.message));
+  const bad = (input: Record<string, unknown>, re: RegExp) =>
+    assert.throws(
+      () => sinkOptions(vppSinkType, input),
+      (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_CONFIG' && re.test(e.message),
+    );
   bad({ tables: { nosuch: 5 } }, /^invalid vpp sink options: tables\.nosuch: unknown table "nosuch"/);
   bad({ fibSource: { priority: 300 } }, /fibSource\.priority: must be at most 255, got 300/);
   bad({ sockett: 'x' }, /sockett: unknown key; did you mean "socket"\?/);
@@ -67,7 +84,8 @@ vppTest('fingerprints: order-independent, sensitive to what is written', () => {
     assert.ok('fingerprint' in p, JSON.stringify(p));
     return p.fingerprint;
   };
-  const a = { gateway: '10.99.0.1', ifindex: 3, weight: 1 }, b = { gateway: '10.99.0.3', ifindex: 3, weight: 2 };
+  const a = { gateway: '10.99.0.1', ifindex: 3, weight: 1 },
+    b = { gateway: '10.99.0.3', ifindex: 3, weight: 2 };
   assert.equal(fp({ nexthops: [a, b] }), fp({ nexthops: [b, a] }));
   assert.notEqual(fp({ nexthops: [a, b] }), fp({ nexthops: [a, { ...b, weight: 3 }] }));
   assert.notEqual(fp({ nexthops: [a] }), fp({ nexthops: [a, b] }));
@@ -115,8 +133,13 @@ async function withFake(opts: FakeVppOptions, fn: (f: FakeVpp) => Promise<void>)
 vppTest('start refuses a VPP whose route messages differ from the definitions, naming both CRCs', async () => {
   await withFake({ crcOverride: { ip_route_v2_dump: '0x01020304' } }, async (f) => {
     const s = createVppSink({ socket: f.path }, { defs: fixtureDefs() });
-    await assert.rejects(s.start(hooks()), (e: unknown) => e instanceof RtreflectError && e.code === 'ERR_VPP_API_MISMATCH'
-      && /ip_route_v2_dump: definitions have CRC 0xd16f72e6, running VPP has 0x01020304/.test(e.message));
+    await assert.rejects(
+      s.start(hooks()),
+      (e: unknown) =>
+        e instanceof RtreflectError &&
+        e.code === 'ERR_VPP_API_MISMATCH' &&
+        /ip_route_v2_dump: definitions have CRC 0xd16f72e6, running VPP has 0x01020304/.test(e.message),
+    );
     assert.equal(s.state(), 'down');
   });
 });
@@ -164,54 +187,76 @@ vppTest('a sink that is down rejects apply and readOwned', async () => {
 });
 
 vppTest('apply sends a batch and reports per change: errors name the prefix and table, a missing table is fine for deletes', async () => {
-  type Rt = { table_id: number; src: number; prefix: { address: { af: number; un: { ip4: Uint8Array; ip6: Uint8Array } }; len: number }; paths: { weight: number; proto: number; table_id: number; nh: { address: { ip4: Uint8Array } } }[] };
-  await withFake({
-    handle: (name, req, peer) => {
-      if (name === 'ip_table_add_del') peer.reply('ip_table_add_del_reply', { context: req.context, retval: (req.table as { table_id: number }).table_id === 66 ? -7 : 0 });
-      if (name !== 'ip_route_add_del_v2') return;
-      const r = req.route as Rt;
-      const b = r.prefix.address.un.ip4;
-      const rv = b[2] === 99 ? -6 : r.table_id === 5 && !req.is_add ? -3 : 0;
-      peer.reply('ip_route_add_del_v2_reply', { context: req.context, retval: rv });
+  type Rt = {
+    table_id: number;
+    src: number;
+    prefix: { address: { af: number; un: { ip4: Uint8Array; ip6: Uint8Array } }; len: number };
+    paths: { weight: number; proto: number; table_id: number; nh: { address: { ip4: Uint8Array } } }[];
+  };
+  await withFake(
+    {
+      handle: (name, req, peer) => {
+        if (name === 'ip_table_add_del')
+          peer.reply('ip_table_add_del_reply', { context: req.context, retval: (req.table as { table_id: number }).table_id === 66 ? -7 : 0 });
+        if (name !== 'ip_route_add_del_v2') return;
+        const r = req.route as Rt;
+        const b = r.prefix.address.un.ip4;
+        const rv = b[2] === 99 ? -6 : r.table_id === 5 && !req.is_add ? -3 : 0;
+        peer.reply('ip_route_add_del_v2_reply', { context: req.context, retval: rv });
+      },
     },
-  }, async (f) => {
-    const s = createVppSink({ socket: f.path, tables: { 100: 5 } }, { defs: fixtureDefs() });
-    await s.start(hooks());
-    try {
-      const up = (r: ReflectedRoute) => {
-        const p = s.project(r);
-        return { op: 'upsert' as const, key: 'key' in p ? p.key : `skip:${r.prefix}`, fingerprint: 'key' in p ? p.fingerprint : '', route: r };
-      };
-      const rep = await s.apply([
-        up(route({ nexthops: [{ gateway: '10.99.0.1', weight: 3 }, { gateway: '10.99.0.3', weight: 1 }] })),
-        up(route({ prefix: '192.0.99.0/24' })),
-        up(route({ prefix: '198.51.100.0/24', table: 66 })),
-        up(route({ prefix: '203.0.113.0/24', vrf: 'red' })),
-        { op: 'delete', key: '5|10.0.0.0/8', fingerprint: 'x' },
-        { op: 'delete', key: '198.51.99.0/24', fingerprint: 'x' },
-        up(route({ family: 6, prefix: '2001:db8::/32', nexthops: [{ gateway: '2001:db8:99::1', weight: 1 }] })),
-      ]);
-      assert.deepEqual(rep.applied, ['192.0.2.0/24', '5|10.0.0.0/8', '2001:db8::/32']);
-      assert.deepEqual(rep.failed, [
-        { key: '192.0.99.0/24', error: 'VPP refused 192.0.99.0/24 in table 0: retval -6 (NO_SUCH_ENTRY)' },
-        { key: '66|198.51.100.0/24', error: 'VPP refused ip_table_add_del: retval -7 (INVALID_VALUE)' },
-        { key: 'skip:203.0.113.0/24', error: 'VRF "red" has no VPP table; add it to the VPP sink\'s vrfTables' },
-        { key: '198.51.99.0/24', error: 'VPP refused to delete 198.51.99.0/24 in table 0: retval -6 (NO_SUCH_ENTRY)' },
-      ]);
-      const sent = f.received.filter((m) => m.name === 'ip_route_add_del_v2');
-      assert.equal(sent.length, 5);
-      const first = sent[0]!.msg.route as Rt;
-      assert.equal(first.src, 21);
-      assert.deepEqual(first.paths.map((p) => [p.weight, [...p.nh.address.ip4].join('.')]), [[3, '10.99.0.1'], [1, '10.99.0.3']]);
-      const v6 = sent[4]!.msg.route as Rt;
-      assert.deepEqual([v6.prefix.address.af, v6.prefix.len, v6.paths[0]!.proto], [1, 32, 1]);
-      assert.equal(f.received.filter((m) => m.name === 'ip_table_add_del').length, 1, 'the failed table was asked for once');
-      const extra = s.statusExtra!();
-      assert.deepEqual([extra.writes, extra.writeFailures], [3, 4]);
-    } finally {
-      await s.stop({ withdraw: false });
-    }
-  });
+    async (f) => {
+      const s = createVppSink({ socket: f.path, tables: { 100: 5 } }, { defs: fixtureDefs() });
+      await s.start(hooks());
+      try {
+        const up = (r: ReflectedRoute) => {
+          const p = s.project(r);
+          return { op: 'upsert' as const, key: 'key' in p ? p.key : `skip:${r.prefix}`, fingerprint: 'key' in p ? p.fingerprint : '', route: r };
+        };
+        const rep = await s.apply([
+          up(
+            route({
+              nexthops: [
+                { gateway: '10.99.0.1', weight: 3 },
+                { gateway: '10.99.0.3', weight: 1 },
+              ],
+            }),
+          ),
+          up(route({ prefix: '192.0.99.0/24' })),
+          up(route({ prefix: '198.51.100.0/24', table: 66 })),
+          up(route({ prefix: '203.0.113.0/24', vrf: 'red' })),
+          { op: 'delete', key: '5|10.0.0.0/8', fingerprint: 'x' },
+          { op: 'delete', key: '198.51.99.0/24', fingerprint: 'x' },
+          up(route({ family: 6, prefix: '2001:db8::/32', nexthops: [{ gateway: '2001:db8:99::1', weight: 1 }] })),
+        ]);
+        assert.deepEqual(rep.applied, ['192.0.2.0/24', '5|10.0.0.0/8', '2001:db8::/32']);
+        assert.deepEqual(rep.failed, [
+          { key: '192.0.99.0/24', error: 'VPP refused 192.0.99.0/24 in table 0: retval -6 (NO_SUCH_ENTRY)' },
+          { key: '66|198.51.100.0/24', error: 'VPP refused ip_table_add_del: retval -7 (INVALID_VALUE)' },
+          { key: 'skip:203.0.113.0/24', error: 'VRF "red" has no VPP table; add it to the VPP sink\'s vrfTables' },
+          { key: '198.51.99.0/24', error: 'VPP refused to delete 198.51.99.0/24 in table 0: retval -6 (NO_SUCH_ENTRY)' },
+        ]);
+        const sent = f.received.filter((m) => m.name === 'ip_route_add_del_v2');
+        assert.equal(sent.length, 5);
+        const first = sent[0]!.msg.route as Rt;
+        assert.equal(first.src, 21);
+        assert.deepEqual(
+          first.paths.map((p) => [p.weight, [...p.nh.address.ip4].join('.')]),
+          [
+            [3, '10.99.0.1'],
+            [1, '10.99.0.3'],
+          ],
+        );
+        const v6 = sent[4]!.msg.route as Rt;
+        assert.deepEqual([v6.prefix.address.af, v6.prefix.len, v6.paths[0]!.proto], [1, 32, 1]);
+        assert.equal(f.received.filter((m) => m.name === 'ip_table_add_del').length, 1, 'the failed table was asked for once');
+        const extra = s.statusExtra!();
+        assert.deepEqual([extra.writes, extra.writeFailures], [3, 4]);
+      } finally {
+        await s.stop({ withdraw: false });
+      }
+    },
+  );
 });
 
 vppTest('readOwned reads route details in place, with the fingerprints project() gives', async () => {
@@ -220,43 +265,56 @@ vppTest('readOwned reads route details in place, with the fingerprints project()
   const nh6 = Uint8Array.from(Buffer.from('20010db8009900000000000000000001', 'hex'));
   const pfx4 = (a: string, len: number) => ({ address: { af: 0, un: { ip4: ip4(a) } }, len });
   const via4 = (a: string, weight: number, sw = 0xffffffff) => ({ sw_if_index: sw, weight, type: 0, proto: 0, nh: { address: { ip4: ip4(a) } } });
-  await withFake({
-    handle: (name, req, peer) => {
-      if (name === 'ip_table_dump') {
-        for (const is_ip6 of [false, true]) peer.reply('ip_table_details', { context: req.context, table: { table_id: 0, is_ip6, name: '' } });
-      }
-      if (name !== 'ip_route_v2_dump') return;
-      const d = (route: VppMessage) => peer.reply('ip_route_v2_details', { context: req.context, route: { src: 21, ...route } });
-      if ((req.table as { is_ip6: boolean }).is_ip6) {
-        d({ prefix: { address: { af: 1, un: { ip6: v6 } }, len: 32 }, paths: [{ weight: 1, type: 0, proto: 1, sw_if_index: 0xffffffff, nh: { address: { ip6: nh6 } } }] });
-        return;
-      }
-      d({ prefix: pfx4('192.0.2.0', 24), paths: [via4('10.99.0.3', 1), via4('10.99.0.1', 3)] });
-      d({ prefix: pfx4('198.51.100.0', 24), paths: [{ type: 2, sw_if_index: 0xffffffff, weight: 1 }] });
-      d({ prefix: pfx4('203.0.113.0', 24), src: 9, paths: [via4('10.99.0.1', 1)] });
-      d({ prefix: pfx4('203.0.114.0', 24), paths: [{ type: 9 }] });
-      d({ prefix: pfx4('203.0.115.0', 24), paths: [{ type: 0, sw_if_index: 4, weight: 1 }] });
+  await withFake(
+    {
+      handle: (name, req, peer) => {
+        if (name === 'ip_table_dump') {
+          for (const is_ip6 of [false, true]) peer.reply('ip_table_details', { context: req.context, table: { table_id: 0, is_ip6, name: '' } });
+        }
+        if (name !== 'ip_route_v2_dump') return;
+        const d = (route: VppMessage) => peer.reply('ip_route_v2_details', { context: req.context, route: { src: 21, ...route } });
+        if ((req.table as { is_ip6: boolean }).is_ip6) {
+          d({
+            prefix: { address: { af: 1, un: { ip6: v6 } }, len: 32 },
+            paths: [{ weight: 1, type: 0, proto: 1, sw_if_index: 0xffffffff, nh: { address: { ip6: nh6 } } }],
+          });
+          return;
+        }
+        d({ prefix: pfx4('192.0.2.0', 24), paths: [via4('10.99.0.3', 1), via4('10.99.0.1', 3)] });
+        d({ prefix: pfx4('198.51.100.0', 24), paths: [{ type: 2, sw_if_index: 0xffffffff, weight: 1 }] });
+        d({ prefix: pfx4('203.0.113.0', 24), src: 9, paths: [via4('10.99.0.1', 1)] });
+        d({ prefix: pfx4('203.0.114.0', 24), paths: [{ type: 9 }] });
+        d({ prefix: pfx4('203.0.115.0', 24), paths: [{ type: 0, sw_if_index: 4, weight: 1 }] });
+      },
     },
-  }, async (f) => {
-    const s = createVppSink({ socket: f.path }, { defs: fixtureDefs() });
-    await s.start(hooks());
-    try {
-      const owned = await s.readOwned();
-      const fp = (r: ReflectedRoute) => {
-        const p = s.project(r);
-        assert.ok('fingerprint' in p);
-        return p.fingerprint;
-      };
-      assert.deepEqual(Object.fromEntries(owned), {
-        '192.0.2.0/24': fp(route({ nexthops: [{ gateway: '10.99.0.1', weight: 3 }, { gateway: '10.99.0.3', weight: 1 }] })),
-        '198.51.100.0/24': fp(route({ prefix: '198.51.100.0/24', type: 'blackhole', nexthops: [] })),
-        '203.0.113.0/24': 'shadowed-by-source-9',
-        '203.0.114.0/24': 'unsupported-path-type-9',
-        '203.0.115.0/24': 'via:@4*1/0',
-        '2001:db8::/32': fp(route({ family: 6, prefix: '2001:db8::/32', nexthops: [{ gateway: '2001:db8:99::1', weight: 1 }] })),
-      });
-    } finally {
-      await s.stop({ withdraw: false });
-    }
-  });
+    async (f) => {
+      const s = createVppSink({ socket: f.path }, { defs: fixtureDefs() });
+      await s.start(hooks());
+      try {
+        const owned = await s.readOwned();
+        const fp = (r: ReflectedRoute) => {
+          const p = s.project(r);
+          assert.ok('fingerprint' in p);
+          return p.fingerprint;
+        };
+        assert.deepEqual(Object.fromEntries(owned), {
+          '192.0.2.0/24': fp(
+            route({
+              nexthops: [
+                { gateway: '10.99.0.1', weight: 3 },
+                { gateway: '10.99.0.3', weight: 1 },
+              ],
+            }),
+          ),
+          '198.51.100.0/24': fp(route({ prefix: '198.51.100.0/24', type: 'blackhole', nexthops: [] })),
+          '203.0.113.0/24': 'shadowed-by-source-9',
+          '203.0.114.0/24': 'unsupported-path-type-9',
+          '203.0.115.0/24': 'via:@4*1/0',
+          '2001:db8::/32': fp(route({ family: 6, prefix: '2001:db8::/32', nexthops: [{ gateway: '2001:db8:99::1', weight: 1 }] })),
+        });
+      } finally {
+        await s.stop({ withdraw: false });
+      }
+    },
+  );
 });

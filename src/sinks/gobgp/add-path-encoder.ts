@@ -26,7 +26,8 @@ export interface AddPathWireSchema {
 
 /** Reads the field numbers and enum values rtreflect needs from a loaded GoBGP API. */
 export function addPathWireSchema(s: ProtoShape): AddPathWireSchema {
-  const pathType = `${s.pkg}.Path`, familyType = `${s.pkg}.Family`;
+  const pathType = `${s.pkg}.Path`,
+    familyType = `${s.pkg}.Family`;
   const request = {
     tableType: s.field('AddPathStreamRequest', 'table_type', 'TYPE_ENUM'),
     vrfId: s.field('AddPathStreamRequest', 'vrf_id', 'TYPE_STRING'),
@@ -56,7 +57,10 @@ export function addPathWireSchema(s: ProtoShape): AddPathWireSchema {
 }
 
 /** A Path message but its NLRI field's length and bytes (AddPathEncoder.template). */
-export interface PathTemplate { readonly head: Uint8Array; readonly tail: Uint8Array }
+export interface PathTemplate {
+  readonly head: Uint8Array;
+  readonly tail: Uint8Array;
+}
 
 export const varintLen = (v: number): number => (v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : 5);
 
@@ -115,7 +119,16 @@ export class AddPathEncoder {
    * attributes in wire form; they and the first `nlriLen` bytes of `nlri` are copied, so
    * all may be shared or reused. Fields go in field-number order, as protobuf writers do.
    */
-  writePath(out: Uint8Array, at: number, family: 4 | 6, nlri: Uint8Array, nlriLen: number, attrs: readonly Uint8Array[], identifier: number, withdraw = false): number {
+  writePath(
+    out: Uint8Array,
+    at: number,
+    family: 4 | 6,
+    nlri: Uint8Array,
+    nlriLen: number,
+    attrs: readonly Uint8Array[],
+    identifier: number,
+    withdraw = false,
+  ): number {
     const t = this.tags;
     const fam = this.familyBytes[family];
     if (withdraw) {

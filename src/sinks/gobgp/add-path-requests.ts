@@ -18,7 +18,10 @@ export class AddPathRequests {
   private readonly out: Buffer[] = [];
   private readonly heads = new Map<string | undefined, Uint8Array>();
 
-  constructor(private readonly encoder: AddPathEncoder, private readonly perRequest: number) {}
+  constructor(
+    private readonly encoder: AddPathEncoder,
+    private readonly perRequest: number,
+  ) {}
 
   /** Starts the paths of one route, into `vrf` (undefined: the global RIB). */
   begin(vrf: string | undefined): void {

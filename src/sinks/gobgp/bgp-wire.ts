@@ -89,7 +89,14 @@ export function encodeAttr(flags: number, type: number, value: Uint8Array): Uint
   const out = new Uint8Array((ext ? 4 : 3) + value.length);
   out[0] = ext ? flags | FLAG_EXTENDED_LENGTH : flags & ~FLAG_EXTENDED_LENGTH;
   out[1] = type;
-  if (ext) { out[2] = value.length >> 8; out[3] = value.length & 0xff; out.set(value, 4); } else { out[2] = value.length; out.set(value, 3); }
+  if (ext) {
+    out[2] = value.length >> 8;
+    out[3] = value.length & 0xff;
+    out.set(value, 4);
+  } else {
+    out[2] = value.length;
+    out.set(value, 3);
+  }
   return out;
 }
 
@@ -101,9 +108,13 @@ function u32(v: number, what: string): Uint8Array {
 }
 
 export const ORIGIN_IGP = 0;
-export function encodeOrigin(origin = ORIGIN_IGP): Uint8Array { return encodeAttr(FLAG_TRANSITIVE, ATTR_ORIGIN, Uint8Array.of(origin)); }
+export function encodeOrigin(origin = ORIGIN_IGP): Uint8Array {
+  return encodeAttr(FLAG_TRANSITIVE, ATTR_ORIGIN, Uint8Array.of(origin));
+}
 /** An empty AS_PATH: the route is originated here. */
-export function encodeEmptyAsPath(): Uint8Array { return encodeAttr(FLAG_TRANSITIVE, ATTR_AS_PATH, new Uint8Array(0)); }
+export function encodeEmptyAsPath(): Uint8Array {
+  return encodeAttr(FLAG_TRANSITIVE, ATTR_AS_PATH, new Uint8Array(0));
+}
 
 export function encodeNextHop(addr: string): Uint8Array {
   const b = addrToBytes(addr);
@@ -111,14 +122,21 @@ export function encodeNextHop(addr: string): Uint8Array {
   return encodeAttr(FLAG_TRANSITIVE, ATTR_NEXT_HOP, b);
 }
 
-export function encodeMed(v: number): Uint8Array { return encodeAttr(FLAG_OPTIONAL, ATTR_MED, u32(v, 'MED')); }
-export function encodeLocalPref(v: number): Uint8Array { return encodeAttr(FLAG_TRANSITIVE, ATTR_LOCAL_PREF, u32(v, 'LOCAL_PREF')); }
+export function encodeMed(v: number): Uint8Array {
+  return encodeAttr(FLAG_OPTIONAL, ATTR_MED, u32(v, 'MED'));
+}
+export function encodeLocalPref(v: number): Uint8Array {
+  return encodeAttr(FLAG_TRANSITIVE, ATTR_LOCAL_PREF, u32(v, 'LOCAL_PREF'));
+}
 
 /** MP_REACH_NLRI: AFI, SAFI, next hop, reserved byte, NLRI (RFC 4760). GoBGP needs the NLRI in it, not only the next hop. */
 export function encodeMpReach(afi: number, safi: number, nextHop: string | Uint8Array, nlri: Uint8Array): Uint8Array {
   const nh = typeof nextHop === 'string' ? addrToBytes(nextHop) : nextHop;
   const v = new Uint8Array(2 + 1 + 1 + nh.length + 1 + nlri.length);
-  v[0] = afi >> 8; v[1] = afi & 0xff; v[2] = safi; v[3] = nh.length;
+  v[0] = afi >> 8;
+  v[1] = afi & 0xff;
+  v[2] = safi;
+  v[3] = nh.length;
   v.set(nh, 4);
   v[4 + nh.length] = 0;
   v.set(nlri, 5 + nh.length);
@@ -128,11 +146,14 @@ export function encodeMpReach(afi: number, safi: number, nextHop: string | Uint8
 /** "65000:100" → 32-bit value. */
 export function parseCommunity(text: string): number {
   const m = /^(\d{1,5}):(\d{1,5})$/.exec(text);
-  const hi = m ? Number(m[1]) : NaN, lo = m ? Number(m[2]) : NaN;
+  const hi = m ? Number(m[1]) : NaN,
+    lo = m ? Number(m[2]) : NaN;
   if (!(hi <= 0xffff && lo <= 0xffff)) throw wireError(`community "${text}" is not "asn:value" with both parts in 0..65535`);
   return ((hi << 16) | lo) >>> 0;
 }
-export function formatCommunity(v: number): string { return `${v >>> 16}:${v & 0xffff}`; }
+export function formatCommunity(v: number): string {
+  return `${v >>> 16}:${v & 0xffff}`;
+}
 
 export function encodeCommunities(values: number[]): Uint8Array {
   const v = new Uint8Array(values.length * 4);
@@ -151,13 +172,21 @@ export function parseLargeCommunity(text: string): LargeCommunity {
   }
   return parts as LargeCommunity;
 }
-export function formatLargeCommunity(c: LargeCommunity): string { return `${c[0]}:${c[1]}:${c[2]}`; }
-export function compareLargeCommunity(a: LargeCommunity, b: LargeCommunity): number { return a[0] - b[0] || a[1] - b[1] || a[2] - b[2]; }
+export function formatLargeCommunity(c: LargeCommunity): string {
+  return `${c[0]}:${c[1]}:${c[2]}`;
+}
+export function compareLargeCommunity(a: LargeCommunity, b: LargeCommunity): number {
+  return a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
+}
 
 export function encodeLargeCommunities(values: LargeCommunity[]): Uint8Array {
   const v = new Uint8Array(values.length * 12);
   const dv = new DataView(v.buffer);
-  values.forEach((c, i) => { dv.setUint32(i * 12, c[0]); dv.setUint32(i * 12 + 4, c[1]); dv.setUint32(i * 12 + 8, c[2]); });
+  values.forEach((c, i) => {
+    dv.setUint32(i * 12, c[0]);
+    dv.setUint32(i * 12 + 4, c[1]);
+    dv.setUint32(i * 12 + 8, c[2]);
+  });
   return encodeAttr(FLAG_OPTIONAL | FLAG_TRANSITIVE, ATTR_LARGE_COMMUNITY, v);
 }
 
@@ -181,13 +210,19 @@ export function decodeAttrs(attrs: Uint8Array[]): DecodedAttrs {
     let pos = 0;
     while (pos < buf.length) {
       if (buf.length < pos + 3) throw wireError('path attribute header is truncated');
-      const flags = buf[pos]!, type = buf[pos + 1]!;
+      const flags = buf[pos]!,
+        type = buf[pos + 1]!;
       let len: number, hdr: number;
       if (flags & FLAG_EXTENDED_LENGTH) {
         if (buf.length < pos + 4) throw wireError('path attribute header is truncated');
-        len = (buf[pos + 2]! << 8) | buf[pos + 3]!; hdr = 4;
-      } else { len = buf[pos + 2]!; hdr = 3; }
-      const start = pos + hdr, end = start + len;
+        len = (buf[pos + 2]! << 8) | buf[pos + 3]!;
+        hdr = 4;
+      } else {
+        len = buf[pos + 2]!;
+        hdr = 3;
+      }
+      const start = pos + hdr,
+        end = start + len;
       if (end > buf.length) throw wireError(`path attribute ${type} is truncated (${len} bytes announced, ${buf.length - start} present)`);
       decodeOne(out, type, buf.subarray(start, end));
       pos = end;
@@ -198,13 +233,29 @@ export function decodeAttrs(attrs: Uint8Array[]): DecodedAttrs {
 
 function decodeOne(out: DecodedAttrs, type: number, v: Uint8Array): void {
   const dv = new DataView(v.buffer, v.byteOffset, v.byteLength);
-  const need = (n: number, what: string) => { if (v.length !== n) throw wireError(`${what} attribute has ${v.length} bytes, expected ${n}`); };
+  const need = (n: number, what: string) => {
+    if (v.length !== n) throw wireError(`${what} attribute has ${v.length} bytes, expected ${n}`);
+  };
   switch (type) {
-    case ATTR_ORIGIN: need(1, 'ORIGIN'); out.origin = v[0]; break;
-    case ATTR_AS_PATH: out.asPathLength = v.length; break;
-    case ATTR_NEXT_HOP: need(4, 'NEXT_HOP'); out.nextHop = bytesToAddr(v); break;
-    case ATTR_MED: need(4, 'MED'); out.med = dv.getUint32(0); break;
-    case ATTR_LOCAL_PREF: need(4, 'LOCAL_PREF'); out.localPref = dv.getUint32(0); break;
+    case ATTR_ORIGIN:
+      need(1, 'ORIGIN');
+      out.origin = v[0];
+      break;
+    case ATTR_AS_PATH:
+      out.asPathLength = v.length;
+      break;
+    case ATTR_NEXT_HOP:
+      need(4, 'NEXT_HOP');
+      out.nextHop = bytesToAddr(v);
+      break;
+    case ATTR_MED:
+      need(4, 'MED');
+      out.med = dv.getUint32(0);
+      break;
+    case ATTR_LOCAL_PREF:
+      need(4, 'LOCAL_PREF');
+      out.localPref = dv.getUint32(0);
+      break;
     case ATTR_COMMUNITIES: {
       if (v.length % 4) throw wireError(`COMMUNITIES attribute length ${v.length} is not a multiple of 4`);
       out.communities = [];
@@ -219,7 +270,9 @@ function decodeOne(out: DecodedAttrs, type: number, v: Uint8Array): void {
     }
     case ATTR_MP_REACH_NLRI: {
       if (v.length < 5) throw wireError('MP_REACH_NLRI attribute is truncated');
-      const afi = dv.getUint16(0), safi = v[2]!, nhLen = v[3]!;
+      const afi = dv.getUint16(0),
+        safi = v[2]!,
+        nhLen = v[3]!;
       if (v.length < 4 + nhLen + 1) throw wireError('MP_REACH_NLRI next hop is truncated');
       const nh = v.subarray(4, 4 + nhLen);
       const nextHops: string[] = [];
@@ -232,6 +285,7 @@ function decodeOne(out: DecodedAttrs, type: number, v: Uint8Array): void {
       out.mpReach = { afi, safi, nextHops, nlri: v.subarray(4 + nhLen + 1) };
       break;
     }
-    default: out.other.push(type);
+    default:
+      out.other.push(type);
   }
 }

@@ -15,7 +15,9 @@ export { DEFAULT_PROTO_DIR } from './gobgp-protos.js';
 export type ApiFamily = { afi: 'AFI_IP' | 'AFI_IP6'; safi: 'SAFI_UNICAST' };
 export const FAMILY_IPV4: ApiFamily = { afi: 'AFI_IP', safi: 'SAFI_UNICAST' };
 export const FAMILY_IPV6: ApiFamily = { afi: 'AFI_IP6', safi: 'SAFI_UNICAST' };
-export function apiFamily(f: 4 | 6): ApiFamily { return f === 4 ? FAMILY_IPV4 : FAMILY_IPV6; }
+export function apiFamily(f: 4 | 6): ApiFamily {
+  return f === 4 ? FAMILY_IPV4 : FAMILY_IPV6;
+}
 
 /** A path as we send it (binary fields only). */
 export interface ApiPathIn {
@@ -50,7 +52,9 @@ export function loadGobgpApi(protoDir = DEFAULT_PROTO_DIR): LoadedApi {
   const hit = cache.get(protoDir);
   if (hit) return hit;
   const protos = readGobgpProtos(protoDir);
-  const shape = new ProtoShape(protos.def, protos.pkg, (what) => { throw protoShapeError(protoDir, protos.label, what); });
+  const shape = new ProtoShape(protos.def, protos.pkg, (what) => {
+    throw protoShapeError(protoDir, protos.label, what);
+  });
   const encoder = new AddPathEncoder(addPathWireSchema(shape));
   checkListPathSchema(shape);
   const dialect = gobgpDialect(shape);
@@ -84,7 +88,10 @@ export function grpcTarget(address: string): string {
 
 type Unary = (req: unknown, meta: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: any) => void) => grpc.ClientUnaryCall;
 
-export interface GobgpClientOptions { protoDir?: string; /** per-call deadline for unary calls */ callTimeoutMs?: number }
+export interface GobgpClientOptions {
+  protoDir?: string;
+  /** per-call deadline for unary calls */ callTimeoutMs?: number;
+}
 
 export class GobgpClient {
   readonly address: string;
@@ -107,7 +114,9 @@ export class GobgpClient {
     this.callTimeoutMs = opts.callTimeoutMs ?? 30_000;
   }
 
-  get channel(): grpc.Channel { return this.client.getChannel() as grpc.Channel; }
+  get channel(): grpc.Channel {
+    return this.client.getChannel() as grpc.Channel;
+  }
 
   waitForReady(timeoutMs: number): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -117,12 +126,16 @@ export class GobgpClient {
 
   private unary<T = any>(method: string, req: unknown, timeoutMs = this.callTimeoutMs): Promise<T> {
     return new Promise((resolve, reject) => {
-      (this.client[method] as Unary).call(this.client, req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => (err ? reject(err) : resolve(res as T)));
+      (this.client[method] as Unary).call(this.client, req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) =>
+        err ? reject(err) : resolve(res as T),
+      );
     });
   }
 
   /** The loaded API's spelling of requests (table types, lookups). */
-  get dialect(): GobgpDialect { return this.api.dialect; }
+  get dialect(): GobgpDialect {
+    return this.api.dialect;
+  }
 
   /**
    * A server-streaming call, each reply as protobufjs makes it. The daemon reads the RIB as raw
@@ -132,14 +145,36 @@ export class GobgpClient {
     return new Promise((resolve, reject) => {
       const call = this.client[method](req) as grpc.ClientReadableStream<T>;
       let done = false;
-      call.on('data', (d: T) => { try { onItem(d); } catch (e) { done = true; call.cancel(); reject(e); } });
-      call.on('error', (e) => { if (!done) { done = true; reject(e); } });
-      call.on('end', () => { if (!done) { done = true; resolve(); } });
+      call.on('data', (d: T) => {
+        try {
+          onItem(d);
+        } catch (e) {
+          done = true;
+          call.cancel();
+          reject(e);
+        }
+      });
+      call.on('error', (e) => {
+        if (!done) {
+          done = true;
+          reject(e);
+        }
+      });
+      call.on('end', () => {
+        if (!done) {
+          done = true;
+          resolve();
+        }
+      });
     });
   }
 
-  getBgp(): Promise<{ global?: { asn?: number; router_id?: string; listen_port?: number } }> { return this.unary('GetBgp', {}); }
-  startBgp(global: Record<string, unknown>): Promise<void> { return this.unary('StartBgp', { global }); }
+  getBgp(): Promise<{ global?: { asn?: number; router_id?: string; listen_port?: number } }> {
+    return this.unary('GetBgp', {});
+  }
+  startBgp(global: Record<string, unknown>): Promise<void> {
+    return this.unary('StartBgp', { global });
+  }
 
   /**
    * Paths of one family, binary fields only (`vrf`: a VRF's table instead of the global RIB), each
@@ -171,7 +206,12 @@ export class GobgpClient {
   /** A client-streaming AddPathStream call whose requests are already bytes (AddPathEncoder.request). */
   private rawAddPathStream(callback: (err: grpc.ServiceError | null) => void): grpc.ClientWritableStream<Buffer> {
     const def = this.method('AddPathStream');
-    return this.client.makeClientStreamRequest(def.path, (b: Buffer) => b, def.responseDeserialize, (err: grpc.ServiceError | null) => callback(err)) as grpc.ClientWritableStream<Buffer>;
+    return this.client.makeClientStreamRequest(
+      def.path,
+      (b: Buffer) => b,
+      def.responseDeserialize,
+      (err: grpc.ServiceError | null) => callback(err),
+    ) as grpc.ClientWritableStream<Buffer>;
   }
 
   /** Streams already-encoded requests, honouring back-pressure; resolves when gobgpd acknowledged the whole stream. */
@@ -190,14 +230,24 @@ export class GobgpClient {
   openAddPathStream(): { write(req: Buffer): Promise<void>; end(): Promise<void>; readonly failed: Error | undefined; readonly done: Promise<void> } {
     let failed: Error | undefined;
     let resolveDone!: () => void, rejectDone!: (e: Error) => void;
-    const done = new Promise<void>((res, rej) => { resolveDone = res; rejectDone = rej; });
+    const done = new Promise<void>((res, rej) => {
+      resolveDone = res;
+      rejectDone = rej;
+    });
     done.catch(() => undefined);
     const call = this.rawAddPathStream((err) => {
-      if (err) { failed = err; rejectDone(err); } else resolveDone();
+      if (err) {
+        failed = err;
+        rejectDone(err);
+      } else resolveDone();
     });
-    call.on('error', () => { /* reported through the callback */ });
+    call.on('error', () => {
+      /* reported through the callback */
+    });
     return {
-      get failed() { return failed; },
+      get failed() {
+        return failed;
+      },
       done,
       write(req) {
         if (failed) return Promise.reject(failed);
@@ -228,20 +278,30 @@ export class GobgpClient {
   }
 
   /** Creates a VRF; route distinguisher and targets as text ("65000:1", "192.0.2.1:1"). */
-  addVrf(vrf: VrfSpec): Promise<void> { return this.unary('AddVrf', { vrf: vrfMessage(this.api, vrf) }); }
+  addVrf(vrf: VrfSpec): Promise<void> {
+    return this.unary('AddVrf', { vrf: vrfMessage(this.api, vrf) });
+  }
   async listVrfs(): Promise<{ name: string; id?: number }[]> {
     const out: { name: string; id?: number }[] = [];
-    await this.serverStream<{ vrf?: { name: string; id?: number } }>('ListVrf', {}, (r) => { if (r.vrf) out.push(r.vrf); });
+    await this.serverStream<{ vrf?: { name: string; id?: number } }>('ListVrf', {}, (r) => {
+      if (r.vrf) out.push(r.vrf);
+    });
     return out;
   }
-  addPeer(peer: Record<string, unknown>): Promise<void> { return this.unary('AddPeer', { peer }); }
+  addPeer(peer: Record<string, unknown>): Promise<void> {
+    return this.unary('AddPeer', { peer });
+  }
   async listPeers(): Promise<any[]> {
     const out: any[] = [];
-    await this.serverStream<{ peer?: unknown }>('ListPeer', {}, (r) => { if (r.peer) out.push(r.peer); });
+    await this.serverStream<{ peer?: unknown }>('ListPeer', {}, (r) => {
+      if (r.peer) out.push(r.peer);
+    });
     return out;
   }
 
-  close(): void { this.client.close(); }
+  close(): void {
+    this.client.close();
+  }
 }
 
 /** Writes every request into a client stream opened by `open`, honouring back-pressure, then ends it; resolves with the call's verdict. */
@@ -251,16 +311,25 @@ export function streamAll<T>(open: (done: (err: grpc.ServiceError | null) => voi
     const call = open((err) => {
       if (settled) return;
       settled = true;
-      if (err) reject(err); else resolve();
+      if (err) reject(err);
+      else resolve();
     });
-    call.on('error', () => { /* reported through the callback */ });
+    call.on('error', () => {
+      /* reported through the callback */
+    });
     const it = requests[Symbol.iterator]();
     const pump = (): void => {
       for (;;) {
         if (settled) return;
         const n = it.next();
-        if (n.done) { call.end(); return; }
-        if (!call.write(n.value)) { call.once('drain', pump); return; }
+        if (n.done) {
+          call.end();
+          return;
+        }
+        if (!call.write(n.value)) {
+          call.once('drain', pump);
+          return;
+        }
       }
     };
     pump();
@@ -271,42 +340,76 @@ export function assertDeleteNamesPath(req: { path?: ApiPathIn; uuid?: Uint8Array
   const hasPath = !!req.path && req.path.nlri_binary?.length > 0;
   const hasUuid = !!req.uuid && req.uuid.length > 0;
   if (!hasPath && !hasUuid) {
-    throw new RtreflectError('ERR_GOBGP_DELETE_ALL', 'refusing a GoBGP DeletePath that names neither a path nor a uuid: gobgpd would delete every locally injected path, including other injectors\'', { userFacing: false });
+    throw new RtreflectError(
+      'ERR_GOBGP_DELETE_ALL',
+      "refusing a GoBGP DeletePath that names neither a path nor a uuid: gobgpd would delete every locally injected path, including other injectors'",
+      { userFacing: false },
+    );
   }
 }
 
-export interface VrfSpec { name: string; rd: string; importRt: string[]; exportRt: string[]; id: number }
+export interface VrfSpec {
+  name: string;
+  rd: string;
+  importRt: string[];
+  exportRt: string[];
+  id: number;
+}
 
 /**
  * A Vrf message as the loaded API spells it: GoBGP 3.x packs the route distinguisher
  * and targets in google.protobuf.Any, 4.x has typed oneof messages for them.
  */
 export function vrfMessage(api: Pick<LoadedApi, 'dialect' | 'pkg'>, v: VrfSpec): Record<string, unknown> {
-  const rd = parseRd(v.rd), imp = v.importRt.map(parseRt), exp = v.exportRt.map(parseRt);
+  const rd = parseRd(v.rd),
+    imp = v.importRt.map(parseRt),
+    exp = v.exportRt.map(parseRt);
   if (api.dialect.vrfTargets === 'any') {
-    const any = (x: { type: string; fields: [number, number | string | boolean][] }) => ({ type_url: `type.googleapis.com/${api.pkg}.${x.type}`, value: pbMessage(x.fields) });
+    const any = (x: { type: string; fields: [number, number | string | boolean][] }) => ({
+      type_url: `type.googleapis.com/${api.pkg}.${x.type}`,
+      value: pbMessage(x.fields),
+    });
     return { name: v.name, rd: any(rdAny(rd)), import_rt: imp.map((t) => any(rtAny(t))), export_rt: exp.map((t) => any(rtAny(t))), id: v.id };
   }
   return { name: v.name, rd: rdOneof(rd), import_rt: imp.map(rtOneof), export_rt: exp.map(rtOneof), id: v.id };
 }
 
 /** Minimal protobuf encoding (varint and string fields) for the few Any-packed objects without a binary field: VRF RDs and RTs. */
-function pbVarint(out: number[], v: number): void { let x = v >>> 0; while (x > 0x7f) { out.push((x & 0x7f) | 0x80); x >>>= 7; } out.push(x); }
+function pbVarint(out: number[], v: number): void {
+  let x = v >>> 0;
+  while (x > 0x7f) {
+    out.push((x & 0x7f) | 0x80);
+    x >>>= 7;
+  }
+  out.push(x);
+}
 function pbMessage(fields: [number, number | string | boolean][]): Buffer {
   const out: number[] = [];
   for (const [no, v] of fields) {
-    if (typeof v === 'string') { const b = Buffer.from(v); pbVarint(out, (no << 3) | 2); pbVarint(out, b.length); out.push(...b); }
-    else if (v) { pbVarint(out, no << 3); pbVarint(out, typeof v === 'boolean' ? 1 : v); }
+    if (typeof v === 'string') {
+      const b = Buffer.from(v);
+      pbVarint(out, (no << 3) | 2);
+      pbVarint(out, b.length);
+      out.push(...b);
+    } else if (v) {
+      pbVarint(out, no << 3);
+      pbVarint(out, typeof v === 'boolean' ? 1 : v);
+    }
   }
   return Buffer.from(out);
 }
 
 type AdminKind = 'ip' | 'as2' | 'as4';
-interface AdminValue { kind: AdminKind; admin: string | number; assigned: number }
+interface AdminValue {
+  kind: AdminKind;
+  admin: string | number;
+  assigned: number;
+}
 
 function splitAdmin(text: string, what: string): AdminValue {
   const i = text.lastIndexOf(':');
-  const admin = text.slice(0, i), assigned = Number(text.slice(i + 1));
+  const admin = text.slice(0, i),
+    assigned = Number(text.slice(i + 1));
   if (i <= 0 || !/^\d+$/.test(text.slice(i + 1)) || assigned > 0xffffffff) {
     throw new RtreflectError('ERR_GOBGP_VRF', `${what} "${text}" is not "asn:number" or "ipv4:number"`);
   }
@@ -333,8 +436,22 @@ const RT_TYPES: Record<AdminKind, { any: string; oneof: string }> = {
 };
 
 // RouteDistinguisher*: admin = 1, assigned = 2. *Specific extended: is_transitive = 1, sub_type = 2, asn or address = 3, local_admin = 4.
-const rdAny = (v: AdminValue) => ({ type: RD_TYPES[v.kind].any, fields: [[1, v.admin], [2, v.assigned]] as [number, number | string][] });
-const rtAny = (v: AdminValue) => ({ type: RT_TYPES[v.kind].any, fields: [[1, true], [2, 2], [3, v.admin], [4, v.assigned]] as [number, number | string | boolean][] });
+const rdAny = (v: AdminValue) => ({
+  type: RD_TYPES[v.kind].any,
+  fields: [
+    [1, v.admin],
+    [2, v.assigned],
+  ] as [number, number | string][],
+});
+const rtAny = (v: AdminValue) => ({
+  type: RT_TYPES[v.kind].any,
+  fields: [
+    [1, true],
+    [2, 2],
+    [3, v.admin],
+    [4, v.assigned],
+  ] as [number, number | string | boolean][],
+});
 const rdOneof = (v: AdminValue) => ({ [RD_TYPES[v.kind].oneof]: { admin: v.admin, assigned: v.assigned } });
 const rtOneof = (v: AdminValue) => ({
   [RT_TYPES[v.kind].oneof]: { is_transitive: true, sub_type: 2, [v.kind === 'ip' ? 'address' : 'asn']: v.admin, local_admin: v.assigned },

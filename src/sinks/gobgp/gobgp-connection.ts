@@ -24,7 +24,9 @@ export function isConnectionError(e: unknown): boolean {
 }
 
 /** What gobgpd (or grpc-js) said, for logs and reports. */
-export function errText(e: unknown): string { return (e as { details?: string })?.details || (e as Error)?.message || String(e); }
+export function errText(e: unknown): string {
+  return (e as { details?: string })?.details || (e as Error)?.message || String(e);
+}
 
 export class GobgpConnection {
   client: GobgpClient | undefined;
@@ -56,15 +58,23 @@ export class GobgpConnection {
     this.log = logger.child({ sink: opts.name });
   }
 
-  state(): SinkConnectionState { return this.st; }
+  state(): SinkConnectionState {
+    return this.st;
+  }
 
   /** stop() ran (and start() has not run again since). */
-  get isStopped(): boolean { return this.stopped; }
+  get isStopped(): boolean {
+    return this.stopped;
+  }
 
   private setState(s: SinkConnectionState, detail?: string): void {
     if (this.st === s) return;
     this.st = s;
-    try { this.hooks?.onState(s, detail); } catch (e) { this.log.error({ err: e }, 'onState hook threw'); }
+    try {
+      this.hooks?.onState(s, detail);
+    } catch (e) {
+      this.log.error({ err: e }, 'onState hook threw');
+    }
   }
 
   async start(hooks: SinkHooks): Promise<void> {
@@ -86,14 +96,23 @@ export class GobgpConnection {
   /** The client, or ERR_GOBGP_DOWN naming the address and the last failure. */
   requireUp(): GobgpClient {
     if (this.st !== 'up' || !this.client) {
-      throw new RtreflectError('ERR_GOBGP_DOWN', `gobgp sink "${this.opts.name}": not connected to gobgpd at ${this.opts.address}${this.lastError ? ` (${this.lastError})` : ''}`);
+      throw new RtreflectError(
+        'ERR_GOBGP_DOWN',
+        `gobgp sink "${this.opts.name}": not connected to gobgpd at ${this.opts.address}${this.lastError ? ` (${this.lastError})` : ''}`,
+      );
     }
     return this.client;
   }
 
   private kickConnect(): void {
     if (this.connecting || this.stopped) return;
-    this.connecting = this.connectLoop().catch((e) => { this.log.error({ err: e }, 'gobgp connect loop failed'); }).finally(() => { this.connecting = undefined; });
+    this.connecting = this.connectLoop()
+      .catch((e) => {
+        this.log.error({ err: e }, 'gobgp connect loop failed');
+      })
+      .finally(() => {
+        this.connecting = undefined;
+      });
   }
 
   private async connectLoop(): Promise<void> {
@@ -120,7 +139,11 @@ export class GobgpConnection {
   /** A backoff wait that stop() can cut short. */
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const wake = () => { clearTimeout(timer); this.backoffTimer = undefined; resolve(); };
+      const wake = () => {
+        clearTimeout(timer);
+        this.backoffTimer = undefined;
+        resolve();
+      };
       const timer = setTimeout(wake, ms);
       this.backoffTimer = { timer, wake };
     });
@@ -139,7 +162,11 @@ export class GobgpConnection {
     // The first connection during start() needs no resync (the engine syncs after start); any later one does.
     if (reason !== undefined || this.startedWithoutConnection) {
       this.startedWithoutConnection = false;
-      try { this.hooks?.onResyncNeeded(reason ?? 'gobgpd connected'); } catch (e) { this.log.error({ err: e }, 'onResyncNeeded hook threw'); }
+      try {
+        this.hooks?.onResyncNeeded(reason ?? 'gobgpd connected');
+      } catch (e) {
+        this.log.error({ err: e }, 'onResyncNeeded hook threw');
+      }
     }
   }
 
@@ -149,12 +176,19 @@ export class GobgpConnection {
     const ch = this.client!.channel;
     const watch = (from: grpc.connectivityState): void => {
       if (this.stopped || gen !== this.generation) return;
-      try { ch.watchConnectivityState(from, Date.now() + 86_400_000, () => {
-        if (this.stopped || gen !== this.generation || this.st !== 'up') return;
-        const now = ch.getConnectivityState(false);
-        if (now === grpc.connectivityState.READY) { watch(now); return; }
-        this.goDown(`gRPC channel to gobgpd left READY (${grpc.connectivityState[now]})`);
-      }); } catch { /* channel closed */ }
+      try {
+        ch.watchConnectivityState(from, Date.now() + 86_400_000, () => {
+          if (this.stopped || gen !== this.generation || this.st !== 'up') return;
+          const now = ch.getConnectivityState(false);
+          if (now === grpc.connectivityState.READY) {
+            watch(now);
+            return;
+          }
+          this.goDown(`gRPC channel to gobgpd left READY (${grpc.connectivityState[now]})`);
+        });
+      } catch {
+        /* channel closed */
+      }
     };
     watch(ch.getConnectivityState(false));
   }
@@ -165,8 +199,12 @@ export class GobgpConnection {
     this.healthTimer = setInterval(() => {
       if (this.stopped || gen !== this.generation || this.st !== 'up') return;
       this.client!.getBgp().then(
-        (r) => { if (!r.global?.asn && gen === this.generation) this.goDown('gobgpd lost its global configuration'); },
-        (e) => { if (gen === this.generation) this.goDown(`gobgpd health check failed: ${errText(e)}`); },
+        (r) => {
+          if (!r.global?.asn && gen === this.generation) this.goDown('gobgpd lost its global configuration');
+        },
+        (e) => {
+          if (gen === this.generation) this.goDown(`gobgpd health check failed: ${errText(e)}`);
+        },
       );
     }, this.opts.healthIntervalMs);
     this.healthTimer.unref();

@@ -19,7 +19,10 @@ export function parseOwnershipMark(o: { community?: string; largeCommunity?: str
   if (o.community !== undefined) {
     const c = w.parseCommunity(o.community);
     if (c >>> 16 === 0xffff || c >>> 16 === 0) {
-      throw new RtreflectError('ERR_GOBGP_CONFIG', `gobgp sink ownership community "${o.community}" is in a reserved range (0:x or 65535:x, e.g. 65535:65281 is NO_EXPORT); use a private ASN such as 65534:x`);
+      throw new RtreflectError(
+        'ERR_GOBGP_CONFIG',
+        `gobgp sink ownership community "${o.community}" is in a reserved range (0:x or 65535:x, e.g. 65535:65281 is NO_EXPORT); use a private ASN such as 65534:x`,
+      );
     }
     return { community: c };
   }
@@ -53,7 +56,8 @@ export function gobgpKey(vrf: string | undefined, prefix: string): string {
 export function parseGobgpKey(key: string): { vrf?: string; prefix: Prefix } {
   const bar = key.lastIndexOf('|');
   if (bar < 0) return { prefix: parsePrefix(key) };
-  const head = key.slice(0, bar), pfx = key.slice(bar + 1);
+  const head = key.slice(0, bar),
+    pfx = key.slice(bar + 1);
   if (!head.startsWith('vrf:')) throw new RtreflectError('ERR_GOBGP_KEY', `"${key}" is not a gobgp sink key`, { userFacing: false });
   return { vrf: head.slice(4), prefix: parsePrefix(pfx) };
 }
@@ -62,7 +66,7 @@ const ID_MASK = 0x3fffffff; // 30 bits: small integers stay unboxed in V8 maps
 
 /** Stable add-path identifier for a next hop: FNV-1a of its text, never 0 (0 is what other injectors use). */
 export function pathIdFor(nh: string): number {
-  return (fnv1a(nh) & ID_MASK) || 1;
+  return fnv1a(nh) & ID_MASK || 1;
 }
 
 function assignIds(nhs: string[]): { nh: string; id: number }[] {
@@ -75,7 +79,9 @@ function assignIds(nhs: string[]): { nh: string; id: number }[] {
   });
 }
 
-function isLinkLocal(a: string): boolean { return (a.charCodeAt(0) | 0x20) === 0x66 /* f */ && /^fe[89ab][0-9a-f]?:/i.test(a); }
+function isLinkLocal(a: string): boolean {
+  return (a.charCodeAt(0) | 0x20) === 0x66 /* f */ && /^fe[89ab][0-9a-f]?:/i.test(a);
+}
 
 const QUAD = new Uint8Array(4);
 
@@ -89,7 +95,8 @@ export function writeCanonicalV4Nlri(t: string, out: Uint8Array): number {
   const slash = t.indexOf('/');
   if (slash < 0 || !writeDottedQuad(t, QUAD, 0, slash)) return -1;
   const n = t.length;
-  let len = 0, digits = 0;
+  let len = 0,
+    digits = 0;
   for (let i = slash + 1; i < n; i++) {
     const c = t.charCodeAt(i);
     if (c < 48 || c > 57 || (digits === 1 && len === 0)) return -1;
@@ -127,7 +134,11 @@ export function planRoute(r: ReflectedRoute, mark: OwnershipMark): PathPlan | { 
     if (want === 'self') nhs = [self];
     else {
       let c: string;
-      try { c = canonicalAddr(want); } catch { return { skip: `bgp next hop "${want}" is not an address or "self"` }; }
+      try {
+        c = canonicalAddr(want);
+      } catch {
+        return { skip: `bgp next hop "${want}" is not an address or "self"` };
+      }
       nhs = [c];
     }
   } else {
@@ -144,15 +155,27 @@ export function planRoute(r: ReflectedRoute, mark: OwnershipMark): PathPlan | { 
   }
   const communities = new Set<number>();
   for (const c of r.bgp?.communities ?? []) {
-    try { communities.add(w.parseCommunity(c)); } catch (e) { return { skip: (e as Error).message }; }
+    try {
+      communities.add(w.parseCommunity(c));
+    } catch (e) {
+      return { skip: (e as Error).message };
+    }
   }
   const large = new Map<string, w.LargeCommunity>();
   for (const c of r.bgp?.largeCommunities ?? []) {
-    try { const lc = w.parseLargeCommunity(c); large.set(w.formatLargeCommunity(lc), lc); } catch (e) { return { skip: (e as Error).message }; }
+    try {
+      const lc = w.parseLargeCommunity(c);
+      large.set(w.formatLargeCommunity(lc), lc);
+    } catch (e) {
+      return { skip: (e as Error).message };
+    }
   }
   if ('community' in mark) communities.add(mark.community);
   else large.set(w.formatLargeCommunity(mark.largeCommunity), mark.largeCommunity);
-  for (const [what, v] of [['MED', r.bgp?.med], ['local preference', r.bgp?.localPref]] as const) {
+  for (const [what, v] of [
+    ['MED', r.bgp?.med],
+    ['local preference', r.bgp?.localPref],
+  ] as const) {
     if (v !== undefined && !(Number.isInteger(v) && v >= 0 && v <= 0xffffffff)) return { skip: `${what} ${v} is not an integer in 0..4294967295` };
   }
   if (r.vrf !== undefined && (r.vrf === '' || /[|\s]/.test(r.vrf))) return { skip: `VRF name "${r.vrf}" is empty or contains "|" or whitespace` };
@@ -183,7 +206,10 @@ export function fingerprintOf(p: Omit<PathPlan, 'key' | 'prefix'>): string {
 export function idsOfFingerprint(fp: string): number[] {
   const m = /^nh=([^;]*)/.exec(fp);
   if (!m || !m[1]) return [];
-  return m[1].split(',').map((x) => Number(x.slice(x.lastIndexOf('#') + 1))).filter((n) => Number.isInteger(n) && n > 0);
+  return m[1]
+    .split(',')
+    .map((x) => Number(x.slice(x.lastIndexOf('#') + 1)))
+    .filter((n) => Number.isInteger(n) && n > 0);
 }
 
 // Constant attributes, encoded once (read-only; gRPC only reads them).
@@ -219,9 +245,10 @@ export function attributesOf(p: PathPlan, nlri: Uint8Array): Uint8Array[][] {
   }
   return p.hops.map((h) => {
     // Next hops are canonical addresses here (planRoute): a colon means IPv6.
-    const nhAttr = p.prefix.family === 4 && !h.nh.includes(':')
-      ? cachedAttr(h.nh, () => w.encodeNextHop(h.nh))
-      : w.encodeMpReach(p.prefix.family === 4 ? w.AFI_IP : w.AFI_IP6, w.SAFI_UNICAST, h.nh, nlri);
+    const nhAttr =
+      p.prefix.family === 4 && !h.nh.includes(':')
+        ? cachedAttr(h.nh, () => w.encodeNextHop(h.nh))
+        : w.encodeMpReach(p.prefix.family === 4 ? w.AFI_IP : w.AFI_IP6, w.SAFI_UNICAST, h.nh, nlri);
     return [...common, nhAttr];
   });
 }
@@ -240,7 +267,10 @@ export function encodeWithdraw(prefix: Prefix, id: number): ApiPathIn {
 }
 
 /** A path as read back: its add-path id and attributes (a fingerprint does not depend on the prefix, the key has it). */
-export interface ReadPath { id: number; attrs: w.DecodedAttrs }
+export interface ReadPath {
+  id: number;
+  attrs: w.DecodedAttrs;
+}
 
 /** Whether decoded attributes carry the ownership mark. */
 export function hasMark(a: w.DecodedAttrs, mark: OwnershipMark): boolean {
@@ -257,7 +287,8 @@ export function fingerprintFromRead(vrf: string | undefined, paths: ReadPath[]):
     const large = [...new Map((a.largeCommunities ?? []).map((c) => [w.formatLargeCommunity(c), c])).values()].sort(w.compareLargeCommunity);
     return { med: a.med, localPref: a.localPref, communities, largeCommunities: large };
   };
-  const hops = paths.map((p) => ({ nh: p.attrs.nextHop ?? p.attrs.mpReach?.nextHops[0] ?? '?', id: p.id }))
+  const hops = paths
+    .map((p) => ({ nh: p.attrs.nextHop ?? p.attrs.mpReach?.nextHops[0] ?? '?', id: p.id }))
     .sort((a, b) => (a.nh < b.nh ? -1 : a.nh > b.nh ? 1 : a.id - b.id));
   const sigs = paths.map((p) => sig(p.attrs));
   const first = sigs[0]!;

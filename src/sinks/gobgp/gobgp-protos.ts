@@ -46,8 +46,10 @@ export interface GobgpDialect {
 
 /** An RtreflectError for an API rtreflect cannot use, naming the directory, what differs and the fix. */
 export function protoShapeError(protoDir: string, label: string, what: string): RtreflectError {
-  return new RtreflectError('ERR_GOBGP_PROTO',
-    `GoBGP API in ${protoDir} (${label}) cannot carry what rtreflect writes: ${what}; set the gobgp sink's protoDir to the api directory of the gobgpd you run (GoBGP 3.x: api/, 4.x: proto/api/; releases 3.9 to 4.8 have the shape rtreflect needs)`);
+  return new RtreflectError(
+    'ERR_GOBGP_PROTO',
+    `GoBGP API in ${protoDir} (${label}) cannot carry what rtreflect writes: ${what}; set the gobgp sink's protoDir to the api directory of the gobgpd you run (GoBGP 3.x: api/, 4.x: proto/api/; releases 3.9 to 4.8 have the shape rtreflect needs)`,
+  );
 }
 
 /**
@@ -65,7 +67,10 @@ function resolveImport(protoDir: string, target: string): string {
 /** Reads the .proto files in `protoDir` and finds GoBGP's service in them. */
 export function readGobgpProtos(protoDir: string): GobgpProtos {
   if (!existsSync(join(protoDir, ENTRY_FILE))) {
-    throw new RtreflectError('ERR_GOBGP_PROTO', `GoBGP API file ${join(protoDir, ENTRY_FILE)} not found; install GoBGP's protos (Debian: golang-github-osrg-gobgp-dev) or set the gobgp sink's protoDir`);
+    throw new RtreflectError(
+      'ERR_GOBGP_PROTO',
+      `GoBGP API file ${join(protoDir, ENTRY_FILE)} not found; install GoBGP's protos (Debian: golang-github-osrg-gobgp-dev) or set the gobgp sink's protoDir`,
+    );
   }
   const root = new protobuf.Root();
   root.resolvePath = (_origin, target) => resolveImport(protoDir, target);
@@ -97,9 +102,21 @@ function isService(v: unknown): boolean {
   return typeof first?.path === 'string';
 }
 
-interface FieldDesc { name: string; number: number; type: string; label: string; typeName?: string }
-interface EnumValueDesc { name: string; number: number }
-interface MessageDesc { field: FieldDesc[]; enumType?: { name: string; value: EnumValueDesc[] }[] }
+interface FieldDesc {
+  name: string;
+  number: number;
+  type: string;
+  label: string;
+  typeName?: string;
+}
+interface EnumValueDesc {
+  name: string;
+  number: number;
+}
+interface MessageDesc {
+  field: FieldDesc[];
+  enumType?: { name: string; value: EnumValueDesc[] }[];
+}
 
 /** Whether a field's type name (as written in the .proto: relative or full) is the message `full`. */
 function namesType(f: FieldDesc, full: string): boolean {
@@ -109,7 +126,11 @@ function namesType(f: FieldDesc, full: string): boolean {
 
 /** Field numbers, enum values and message shapes of one loaded API, each refused by name when absent or of another type. */
 export class ProtoShape {
-  constructor(private readonly def: protoLoader.PackageDefinition, readonly pkg: string, readonly fail: (what: string) => never) {}
+  constructor(
+    private readonly def: protoLoader.PackageDefinition,
+    readonly pkg: string,
+    readonly fail: (what: string) => never,
+  ) {}
 
   message(name: string): MessageDesc {
     const t = (this.def[`${this.pkg}.${name}`] as { type?: MessageDesc } | undefined)?.type;

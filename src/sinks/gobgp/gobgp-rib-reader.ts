@@ -95,7 +95,8 @@ class AttributeSets {
     const buf = v.buf;
     let h = FNV1A_OFFSET;
     for (let a = 0; a < v.attrCount; a++) {
-      const s = v.attrStart[a]!, e = v.attrEnd[a]!;
+      const s = v.attrStart[a]!,
+        e = v.attrEnd[a]!;
       const cut = mpReachCut(buf, s, e);
       if (cut < 0) {
         h = fnv1aBytes(buf, s, e, h);
@@ -147,7 +148,9 @@ function sameSignificant(sig: Buffer[], v: PathView): boolean {
   if (sig.length !== v.attrCount) return false;
   const buf = v.buf;
   for (let a = 0; a < sig.length; a++) {
-    const want = sig[a]!, s = v.attrStart[a]!, e = v.attrEnd[a]!;
+    const want = sig[a]!,
+      s = v.attrStart[a]!,
+      e = v.attrEnd[a]!;
     const cut = mpReachCut(buf, s, e);
     if (cut < 0) {
       if (want.length !== e - s || !sameBytes(want, 0, buf, s, e)) return false;

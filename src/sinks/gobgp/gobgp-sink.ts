@@ -48,19 +48,25 @@ class GobgpSink implements Sink {
     this.opts = opts;
     this.name = opts.name;
     this.batchSize = opts.batchSize;
-    if (!(Number.isInteger(opts.streams) && opts.streams >= 1 && opts.streams <= 16)) throw new RtreflectError('ERR_GOBGP_CONFIG', `gobgp sink "${opts.name}": streams must be an integer 1..16`);
+    if (!(Number.isInteger(opts.streams) && opts.streams >= 1 && opts.streams <= 16))
+      throw new RtreflectError('ERR_GOBGP_CONFIG', `gobgp sink "${opts.name}": streams must be an integer 1..16`);
     this.shutdownPolicy = { ...opts.shutdown };
     this.mark = parseOwnershipMark(opts.ownership);
-    if (!(Number.isInteger(opts.batchSize) && opts.batchSize > 0)) throw new RtreflectError('ERR_GOBGP_CONFIG', `gobgp sink "${opts.name}": batchSize must be a positive integer`);
+    if (!(Number.isInteger(opts.batchSize) && opts.batchSize > 0))
+      throw new RtreflectError('ERR_GOBGP_CONFIG', `gobgp sink "${opts.name}": batchSize must be a positive integer`);
     this.vrfs = new GobgpVrfs(opts);
     this.connection = new GobgpConnection(opts, this.vrfs, logger, () => this.writer.forgetStreams());
     this.writer = new GobgpWriter(opts.name, opts.streams, this.connection, this.vrfs, () => this.pathPlanner());
     this.reader = new GobgpRibReader(opts.name, this.mark, this.connection, this.vrfs, this.writer);
   }
 
-  get client(): GobgpClient | undefined { return this.connection.client; }
+  get client(): GobgpClient | undefined {
+    return this.connection.client;
+  }
 
-  state(): SinkConnectionState { return this.connection.state(); }
+  state(): SinkConnectionState {
+    return this.connection.state();
+  }
 
   statusExtra(): SinkStatusExtra {
     const lastError = this.connection.lastError;

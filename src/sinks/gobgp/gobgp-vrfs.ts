@@ -10,7 +10,9 @@ export class GobgpVrfs {
   constructor(private readonly opts: Pick<GobgpSinkOptions, 'vrfs' | 'createVrfs'>) {}
 
   /** Names as last listed (for status, and the tables a RIB read walks). */
-  names(): string[] { return [...this.known]; }
+  names(): string[] {
+    return [...this.known];
+  }
 
   async refresh(client: GobgpClient): Promise<void> {
     this.known = new Set((await client.listVrfs()).map((v) => v.name));
@@ -26,7 +28,8 @@ export class GobgpVrfs {
       return `VRF "${name}" does not exist in gobgpd; define it in gobgpd's config, or list it under the gobgp sink's vrfs (rd, rt) with createVrfs: true`;
     }
     try {
-      const imp = conf.importRt ?? conf.rt ?? [], exp = conf.exportRt ?? conf.rt ?? [];
+      const imp = conf.importRt ?? conf.rt ?? [],
+        exp = conf.exportRt ?? conf.rt ?? [];
       await client.addVrf({ name, rd: conf.rd, importRt: imp, exportRt: exp, id: conf.id ?? 0 });
       this.known.add(name);
       log.info({ vrf: name, rd: conf.rd }, 'created VRF in gobgpd');

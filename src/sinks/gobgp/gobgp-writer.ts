@@ -133,7 +133,11 @@ export class GobgpWriter {
     // Some batches written since the stream opened may be missing: compare and repair, carefully.
     this.carefulUntil = Date.now() + CAREFUL_MS;
     this.connection.log.warn({ err: errText(e) }, 'gobgpd refused a path in a bulk write; resyncing with one stream per batch');
-    try { this.connection.hooks?.onResyncNeeded(`gobgpd refused a bulk write (${errText(e)})`); } catch { /* logged by the engine */ }
+    try {
+      this.connection.hooks?.onResyncNeeded(`gobgpd refused a bulk write (${errText(e)})`);
+    } catch {
+      /* logged by the engine */
+    }
   }
 
   private async applyNow(changes: SinkChange[]): Promise<ApplyReport> {
@@ -144,10 +148,17 @@ export class GobgpWriter {
     for (const ch of changes) {
       try {
         const op = ch.op === 'upsert' ? this.upsertOps(ch.key, ch.route, ch.was, ch.mayHold) : this.deleteOps(ch.key, ch.fingerprint, ch.mayHold);
-        if (typeof op === 'string') { failed.push({ key: ch.key, error: op }); continue; }
+        if (typeof op === 'string') {
+          failed.push({ key: ch.key, error: op });
+          continue;
+        }
         if (op.vrf !== undefined && !op.deleted) {
-          const err = vrfFailures.get(op.vrf) ?? await this.vrfs.ensure(client, op.vrf, this.connection.log);
-          if (err) { vrfFailures.set(op.vrf, err); failed.push({ key: ch.key, error: err }); continue; }
+          const err = vrfFailures.get(op.vrf) ?? (await this.vrfs.ensure(client, op.vrf, this.connection.log));
+          if (err) {
+            vrfFailures.set(op.vrf, err);
+            failed.push({ key: ch.key, error: err });
+            continue;
+          }
         }
         ops.push(op);
       } catch (e) {
@@ -164,11 +175,13 @@ export class GobgpWriter {
     if (!careful) {
       // Fast path: into the open stream; gobgpd's verdict comes with flush(), or by itself if it refuses.
       try {
-        await Promise.all(requests.map(async (part, i) => {
-          if (part.length === 0) return;
-          const bulk = this.openBulk(client, i);
-          for (const m of part) await bulk.write(m);
-        }));
+        await Promise.all(
+          requests.map(async (part, i) => {
+            if (part.length === 0) return;
+            const bulk = this.openBulk(client, i);
+            for (const m of part) await bulk.write(m);
+          }),
+        );
         for (const op of encoded) applied.push(op.key);
         return { applied, failed };
       } catch {

@@ -45,7 +45,8 @@ export function gobgpdConfig(o: Pick<GobgpdSupervisorOptions, 'global' | 'neighb
   if (!(Number.isInteger(o.global.as) && o.global.as > 0 && o.global.as <= 0xffffffff)) {
     throw new RtreflectError('ERR_GOBGPD_CONFIG', `gobgpd global.as ${o.global.as} must be an ASN in 1..4294967295`);
   }
-  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(o.global.routerId)) throw new RtreflectError('ERR_GOBGPD_CONFIG', `gobgpd global.routerId "${o.global.routerId}" must be an IPv4 address`);
+  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(o.global.routerId))
+    throw new RtreflectError('ERR_GOBGPD_CONFIG', `gobgpd global.routerId "${o.global.routerId}" must be an IPv4 address`);
   return {
     global: {
       config: {
@@ -87,9 +88,13 @@ export class GobgpdSupervisor {
     this.configPath = join(o.configDir, 'gobgpd.json');
   }
 
-  get pid(): number | undefined { return this.child?.pid; }
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
 
-  private get pidPath(): string { return join(this.o.configDir, 'gobgpd.pid'); }
+  private get pidPath(): string {
+    return join(this.o.configDir, 'gobgpd.pid');
+  }
 
   async start(): Promise<void> {
     this.stopping = false;
@@ -112,27 +117,42 @@ export class GobgpdSupervisor {
       return;
     }
     let cmdline = '';
-    try { cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { /* gone */ }
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      /* gone */
+    }
     if (pid > 1 && cmdline.includes('gobgpd') && cmdline.includes(this.configPath)) {
       this.o.logger.warn({ pid }, 'stopping a gobgpd left over from an earlier run');
-      try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ }
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        /* gone */
+      }
       const until = Date.now() + (this.o.stopTimeoutMs ?? 5000);
       while (Date.now() < until && existsSync(`/proc/${pid}`)) await new Promise((r) => setTimeout(r, 50));
-      if (existsSync(`/proc/${pid}`)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+      if (existsSync(`/proc/${pid}`))
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
     }
     rmSync(this.pidPath, { force: true });
   }
 
   private spawnOnce(): Promise<void> {
-    const api = this.o.grpcAddress.startsWith('unix:') && !this.o.grpcAddress.startsWith('unix://')
-      ? 'unix://' + this.o.grpcAddress.slice(5) : this.o.grpcAddress;
+    const api =
+      this.o.grpcAddress.startsWith('unix:') && !this.o.grpcAddress.startsWith('unix://') ? 'unix://' + this.o.grpcAddress.slice(5) : this.o.grpcAddress;
     const args = ['-f', this.configPath, '-t', 'json', '--api-hosts', api, '--pprof-disable', ...(this.o.extraArgs ?? [])];
     const log = this.o.logger.child({ component: 'gobgpd' });
     return new Promise((resolve, reject) => {
       const child = spawn(this.o.binary ?? 'gobgpd', args, { stdio: ['ignore', 'pipe', 'pipe'] });
       this.child = child;
       const startedAt = Date.now();
-      const forward = (buf: Buffer) => { for (const line of buf.toString().split('\n')) if (line.trim()) log.info({ gobgpd: line.slice(0, 2000) }, 'gobgpd'); };
+      const forward = (buf: Buffer) => {
+        for (const line of buf.toString().split('\n')) if (line.trim()) log.info({ gobgpd: line.slice(0, 2000) }, 'gobgpd');
+      };
       child.stdout!.on('data', forward);
       child.stderr!.on('data', forward);
       child.once('spawn', () => {
@@ -141,7 +161,11 @@ export class GobgpdSupervisor {
         resolve();
       });
       child.once('error', (e) => {
-        reject(new RtreflectError('ERR_GOBGPD_SPAWN', `cannot start ${this.o.binary ?? 'gobgpd'}: ${e.message}; install GoBGP or set the sidecar binary path`, { cause: e }));
+        reject(
+          new RtreflectError('ERR_GOBGPD_SPAWN', `cannot start ${this.o.binary ?? 'gobgpd'}: ${e.message}; install GoBGP or set the sidecar binary path`, {
+            cause: e,
+          }),
+        );
       });
       child.once('exit', (code, signal) => {
         if (this.child === child) this.child = undefined;
@@ -164,7 +188,9 @@ export class GobgpdSupervisor {
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
     child.kill('SIGTERM');
-    const t = setTimeout(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); }, this.o.stopTimeoutMs ?? 5000);
+    const t = setTimeout(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }, this.o.stopTimeoutMs ?? 5000);
     await exited;
     clearTimeout(t);
     rmSync(this.pidPath, { force: true });

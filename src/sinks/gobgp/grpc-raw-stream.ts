@@ -12,15 +12,25 @@ import { connect as netConnect } from 'node:net';
  * treat both the same: a connection that fails or drops is UNAVAILABLE (14).
  */
 export class GrpcCallError extends Error {
-  constructor(readonly code: number, readonly details: string) {
+  constructor(
+    readonly code: number,
+    readonly details: string,
+  ) {
     super(`${code} ${STATUS_NAMES[code] ?? ''}: ${details}`.replace(' : ', ': '));
     this.name = 'GrpcCallError';
   }
 }
 
 const STATUS_NAMES: Record<number, string> = {
-  1: 'CANCELLED', 2: 'UNKNOWN', 3: 'INVALID_ARGUMENT', 4: 'DEADLINE_EXCEEDED', 5: 'NOT_FOUND', 8: 'RESOURCE_EXHAUSTED',
-  12: 'UNIMPLEMENTED', 13: 'INTERNAL', 14: 'UNAVAILABLE',
+  1: 'CANCELLED',
+  2: 'UNKNOWN',
+  3: 'INVALID_ARGUMENT',
+  4: 'DEADLINE_EXCEEDED',
+  5: 'NOT_FOUND',
+  8: 'RESOURCE_EXHAUSTED',
+  12: 'UNIMPLEMENTED',
+  13: 'INTERNAL',
+  14: 'UNAVAILABLE',
 };
 const UNAVAILABLE = 14;
 const INTERNAL = 13;

@@ -29,7 +29,9 @@ export const gobgpSinkType: SinkType<GobgpSinkOptions> = {
   configWarnings(options, { vrfs }) {
     const out: [string, string][] = [];
     if (!options.createVrfs) return out;
-    for (const v of vrfs) if (!Object.hasOwn(options.vrfs, v)) out.push(['vrfs', `VRF "${v}" (from a vrf-map handler) is not listed; routes for it fail unless gobgpd already has that VRF`]);
+    for (const v of vrfs)
+      if (!Object.hasOwn(options.vrfs, v))
+        out.push(['vrfs', `VRF "${v}" (from a vrf-map handler) is not listed; routes for it fail unless gobgpd already has that VRF`]);
     return out;
   },
 };

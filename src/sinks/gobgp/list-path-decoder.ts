@@ -62,7 +62,8 @@ let pos = 0;
 let spanStart = 0;
 
 function varint(buf: Buffer, end: number): number {
-  let result = 0, shift = 0;
+  let result = 0,
+    shift = 0;
   for (;;) {
     if (pos >= end) malformed('truncated varint', pos);
     const b = buf[pos++]!;
@@ -86,11 +87,20 @@ function span(buf: Buffer, end: number): number {
 
 function skip(buf: Buffer, end: number, wireType: number): void {
   switch (wireType) {
-    case 0: varint(buf, end); return;
-    case 1: pos += 8; break;
-    case 2: span(buf, end); return;
-    case 5: pos += 4; break;
-    default: malformed(`unsupported wire type ${wireType}`, pos);
+    case 0:
+      varint(buf, end);
+      return;
+    case 1:
+      pos += 8;
+      break;
+    case 2:
+      span(buf, end);
+      return;
+    case 5:
+      pos += 4;
+      break;
+    default:
+      malformed(`unsupported wire type ${wireType}`, pos);
   }
   if (pos > end) malformed('truncated fixed-size field', pos);
 }
@@ -137,7 +147,8 @@ function readPath(buf: Buffer, end: number): PathView {
   v.attrCount = 0;
   while (pos < end) {
     const tag = varint(buf, end);
-    const field = tag >>> 3, wt = tag & 7;
+    const field = tag >>> 3,
+      wt = tag & 7;
     if (field === NEIGHBOR_IP && wt === 2) {
       const e = span(buf, end);
       if (e > spanStart && !isNil(buf, spanStart, e)) {
@@ -169,14 +180,18 @@ export function visitListPathResponse(buf: Buffer, each: (p: PathView) => void):
   const end = buf.length;
   while (pos < end) {
     const tag = varint(buf, end);
-    if (tag >>> 3 !== DESTINATION || (tag & 7) !== 2) { skip(buf, end, tag & 7); continue; }
+    if (tag >>> 3 !== DESTINATION || (tag & 7) !== 2) {
+      skip(buf, end, tag & 7);
+      continue;
+    }
     const de = span(buf, end);
     pos = spanStart;
     prefix = PREFIX_AT;
     prefix.start = prefix.end = 0;
     while (pos < de) {
       const t = varint(buf, de);
-      const field = t >>> 3, wt = t & 7;
+      const field = t >>> 3,
+        wt = t & 7;
       if (field === PREFIX && wt === 2) {
         prefix.end = span(buf, de);
         prefix.start = spanStart;

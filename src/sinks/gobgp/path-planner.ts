@@ -15,9 +15,7 @@ import { addrToBytes, bytesToPrefix, parsePrefix, type Prefix } from '../../util
 import * as w from './bgp-wire.js';
 import type { AddPathEncoder, PathTemplate } from './add-path-encoder.js';
 import type { AddPathRequests } from './add-path-requests.js';
-import {
-  attributesOf, fingerprintOf, planRoute, writeCanonicalV4Nlri, type OwnershipMark, type PathPlan,
-} from './gobgp-paths.js';
+import { attributesOf, fingerprintOf, planRoute, writeCanonicalV4Nlri, type OwnershipMark, type PathPlan } from './gobgp-paths.js';
 
 /**
  * The prefix-independent part of the routes of one next-hop set. Its paths are either
@@ -36,7 +34,10 @@ export class SharedPlan {
 
 /** A route of a next-hop set written with MP_REACH_NLRI: the set's plan and the prefix. */
 class PrefixedPlan {
-  constructor(readonly shared: SharedPlan, readonly prefix: Prefix) {}
+  constructor(
+    readonly shared: SharedPlan,
+    readonly prefix: Prefix,
+  ) {}
 }
 
 /**
@@ -55,7 +56,10 @@ export class PathPlanner {
   /** Per family: frozen next-hop array → shared plan. Weak: a set no route holds any more goes with it. */
   private readonly shared: Record<4 | 6, WeakMap<readonly NextHop[], SharedPlan | { skip: string }>> = { 4: new WeakMap(), 6: new WeakMap() };
 
-  constructor(private readonly mark: OwnershipMark, private readonly encoder: AddPathEncoder) {}
+  constructor(
+    private readonly mark: OwnershipMark,
+    private readonly encoder: AddPathEncoder,
+  ) {}
 
   plan(r: ReflectedRoute): PlannedRoute | { skip: string } {
     // Only arrays the kernel state interned (frozen) are shared: a handler's fresh copy per route would fill the cache.
@@ -137,7 +141,13 @@ export class PathPlanner {
     const ids = plan.hops.map((h) => h.id);
     const all = attributesOf(plan, w.encodePrefixNlri(plan.prefix));
     if (fam === 4 && plan.hops.every((h) => !h.nh.includes(':'))) {
-      return new SharedPlan(fam, fingerprint, ids, all.map((attrs, i) => this.encoder.template(4, attrs, ids[i]!)), undefined);
+      return new SharedPlan(
+        fam,
+        fingerprint,
+        ids,
+        all.map((attrs, i) => this.encoder.template(4, attrs, ids[i]!)),
+        undefined,
+      );
     }
     // The last attribute of each hop is its MP_REACH_NLRI; the ones before it are the same for every hop.
     return new SharedPlan(fam, fingerprint, ids, undefined, { common: all[0]!.slice(0, -1), nextHops: plan.hops.map((h) => addrToBytes(h.nh)) });

@@ -18,7 +18,8 @@ export const vppSinkType: SinkType<VppSinkOptions> = {
         if (!vrfs.has(v)) out.push([`vrfTables.${v}`, `no handler puts routes in VRF "${v}" (no vrf-map maps a table to it); this entry is unused`]);
       }
     }
-    for (const v of vrfs) if (!Object.hasOwn(options.vrfTables, v)) out.push(['vrfTables', `VRF "${v}" (from a vrf-map handler) has no VPP table; the sink skips its routes`]);
+    for (const v of vrfs)
+      if (!Object.hasOwn(options.vrfTables, v)) out.push(['vrfTables', `VRF "${v}" (from a vrf-map handler) has no VPP table; the sink skips its routes`]);
     return out;
   },
 };

@@ -19,14 +19,29 @@ export interface FieldDef {
   default?: unknown;
 }
 
-export interface StructDef { name: string; fields: FieldDef[] }
+export interface StructDef {
+  name: string;
+  fields: FieldDef[];
+}
 export interface MessageDef extends StructDef {
   /** "0x1992deab" form, as in the JSON. */
   crc: string;
 }
-export interface UnionDef { name: string; members: FieldDef[] }
-export interface EnumDef { name: string; base: string; values: Map<string, number>; flags: boolean }
-export interface AliasDef { name: string; type: string; length?: number }
+export interface UnionDef {
+  name: string;
+  members: FieldDef[];
+}
+export interface EnumDef {
+  name: string;
+  base: string;
+  values: Map<string, number>;
+  flags: boolean;
+}
+export interface AliasDef {
+  name: string;
+  type: string;
+  length?: number;
+}
 
 export interface ApiDefsData {
   messages: Map<string, MessageDef>;
@@ -102,7 +117,10 @@ export function addApiJson(defs: ApiDefsData, doc: unknown, file: string): void 
     const { name, items } = splitRow(row, file, 'union');
     if (!defs.unions.has(name)) defs.unions.set(name, { name, members: items.map((f) => parseField(f, file, name)) });
   }
-  for (const [key, flags] of [['enums', false], ['enumflags', true]] as const) {
+  for (const [key, flags] of [
+    ['enums', false],
+    ['enumflags', true],
+  ] as const) {
     for (const row of (d[key] as unknown[] | undefined) ?? []) {
       const { name, items, meta } = splitRow(row, file, key);
       const values = new Map<string, number>();
@@ -149,12 +167,18 @@ export function loadApiDefs(dir: string): ApiDefsData {
   try {
     st = statSync(dir);
   } catch (err) {
-    throw new RtreflectError('ERR_VPP_API_DEFS', `VPP API definitions directory ${dir} cannot be read (${(err as Error).message}); set the VPP sink's apiDir to the installed VPP's share/vpp/api directory`, { cause: err });
+    throw new RtreflectError(
+      'ERR_VPP_API_DEFS',
+      `VPP API definitions directory ${dir} cannot be read (${(err as Error).message}); set the VPP sink's apiDir to the installed VPP's share/vpp/api directory`,
+      { cause: err },
+    );
   }
-  if (!st.isDirectory()) throw new RtreflectError('ERR_VPP_API_DEFS', `VPP API definitions path ${dir} is not a directory; set apiDir to VPP's share/vpp/api directory`);
+  if (!st.isDirectory())
+    throw new RtreflectError('ERR_VPP_API_DEFS', `VPP API definitions path ${dir} is not a directory; set apiDir to VPP's share/vpp/api directory`);
   const files: string[] = [];
   listApiFiles(dir, files);
-  if (files.length === 0) throw new RtreflectError('ERR_VPP_API_DEFS', `no *.api.json files under ${dir}; set apiDir to the installed VPP's share/vpp/api directory`);
+  if (files.length === 0)
+    throw new RtreflectError('ERR_VPP_API_DEFS', `no *.api.json files under ${dir}; set apiDir to the installed VPP's share/vpp/api directory`);
   const defs = emptyDefs();
   for (const f of files) {
     let doc: unknown;

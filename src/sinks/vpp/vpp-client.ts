@@ -65,7 +65,10 @@ export class VppClient {
   private generation = 0;
   private closing = false;
 
-  constructor(private readonly codec: VppCodec, private readonly opts: VppClientOptions) {
+  constructor(
+    private readonly codec: VppCodec,
+    private readonly opts: VppClientOptions,
+  ) {
     this.offsets = new MessageOffsets(codec);
     this.messages = new MessageTable(codec.defs);
     this.window = new RequestWindow(opts.window);
@@ -80,30 +83,45 @@ export class VppClient {
     this.teardown(undefined);
     this.closing = false;
     const gen = ++this.generation;
-    const t = await VppTransport.connect(this.opts.socket, {
-      onMessage: (p) => this.onMessage(p, gen),
-      onClose: (err) => this.onTransportClose(err, gen),
-    }, this.opts.connectTimeoutMs);
+    const t = await VppTransport.connect(
+      this.opts.socket,
+      {
+        onMessage: (p) => this.onMessage(p, gen),
+        onClose: (err) => this.onTransportClose(err, gen),
+      },
+      this.opts.connectTimeoutMs,
+    );
     this.transport = t;
     const replyP = new Promise<Buffer>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.handshake = undefined;
         reject(new RtreflectError('ERR_VPP_CONNECT', `VPP did not answer sockclnt_create on ${this.opts.socket} within ${this.opts.connectTimeoutMs} ms`));
       }, this.opts.connectTimeoutMs);
-      this.handshake = { resolve: (p) => { clearTimeout(timer); resolve(p); } };
-      this.handshakeReject = (e) => { clearTimeout(timer); reject(e); };
+      this.handshake = {
+        resolve: (p) => {
+          clearTimeout(timer);
+          resolve(p);
+        },
+      };
+      this.handshakeReject = (e) => {
+        clearTimeout(timer);
+        reject(e);
+      };
     });
     try {
       t.send(this.codec.encode('sockclnt_create', { _vl_msg_id: SOCKCLNT_CREATE_ID, context: 0, name: this.opts.clientName.slice(0, 63) }));
       const payload = await replyP;
       const reply = this.codec.decode('sockclnt_create_reply', payload);
-      if (reply.response !== 0) throw new RtreflectError('ERR_VPP_CONNECT', `VPP refused the API client registration (sockclnt_create response ${String(reply.response)})`);
+      if (reply.response !== 0)
+        throw new RtreflectError('ERR_VPP_CONNECT', `VPP refused the API client registration (sockclnt_create response ${String(reply.response)})`);
       this.clientIndex = reply.index as number;
       this.messages.learn(reply.message_table as { index: number; name: string }[]);
       if (!this.messages.has('control_ping')) throw this.messages.mismatch(['control_ping']);
     } catch (err) {
       this.teardown(undefined);
-      throw err instanceof RtreflectError ? err : new RtreflectError('ERR_VPP_CONNECT', `VPP API handshake on ${this.opts.socket} failed: ${(err as Error).message}`, { cause: err });
+      throw err instanceof RtreflectError
+        ? err
+        : new RtreflectError('ERR_VPP_CONNECT', `VPP API handshake on ${this.opts.socket} failed: ${(err as Error).message}`, { cause: err });
     } finally {
       this.handshake = undefined;
       this.handshakeReject = undefined;
@@ -178,7 +196,10 @@ export class VppClient {
       const reply = res.pop()!;
       out.push(...res);
       const rv = reply.retval as number;
-      if (rv === VPP_EAGAIN) { cursor = reply.cursor as number; continue; }
+      if (rv === VPP_EAGAIN) {
+        cursor = reply.cursor as number;
+        continue;
+      }
       if (rv !== 0) throw new RtreflectError('ERR_VPP_RETVAL', `VPP refused ${name}: retval ${rv} (${vppErrorName(rv)})`);
       return out;
     }
@@ -208,7 +229,15 @@ export class VppClient {
     return retvals;
   }
 
-  private async sendChunk(name: string, offs: BatchOffsets, batch: FrameBatch, from: number, to: number, retvals: Int32Array, call: { failed: boolean }): Promise<void> {
+  private async sendChunk(
+    name: string,
+    offs: BatchOffsets,
+    batch: FrameBatch,
+    from: number,
+    to: number,
+    retvals: Int32Array,
+    call: { failed: boolean },
+  ): Promise<void> {
     const id = this.messages.id(name);
     const replyId = this.messages.id(offs.reply.name);
     if (id === undefined || replyId === undefined) {
@@ -236,7 +265,18 @@ export class VppClient {
     }
     return new Promise<void>((resolve, reject) => {
       const b: Batch = {
-        name, start, count: n, replyId, reply: offs.reply, retvals, base: from, seen: new Uint8Array(n), answered: 0, call, resolve, reject,
+        name,
+        start,
+        count: n,
+        replyId,
+        reply: offs.reply,
+        retvals,
+        base: from,
+        seen: new Uint8Array(n),
+        answered: 0,
+        call,
+        resolve,
+        reject,
         timer: setTimeout(() => this.batchTimedOut(b, t), this.opts.requestTimeoutMs),
       };
       this.batches.add(b);
@@ -283,7 +323,14 @@ export class VppClient {
     return true;
   }
 
-  private async send(name: string, fields: VppMessage, endName: string, detailName?: string, ping = false, raw?: (payload: Buffer) => void): Promise<VppMessage | VppMessage[]> {
+  private async send(
+    name: string,
+    fields: VppMessage,
+    endName: string,
+    detailName?: string,
+    ping = false,
+    raw?: (payload: Buffer) => void,
+  ): Promise<VppMessage | VppMessage[]> {
     const id = this.messages.id(name);
     if (id === undefined) {
       if (!this.transport || this.transport.isClosed) throw new RtreflectError('ERR_VPP_DISCONNECTED', `VPP API connection is down; ${name} not sent`);
@@ -336,7 +383,12 @@ export class VppClient {
       if (start === 0 || start + n - 1 > 0xffffffff) start = 1;
       this.context = start + n - 1;
       let busy = this.batches.overlaps(start, n);
-      if (!busy) for (const ctx of this.pending.keys()) if (((ctx - start) >>> 0) < n) { busy = true; break; }
+      if (!busy)
+        for (const ctx of this.pending.keys())
+          if ((ctx - start) >>> 0 < n) {
+            busy = true;
+            break;
+          }
       if (!busy) return start;
     }
   }
@@ -446,10 +498,7 @@ export class VppClient {
     this.closing = true;
     const t = this.transport;
     if (t && !t.isClosed && this.messages.has('sockclnt_delete')) {
-      await Promise.race([
-        this.request('sockclnt_delete', { index: this.clientIndex }).catch(() => undefined),
-        new Promise((r) => setTimeout(r, 500)),
-      ]);
+      await Promise.race([this.request('sockclnt_delete', { index: this.clientIndex }).catch(() => undefined), new Promise((r) => setTimeout(r, 500))]);
     }
     this.generation++;
     this.teardown(undefined);

@@ -26,7 +26,11 @@ export class Writer {
 
 export class Cursor {
   off = 0;
-  constructor(readonly buf: Buffer, readonly end: number, readonly msg: string) {}
+  constructor(
+    readonly buf: Buffer,
+    readonly end: number,
+    readonly msg: string,
+  ) {}
   need(n: number, path: string): void {
     if (this.off + n > this.end) {
       throw new RtreflectError(
@@ -283,10 +287,16 @@ export function varArrayNode(elem: Node, lengthFrom: string | undefined, isBytes
   };
 }
 
-export interface CompiledField { name: string; node: Node; default?: unknown; lengthFor?: string }
+export interface CompiledField {
+  name: string;
+  node: Node;
+  default?: unknown;
+  lengthFor?: string;
+}
 
 export function structNode(fields: CompiledField[]): Node {
-  let fixed: number | undefined = 0, min = 0;
+  let fixed: number | undefined = 0,
+    min = 0;
   let zero = true;
   for (const f of fields) {
     fixed = fixed === undefined || f.node.fixed === undefined ? undefined : fixed + f.node.fixed;
@@ -387,7 +397,14 @@ export function skipNode(inner: Node): Node {
 }
 
 export const BASE: Record<string, Node> = {
-  u8: intNode(1, false), u16: intNode(2, false), u32: intNode(4, false),
-  i8: intNode(1, true), i16: intNode(2, true), i32: intNode(4, true),
-  u64: int64Node(false), i64: int64Node(true), f64: f64Node, bool: boolNode,
+  u8: intNode(1, false),
+  u16: intNode(2, false),
+  u32: intNode(4, false),
+  i8: intNode(1, true),
+  i16: intNode(2, true),
+  i32: intNode(4, true),
+  u64: int64Node(false),
+  i64: int64Node(true),
+  f64: f64Node,
+  bool: boolNode,
 };

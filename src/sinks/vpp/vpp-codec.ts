@@ -1,8 +1,20 @@
 import { RtreflectError } from '../../util/errors.js';
 import type { ApiDefsData, FieldDef, MessageDef } from './vpp-api-defs.js';
 import {
-  BASE, Cursor, enumNode, fixedArrayNode, fixedBytesNode, fixedStringNode, skipNode, structNode, unionNode, varArrayNode, varStringNode, Writer,
-  type CompiledField, type Node,
+  BASE,
+  Cursor,
+  enumNode,
+  fixedArrayNode,
+  fixedBytesNode,
+  fixedStringNode,
+  skipNode,
+  structNode,
+  unionNode,
+  varArrayNode,
+  varStringNode,
+  Writer,
+  type CompiledField,
+  type Node,
 } from './vpp-codec-nodes.js';
 
 /**
@@ -34,13 +46,20 @@ export class VppCodec {
    * instead of building values, e.g. fib_path's 16-entry `label_stack` when
    * reading a million routes. They still encode normally.
    */
-  constructor(readonly defs: ApiDefsData, opts: { skipOnDecode?: string[] } = {}) {
+  constructor(
+    readonly defs: ApiDefsData,
+    opts: { skipOnDecode?: string[] } = {},
+  ) {
     this.skip = new Set(opts.skipOnDecode ?? []);
   }
 
   message(name: string): MessageDef {
     const m = this.defs.messages.get(name);
-    if (!m) throw new RtreflectError('ERR_VPP_API_DEFS', `VPP API message ${name} is not in the definitions read from ${this.defs.files.length} file(s); is apiDir the installed VPP's share/vpp/api directory?`);
+    if (!m)
+      throw new RtreflectError(
+        'ERR_VPP_API_DEFS',
+        `VPP API message ${name} is not in the definitions read from ${this.defs.files.length} file(s); is apiDir the installed VPP's share/vpp/api directory?`,
+      );
     return m;
   }
 
@@ -115,13 +134,14 @@ export class VppCodec {
     const un = d.unions.get(type);
     const en = d.enums.get(type);
     if (alias) {
-      node = alias.length !== undefined
-        ? this.fieldNode({ type: alias.type, name: type, length: alias.length }, owner)
-        : this.typeNode(alias.type, owner);
+      node = alias.length !== undefined ? this.fieldNode({ type: alias.type, name: type, length: alias.length }, owner) : this.typeNode(alias.type, owner);
     } else if (st) {
       node = this.struct(st.fields, `type ${type}`);
     } else if (un) {
-      node = unionNode(un.members.map((m) => ({ name: m.name, node: this.fieldNode(m, `union ${type}`) })), type);
+      node = unionNode(
+        un.members.map((m) => ({ name: m.name, node: this.fieldNode(m, `union ${type}`) })),
+        type,
+      );
     } else if (en) {
       const b = BASE[en.base];
       if (!b) throw new RtreflectError('ERR_VPP_API_DEFS', `enum ${type} has unsupported base type ${en.base}`);

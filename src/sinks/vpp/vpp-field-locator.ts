@@ -36,7 +36,13 @@ export interface FieldLocation {
 }
 
 const INT_SIZES: Record<string, [number, boolean]> = {
-  u8: [1, false], u16: [2, false], u32: [4, false], i8: [1, true], i16: [2, true], i32: [4, true], bool: [1, false],
+  u8: [1, false],
+  u16: [2, false],
+  u32: [4, false],
+  i8: [1, true],
+  i16: [2, true],
+  i32: [4, true],
+  bool: [1, false],
 };
 
 function layoutErr(what: string): RtreflectError {

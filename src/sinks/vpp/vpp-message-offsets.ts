@@ -2,9 +2,18 @@ import { RtreflectError } from '../../util/errors.js';
 import type { VppCodec } from './vpp-codec.js';
 import { FieldLocator, type IntSlot } from './vpp-field-locator.js';
 
-export interface ReplyOffsets { name: string; context: number; retval: number }
+export interface ReplyOffsets {
+  name: string;
+  context: number;
+  retval: number;
+}
 /** Where requestMany patches ids and context into a request, and reads its reply. */
-export interface BatchOffsets { msgId: IntSlot; clientIndex: IntSlot; context: IntSlot; reply: ReplyOffsets }
+export interface BatchOffsets {
+  msgId: IntSlot;
+  clientIndex: IntSlot;
+  context: IntSlot;
+  reply: ReplyOffsets;
+}
 
 /**
  * Where the client reads and patches messages it does not decode (batched requests and their
@@ -46,7 +55,9 @@ export class MessageOffsets {
       const rv = L.int(replyName, ['retval']);
       if (rv.size !== 4 || ctx.size !== 4) throw new RtreflectError('ERR_VPP_API_DEFS', `${replyName}'s context and retval are not 32-bit fields`);
       o = {
-        msgId: L.int(name, ['_vl_msg_id']), clientIndex: L.int(name, ['client_index']), context: L.int(name, ['context']),
+        msgId: L.int(name, ['_vl_msg_id']),
+        clientIndex: L.int(name, ['client_index']),
+        context: L.int(name, ['context']),
         reply: { name: replyName, context: ctx.offset, retval: rv.offset },
       };
       this.batches.set(name, o);

@@ -77,13 +77,15 @@ export class MessageTable {
 
   /** The error for messages VPP lacks or has in another version, with what to fix. */
   mismatch(names: string[]): RtreflectError {
-    const parts = names.map((n) => {
-      const s = this.status(n);
-      if (s.ok) return '';
-      if (!this.defs.messages.has(n)) return `${n}: not in the API definitions read (apiDir)`;
-      if (s.reason === 'crc') return `${n}: definitions have CRC ${s.ourCrc}, running VPP has ${s.vppCrc}`;
-      return `${n}: not offered by the running VPP (older VPP, or its plugin is not loaded)`;
-    }).filter(Boolean);
+    const parts = names
+      .map((n) => {
+        const s = this.status(n);
+        if (s.ok) return '';
+        if (!this.defs.messages.has(n)) return `${n}: not in the API definitions read (apiDir)`;
+        if (s.reason === 'crc') return `${n}: definitions have CRC ${s.ourCrc}, running VPP has ${s.vppCrc}`;
+        return `${n}: not offered by the running VPP (older VPP, or its plugin is not loaded)`;
+      })
+      .filter(Boolean);
     return new RtreflectError(
       'ERR_VPP_API_MISMATCH',
       `the running VPP does not match the API definitions rtreflect read: ${parts.join('; ')}. Point apiDir at the share/vpp/api directory of the VPP that is running (the two must come from the same VPP build)`,

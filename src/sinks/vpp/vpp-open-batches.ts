@@ -44,7 +44,7 @@ export class OpenBatches {
 
   /** The batch a context belongs to. */
   of(ctx: number): Batch | undefined {
-    for (const b of this.list) if (((ctx - b.start) >>> 0) < b.count) return b;
+    for (const b of this.list) if ((ctx - b.start) >>> 0 < b.count) return b;
     return undefined;
   }
 
@@ -56,7 +56,7 @@ export class OpenBatches {
 
   /** Whether a batch uses any of the contexts start..start+n-1. */
   overlaps(start: number, n: number): boolean {
-    for (const b of this.list) if (((b.start - start) >>> 0) < n || ((start - b.start) >>> 0) < b.count) return true;
+    for (const b of this.list) if ((b.start - start) >>> 0 < n || (start - b.start) >>> 0 < b.count) return true;
     return false;
   }
 

@@ -39,6 +39,9 @@ export class RequestWindow {
     const waiters = this.waitQ.slice(this.waitHead);
     this.waitQ = [];
     this.waitHead = 0;
-    for (const w of waiters) { this.inflight += w.n; w.go(); }
+    for (const w of waiters) {
+      this.inflight += w.n;
+      w.go();
+    }
   }
 }

@@ -9,7 +9,6 @@ import { locateRouteFields, type IntSlot as Slot, type RouteFields } from './vpp
  * building a message object per route and per path.
  */
 
-
 function read(buf: Buffer, base: number, s: Slot): number {
   return s.size === 4 ? buf.readUInt32BE(base + s.offset) : s.size === 1 ? buf[base + s.offset]! : buf.readUInt16BE(base + s.offset);
 }
@@ -44,11 +43,24 @@ export class RouteDetailsReader {
   private readonly p: Record<'type' | 'proto' | 'sw' | 'weight' | 'preference', Slot>;
 
   /** Throws ERR_VPP_API_DEFS, saying what differs, when `msg` does not have the expected shape. */
-  constructor(codec: VppCodec, readonly msg: string) {
-    const f = locateRouteFields(codec, msg, (what) => new RtreflectError('ERR_VPP_API_DEFS', `VPP API message ${msg} does not have the shape rtreflect's route reader expects: ${what}`));
+  constructor(
+    codec: VppCodec,
+    readonly msg: string,
+  ) {
+    const f = locateRouteFields(
+      codec,
+      msg,
+      (what) => new RtreflectError('ERR_VPP_API_DEFS', `VPP API message ${msg} does not have the shape rtreflect's route reader expects: ${what}`),
+    );
     this.r = f;
     this.hasSrc = f.hasSrc;
-    this.p = { type: f.pathInt(['type']), proto: f.pathInt(['proto']), sw: f.pathInt(['sw_if_index']), weight: f.pathInt(['weight']), preference: f.pathInt(['preference']) };
+    this.p = {
+      type: f.pathInt(['type']),
+      proto: f.pathInt(['proto']),
+      sw: f.pathInt(['sw_if_index']),
+      weight: f.pathInt(['weight']),
+      preference: f.pathInt(['preference']),
+    };
   }
 
   /** Reads a detail's route fields into `out`; throws ERR_VPP_DECODE when the message is shorter than its path count says. */

@@ -15,11 +15,9 @@ import { locateRouteFields, putUint, type IntSlot as Slot, type RouteFields } fr
  * which fills them in per connection and request.
  */
 
-
 function shapeErr(msg: string, what: string): RtreflectError {
   return new RtreflectError('ERR_VPP_API_DEFS', `VPP API message ${msg} does not have the shape rtreflect's route writer expects: ${what}`);
 }
-
 
 export class RouteLayout {
   /** Bytes before the paths. */
@@ -36,10 +34,16 @@ export class RouteLayout {
   /** The route's fields, where they sit. */
   private readonly r: RouteFields;
   /** fib_path fields, relative to the path's start. */
-  private readonly p: Record<'sw' | 'table' | 'rpf' | 'weight' | 'preference' | 'type' | 'flags' | 'proto' | 'viaLabel' | 'objId' | 'classify' | 'nLabels', Slot>;
+  private readonly p: Record<
+    'sw' | 'table' | 'rpf' | 'weight' | 'preference' | 'type' | 'flags' | 'proto' | 'viaLabel' | 'objId' | 'classify' | 'nLabels',
+    Slot
+  >;
 
   /** Throws ERR_VPP_API_DEFS, saying what differs, when `msg` is not a route add/del message of the known shape. */
-  constructor(codec: VppCodec, readonly msg: string) {
+  constructor(
+    codec: VppCodec,
+    readonly msg: string,
+  ) {
     const f = locateRouteFields(codec, msg, (what) => shapeErr(msg, what));
     this.isAdd = f.int(['is_add']);
     this.isMultipath = f.int(['is_multipath']);
@@ -50,9 +54,18 @@ export class RouteLayout {
     this.pathSize = f.pathSize;
     const pp = f.pathInt;
     this.p = {
-      sw: pp(['sw_if_index']), table: pp(['table_id']), rpf: pp(['rpf_id']), weight: pp(['weight']), preference: pp(['preference']),
-      type: pp(['type']), flags: pp(['flags']), proto: pp(['proto']), viaLabel: pp(['nh', 'via_label']), objId: pp(['nh', 'obj_id']),
-      classify: pp(['nh', 'classify_table_index']), nLabels: pp(['n_labels']),
+      sw: pp(['sw_if_index']),
+      table: pp(['table_id']),
+      rpf: pp(['rpf_id']),
+      weight: pp(['weight']),
+      preference: pp(['preference']),
+      type: pp(['type']),
+      flags: pp(['flags']),
+      proto: pp(['proto']),
+      viaLabel: pp(['nh', 'via_label']),
+      objId: pp(['nh', 'obj_id']),
+      classify: pp(['nh', 'classify_table_index']),
+      nLabels: pp(['n_labels']),
     };
 
     // Templates with every default the generic encoder would put in fields rtreflect leaves alone.
@@ -66,7 +79,15 @@ export class RouteLayout {
     putUint(head, this.isMultipath.offset, this.isMultipath.size, 0);
     putUint(head, this.statsIndex.offset, this.statsIndex.size, 0);
     const s = this.p;
-    for (const [slot, v] of [[s.rpf, 0], [s.flags, 0], [s.viaLabel, 0], [s.objId, 0], [s.classify, 0xffffffff], [s.nLabels, 0]] as const) putUint(path, slot.offset, slot.size, v);
+    for (const [slot, v] of [
+      [s.rpf, 0],
+      [s.flags, 0],
+      [s.viaLabel, 0],
+      [s.objId, 0],
+      [s.classify, 0xffffffff],
+      [s.nLabels, 0],
+    ] as const)
+      putUint(path, slot.offset, slot.size, v);
     this.head = head;
     this.pathTemplate = path;
   }
@@ -96,7 +117,17 @@ export class RouteLayout {
    * Writes one fib_path at `off` (from writeRoute, then + pathSize per path).
    * `nh`: the next hop's 4 or 16 bytes; undefined leaves them zero.
    */
-  writePath(buf: Buffer, off: number, table: number, sw: number, weight: number, preference: number, type: number, proto: number, nh: Uint8Array | undefined): void {
+  writePath(
+    buf: Buffer,
+    off: number,
+    table: number,
+    sw: number,
+    weight: number,
+    preference: number,
+    type: number,
+    proto: number,
+    nh: Uint8Array | undefined,
+  ): void {
     const s = this.p;
     this.pathTemplate.copy(buf, off);
     putUint(buf, off + s.sw.offset, s.sw.size, sw);
@@ -121,4 +152,3 @@ export function writeAddress(buf: Buffer, off: number, family: 4 | 6, text: stri
   if (b.length !== (family === 4 ? 4 : 16)) throw new RtreflectError('ERR_BAD_ADDRESS', `"${text}" is not an IPv${family} address`);
   buf.set(b, off);
 }
-

@@ -155,7 +155,10 @@ export class VppRouteProjection {
       if (nh.gateway === undefined) {
         if (sw === undefined) {
           if (hasIf) this.noteUnmapped(nh.ifname, nh.ifindex);
-          return { skip: `next hop is interface ${nh.ifname ?? nh.ifindex ?? '?'} only, which has no VPP interface (add a linux-cp pair or an interfaces entry)`, counter: 'skippedUnmappedInterface' };
+          return {
+            skip: `next hop is interface ${nh.ifname ?? nh.ifindex ?? '?'} only, which has no VPP interface (add a linux-cp pair or an interfaces entry)`,
+            counter: 'skippedUnmappedInterface',
+          };
         }
         paths.push({ kind: 'via', sw, weight, preference: 0 });
         continue;
@@ -164,7 +167,10 @@ export class VppRouteProjection {
       if (sw === undefined) {
         if (parsed.family === 6 && isLinkLocal6(nh.gateway)) {
           if (hasIf) this.noteUnmapped(nh.ifname, nh.ifindex);
-          return { skip: `link-local gateway ${nh.gateway} needs its interface (${nh.ifname ?? nh.ifindex ?? '?'}) mapped to VPP`, counter: 'skippedLinkLocalNoInterface' };
+          return {
+            skip: `link-local gateway ${nh.gateway} needs its interface (${nh.ifname ?? nh.ifindex ?? '?'}) mapped to VPP`,
+            counter: 'skippedLinkLocalNoInterface',
+          };
         }
         if (hasIf && this.mappingConfigured) {
           fallbacks++;

@@ -9,7 +9,11 @@ const newDetailRoute = (): DetailRoute => ({ table: 0, af: 0, addrOffset: 0, len
 const newDetailPath = (): DetailPath => ({ type: 0, proto: 0, sw: 0, weight: 0, preference: 0, nhOffset: 0 });
 
 /** Holds what fromRawDetail() read, reused for every detail of a dump. */
-interface RawDetailHolder { route: DetailRoute; path: DetailPath; fingerprint: string }
+interface RawDetailHolder {
+  route: DetailRoute;
+  path: DetailPath;
+  fingerprint: string;
+}
 
 /**
  * Reads back the routes rtreflect owns in VPP: every table dumped, each route turned into the
@@ -35,11 +39,16 @@ export class VppRouteReader {
       if (reader) {
         // Read in place: no message objects for a full table.
         const holder: RawDetailHolder = { route: newDetailRoute(), path: newDetailPath(), fingerprint: '' };
-        await c.dumpRaw(dumpName, fields, (payload) => {
-          const key = this.fromRawDetail(reader, payload, holder);
-          if (ctx.mode === 'v1' && !ctx.recorded.has(key)) return;
-          out.set(key, holder.fingerprint);
-        }, detailName);
+        await c.dumpRaw(
+          dumpName,
+          fields,
+          (payload) => {
+            const key = this.fromRawDetail(reader, payload, holder);
+            if (ctx.mode === 'v1' && !ctx.recorded.has(key)) return;
+            out.set(key, holder.fingerprint);
+          },
+          detailName,
+        );
         return;
       }
       const details = await c.dump(dumpName, fields);
@@ -55,7 +64,13 @@ export class VppRouteReader {
   }
 
   private detailsReaderFor(name: string, codec: VppCodec): RouteDetailsReader | null {
-    return compiledOnce(this.ctx, this.detailsReaders, name, () => new RouteDetailsReader(codec, name), 'cannot compile the route reader for these VPP API definitions; decoding routes generically (slower)');
+    return compiledOnce(
+      this.ctx,
+      this.detailsReaders,
+      name,
+      () => new RouteDetailsReader(codec, name),
+      'cannot compile the route reader for these VPP API definitions; decoding routes generically (slower)',
+    );
   }
 
   /**
@@ -87,7 +102,11 @@ export class VppRouteReader {
       }
       const n = dp.proto === NH_PROTO_IP6 ? 16 : 4;
       let zero = true;
-      for (let j = 0; j < n; j++) if (p[dp.nhOffset + j] !== 0) { zero = false; break; }
+      for (let j = 0; j < n; j++)
+        if (p[dp.nhOffset + j] !== 0) {
+          zero = false;
+          break;
+        }
       texts.push(viaText(zero ? undefined : bytesToAddr(p, dp.nhOffset, n), dp.sw, dp.weight, dp.preference));
     }
     h.fingerprint = texts.length === 1 ? texts[0]! : texts.sort().join(',');
@@ -114,7 +133,13 @@ export class VppRouteReader {
       const nhU = (p.nh as { address: { ip4: Uint8Array; ip6: Uint8Array } }).address;
       const nhBytes = p.proto === NH_PROTO_IP6 ? nhU.ip6 : nhU.ip4;
       const zero = nhBytes.every((b) => b === 0);
-      paths.push({ kind, nh: zero ? undefined : bytesToAddr(nhBytes), sw: p.sw_if_index as number, weight: p.weight as number, preference: p.preference as number });
+      paths.push({
+        kind,
+        nh: zero ? undefined : bytesToAddr(nhBytes),
+        sw: p.sw_if_index as number,
+        weight: p.weight as number,
+        preference: p.preference as number,
+      });
     }
     return { key, fingerprint: pathsFingerprint(paths) };
   }

@@ -10,7 +10,8 @@ import { FrameBatch } from './vpp-transport.js';
 import { addressUnion, AF_IP4, AF_IP6, KIND_TYPE, NH_PROTO_IP4, NH_PROTO_IP6, NO_IF, parseKey, type WirePath, type WireRoute } from './vpp-wire-route.js';
 
 const ERR_NO_SUCH_FIB = -3;
-const ZERO4 = new Uint8Array(4), ZERO16 = new Uint8Array(16);
+const ZERO4 = new Uint8Array(4),
+  ZERO16 = new Uint8Array(16);
 
 /** A table known to exist: a settled promise, told apart without awaiting it. */
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -27,7 +28,10 @@ export class VppRouteWriter {
   /** Compiled route layouts by message name; null when the definitions do not fit it (then the generic encoder writes). */
   private layouts = new Map<string, RouteLayout | null>();
 
-  constructor(private readonly ctx: VppSinkContext, private readonly projection: VppRouteProjection) {}
+  constructor(
+    private readonly ctx: VppSinkContext,
+    private readonly projection: VppRouteProjection,
+  ) {}
 
   /** A new connection: the tables VPP has now (what was known or being created before may be gone). */
   async learnTables(c: VppClient): Promise<void> {
@@ -54,11 +58,20 @@ export class VppRouteWriter {
         if (ch.op === 'upsert') {
           const route = ch.route;
           const table = this.projection.vppTable(route);
-          if (typeof table === 'string') { notSent[i] = table; continue; }
+          if (typeof table === 'string') {
+            notSent[i] = table;
+            continue;
+          }
           const ps = this.projection.pathsOf(route);
-          if ('skip' in ps) { notSent[i] = ps.skip; continue; }
+          if ('skip' in ps) {
+            notSent[i] = ps.skip;
+            continue;
+          }
           const terr = tableErrors?.get(`${route.family}:${table}`);
-          if (terr !== undefined) { notSent[i] = terr; continue; }
+          if (terr !== undefined) {
+            notSent[i] = terr;
+            continue;
+          }
           const slash = route.prefix.lastIndexOf('/');
           const len = Number(route.prefix.slice(slash + 1));
           if (layout) {
@@ -73,7 +86,13 @@ export class VppRouteWriter {
           } else {
             const wr: WireRoute = { table, family: route.family, prefix: route.prefix, paths: ps.paths };
             const addr = addrToBytes(route.prefix.slice(0, slash));
-            const body = this.routeBody(table, route.family, addr, len, ps.paths.map((p) => this.fibPath(p, wr)));
+            const body = this.routeBody(
+              table,
+              route.family,
+              addr,
+              len,
+              ps.paths.map((p) => this.fibPath(p, wr)),
+            );
             batch.addPayload(codec.encode(name, { is_add: true, is_multipath: false, route: body }));
           }
         } else {
@@ -110,9 +129,15 @@ export class VppRouteWriter {
     for (let i = 0; i < changes.length; i++) {
       const ch = changes[i]!;
       const why = notSent[i];
-      if (why !== undefined) { report.failed.push({ key: ch.key, error: why }); continue; }
+      if (why !== undefined) {
+        report.failed.push({ key: ch.key, error: why });
+        continue;
+      }
       j++;
-      if (sendError !== undefined) { report.failed.push({ key: ch.key, error: sendError }); continue; }
+      if (sendError !== undefined) {
+        report.failed.push({ key: ch.key, error: sendError });
+        continue;
+      }
       const rv = retvals![j - 1]!;
       if (ch.op === 'upsert') {
         if (rv !== 0) {
@@ -136,7 +161,13 @@ export class VppRouteWriter {
   }
 
   private layoutFor(name: string, codec: VppCodec): RouteLayout | null {
-    return compiledOnce(this.ctx, this.layouts, name, () => new RouteLayout(codec, name), 'cannot compile the route writer for these VPP API definitions; using the generic encoder (slower)');
+    return compiledOnce(
+      this.ctx,
+      this.layouts,
+      name,
+      () => new RouteLayout(codec, name),
+      'cannot compile the route writer for these VPP API definitions; using the generic encoder (slower)',
+    );
   }
 
   /** Creates the tables the batch's upserts need (once each); returns `family:table` → why it failed. */
@@ -184,7 +215,7 @@ export class VppRouteWriter {
   private fibPath(p: WirePath, r: WireRoute): VppMessage {
     const nhE = p.nh !== undefined ? this.projection.nextHop(p.nh) : undefined;
     const nhFamily = nhE ? nhE.family : r.family;
-    const nhBytes = nhE ? nhE.bytes : (nhFamily === 4 ? ZERO4 : ZERO16);
+    const nhBytes = nhE ? nhE.bytes : nhFamily === 4 ? ZERO4 : ZERO16;
     return {
       sw_if_index: p.sw,
       table_id: r.table,

@@ -35,7 +35,15 @@ export interface VppSinkContext {
 export function newVppSinkContext(opts: VppSinkOptions, logger: Logger): VppSinkContext {
   return {
     opts,
-    counters: { nextHopOnlyFallbacks: 0, skippedUnmappedInterface: 0, skippedLinkLocalNoInterface: 0, skippedUnmappedVrf: 0, reconnects: 0, writes: 0, writeFailures: 0 },
+    counters: {
+      nextHopOnlyFallbacks: 0,
+      skippedUnmappedInterface: 0,
+      skippedLinkLocalNoInterface: 0,
+      skippedUnmappedVrf: 0,
+      reconnects: 0,
+      writes: 0,
+      writeFailures: 0,
+    },
     logger,
     mode: undefined,
     srcId: 0,

@@ -53,7 +53,10 @@ class VppSink implements Sink {
   private st: SinkConnectionState = 'down';
   private lastError: string | undefined;
 
-  constructor(opts: VppSinkOptions, private readonly deps: VppSinkDeps) {
+  constructor(
+    opts: VppSinkOptions,
+    private readonly deps: VppSinkDeps,
+  ) {
     this.opts = opts;
     this.name = opts.name;
     this.shutdownPolicy = { ...opts.shutdown };
@@ -146,8 +149,10 @@ class VppSink implements Sink {
     if (crcBad.length) c.require(crcBad);
     const mode = st.every((x) => x.s.ok) ? 'v2' : 'v1';
     if (mode === 'v1' && this.ctx.mode !== 'v1') {
-      this.logger.warn({ missing: st.filter((x) => !x.s.ok).map((x) => x.n) },
-        'this VPP lacks the _v2 route messages or fib_source_add: falling back to ip_route_add_del under the shared API source; rtreflect tracks the routes it wrote in memory only, so after an rtreflect restart stale routes are not removed');
+      this.logger.warn(
+        { missing: st.filter((x) => !x.s.ok).map((x) => x.n) },
+        'this VPP lacks the _v2 route messages or fib_source_add: falling back to ip_route_add_del under the shared API source; rtreflect tracks the routes it wrote in memory only, so after an rtreflect restart stale routes are not removed',
+      );
     }
     this.ctx.mode = mode;
     c.require(['control_ping', 'ip_table_add_del', 'ip_table_dump', 'sw_interface_dump', ...(mode === 'v2' ? v2 : ['ip_route_add_del', 'ip_route_dump'])]);
@@ -163,7 +168,10 @@ class VppSink implements Sink {
       const s = d.src as { name: string; id: number; priority: number };
       if (s.name === name) {
         if (s.priority !== priority) {
-          this.logger.warn({ source: name, vppPriority: s.priority, configured: priority }, 'FIB source exists in VPP with another priority; VPP cannot change it until it restarts');
+          this.logger.warn(
+            { source: name, vppPriority: s.priority, configured: priority },
+            'FIB source exists in VPP with another priority; VPP cannot change it until it restarts',
+          );
         }
         return s.id;
       }

@@ -94,7 +94,10 @@ export class FrameReader {
       const head = this.peek(HEADER_LEN);
       const len = head.readUInt32BE(8);
       if (len > MAX_PAYLOAD) {
-        throw new RtreflectError('ERR_VPP_PROTOCOL', `VPP API socket sent a frame of ${len} bytes (limit ${MAX_PAYLOAD}); the stream is corrupt or this is not a VPP API socket`);
+        throw new RtreflectError(
+          'ERR_VPP_PROTOCOL',
+          `VPP API socket sent a frame of ${len} bytes (limit ${MAX_PAYLOAD}); the stream is corrupt or this is not a VPP API socket`,
+        );
       }
       if (this.have < HEADER_LEN + len) break;
       const all = this.take(HEADER_LEN + len);
@@ -143,8 +146,12 @@ export class VppTransport {
       }, timeoutMs);
       const onErr = (err: NodeJS.ErrnoException): void => {
         clearTimeout(timer);
-        const hint = err.code === 'ENOENT' ? ' (is VPP running, with `socksvr { socket-name … }` in its startup config?)'
-          : err.code === 'EACCES' ? ' (rtreflect needs read/write access to the socket: run it as root or in VPP\'s group)' : '';
+        const hint =
+          err.code === 'ENOENT'
+            ? ' (is VPP running, with `socksvr { socket-name … }` in its startup config?)'
+            : err.code === 'EACCES'
+              ? " (rtreflect needs read/write access to the socket: run it as root or in VPP's group)"
+              : '';
         reject(new RtreflectError('ERR_VPP_CONNECT', `cannot connect to VPP API socket ${path}: ${err.code ?? err.message}${hint}`, { cause: err }));
       };
       sock.once('error', onErr);
@@ -175,7 +182,9 @@ export class VppTransport {
         this.events.onMessage(p);
       }
     });
-    sock.on('error', (err) => { closeErr = err; });
+    sock.on('error', (err) => {
+      closeErr = err;
+    });
     sock.on('close', () => {
       if (this.closed) return;
       this.closed = true;

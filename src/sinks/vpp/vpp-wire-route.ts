@@ -9,11 +9,21 @@ import type { VppMessage } from './vpp-codec.js';
 
 export const NO_IF = 0xffffffff;
 // fib_types.api: vl_api_fib_path_type_t / vl_api_fib_path_nh_proto_t / address_family.
-const PATH_NORMAL = 0, PATH_DROP = 2, PATH_ICMP_UNREACH = 5, PATH_ICMP_PROHIBIT = 6;
-export const PATH_KIND: Record<number, WirePath['kind']> = { [PATH_NORMAL]: 'via', [PATH_DROP]: 'drop', [PATH_ICMP_UNREACH]: 'unreach', [PATH_ICMP_PROHIBIT]: 'prohibit' };
+const PATH_NORMAL = 0,
+  PATH_DROP = 2,
+  PATH_ICMP_UNREACH = 5,
+  PATH_ICMP_PROHIBIT = 6;
+export const PATH_KIND: Record<number, WirePath['kind']> = {
+  [PATH_NORMAL]: 'via',
+  [PATH_DROP]: 'drop',
+  [PATH_ICMP_UNREACH]: 'unreach',
+  [PATH_ICMP_PROHIBIT]: 'prohibit',
+};
 export const KIND_TYPE: Record<WirePath['kind'], number> = { via: PATH_NORMAL, drop: PATH_DROP, unreach: PATH_ICMP_UNREACH, prohibit: PATH_ICMP_PROHIBIT };
-export const NH_PROTO_IP4 = 0, NH_PROTO_IP6 = 1;
-export const AF_IP4 = 0, AF_IP6 = 1;
+export const NH_PROTO_IP4 = 0,
+  NH_PROTO_IP6 = 1;
+export const AF_IP4 = 0,
+  AF_IP6 = 1;
 
 /** What rtreflect writes for one route; the fingerprint is computed from this and from what VPP reports back. */
 export interface WirePath {
@@ -26,7 +36,12 @@ export interface WirePath {
   nhFamily?: Family;
   nhBytes?: Uint8Array;
 }
-export interface WireRoute { table: number; family: Family; prefix: string; paths: WirePath[] }
+export interface WireRoute {
+  table: number;
+  family: Family;
+  prefix: string;
+  paths: WirePath[];
+}
 
 export function viaText(nh: string | undefined, sw: number, weight: number, preference: number): string {
   return `via:${nh ?? ''}@${sw === NO_IF ? '' : sw}*${weight}/${preference}`;
@@ -60,7 +75,8 @@ export function parseKey(key: string): { table: number; prefix: string; family: 
   const prefix = key.slice(bar + 1);
   const slash = prefix.lastIndexOf('/');
   const addrText = prefix.slice(0, slash);
-  if (bar === 0 || !Number.isInteger(table) || slash < 0) throw new RtreflectError('ERR_VPP_KEY', `"${key}" is not a VPP sink key (table|prefix)`, { userFacing: false });
+  if (bar === 0 || !Number.isInteger(table) || slash < 0)
+    throw new RtreflectError('ERR_VPP_KEY', `"${key}" is not a VPP sink key (table|prefix)`, { userFacing: false });
   return { table, prefix, family: familyOf(addrText), addr: addrToBytes(addrText), len: Number(prefix.slice(slash + 1)) };
 }
 

@@ -12,6 +12,7 @@ import type { ReflectedRoute } from '../../src/engine/reflected-route.js';
 import type { Route } from '../../src/kernel/route.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { RecordingSink as BaseRecordingSink } from '../helpers/recording-sink.js';
 
 /**
  * Every test below runs twice: against a sink without, and with, a stable projection
@@ -27,43 +28,10 @@ function bothModes(name: string, fn: () => Promise<void>): void {
   }
 }
 
-class RecordingSink implements Sink {
-  readonly kind = 'memory';
-  readonly shutdownPolicy = { withdraw: false, graceMs: 0 };
-  readonly batchSize: number = 100;
-  readonly capabilities: SinkCapabilities = { stableProjection: stableMode };
-  readonly held = new Map<string, string>();
-  readonly writes: SinkChange[] = [];
-  refuse = new Set<string>();
-  constructor(readonly name = 'mem') {}
-  async start(_hooks: SinkHooks): Promise<void> {}
-  keyOf(r: ReflectedRoute): string | null {
-    return r.prefix;
-  }
-  project(r: ReflectedRoute): SinkProjection {
-    if (r.type === 'prohibit') return { skip: 'prohibit routes are not carried' };
-    return { key: r.prefix, fingerprint: `${r.metric}|${r.nexthops.map((n) => n.gateway).join(',')}` };
-  }
-  async readOwned(): Promise<Map<string, string>> {
-    return new Map(this.held);
-  }
-  async apply(changes: SinkChange[]): Promise<ApplyReport> {
-    const report: ApplyReport = { applied: [], failed: [] };
-    for (const c of changes) {
-      if (this.refuse.has(c.key)) {
-        report.failed.push({ key: c.key, error: 'refused' });
-        continue;
-      }
-      this.writes.push(c);
-      if (c.op === 'upsert') this.held.set(c.key, c.fingerprint);
-      else this.held.delete(c.key);
-      report.applied.push(c.key);
-    }
-    return report;
-  }
-  async stop(): Promise<void> {}
-  state(): 'up' {
-    return 'up';
+/** The engine tests' in-memory dataplane, with the projection mode of the test that runs. */
+class RecordingSink extends BaseRecordingSink {
+  constructor(name = 'mem') {
+    super({ name, capabilities: { stableProjection: stableMode } });
   }
 }
 

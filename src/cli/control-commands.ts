@@ -1,6 +1,7 @@
 import { controlRequest } from '../control/control-client.js';
 import { progressReporter } from './progress.js';
-import { resyncText, type ResyncProgress } from '../engine/sink-resync.js';
+import { resyncText } from '../engine/sink-resync.js';
+import type { SinkStatus } from '../engine/reflector.js';
 
 interface ControlOpts {
   control: string;
@@ -63,21 +64,7 @@ export interface StatusReply {
     receiveBufferBytes: number;
   };
   engine: { holdDownEngaged: boolean; heldDeletes: number; filtered: number };
-  sinks: {
-    name: string;
-    kind: string;
-    state: string;
-    desired: number;
-    applied: number;
-    pending: number;
-    writes: number;
-    deletes: number;
-    errors: number;
-    skipped: number;
-    lastError?: string;
-    lastResync?: { at: string; reason: string; durationMs: number; upserts: number; deletes: number; ok: boolean };
-    resync?: ResyncProgress;
-  }[];
+  sinks: SinkStatus[];
   handlers?: {
     name: string;
     type: string;

@@ -12,7 +12,7 @@ import { FakeVpp, fixtureDefs, vppDefsSkip } from '../helpers/vpp.js';
 import { route, sinkContract } from '../helpers/sink-contract.js';
 
 sinkContract('memory', async () => {
-  const sink = new RecordingSink({ initially: 'connecting' });
+  const sink = new RecordingSink({ initially: 'connecting', readEach: true });
   return { sink, teardown: () => sink.stop() };
 }, { unsupported: route('10.71.8.0/24', [], { type: 'prohibit' }) });
 

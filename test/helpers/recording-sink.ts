@@ -11,6 +11,8 @@ export interface RecordingSinkOptions {
   capabilities?: SinkCapabilities;
   /** State before start() (default 'up': engine tests drive the sink without starting it). */
   initially?: SinkConnectionState;
+  /** Offer readOwnedEach (the engine then compares while reading); off by default, as the engine tests expect. */
+  readEach?: boolean;
 }
 
 export class RecordingSink implements Sink {
@@ -29,6 +31,11 @@ export class RecordingSink implements Sink {
     this.name = opts.name ?? 'mem';
     this.capabilities = opts.capabilities ?? {};
     this.connection = opts.initially ?? 'up';
+    if (opts.readEach) {
+      this.readOwnedEach = async (each) => {
+        for (const [k, fp] of await this.readOwned()) each(k, fp);
+      };
+    }
   }
 
   async start(_hooks: SinkHooks): Promise<void> {
@@ -57,9 +64,7 @@ export class RecordingSink implements Sink {
     return new Map(this.held);
   }
 
-  async readOwnedEach(each: (key: string, fingerprint: string) => void): Promise<void> {
-    for (const [k, fp] of await this.readOwned()) each(k, fp);
-  }
+  readOwnedEach?: (each: (key: string, fingerprint: string) => void) => Promise<void>;
 
   async apply(changes: SinkChange[]): Promise<ApplyReport> {
     this.requireUp('apply');

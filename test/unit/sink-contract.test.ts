@@ -14,7 +14,7 @@ import { route, sinkContract } from '../helpers/sink-contract.js';
 sinkContract(
   'memory',
   async () => {
-    const sink = new RecordingSink({ initially: 'connecting' });
+    const sink = new RecordingSink({ initially: 'connecting', readEach: true });
     return { sink, teardown: () => sink.stop() };
   },
   { unsupported: route('10.71.8.0/24', [], { type: 'prohibit' }) },

@@ -1,6 +1,7 @@
 /**
  * Parsers for the rtnetlink messages rtreflect consumes (routes, nexthop objects,
  * links, addresses) and builders that craft the same bytes for tests.
+ * (Longer than most modules: each parser sits beside the builder that writes its bytes.)
  *
  * Parsers take the payload of one netlink message (NlMsg.payload). Netlink
  * integers are host order (little-endian on the machines we support),

@@ -18,6 +18,7 @@ import { HEADER_LEN, VppTransport, type FrameBatch } from './vpp-transport.js';
  * (see `ReconnectLoop` in vpp-reconnect-loop.ts). Its parts: MessageTable
  * (ids and versions), RequestWindow (slots in flight), OpenBatches and
  * MessageOffsets (batched requests read and patched in place).
+ * (About 500 lines: request, dump and batch paths share the one window and reply matcher.)
  */
 
 /** sockclnt_create and its reply have fixed ids: they are needed before the message table is known. */

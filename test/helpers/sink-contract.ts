@@ -10,6 +10,7 @@ import type { ReflectedRoute } from '../../src/engine/reflected-route.js';
 import type { Sink, SinkChange, SinkConnectionState, SinkHooks } from '../../src/engine/sink.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { waitFor } from './wait-for.js';
+import { route } from './route-fixture.js';
 
 export interface ContractSink {
   /** Constructed, not started: the contract starts it. */
@@ -32,19 +33,7 @@ export interface SinkContractOptions {
   unsupported?: ReflectedRoute;
 }
 
-export function route(prefix: string, gateways: string[], extra: Partial<ReflectedRoute> = {}): ReflectedRoute {
-  return {
-    family: prefix.includes(':') ? 6 : 4,
-    prefix,
-    table: 254,
-    protocol: 12,
-    type: 'unicast',
-    metric: 0,
-    tos: 0,
-    nexthops: gateways.map((gateway) => ({ gateway, weight: 1 })),
-    ...extra,
-  };
-}
+export { route };
 
 const V4 = route('10.71.1.0/24', ['192.0.2.10']);
 const V6 = route('2001:db8:71::/48', ['2001:db8::1']);

@@ -17,20 +17,7 @@ import { formatPrefix } from '../../src/util/ip.js';
 import { silentLogger } from '../../src/util/logger.js';
 import type { ReflectedRoute } from '../../src/engine/reflected-route.js';
 import type { Sink, SinkChange, SinkConnectionState } from '../../src/engine/sink.js';
-
-function route(prefix: string, gateways: string[], extra: Partial<ReflectedRoute> = {}): ReflectedRoute {
-  return {
-    family: prefix.includes(':') ? 6 : 4,
-    prefix,
-    table: 254,
-    protocol: 12,
-    type: 'unicast',
-    metric: 0,
-    tos: 0,
-    nexthops: gateways.map((gateway) => ({ gateway, weight: 1 })),
-    ...extra,
-  };
-}
+import { route } from '../helpers/route-fixture.js';
 
 /** apply() and then flush(), as the engine does before it calls a sink idle: after this the paths are in gobgpd's RIB. */
 async function applied(sink: Sink, changes: SinkChange[]): ReturnType<Sink['apply']> {

@@ -21,22 +21,9 @@ import { sinkOptions } from '../../src/sinks/sink-type.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { formatPrefix, parsePrefix } from '../../src/util/ip.js';
 import type { ReflectedRoute } from '../../src/engine/reflected-route.js';
+import { route } from '../helpers/route-fixture.js';
 
 const mark = parseOwnershipMark({ largeCommunity: '4294967294:0:1' });
-
-function route(prefix: string, gateways: string[], extra: Partial<ReflectedRoute> = {}): ReflectedRoute {
-  return {
-    family: prefix.includes(':') ? 6 : 4,
-    prefix,
-    table: 254,
-    protocol: 12,
-    type: 'unicast',
-    metric: 0,
-    tos: 0,
-    nexthops: gateways.map((gateway) => ({ gateway, weight: 1 })),
-    ...extra,
-  };
-}
 
 /** What readOwned would rebuild from the bytes we send. */
 function roundTrip(plan: PathPlan): string {

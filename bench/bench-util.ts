@@ -88,11 +88,14 @@ export function runningCompiled(): boolean {
 /**
  * argv to start the rtreflect CLI the same way this bench runs (compiled, else under tsx).
  * RTR_BENCH_NODE_ARGS adds node options, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it.
+ * RTR_BENCH_RTREFLECT_ROOT runs the compiled daemon of another checkout under this bench's
+ * measurements (bench/compare.ts builds an older commit there to measure it side by side).
  */
 export function rtreflectCommand(args: string[]): string[] {
-  const root = packageRoot();
+  const other = process.env.RTR_BENCH_RTREFLECT_ROOT;
+  const root = other ?? packageRoot();
   const extra = (process.env.RTR_BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
-  return runningCompiled()
+  return other || runningCompiled()
     ? [process.execPath, ...extra, join(root, 'dist/src/cli/main.js'), ...args]
     : [process.execPath, ...extra, '--import', 'tsx', join(root, 'src/cli/main.ts'), ...args];
 }

@@ -11,10 +11,18 @@
  *  2. T_rt: `rtreflect run` started cold until gobgpd's RIB holds every route; T_rt / T_raw ≤ 1.2,
  *     the median over --rounds (default 3) pairs of runs, each into a fresh gobgpd.
  *  3. rtreflect's RSS at that size minus its RSS with an empty kernel, per route ≤ 200 bytes.
- *  4. Restart with the kernel unchanged: time to READY ≤ 5 s, 0 writes; and the floor of any restart
- *     that reads the sink: gobgpd serving the same RIB over a bare ListPath (nothing decoded).
+ *  4. Restart with the kernel unchanged, 0 writes: READY (kernel loaded, sinks taking writes) against
+ *     its floor, the start-up with an empty kernel (process, config, connect) plus the bare kernel dump,
+ *     target ≤ 1.5× the dump; the comparison against its floor, that start-up plus gobgpd serving the
+ *     same RIB over a bare ListPath (nothing decoded), target ≤ 1.2×.
  *  5. Single-change latency kernel → gobgpd RIB (best-path watch), p99 ≤ 2 ms; and, with rtreflect
  *     stopped, the same for a minimal raw reflector on the same kernel and gobgpd: the floor.
+ *  6. Live changes while the restart's and a resync's comparison runs (only those made before it
+ *     ended count), p99 ≤ 2× the at-rest p99; and the raw reflector's while another process
+ *     reads gobgpd's RIB (bench/list-path-loop.ts): what gobgpd serving its table costs a write.
+ *
+ * RTR_BENCH_RTREFLECT_ROOT measures another checkout's daemon with these same steps
+ * (bench/compare.ts); RTR_BENCH_JSON=1 prints the figures as one JSON line for it.
  *
  * rtreflect and gobgpd run in the host namespace on loopback (free port) and rtreflect
  * watches the bench namespace's kernel through `source.netns`: that keeps gobgpd's API
@@ -32,11 +40,26 @@ import { freePort, startGobgpd, type TestGobgpd } from '../test/helpers/gobgpd.j
 import { controlRequest } from '../src/control/control-client.js';
 import { NetlinkSocket } from '../src/kernel/netlink-socket.js';
 import { buildRouteDumpRequest, netlinkDump } from '../src/kernel/netlink-dump.js';
+import { parseRouteMessage } from '../src/kernel/netlink-messages.js';
 import { encodePlan, parseOwnershipMark, planRoute, type PathPlan } from '../src/sinks/gobgp/gobgp-paths.js';
 import type { ApiPathIn } from '../src/sinks/gobgp/gobgp-api.js';
 import type { AddPathEncoder } from '../src/sinks/gobgp/add-path-encoder.js';
 import type { ReflectedRoute } from '../src/engine/reflected-route.js';
-import { GobgpProbe, cpuMsOf, fmtInt, fmtMs, intArg, percentile, printTable, rssOf, rtreflectCommand, sleep, verdict, type Row } from './bench-util.js';
+import {
+  GobgpProbe,
+  cpuMsOf,
+  fmtInt,
+  fmtMs,
+  intArg,
+  percentile,
+  printTable,
+  rssOf,
+  rtreflectCommand,
+  runningCompiled,
+  sleep,
+  verdict,
+  type Row,
+} from './bench-util.js';
 
 export interface FullTableOptions {
   v4: number;
@@ -143,7 +166,7 @@ async function stopRtreflect(d: Daemon | undefined): Promise<void> {
 
 interface DaemonStatus {
   daemon: { ready: boolean };
-  sinks: { applied: number; lastResync?: { upserts: number; deletes: number; durationMs: number }; resync?: unknown }[];
+  sinks: { applied: number; lastResync?: { at: string; upserts: number; deletes: number; durationMs: number }; resync?: unknown }[];
 }
 
 /**
@@ -197,7 +220,7 @@ log:
  * Replaces routes v4Prefix(from..to-1) one at a time (next hop CHANGE_GW4) and times each from the
  * write into `ip -batch` to gobgpd's best-path event for the prefix. The next starts when one is seen.
  */
-async function singleChangeLatency(ip: ChildProcess, probe: GobgpProbe, from: number, to: number): Promise<{ lat: number[]; missed: number }> {
+async function singleChangeLatency(ip: ChildProcess, probe: GobgpProbe, from: number, to: number): Promise<Latencies> {
   const waiting = new Map<string, () => void>();
   const cancel = probe.watchBest((prefix) => {
     const w = waiting.get(prefix);
@@ -209,6 +232,7 @@ async function singleChangeLatency(ip: ChildProcess, probe: GobgpProbe, from: nu
   try {
     await sleep(500); // the watch stream is open
     const lat: number[] = [];
+    const madeAt: number[] = [];
     let missed = 0;
     for (let i = from; i < to; i++) {
       const prefix = v4Prefix(i);
@@ -223,13 +247,67 @@ async function singleChangeLatency(ip: ChildProcess, probe: GobgpProbe, from: nu
         });
       });
       const t0 = performance.now();
+      const at = Date.now();
       ip.stdin!.write(`route replace ${prefix} via ${CHANGE_GW4} proto bird\n`);
-      if (await seen) lat.push(performance.now() - t0);
-      else missed++;
+      if (await seen) {
+        lat.push(performance.now() - t0);
+        madeAt.push(at);
+      } else missed++;
     }
-    return { lat, missed };
+    return { lat, missed, madeAt };
   } finally {
     cancel();
+  }
+}
+
+interface Latencies {
+  lat: number[];
+  missed: number;
+  /** Date.now() as each change was made, for madeBefore. */
+  madeAt: number[];
+}
+
+/** Only the changes made before `end` (epoch ms): the ones made while a comparison still ran. */
+function madeBefore(d: Latencies, end: number): Latencies {
+  const keep = d.madeAt.map((at, i) => (at < end ? i : -1)).filter((i) => i >= 0 && i < d.lat.length);
+  return { lat: keep.map((i) => d.lat[i]!), missed: d.missed, madeAt: keep.map((i) => d.madeAt[i]!) };
+}
+
+/** Runs `work` while another process reads gobgpd's IPv4 RIB over and over (bench/list-path-loop.ts). */
+async function whileListing<T>(address: string, work: () => Promise<T>): Promise<T> {
+  const here = fileURLToPath(import.meta.url);
+  const file = join(here, '..', runningCompiled() ? 'list-path-loop.js' : 'list-path-loop.ts');
+  const child = spawn(process.execPath, [...(runningCompiled() ? [] : ['--import', 'tsx']), file, address, '4'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  try {
+    await sleep(500); // connected and reading
+    if (child.exitCode !== null) throw new Error(`list-path-loop exited with ${child.exitCode}`);
+    return await work();
+  } finally {
+    child.kill('SIGKILL');
+    await exited;
+  }
+}
+
+/** One dump of the bench's routes (both families) through a fresh socket: its time; `parse` reads every message. */
+async function timedKernelDump(netns: string, total: number, parse: boolean): Promise<number> {
+  const sock = NetlinkSocket.open({ netns, strictCheck: true });
+  try {
+    const t = performance.now();
+    let dumped = 0;
+    for (const family of [4, 6] as const) {
+      await netlinkDump(sock, buildRouteDumpRequest({ family, protocol: 12, seq: family }), {
+        onMessages: (msgs) => {
+          dumped += msgs.length;
+          if (parse) for (const m of msgs) parseRouteMessage(m.payload);
+        },
+      });
+    }
+    const ms = performance.now() - t;
+    if (dumped !== total) throw new Error(`the kernel dump listed ${dumped} routes, expected ${total}`);
+    return ms;
+  } finally {
+    sock.close();
   }
 }
 
@@ -276,17 +354,23 @@ export async function runFullTableBench(o: FullTableOptions): Promise<Record<str
     const config = join(dir, 'rtreflect.yaml');
     const metricsPort = await freePort();
     writeFileSync(config, configText(ns.name, g.grpcAddress, dir, metricsPort));
+    let t: number;
 
-    // Idle RSS: the daemon with an empty kernel.
-    rt = startRtreflect(dir, config, 'idle');
-    await waitReady(rt, dir, 'idle', 60_000);
-    await sleep(1000);
-    r.idleRss = rssOf(rt.pid);
-    await stopRtreflect(rt);
-    rt = undefined;
+    // Idle RSS, and the floor under any start-up: the daemon with an empty kernel, spawn → comparison
+    // written (process, modules, config, connect). Started twice: the second one, as the restart below,
+    // finds its files in the page cache.
+    for (const tag of ['idle', 'idle-2']) {
+      t = performance.now();
+      rt = startRtreflect(dir, config, tag);
+      r.connectMs = (await waitReady(rt, dir, tag, 60_000, 10)).at - t;
+      await sleep(1000);
+      r.idleRss = rssOf(rt.pid);
+      await stopRtreflect(rt);
+      rt = undefined;
+    }
 
     // The table in the kernel.
-    let t = performance.now();
+    t = performance.now();
     for (const lines of kernelLines(o)) await ns.execBatch(lines);
     r.installMs = performance.now() - t;
     console.log(`  kernel install (ip -batch): ${fmtMs(r.installMs)}`);
@@ -384,24 +468,14 @@ export async function runFullTableBench(o: FullTableOptions): Promise<Record<str
       `  restart: READY ${fmtMs(r.restartReadyMs)}, compared ${fmtMs(r.restartMs)} (sink resync ${fmtMs(r.restartResyncMs)}), writes ${r.restartWrites}`,
     );
 
-    // The floor under READY: the kernel dump itself (bytes read, nothing parsed) of the same routes.
-    const dumpSock = NetlinkSocket.open({ netns: ns.name, strictCheck: true });
-    try {
-      t = performance.now();
-      let dumped = 0;
-      for (const family of [4, 6] as const) {
-        await netlinkDump(dumpSock, buildRouteDumpRequest({ family, protocol: 12, seq: family }), {
-          onMessages: (msgs) => {
-            dumped += msgs.length;
-          },
-        });
-      }
-      r.kernelDumpMs = performance.now() - t;
-      if (dumped !== total) throw new Error(`the kernel dump listed ${dumped} routes, expected ${total}`);
-    } finally {
-      dumpSock.close();
-    }
-    console.log(`  kernel dump alone: ${fmtMs(r.kernelDumpMs)}; READY / dump: ${(r.restartReadyMs / r.kernelDumpMs).toFixed(2)}`);
+    // The floor under READY: the kernel dump itself (bytes read, nothing parsed) of the same routes;
+    // and, for where the rest goes, the same dump with every message parsed (no state kept).
+    r.kernelDumpMs = await timedKernelDump(ns.name, total, false);
+    r.kernelParsedMs = await timedKernelDump(ns.name, total, true);
+    r.readyOverFloor = (r.restartReadyMs - r.connectMs) / r.kernelDumpMs;
+    console.log(
+      `  kernel dump alone: ${fmtMs(r.kernelDumpMs)} (parsed: ${fmtMs(r.kernelParsedMs)}); empty start-up ${fmtMs(r.connectMs)}; (READY − start-up) / dump: ${r.readyOverFloor.toFixed(2)}`,
+    );
 
     // 4b. Live changes while a sink is compared: right after READY of a restart, and during an operator's
     //     resync, 100 changes each (prefixes no other phase uses), timed as at rest below.
@@ -409,27 +483,28 @@ export async function runFullTableBench(o: FullTableOptions): Promise<Record<str
     const live = 100;
     const base = 2 * n;
     ipChild = spawn('ip', ['-n', ns.name, '-force', '-batch', '-'], { stdio: ['pipe', 'ignore', 'inherit'] });
-    let duringRestart: { lat: number[]; missed: number } | undefined, duringResync: typeof duringRestart;
+    let duringRestart: Latencies | undefined, duringResync: Latencies | undefined;
     const comparing = async (): Promise<boolean> => {
       const s = (await controlRequest(rt!.socket, 'status', {}, { timeoutMs: 10_000 })) as DaemonStatus;
       return s.sinks.some((k) => k.resync !== undefined);
     };
-    if (o.v4 >= base + 2 * live) {
+    /** When the sink's comparison ended, from the status after it: the changes made before count as during it. */
+    const comparedAt = (s: DaemonStatus): number => Date.parse(s.sinks[0]?.lastResync?.at ?? '') || Infinity;
+    if (o.v4 >= base + 3 * live) {
       await stopRtreflect(rt);
       rt = startRtreflect(dir, config, 'restart-live');
       await waitReady(rt, dir, 'restart-live', 600_000, 20, false);
-      duringRestart = await singleChangeLatency(ipChild, probe, base, base + live);
-      r.liveRestartStillComparing = (await comparing()) ? 1 : 0;
-      await waitReady(rt, dir, 'restart-live', 600_000);
+      const restartLive = await singleChangeLatency(ipChild, probe, base, base + live);
+      duringRestart = madeBefore(restartLive, comparedAt((await waitReady(rt, dir, 'restart-live', 600_000)).status));
       const resyncDone = controlRequest(rt.socket, 'resync', {}, { timeoutMs: 600_000 });
-      while (!(await comparing())) await sleep(20);
-      duringResync = await singleChangeLatency(ipChild, probe, base + live, base + 2 * live);
-      r.liveResyncStillComparing = (await comparing()) ? 1 : 0;
+      // A daemon that does not report its comparison in status (an older one, under compare.ts) gets 2 s.
+      for (const until = performance.now() + 2000; !(await comparing()) && performance.now() < until;) await sleep(20);
+      const resyncLive = await singleChangeLatency(ipChild, probe, base + live, base + 2 * live);
       await resyncDone;
-      await waitReady(rt, dir, 'restart-live', 600_000);
-      console.log(
-        `  live changes during the restart's comparison: p50 ${fmtMs(percentile(duringRestart.lat, 50))}, p99 ${fmtMs(percentile(duringRestart.lat, 99))} (still comparing after them: ${r.liveRestartStillComparing ? 'yes' : 'no'}); during a resync: p50 ${fmtMs(percentile(duringResync.lat, 50))}, p99 ${fmtMs(percentile(duringResync.lat, 99))} (${r.liveResyncStillComparing ? 'yes' : 'no'})`,
-      );
+      duringResync = madeBefore(resyncLive, comparedAt((await waitReady(rt, dir, 'restart-live', 600_000)).status));
+      const show = (d: Latencies): string =>
+        `p50 ${fmtMs(percentile(d.lat, 50))}, p99 ${fmtMs(percentile(d.lat, 99))} (${d.lat.length} of ${live} made before it ended, missed ${d.missed})`;
+      console.log(`  live changes during the restart's comparison: ${show(duringRestart)}; during a resync's: ${show(duringResync)}`);
     }
 
     // 5. Single-change latency: kernel route replace → best-path event in gobgpd, in steady state: after
@@ -458,6 +533,15 @@ export async function runFullTableBench(o: FullTableOptions): Promise<Record<str
       r.floorP50 = percentile(floor.lat, 50);
       r.floorP99 = percentile(floor.lat, 99);
       r.floorMissed = floor.missed;
+      // The floor of a live change while a sink is read: the same, with another process reading gobgpd's RIB.
+      if (duringRestart) {
+        const from = base + 2 * live;
+        for (let i = from; i < from + live; i++) raw.holds(v4Prefix(i), GW4[i & 3]!);
+        const reading = await whileListing(g.grpcAddress, () => singleChangeLatency(ipChild!, probe!, from, from + live));
+        r.floorReadP50 = percentile(reading.lat, 50);
+        r.floorReadP99 = percentile(reading.lat, 99);
+        r.floorReadMissed = reading.missed;
+      }
     } finally {
       await raw.close();
     }
@@ -490,6 +574,7 @@ export async function runFullTableBench(o: FullTableOptions): Promise<Record<str
         value: `${(r.idleRss / 2 ** 20).toFixed(0)} / ${(r.peakRss / 2 ** 20).toFixed(0)} / ${(r.fullRss / 2 ** 20).toFixed(0)} MiB`,
       },
       { metric: 'memory per route (RSS delta at +12s)', value: `${r.bytesPerRoute.toFixed(0)} B`, target: '≤ 200 B', verdict: verdict(r.bytesPerRoute <= 200) },
+      { metric: 'rtreflect start-up with an empty kernel (process, config, connect)', value: fmtMs(r.connectMs) },
       { metric: 'restart → READY (kernel loaded, sinks taking writes)', value: fmtMs(r.restartReadyMs) },
       { metric: 'restart → comparison written', value: fmtMs(r.restartMs), target: '≤ 5000 ms', verdict: verdict(r.restartMs <= 5000) },
       { metric: 'restart writes (upserts + deletes)', value: String(r.restartWrites), target: '0', verdict: verdict(r.restartWrites === 0) },
@@ -508,26 +593,42 @@ export async function runFullTableBench(o: FullTableOptions): Promise<Record<str
     ] as const) {
       if (!d) continue;
       const p99 = percentile(d.lat, 99);
+      r[`live_${what}_p50`] = percentile(d.lat, 50);
+      r[`live_${what}_p99`] = p99;
       rows.push({
-        metric: `live change during a ${what}'s comparison p50 / p99 (${live} changes, missed ${d.missed})`,
+        metric: `live change during a ${what}'s comparison p50 / p99 (${d.lat.length} made during it, missed ${d.missed})`,
         value: `${fmtMs(percentile(d.lat, 50))} / ${fmtMs(p99)}`,
       });
       rows.push({ metric: `  its p99 / p99 at rest`, value: (p99 / r.latP99).toFixed(2), target: '≤ 2', verdict: verdict(p99 / r.latP99 <= 2) });
+      if (r.floorReadP99 !== undefined)
+        rows.push({ metric: `  its p99 / floor's p99 while gobgpd serves a ListPath`, value: (p99 / r.floorReadP99).toFixed(2) });
+    }
+    if (r.floorReadP99 !== undefined) {
+      rows.push({
+        metric: `floor: raw reflector while another process reads the RIB, p50 / p99 (missed ${r.floorReadMissed})`,
+        value: `${fmtMs(r.floorReadP50!)} / ${fmtMs(r.floorReadP99)}`,
+      });
     }
     rows.push({ metric: 'floor: kernel dump alone (nothing parsed)', value: fmtMs(r.kernelDumpMs) });
+    rows.push({ metric: '  the same dump, every message parsed (no state)', value: fmtMs(r.kernelParsedMs) });
     rows.push({
-      metric: 'restart READY / kernel dump (connect time included in READY)',
-      value: (r.restartReadyMs / r.kernelDumpMs).toFixed(2),
+      metric: 'restart (READY − empty start-up) / kernel dump',
+      value: r.readyOverFloor.toFixed(2),
       target: '≤ 1.5',
-      verdict: verdict(r.restartReadyMs / r.kernelDumpMs <= 1.5),
+      verdict: verdict(r.readyOverFloor <= 1.5),
     });
+    r.comparedOverFloor = r.restartMs / (r.connectMs + r.readFloorMs);
     rows.push({
-      metric: 'restart comparison / bare ListPath floor',
-      value: (r.restartMs / r.readFloorMs).toFixed(2),
+      metric: 'restart comparison / (empty start-up + bare ListPath)',
+      value: r.comparedOverFloor.toFixed(2),
       target: '≤ 1.2',
-      verdict: verdict(r.restartMs / r.readFloorMs <= 1.2),
+      verdict: verdict(r.comparedOverFloor <= 1.2),
     });
-    printTable('full table: kernel → rtreflect → gobgpd', rows);
+    printTable(
+      `full table: kernel → rtreflect → gobgpd${process.env.RTR_BENCH_RTREFLECT_ROOT ? ` (daemon of ${process.env.RTR_BENCH_RTREFLECT_ROOT})` : ''}`,
+      rows,
+    );
+    if (process.env.RTR_BENCH_JSON) console.log(`BENCH-RESULT ${JSON.stringify(r)}`);
     return r;
   } finally {
     process.off('SIGINT', onSignal);

@@ -8,13 +8,13 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { startGobgpd, type TestGobgpd } from '../helpers/gobgpd.js';
-import { cliArgs } from '../helpers/cli-process.js';
+import { cliArgs, startRtreflect, type RtreflectProcess } from '../helpers/cli-process.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const ROUTES = 200_000;
@@ -80,14 +80,8 @@ log: { level: info }
 `,
   );
 
-  let daemon: ChildProcess | undefined;
-  const start = (): ChildProcess => {
-    const d = spawn(process.execPath, [...cliArgs(), 'run', '--config', configPath], { stdio: ['ignore', 'ignore', 'ignore'] });
-    cleanups.push(() => {
-      if (d.exitCode === null && d.signalCode === null) d.kill('SIGKILL');
-    });
-    return d;
-  };
+  let daemon: RtreflectProcess;
+  const start = (): RtreflectProcess => startRtreflect(['run', '--config', configPath], { cleanups });
   const status = async (): Promise<Status | undefined> => {
     const r = await run(process.execPath, [...cliArgs(), 'status', '--json', '--control', control]);
     return r.code === 0 ? (JSON.parse(r.stdout) as Status) : undefined;
@@ -147,8 +141,8 @@ log: { level: info }
   assert.equal(await ribCount(), ROUTES);
 
   // kill -9 and a fresh start: READY comes with the kernel loaded; gobgpd is read behind it.
-  daemon.kill('SIGKILL');
-  await new Promise((r) => daemon!.once('exit', r));
+  daemon.signal('SIGKILL');
+  await daemon.exited;
   daemon = start();
   await waitFor(async () => (await status())?.daemon.ready || undefined, { describe: 'READY after the restart', timeoutMs: 300_000 });
   const atRestart = await changeDuringRead(1);
@@ -167,8 +161,8 @@ log: { level: info }
   assert.deepEqual([end.lastResync?.upserts, end.lastResync?.deletes], [2, 1], 'the resync wrote the three changes and nothing else');
 
   // A restart with nothing changed writes nothing.
-  daemon.kill('SIGKILL');
-  await new Promise((r) => daemon!.once('exit', r));
+  daemon.signal('SIGKILL');
+  await daemon.exited;
   daemon = start();
   end = await compared();
   assert.deepEqual([end.writes, end.deletes, end.lastResync?.upserts, end.lastResync?.deletes], [0, 0, 0, 0]);
@@ -178,6 +172,5 @@ log: { level: info }
   console.log(
     `# change → gobgpd during the restart's read: ${atRestart.join(' / ')} ms; during the resync's read: ${atResync.join(' / ')} ms (add / replace / delete)`,
   );
-  daemon.kill('SIGTERM');
-  await new Promise((r) => daemon!.once('exit', r));
+  await daemon.stop();
 });

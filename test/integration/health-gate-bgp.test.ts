@@ -8,13 +8,13 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createNetns, type Netns } from '../helpers/netns.js';
-import { cliArgs, waitFor as waitUntil } from '../helpers/cli-process.js';
+import { cliArgs, startRtreflect, waitFor as waitUntil } from '../helpers/cli-process.js';
 import { WAIT_MS } from '../helpers/wait-for.js';
 
 const waitFor = <T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = WAIT_MS): Promise<T> =>
@@ -168,25 +168,7 @@ control: { socket: ${control} }
 log: { level: info }
 `,
   );
-  const logs: Record<string, unknown>[] = [];
-  const daemon = spawn('ip', ['netns', 'exec', router.name, process.execPath, ...cliArgs(), 'run', '--config', config], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, RTREFLECT_LOG_FORMAT: 'json' },
-  });
-  const exited = new Promise<number | null>((r) => daemon.once('exit', (code) => r(code)));
-  cleanups.push(async () => {
-    if (daemon.exitCode === null && daemon.signalCode === null) {
-      daemon.kill('SIGKILL');
-      await exited;
-    }
-  });
-  createInterface({ input: daemon.stderr! }).on('line', (l) => {
-    try {
-      logs.push(JSON.parse(l) as Record<string, unknown>);
-    } catch {
-      logs.push({ msg: l });
-    }
-  });
+  const daemon = startRtreflect(['run', '--config', config], { netns: router.name, cleanups });
 
   const gate = async (name: string): Promise<GateStatus> => {
     const out = await run(process.execPath, [...cliArgs(), 'status', '--json', '--control', control]);
@@ -240,9 +222,8 @@ log: { level: info }
   assert.equal(daemon.exitCode, null);
   for (const msg of ['service unhealthy: withdrawing', 'service healthy: announcing'])
     assert.ok(
-      logs.some((l) => l.msg === msg),
+      daemon.logs.some((l) => l.msg === msg),
       `log line "${msg}"`,
     );
-  daemon.kill('SIGTERM');
-  assert.equal(await exited, 0);
+  assert.equal(await daemon.stop(), 0);
 });

@@ -7,15 +7,14 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { ControlServer } from '../../src/control/control-server.js';
 import { silentLogger } from '../../src/util/logger.js';
-import { cliArgs, waitFor } from '../helpers/cli-process.js';
+import { cliArgs, startRtreflect, type RtreflectProcess } from '../helpers/cli-process.js';
 
 const NOGROUP = 65534; // nobody's group on Debian ("nogroup"): exists everywhere, nothing to create or remove
 
@@ -69,32 +68,9 @@ ${group ? `  group: ${group}\n` : ''}log: { level: info }
  * only CAP_NET_ADMIN (CapabilityBoundingSet=CAP_NET_ADMIN), and optionally a
  * supplementary group (SupplementaryGroups= in the unit's drop-in).
  */
-function startDaemon(
-  ns: Netns,
-  config: string,
-  groups: number[] | undefined,
-): { child: ChildProcess; logs: Record<string, unknown>[]; exited: Promise<number | null> } {
+function startDaemon(ns: Netns, config: string, groups: number[] | undefined): RtreflectProcess {
   const priv = ['setpriv', '--bounding-set=-all,+net_admin', ...(groups ? [`--groups=${groups.join(',')}`] : [])];
-  const child = spawn('ip', ['netns', 'exec', ns.name, ...priv, process.execPath, ...cliArgs(), 'run', '--config', config], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, RTREFLECT_LOG_FORMAT: 'json' },
-  });
-  const logs: Record<string, unknown>[] = [];
-  createInterface({ input: child.stderr! }).on('line', (l) => {
-    try {
-      logs.push(JSON.parse(l) as Record<string, unknown>);
-    } catch {
-      logs.push({ msg: l });
-    }
-  });
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  cleanups.push(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await exited;
-    }
-  });
-  return { child, logs, exited };
+  return startRtreflect(['run', '--config', config], { netns: ns.name, wrapper: priv, cleanups });
 }
 
 test('without control.group the socket is root-only and other users are refused clearly', { timeout: 300_000 }, async () => {
@@ -119,8 +95,8 @@ test('control.group members may use the socket, others may not; log-level change
   cleanups.push(() => ns.destroy());
   const { config, socket } = writeConfig(dir, 'nogroup');
   const d = startDaemon(ns, config, [NOGROUP]);
-  await waitFor('ready', () => d.logs.some((l) => l.msg === 'ready: first resync applied to every sink') || d.child.exitCode !== null);
-  assert.equal(d.child.exitCode, null, `daemon exited: ${JSON.stringify(d.logs)}`);
+  await d.waitForLog((l) => l.msg === 'ready: first resync applied to every sink', 'ready');
+  assert.equal(d.exitCode, null, `daemon exited: ${JSON.stringify(d.logs)}`);
 
   const st = statSync(socket);
   assert.equal(st.mode & 0o777, 0o660);
@@ -145,14 +121,13 @@ test('control.group members may use the socket, others may not; log-level change
   const set = await run(process.execPath, [...cliArgs(), 'log-level', 'debug', '--control', socket]);
   assert.equal(set.code, 0, set.stderr);
   assert.equal(set.stdout, 'log level is now debug\n');
-  await waitFor('the "log level changed" line', () => d.logs.some((l) => l.msg === 'log level changed' && l.level === 30 && l.logLevel === 'debug'));
+  await d.waitForLog((l) => l.msg === 'log level changed' && l.level === 30 && l.logLevel === 'debug', '"log level changed"');
   const again = await run(process.execPath, [...cliArgs(), 'status', '--json', '--control', socket]);
   assert.equal((JSON.parse(again.stdout) as typeof status).daemon.logLevel, 'debug');
-  await waitFor('a debug line for the status request', () => d.logs.some((l) => l.level === 20 && l.msg === 'control request' && l.cmd === 'status'));
-  assert.equal(d.child.pid !== undefined && d.child.exitCode, null, 'no restart: the same process');
+  await d.waitForLog((l) => l.level === 20 && l.msg === 'control request' && l.cmd === 'status', 'a debug line for the status request');
+  assert.equal(d.exitCode, null, 'no restart: the same process');
 
-  d.child.kill('SIGTERM');
-  assert.equal(await d.exited, 0);
+  assert.equal(await d.stop(), 0);
 });
 
 test("with the unit's capabilities but not in the group, control.group fails at start with the fix named", { timeout: 300_000 }, async () => {

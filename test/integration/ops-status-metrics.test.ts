@@ -6,14 +6,13 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { freePort, startGobgpd, type TestGobgpd } from '../helpers/gobgpd.js';
-import { cliArgs, waitFor as waitUntil } from '../helpers/cli-process.js';
+import { cliArgs, startRtreflect, waitFor as waitUntil } from '../helpers/cli-process.js';
 import { WAIT_MS } from '../helpers/wait-for.js';
 
 const waitFor = <T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = WAIT_MS): Promise<T> =>
@@ -120,25 +119,7 @@ metrics: { listen: "127.0.0.1:${metricsPort}" }
 log: { level: info }
 `,
   );
-  const logs: Record<string, unknown>[] = [];
-  const daemon: ChildProcess = spawn(process.execPath, [...cliArgs(), 'run', '--config', configPath], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, RTREFLECT_LOG_FORMAT: 'json' },
-  });
-  const exited = new Promise<number | null>((r) => daemon.once('exit', (code) => r(code)));
-  cleanups.push(async () => {
-    if (daemon.exitCode === null && daemon.signalCode === null) {
-      daemon.kill('SIGKILL');
-      await exited;
-    }
-  });
-  createInterface({ input: daemon.stderr! }).on('line', (l) => {
-    try {
-      logs.push(JSON.parse(l) as Record<string, unknown>);
-    } catch {
-      logs.push({ msg: l });
-    }
-  });
+  const daemon = startRtreflect(['run', '--config', configPath], { cleanups });
 
   const status = async (): Promise<Status> => {
     const r = await runCli(['status', '--json', '--control', control]);
@@ -152,7 +133,7 @@ log: { level: info }
     'ready',
     async () => {
       // A daemon that exited will not become ready: say so now, with its log, instead of at the deadline.
-      if (daemon.exitCode !== null) throw new Error(`rtreflect exited (${daemon.exitCode}): ${JSON.stringify(logs.slice(-5))}`);
+      if (!daemon.running) throw new Error(`rtreflect exited (${await daemon.exited}): ${daemon.tail()}`);
       try {
         return (await status()).daemon.ready;
       } catch {
@@ -160,7 +141,7 @@ log: { level: info }
       }
     },
     WAIT_MS,
-    { intervalMs: 100, seen: () => `rtreflect log: ${JSON.stringify(logs.slice(-5))}` },
+    { intervalMs: 100, seen: () => `rtreflect log: ${daemon.tail()}` },
   );
   let st = await status();
   assert.deepEqual(ribPrefixes(gobgpd), [0, 1, 2, 3].map(net));
@@ -254,16 +235,15 @@ log: { level: info }
     'metrics listening',
   ]) {
     assert.ok(
-      logs.some((l) => l.msg === msg),
+      daemon.logs.some((l) => l.msg === msg),
       `log line "${msg}"`,
     );
   }
   assert.ok(
-    logs.some((l) => l.msg === 'sink connection state' && l.state === 'down'),
+    daemon.logs.some((l) => l.msg === 'sink connection state' && l.state === 'down'),
     'the disconnect is logged',
   );
-  daemon.kill('SIGTERM');
-  assert.equal(await exited, 0);
+  assert.equal(await daemon.stop(), 0);
 });
 
 function pick(s: SinkSt): Partial<SinkSt> {

@@ -8,7 +8,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +16,7 @@ import { createInterface } from 'node:readline';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { freePort, startGobgpd, type TestGobgpd } from '../helpers/gobgpd.js';
 import { controlRequest } from '../../src/control/control-client.js';
-import { cliArgs, waitFor as waitUntil } from '../helpers/cli-process.js';
+import { startRtreflect, waitFor as waitUntil } from '../helpers/cli-process.js';
 import { WAIT_MS } from '../helpers/wait-for.js';
 
 const waitFor = <T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = WAIT_MS): Promise<T> =>
@@ -108,25 +108,7 @@ log:
   level: info
 `,
   );
-  const logs: Record<string, unknown>[] = [];
-  const daemon: ChildProcess = spawn(process.execPath, [...cliArgs(), 'run', '--config', configPath], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, NOTIFY_SOCKET: notifyPath, WATCHDOG_USEC: '400000', RTREFLECT_LOG_FORMAT: 'json' },
-  });
-  const exited = new Promise<number | null>((r) => daemon.once('exit', (code) => r(code)));
-  cleanups.push(async () => {
-    if (daemon.exitCode === null && daemon.signalCode === null) {
-      daemon.kill('SIGKILL');
-      await exited;
-    }
-  });
-  createInterface({ input: daemon.stderr! }).on('line', (l) => {
-    try {
-      logs.push(JSON.parse(l) as Record<string, unknown>);
-    } catch {
-      logs.push({ msg: l });
-    }
-  });
+  const daemon = startRtreflect(['run', '--config', configPath], { env: { NOTIFY_SOCKET: notifyPath, WATCHDOG_USEC: '400000' }, cleanups });
 
   // Running, control socket up, sink unreachable: no READY yet, but the watchdog already pings.
   let controlError = '';
@@ -134,7 +116,7 @@ log:
     'the control socket',
     async () => {
       // A daemon that exited will not answer: say so now, with its log, instead of at the deadline.
-      if (daemon.exitCode !== null) assert.fail(`rtreflect exited (${daemon.exitCode}) before its control socket answered: ${JSON.stringify(logs.slice(-5))}`);
+      if (!daemon.running) assert.fail(`rtreflect exited (${await daemon.exited}) before its control socket answered: ${daemon.tail()}`);
       try {
         return (await controlRequest(control, 'status', {}, { timeoutMs: 2000 })) as { daemon: { ready: boolean }; source: { routes: number } };
       } catch (err) {
@@ -143,7 +125,7 @@ log:
       }
     },
     WAIT_MS,
-    { intervalMs: 50, seen: () => `control socket: ${controlError}; rtreflect log: ${JSON.stringify(logs.slice(-5))}` },
+    { intervalMs: 50, seen: () => `control socket: ${controlError}; rtreflect log: ${daemon.tail()}` },
   );
   await waitFor('three watchdog pings', () => sent().filter((g) => g.msg === 'WATCHDOG=1').length >= 3);
   assert.equal(st0.daemon.ready, false);
@@ -161,7 +143,7 @@ log:
   assert.match(fields.STATUS!, /^5 kernel routes; gobgp up [0-5]\/5( verifying \(.*\))?$/, "STATUS= tells routes held and each sink's state");
   await waitFor('gobgpd holds every route', () => ribPrefixes(gobgpd).length === PREFIXES.length);
   assert.deepEqual(ribPrefixes(gobgpd), PREFIXES);
-  await waitFor('a log line marks the first resync applied', () => logs.find((l) => l.msg === 'ready: first resync applied to every sink'));
+  await daemon.waitForLog((l) => l.msg === 'ready: first resync applied to every sink', 'a line that marks the first resync applied');
 
   // The watchdog keeps pinging after READY.
   const pingsAtReady = sent().filter((g) => g.msg === 'WATCHDOG=1' && g.t > ready.t).length;
@@ -173,7 +155,7 @@ log:
 
   // SIGHUP: RELOADING=1, then READY=1 when the reload (and its resync) is done.
   const beforeHup = sent().length;
-  daemon.kill('SIGHUP');
+  daemon.signal('SIGHUP');
   const reloading = await waitFor('RELOADING=1', () =>
     sent()
       .slice(beforeHup)
@@ -186,25 +168,24 @@ log:
       .find((g) => g.t >= reloading.t && g.msg.split('\n').includes('READY=1')),
   );
   assert.match(reReady.msg, /^STATUS=6 kernel routes; gobgp up 6\/6$/m);
-  await waitFor('the "config reloaded" log line', () => logs.some((l) => l.msg === 'config reloaded'));
+  await daemon.waitForLog((l) => l.msg === 'config reloaded', '"config reloaded"');
 
   // A mass withdrawal: hold-down engages (logged, in status), then releases and the deletes go out.
   await ns.execBatch(PREFIXES.slice(0, 4).map((p) => `route del ${p}`));
-  await waitFor('hold-down engaged', () => logs.some((l) => l.msg === 'hold-down engaged: mass withdrawal held back'));
-  await waitFor('hold-down released', () => logs.some((l) => l.msg === 'hold-down released'));
+  await daemon.waitForLog((l) => l.msg === 'hold-down engaged: mass withdrawal held back', 'hold-down engaged');
+  await daemon.waitForLog((l) => l.msg === 'hold-down released', 'hold-down released');
   await waitFor('gobgpd keeps the 2 routes left', () => ribPrefixes(gobgpd).length === 2);
 
   // SIGTERM: STOPPING=1, routes withdrawn from gobgpd, clean exit.
   const beforeTerm = sent().length;
-  daemon.kill('SIGTERM');
-  assert.equal(await exited, 0, 'SIGTERM ends the daemon with status 0');
+  assert.equal(await daemon.stop(), 0, 'SIGTERM ends the daemon with status 0');
   await waitFor('STOPPING=1', () =>
     sent()
       .slice(beforeTerm)
       .some((g) => g.msg === 'STOPPING=1'),
   );
   assert.deepEqual(ribPrefixes(gobgpd), [], 'the routes were withdrawn before exit');
-  assert.ok(logs.some((l) => l.msg === 'withdrawing routes before exit'));
+  assert.ok(daemon.logs.some((l) => l.msg === 'withdrawing routes before exit'));
   const stoppingIdx = sent().findIndex((g) => g.msg === 'STOPPING=1');
   assert.ok(
     !sent()

@@ -243,6 +243,7 @@ export class Daemon {
       },
       source: {
         routes: s.size,
+        resyncing: s.resyncing,
         protocols: this.config.source.protocols,
         tables: this.config.source.tables,
         families: this.config.source.families,

@@ -2,8 +2,9 @@
  * A dump of one family under way (KernelState.beginSnapshot … endSnapshot). `seen` and `undo`
  * (the slots before the dump) make its end an exact diff; a `fresh` dump (the family held nothing
  * before) keeps neither: a key already in the map was put there by this dump, and everything it
- * holds is new. A fresh dump's events are known as it goes (`pending`), so its caller may pass
- * them on before the dump ends.
+ * holds is new, except the keys live messages created beside it (`createdBeside`): the dump's
+ * first listing of one replaces what the live message put. A fresh dump's events are known as it
+ * goes (`pending`), so its caller may pass them on before the dump ends.
  */
 import { diff, effectiveOf, hasOwn, type Fam, type Slot } from './kernel-slots.js';
 import type { Route, RouteEvent } from './route.js';
@@ -27,6 +28,8 @@ export class KernelSnapshot {
   pending: RouteEvent[] = [];
   /** Whether takeEvents() gave any (an abort must take them back). */
   private emitted = false;
+  /** Fresh dump: keys a live message created and the dump has not listed yet (a few, not a table's worth). */
+  private readonly liveCreated = new Set<string>();
 
   constructor(
     readonly fam: Fam,
@@ -35,11 +38,16 @@ export class KernelSnapshot {
 
   /** The slot of `key` once the dump's next alias `r` is in (`cur`: the slot now). The dump lists a key's aliases in kernel order: the first resets the key. */
   listed(key: string, cur: Slot | undefined, r: Route): Slot {
-    if (this.fresh ? cur === undefined : !this.seen.has(key)) {
+    if (this.fresh ? cur === undefined || this.liveCreated.delete(key) : !this.seen.has(key)) {
       if (!this.fresh) this.seen.add(key);
       return r;
     }
     return cur === undefined ? r : Array.isArray(cur) ? [...cur, r] : [cur, r];
+  }
+
+  /** A live message applied beside a fresh dump created `key` (the dump's own puts are not this). */
+  createdBeside(key: string): void {
+    this.liveCreated.add(key);
   }
 
   /** Records a key's slot from before the dump, the first time anything changes it (a re-dump only). */
@@ -82,7 +90,8 @@ export class KernelSnapshot {
   /** Puts the slots from before the dump back (the snapshot is over already). Returns the deletes that take back what takeEvents gave. */
   abort(t: SnapshotTarget): RouteEvent[] {
     const events: RouteEvent[] = [];
-    if (this.fresh) for (const key of [...t.slots.keys()]) t.put(key, undefined, this.emitted ? events : null);
+    // A key a live message created was told at once: its removal is told too.
+    if (this.fresh) for (const key of [...t.slots.keys()]) t.put(key, undefined, this.emitted || this.liveCreated.has(key) ? events : null);
     else for (const [key, before] of this.undo) t.put(key, before, null);
     return events;
   }

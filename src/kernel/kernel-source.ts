@@ -84,6 +84,11 @@ export class KernelSource extends EventEmitter {
     this.state = new KernelState(filter);
   }
 
+  /** A re-dump is under way (start-up, overrun, an operator's resync); events that arrive meanwhile still go out at once. */
+  get resyncing(): boolean {
+    return this.syncing;
+  }
+
   get size(): number {
     return this.state.size;
   }
@@ -254,13 +259,10 @@ export class KernelSource extends EventEmitter {
   }
 
   private onBatch(batch: Buffer): void {
-    if (this.syncing) {
-      // Replayed on top of the dump's result, so the dump cannot undo a change it listed too early.
-      this.queued.push(Buffer.from(batch));
-      // Beside a re-dump the change also goes out now: a dump of a full table takes seconds, and
-      // the sinks must not wait for it. Beside a first dump it waits (its keys are all taken as new).
-      if (this.state.freshSnapshotUnderWay) return;
-    }
+    // Beside a dump the change goes out now (a dump of a full table takes seconds, and the sinks
+    // must not wait for it), and is replayed on top of the dump's result, so the dump cannot undo
+    // a change it listed too early.
+    if (this.syncing) this.queued.push(Buffer.from(batch));
     let recheck: Family[] | undefined;
     try {
       forEachMessage(batch, (m) => {

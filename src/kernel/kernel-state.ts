@@ -201,14 +201,6 @@ export class KernelState {
 
   // ------------------------------------------------------------ snapshots
 
-  /**
-   * A first dump of a family is under way: every key it meets is taken as its own, so no other
-   * message may be applied beside it. Beside a re-dump they may (its end is an exact diff).
-   */
-  get freshSnapshotUnderWay(): boolean {
-    return this.snap?.fresh === true;
-  }
-
   beginSnapshot(family: Fam): void {
     if (this.snap) throw new RtreflectError('ERR_INTERNAL', `a snapshot of IPv${this.snap.fam} routes is already under way`, { userFacing: false });
     // The first dump of a family (the start-up load of a full table) needs neither log: every key is new.
@@ -417,7 +409,11 @@ export class KernelState {
   private putKnown(fam: Fam, key: string, next: Slot | undefined, events: RouteEvent[] | null, prev: Slot | undefined): void {
     if (prev === next) return;
     const snap = this.snap;
-    if (snap !== null && snap.fam === fam && !snap.fresh) snap.keepBefore(key, prev);
+    if (snap !== null && snap.fam === fam) {
+      if (!snap.fresh) snap.keepBefore(key, prev);
+      // A live message beside a fresh dump (the dump's own puts pass its `pending`).
+      else if (prev === undefined && next !== undefined && events !== snap.pending) snap.createdBeside(key);
+    }
     const map = this.slots[fam];
     if (next === undefined) map.delete(key);
     else map.set(key, next);

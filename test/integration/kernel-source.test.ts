@@ -5,7 +5,7 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { eventually, heldRoutes, kernelRoutes, viewDiff } from '../helpers/kernel-view.js';
 import { KernelSource, type KernelResyncInfo, type KernelSourceOptions } from '../../src/kernel/kernel-source.js';
@@ -488,6 +488,53 @@ describe('KernelSource against the kernel', () => {
       const r8 = [...h.src.routes()].find((r) => r.prefix === '10.1.0.8/32');
       assert.equal(r8?.nexthops[0]?.gateway, '192.0.2.11');
     } finally {
+      h.close();
+    }
+  });
+  it('overrun: a change made while the re-dump runs goes out at once, not after the dump, and stays', { timeout: 400_000 }, async () => {
+    const ns = await newNetns('ks-overrun-live');
+    const h = await open(ns, { receiveBufferBytes: 65536, bpfFilter: true, resyncMinIntervalMs: 200 });
+    // Ready before the burst, so the change is one line on an open pipe, not a process start.
+    const ip = spawn('ip', ['-n', ns.name, '-batch', '-'], { stdio: ['pipe', 'ignore', 'inherit'] });
+    const ipDone = new Promise<void>((r) => ip.once('exit', () => r()));
+    try {
+      const lines: string[] = [];
+      for (let i = 0; i < 200_000; i++) lines.push(`route add 10.${(i >> 16) + 1}.${(i >> 8) & 255}.${i & 255}/32 via 192.0.2.10 proto bird`);
+      // 1.0.0.1/32 sorts before every burst route: 100 ms into the re-dump the kernel has listed its
+      // place already, so only the live event can carry it. Held until the dump ended, it would go
+      // out after it (the old behaviour); going out at once, it goes out while the dump still runs.
+      const live = '1.0.0.1/32';
+      let madeWhileResyncing: boolean | undefined;
+      let emittedWhileResyncing: boolean | undefined;
+      h.src.once('overrun', () => {
+        setTimeout(() => {
+          madeWhileResyncing = h.src.resyncing;
+          ip.stdin!.write(`route add ${live} via 192.0.2.10 proto bird\n`);
+        }, 100);
+      });
+      h.src.on('event', (ev: RouteEvent) => {
+        if (ev.route.prefix === live && emittedWhileResyncing === undefined) emittedWhileResyncing = h.src.resyncing;
+      });
+      ns.execBatchSync(lines); // the event loop is blocked while ip runs: the 64 KiB buffer overflows
+      await eventually(
+        async () => {
+          if (emittedWhileResyncing === undefined) return `no event for ${live} yet`;
+          if (h.src.resyncing || !h.resyncs.some((r) => r.reason === 'overrun')) return 'the re-dump still runs';
+          return h.mismatch();
+        },
+        `the event for ${live}, the end of the overrun's re-dump, then the kernel set`,
+        240_000,
+        250,
+      );
+      assert.equal(madeWhileResyncing, true, 'the change was made while the re-dump ran (else the dump was too short to test this)');
+      assert.equal(emittedWhileResyncing, true, 'the change went out while the re-dump still ran, not after it');
+      assert.ok(
+        [...h.src.routes()].some((r) => r.prefix === live),
+        `${live} is still held after the re-dump`,
+      );
+    } finally {
+      ip.stdin!.end();
+      await ipDone;
       h.close();
     }
   });

@@ -403,7 +403,6 @@ test('beside a re-dump a change tells its event at once; the dump listing the ke
     for (const sp of specs) s.ingestSnapshot(one(encodeRouteMessage({ protocol: 12, nlFlags: 2, ...sp })));
   };
   s.beginSnapshot(4);
-  assert.equal(s.freshSnapshotUnderWay, false);
   // The dump lists 10.1/16 as it was, then a live replace of it arrives: its event is not held back.
   dump([{ prefix: '10.1.0.0/16', gateway: '10.0.0.1', oif: 2 }]);
   const live = one(encodeRouteMessage({ protocol: 12, nlFlags: NLM_F_CREATE | NLM_F_REPLACE, prefix: '10.1.0.0/16', gateway: '10.0.0.5', oif: 2 }));
@@ -413,6 +412,40 @@ test('beside a re-dump a change tells its event at once; the dump listing the ke
   // The replay of what arrived during the dump leaves the live value in place.
   s.ingest(live);
   assert.deepEqual([...s.routes()].map((r) => `${r.prefix} ${paths(r)}`).sort(), ['10.1.0.0/16 10.0.0.5', '10.2.0.0/16 10.0.0.1']);
+});
+
+test('beside a first dump a change tells its event at once; the dump listing that key replaces it, and the replay restores it', () => {
+  const { s } = setup();
+  const dump = (sp: RouteSpec) => s.ingestSnapshot(one(encodeRouteMessage({ protocol: 12, nlFlags: 2, ...sp })));
+  const state = () => [...s.routes()].map((r) => `${r.prefix} ${paths(r)}`).sort();
+  s.beginSnapshot(4);
+  dump({ prefix: '10.1.0.0/16', gateway: '10.0.0.1', oif: 2 });
+  // A live add of a key the dump has not reached yet, and a live replace of one it has listed.
+  const add = one(encodeRouteMessage({ protocol: 12, nlFlags: NLM_F_CREATE, prefix: '10.3.0.0/16', gateway: '10.0.0.5', oif: 2 }));
+  const replace = one(encodeRouteMessage({ protocol: 12, nlFlags: NLM_F_CREATE | NLM_F_REPLACE, prefix: '10.1.0.0/16', gateway: '10.0.0.6', oif: 2 }));
+  assert.deepEqual(show(s.ingest(add)), ['add 10.3.0.0/16 10.0.0.5']);
+  assert.deepEqual(show(s.ingest(replace)), ['add 10.1.0.0/16 10.0.0.6']);
+  // The dump then lists the added key (as the kernel has it): one route, not two aliases of it.
+  dump({ prefix: '10.3.0.0/16', gateway: '10.0.0.5', oif: 2 });
+  dump({ prefix: '10.4.0.0/16', gateway: '10.0.0.1', oif: 2 });
+  const events = show({ events: [...s.takeSnapshotEvents(), ...s.endSnapshot(4)], recheck: [] });
+  assert.deepEqual(events.sort(), ['add 10.1.0.0/16 10.0.0.1', 'add 10.4.0.0/16 10.0.0.1']);
+  assert.deepEqual(state(), ['10.1.0.0/16 10.0.0.6', '10.3.0.0/16 10.0.0.5', '10.4.0.0/16 10.0.0.1']);
+  assert.equal(s.size, 3);
+  // The replay of what arrived during the dump changes nothing more.
+  assert.deepEqual(show(s.ingest(add)), []);
+  assert.deepEqual(show(s.ingest(replace)), []);
+});
+
+test('a first dump aborted after a change beside it: the change is taken back with the rest', () => {
+  const { s } = setup();
+  s.beginSnapshot(4);
+  s.ingestSnapshot(one(encodeRouteMessage({ protocol: 12, nlFlags: 2, prefix: '10.1.0.0/16', gateway: '10.0.0.1', oif: 2 })));
+  const live = one(encodeRouteMessage({ protocol: 12, nlFlags: NLM_F_CREATE, prefix: '10.3.0.0/16', gateway: '10.0.0.5', oif: 2 }));
+  assert.deepEqual(show(s.ingest(live)), ['add 10.3.0.0/16 10.0.0.5']);
+  // Nothing of the dump was taken yet, so only the change that went out is taken back.
+  assert.deepEqual(show({ events: s.abortSnapshot(4), recheck: [] }), ['del 10.3.0.0/16 10.0.0.5']);
+  assert.equal(s.size, 0);
 });
 
 test('first snapshot of an empty state: every route is an add, aliases kept in dump order; abort leaves it empty', () => {

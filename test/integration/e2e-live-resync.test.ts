@@ -2,13 +2,15 @@
  * Writes never wait for a sink read, against the real kernel and gobgpd: with 200,000 routes,
  * a restart after kill -9 and an operator's `rtreflect resync` both read gobgpd's whole RIB for
  * seconds, and an add, a replace and a delete made meanwhile reach gobgpd while that read is
- * still going. At the end gobgpd holds exactly the kernel's routes, and a restart with nothing
- * changed writes nothing. (How fast a change gets through is measured in bench/, not here;
- * the times are printed.)
+ * still going. A kernel overrun (the daemon stopped through a burst) re-dumps the kernel while
+ * more changes come. At the end gobgpd holds exactly the kernel's routes, and a restart with
+ * nothing changed writes nothing. (How fast a change gets through is measured in bench/, not
+ * here; the times are printed. That a change beside a re-dump goes out before the dump ends is
+ * asserted in kernel-source.test.ts, where the dump can be watched.)
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +32,7 @@ interface SinkSt {
 }
 interface Status {
   daemon: { ready: boolean };
+  source: { overruns: number; resyncing: boolean; lastResync?: { reason: string } };
   sinks: SinkSt[];
 }
 
@@ -68,7 +71,7 @@ test('200k routes: changes reach gobgpd while a restart or a resync still reads 
   writeFileSync(
     configPath,
     `
-source: { protocols: [bird], tables: [main], families: [4], netns: ${ns.name} }
+source: { protocols: [bird], tables: [main], families: [4], netns: ${ns.name}, receiveBufferBytes: 262144 }
 engine: { holdDown: { enabled: false } }
 sinks:
   - type: gobgp
@@ -160,6 +163,38 @@ log: { level: info }
   assert.equal(await ribCount(), ROUTES);
   assert.deepEqual([end.lastResync?.upserts, end.lastResync?.deletes], [2, 1], 'the resync wrote the three changes and nothing else');
 
+  // An overrun: the daemon stopped while 20,000 routes move to another next hop, more than its
+  // 256 KiB buffer holds; resumed, it re-dumps the kernel while an add, a replace and a delete come.
+  const burst: string[] = [];
+  for (let i = 1000; i < 21_000; i++) burst.push(`route replace ${route(i)} via 192.0.2.12 proto bird`);
+  daemon.signal('SIGSTOP');
+  await ns.execBatch(burst);
+  // Open before the resume, so the changes are one write into a running ip, not a process start.
+  const ip = spawn('ip', ['-n', ns.name, '-batch', '-'], { stdio: ['pipe', 'ignore', 'inherit'] });
+  const ipExited = new Promise<void>((r) => ip.once('exit', () => r()));
+  cleanups.push(() => void (ip.exitCode === null && ip.kill()));
+  daemon.signal('SIGCONT');
+  const t0 = performance.now();
+  ip.stdin!.write(`route add 10.99.3.1/32 via 192.0.2.10 proto bird\nroute replace ${route(22)} via 192.0.2.11 proto bird\nroute del ${route(23)}\n`);
+  ip.stdin!.end();
+  await ipExited;
+  await waitFor(async () => ((await status())?.source.lastResync?.reason === 'overrun' ? true : undefined), { describe: 'the re-dump after the overrun' });
+  await waitFor(
+    async () =>
+      (await inGobgpd('10.99.3.1/32')).join() === '192.0.2.10' &&
+      (await inGobgpd(route(22))).join() === '192.0.2.11' &&
+      (await inGobgpd(route(23))).length === 0 &&
+      (await inGobgpd(route(20_999))).join() === '192.0.2.12'
+        ? true
+        : undefined,
+    { describe: 'the changes made beside the re-dump, and the burst, in gobgpd' },
+  );
+  const atOverrun = Math.round(performance.now() - t0);
+  const afterOverrun = await status();
+  assert.ok(afterOverrun!.source.overruns >= 1, 'the burst overran the 256 KiB buffer');
+  end = await compared();
+  assert.equal(await ribCount(), ROUTES, 'the overrun round added one route and deleted one, like the others');
+
   // A restart with nothing changed writes nothing.
   daemon.signal('SIGKILL');
   await daemon.exited;
@@ -169,8 +204,9 @@ log: { level: info }
   assert.deepEqual(await inGobgpd('10.99.1.1/32'), ['192.0.2.10']);
   assert.deepEqual(await inGobgpd(route(8)), ['192.0.2.11']);
   assert.deepEqual(await inGobgpd(route(9)), []);
+  assert.deepEqual(await inGobgpd(route(1000)), ['192.0.2.12']);
   console.log(
-    `# change → gobgpd during the restart's read: ${atRestart.join(' / ')} ms; during the resync's read: ${atResync.join(' / ')} ms (add / replace / delete)`,
+    `# change → gobgpd during the restart's read: ${atRestart.join(' / ')} ms; during the resync's read: ${atResync.join(' / ')} ms (add / replace / delete); after an overrun, changes and burst in gobgpd: ${atOverrun} ms`,
   );
   await daemon.stop();
 });

@@ -5,7 +5,8 @@ import { forEachMessage, type NlMsg } from './netlink-frame.js';
 import { RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV6_ROUTE, RTNLGRP_LINK, RTNLGRP_NEXTHOP } from './netlink-constants.js';
 import { NetlinkSocket } from './netlink-socket.js';
 import { netlinkDump, buildLinkDumpRequest, buildNexthopDumpRequest, buildRouteDumpRequest } from './netlink-dump.js';
-import { KernelState, type KernelFilter } from './kernel-state.js';
+import type { KernelFilter } from './kernel-route-reader.js';
+import { KernelState } from './kernel-state.js';
 import type { Family, Route, RouteEvent } from './route.js';
 
 export interface KernelSourceOptions {

@@ -3,7 +3,6 @@
  * keys of the routes using each (routes that carry only RTA_NH_ID take their paths from here),
  * so an object's change costs O(affected routes). The routes themselves live in KernelState.
  */
-import { RTNH_F_DEAD, RTNH_F_LINKDOWN, RTNH_F_ONLINK } from './netlink-constants.js';
 import type { NexthopGroupMember } from './netlink-messages.js';
 import { EMPTY } from './nexthop-intern.js';
 import type { NextHop } from './route.js';
@@ -18,14 +17,12 @@ export interface NhObject {
   group?: NexthopGroupMember[];
 }
 
-/** A path the kernel does not forward with. */
-export const UNUSABLE = RTNH_F_DEAD | RTNH_F_LINKDOWN;
-
-/** What resolving an object needs from the state: interning, and the links (names, up or down). */
+/** What resolving an object needs from the state: interning, and the links (names, up or down). `flags` are the object's. */
 export interface PathMaker {
   intern(nhs: NextHop[]): NextHop[];
-  makeNextHop(gateway: string | undefined, ifindex: number, weight: number, onlink: boolean): NextHop;
-  linkDead(ifindex: number, flags: number): boolean;
+  makeNextHop(gateway: string | undefined, ifindex: number, weight: number, flags: number): NextHop;
+  /** Whether the kernel forwards with no path of these flags through this link (0: none named). */
+  pathDead(ifindex: number, flags: number): boolean;
 }
 
 export class NexthopObjects {
@@ -52,16 +49,15 @@ export class NexthopObjects {
     const p = this.paths;
     if (o.blackhole) return { nexthops: EMPTY, blackhole: true };
     if (!o.group) {
-      const dead = (o.flags & UNUSABLE) !== 0 || (o.oif !== 0 && p.linkDead(o.oif, 0));
-      return { nexthops: dead ? EMPTY : p.intern([p.makeNextHop(o.gateway, o.oif, 1, (o.flags & RTNH_F_ONLINK) !== 0)]), blackhole: false };
+      return { nexthops: p.pathDead(o.oif, o.flags) ? EMPTY : p.intern([p.makeNextHop(o.gateway, o.oif, 1, o.flags)]), blackhole: false };
     }
     const out: NextHop[] = [];
     for (const m of o.group) {
       const mo = this.objects.get(m.id);
       if (!mo) continue;
       if (mo.blackhole) return { nexthops: EMPTY, blackhole: true };
-      if (mo.flags & UNUSABLE || (mo.oif !== 0 && p.linkDead(mo.oif, 0))) continue;
-      out.push(p.makeNextHop(mo.gateway, mo.oif, m.weight, (mo.flags & RTNH_F_ONLINK) !== 0));
+      if (p.pathDead(mo.oif, mo.flags)) continue;
+      out.push(p.makeNextHop(mo.gateway, mo.oif, m.weight, mo.flags));
     }
     return { nexthops: p.intern(out), blackhole: false };
   }

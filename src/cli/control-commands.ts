@@ -57,6 +57,8 @@ export interface StatusReply {
   daemon: { pid: number; uptimeSeconds: number; ready: boolean; logLevel: string; lastFullResync?: { at: string; reason: string; durationMs: number } };
   source: {
     routes: number;
+    /** A kernel dump is under way (start-up, overrun, resync); changes still go out meanwhile. */
+    resyncing?: boolean;
     overruns: number;
     resyncs: number;
     events: { add: number; del: number };
@@ -100,6 +102,7 @@ export function renderStatus(st: StatusReply): string {
   const lr = s.lastResync;
   lines.push(
     `kernel: ${s.routes} routes, ${s.events.add} adds / ${s.events.del} deletes seen, ${s.overruns} overruns, ${s.resyncs} resyncs` +
+      (s.resyncing ? '; re-dumping now' : '') +
       (lr ? `; last resync ${lr.at} (${lr.reason}, ${lr.durationMs} ms, +${lr.adds} -${lr.dels})` : ''),
   );
   const e = st.engine;

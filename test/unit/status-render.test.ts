@@ -89,7 +89,7 @@ test('the status table: sources, engine, one row per sink, then problems', () =>
 test('a starting daemon with nothing resynced yet', () => {
   const out = renderStatus({
     daemon: { pid: 1, uptimeSeconds: 5, ready: false, logLevel: 'debug' },
-    source: { routes: 0, overruns: 0, resyncs: 0, events: { add: 0, del: 0 }, receiveBufferBytes: 0 },
+    source: { routes: 0, resyncing: true, overruns: 0, resyncs: 0, events: { add: 0, del: 0 }, receiveBufferBytes: 0 },
     engine: { holdDownEngaged: false, heldDeletes: 2, filtered: 0 },
     sinks: [{ name: 'gobgp', kind: 'gobgp', state: 'connecting', desired: 3, applied: 0, pending: 3, writes: 0, deletes: 0, errors: 0, skipped: 0 }],
   });
@@ -97,7 +97,7 @@ test('a starting daemon with nothing resynced yet', () => {
     out,
     [
       'rtreflect pid 1, up 5s, starting (kernel snapshot not loaded or a sink not connected yet), log level debug',
-      'kernel: 0 routes, 0 adds / 0 deletes seen, 0 overruns, 0 resyncs',
+      'kernel: 0 routes, 0 adds / 0 deletes seen, 0 overruns, 0 resyncs; re-dumping now',
       'engine: 0 filtered by the chain, 2 deletes waiting out the hold-down window',
       'SINK   KIND   STATE       DESIRED  APPLIED  PENDING  WRITES  DELETES  ERRORS  SKIPPED  LAST RESYNC',
       'gobgp  gobgp  connecting        3        0        3       0        0       0        0  -',

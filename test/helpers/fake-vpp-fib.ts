@@ -1,8 +1,10 @@
 /**
  * A FIB behind the fake VPP (test/helpers/vpp.ts) that behaves as VPP's does for the messages
  * the VPP sink uses: tables to create and list, routes per FIB source (an add replaces that
- * source's paths, a delete of a route not there succeeds), and ip_route_v2_dump listing the
- * routes a source has, with the paths of the source that wins each.
+ * source's paths, a delete of a route not there succeeds), and ip_route_v2_dump as VPP's: each
+ * entry with the source that wins it and that source's paths only; given a source, only the
+ * entries that source wins (an entry another source wins is left out even where the given one
+ * has paths too); given 0, every entry.
  */
 import type { VppMessage } from '../../src/sinks/vpp/vpp-codec.js';
 import type { FakePeer, FakeVppOptions } from './vpp.js';
@@ -61,6 +63,14 @@ export class FakeVppFib {
     }
   };
 
+  /** Takes another FIB source's route out of the FIB (what it shadowed shows again). */
+  removeForeign(src: number, table: number, prefix: Prefix): void {
+    const k = keyOf(table, prefix);
+    const e = this.entries.get(k);
+    e?.bySource.delete(src);
+    if (e && e.bySource.size === 0) this.entries.delete(k);
+  }
+
   /** Puts a route of another FIB source straight into the FIB (another injector). */
   addForeign(src: number, priority: number, route: { table_id: number; prefix: Prefix; paths: VppMessage[] }): void {
     this.priorities.set(src, priority);
@@ -94,8 +104,9 @@ export class FakeVppFib {
     const src = req.src as number;
     const t = req.table as { table_id: number; is_ip6: boolean };
     for (const e of this.entries.values()) {
-      if (e.table !== t.table_id || (e.prefix.address.af === 1) !== t.is_ip6 || !e.bySource.has(src)) continue;
+      if (e.table !== t.table_id || (e.prefix.address.af === 1) !== t.is_ip6) continue;
       const best = [...e.bySource.keys()].sort((a, b) => (this.priorities.get(a) ?? a) - (this.priorities.get(b) ?? b))[0]!;
+      if (src !== 0 && best !== src) continue;
       peer.reply('ip_route_v2_details', { context: req.context, route: { table_id: e.table, src: best, prefix: e.prefix, paths: e.bySource.get(best)! } });
     }
   }

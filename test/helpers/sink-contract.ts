@@ -22,6 +22,11 @@ export interface ContractSink {
    * one has a prefix of the sink's own, and must not take precedence over the sink's entry.
    */
   injectForeign?(route: ReflectedRoute): Promise<void>;
+  /**
+   * Puts a route into the same dataplane the way another injector would, taking precedence over
+   * the sink's entry for the same prefix (a dataplane that ranks injectors, as VPP its FIB sources).
+   */
+  injectWinning?(route: ReflectedRoute): Promise<void>;
   /** Takes the dataplane away (the sink goes down); the teardown copes with it. */
   outage?(): Promise<void>;
 }
@@ -88,6 +93,20 @@ function expected(sink: Sink, routes: ReflectedRoute[]): Record<string, string> 
       .map((p) => [p.key, p.fingerprint] as const)
       .sort(([a], [b]) => (a < b ? -1 : 1)),
   );
+}
+
+/** What a resync writes after reading `read`: each wanted route that reads otherwise, each key read that is not wanted. */
+function resyncChanges(sink: Sink, want: ReflectedRoute[], read: Record<string, string>): SinkChange[] {
+  const changes: SinkChange[] = [];
+  const wanted = new Set<string>();
+  for (const r of want) {
+    const p = projected(sink, r);
+    wanted.add(p.key);
+    const was = read[p.key];
+    if (was !== p.fingerprint) changes.push(upsert(sink, r, was === undefined ? {} : { was }));
+  }
+  for (const [key, fingerprint] of Object.entries(read)) if (!wanted.has(key)) changes.push({ op: 'delete', key, fingerprint });
+  return changes;
 }
 
 /** A call that must not throw synchronously, and must reject or report every change failed. */
@@ -228,6 +247,32 @@ export function sinkContract(name: string, makeSink: () => Promise<ContractSink>
         const p4 = projected(sink, V4);
         await applyAll(sink, [{ op: 'delete', key: p4.key, fingerprint: p4.fingerprint }]);
         assert.deepEqual(await owned(sink), expected(sink, [V6]), "the other injector's route for a prefix we no longer hold is not ours");
+      });
+    });
+
+    it("a prefix another injector's entry takes precedence over: resyncs converge to no writes", async (t: TestContext) => {
+      await withSink(async ({ sink, injectWinning }) => {
+        if (!injectWinning) {
+          t.skip(`the ${name} dataplane ranks no other injector above the sink`);
+          return;
+        }
+        const want = [V4, V6];
+        await applyAll(
+          sink,
+          want.map((r) => upsert(sink, r)),
+        );
+        await injectWinning(FOREIGN_BESIDE_V4);
+        // Resyncs as the engine runs them: read, then write the difference.
+        const writes: number[] = [];
+        for (let i = 0; i < 3; i++) {
+          const changes = resyncChanges(sink, want, await owned(sink));
+          writes.push(changes.length);
+          if (changes.length > 0) await applyAll(sink, changes);
+        }
+        // The dataplane may not show the sink's entry under the other's: the first resync may write it once more.
+        assert.ok(writes[0]! <= 1, `the first resync writes at most the shadowed key, wrote ${writes[0]}`);
+        assert.deepEqual(writes.slice(1), [0, 0], `later resyncs write nothing (writes per resync: ${writes.join(', ')})`);
+        assert.deepEqual(await owned(sink), expected(sink, want), "the sink reports its own entry as written, never the other injector's");
       });
     });
 

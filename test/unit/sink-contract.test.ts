@@ -5,6 +5,7 @@
 import { createVppSink } from '../../src/sinks/vpp/vpp-sink.js';
 import { vppSinkType } from '../../src/sinks/vpp/index.js';
 import { sinkOptions } from '../../src/sinks/sink-type.js';
+import type { ReflectedRoute } from '../../src/engine/reflected-route.js';
 import { addrToBytes } from '../../src/util/ip.js';
 import { RecordingSink } from '../helpers/recording-sink.js';
 import { FakeVppFib } from '../helpers/fake-vpp-fib.js';
@@ -28,6 +29,22 @@ sinkContract(
     await fake.listen();
     const sink = createVppSink(sinkOptions(vppSinkType, { socket: fake.path, backoff: { initialMs: 20, maxMs: 200 } }), { defs: fixtureDefs() });
     let closed = false;
+    /** Another FIB source's route; the sink's source has priority 130 (lower wins). */
+    const inject = (src: number, priority: number, r: ReflectedRoute): void => {
+      const [addr, len] = r.prefix.split('/');
+      const bytes = addrToBytes(addr!);
+      fib.addForeign(src, priority, {
+        table_id: 0,
+        prefix: { address: { af: r.family === 6 ? 1 : 0, un: r.family === 6 ? { ip6: bytes } : { ip4: bytes } }, len: Number(len) },
+        paths: r.nexthops.map((n) => ({
+          sw_if_index: 0xffffffff,
+          weight: n.weight,
+          type: 0,
+          proto: r.family === 6 ? 1 : 0,
+          nh: { address: r.family === 6 ? { ip6: addrToBytes(n.gateway!) } : { ip4: addrToBytes(n.gateway!) } },
+        })),
+      });
+    };
     return {
       sink,
       teardown: async () => {
@@ -37,22 +54,9 @@ sinkContract(
           if (!closed) await fake.close();
         }
       },
-      injectForeign: async (r) => {
-        const [addr, len] = r.prefix.split('/');
-        const bytes = addrToBytes(addr!);
-        // Priority 200: below the sink's (130), so its entry for a shared prefix stays the one VPP uses.
-        fib.addForeign(9, 200, {
-          table_id: 0,
-          prefix: { address: { af: r.family === 6 ? 1 : 0, un: r.family === 6 ? { ip6: bytes } : { ip4: bytes } }, len: Number(len) },
-          paths: r.nexthops.map((n) => ({
-            sw_if_index: 0xffffffff,
-            weight: n.weight,
-            type: 0,
-            proto: r.family === 6 ? 1 : 0,
-            nh: { address: r.family === 6 ? { ip6: addrToBytes(n.gateway!) } : { ip4: addrToBytes(n.gateway!) } },
-          })),
-        });
-      },
+      // Behind the sink's source, so for a prefix both hold VPP uses the sink's entry; then ahead of it.
+      injectForeign: async (r) => inject(9, 200, r),
+      injectWinning: async (r) => inject(8, 100, r),
       outage: async () => {
         closed = true;
         await fake.close();

@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { pino } from 'pino';
 import assert from 'node:assert/strict';
 import type { ReflectedRoute } from '../../src/engine/reflected-route.js';
 import type { SinkConnectionState, SinkHooks } from '../../src/engine/sink.js';
@@ -9,6 +10,7 @@ import { sinkOptions, type OptionsInput } from '../../src/sinks/sink-type.js';
 import { RtreflectError } from '../../src/util/errors.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { FakeVpp, fixtureDefs, type FakeVppOptions, vppTest, vppDefsSkip } from '../helpers/vpp.js';
+import { FakeVppFib } from '../helpers/fake-vpp-fib.js';
 
 function route(over: Partial<ReflectedRoute>): ReflectedRoute {
   return {
@@ -272,6 +274,7 @@ vppTest('readOwned reads route details in place, with the fingerprints project()
           for (const is_ip6 of [false, true]) peer.reply('ip_table_details', { context: req.context, table: { table_id: 0, is_ip6, name: '' } });
         }
         if (name !== 'ip_route_v2_dump') return;
+        assert.equal(req.src, 0, "every source's entries are dumped: filtered by ours, VPP leaves out those another source wins");
         const d = (route: VppMessage) => peer.reply('ip_route_v2_details', { context: req.context, route: { src: 21, ...route } });
         if ((req.table as { is_ip6: boolean }).is_ip6) {
           d({
@@ -307,7 +310,7 @@ vppTest('readOwned reads route details in place, with the fingerprints project()
             }),
           ),
           '198.51.100.0/24': fp(route({ prefix: '198.51.100.0/24', type: 'blackhole', nexthops: [] })),
-          '203.0.113.0/24': 'shadowed-by-source-9',
+          // 203.0.113.0/24: another source's entry, and nothing we wrote under it on this connection.
           '203.0.114.0/24': 'unsupported-path-type-9',
           '203.0.115.0/24': 'via:@4*1/0',
           '2001:db8::/32': fp(route({ family: 6, prefix: '2001:db8::/32', nexthops: [{ gateway: '2001:db8:99::1', weight: 1 }] })),
@@ -317,4 +320,69 @@ vppTest('readOwned reads route details in place, with the fingerprints project()
       }
     },
   );
+});
+
+vppTest('a key another FIB source wins: read as written once we rewrote it, counted as shadowed, never rewritten again', async () => {
+  const fib = new FakeVppFib();
+  const f = new FakeVpp({ handle: fib.handle });
+  await f.listen();
+  const logged: { msg: string; shadowed?: number }[] = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void logged.push(JSON.parse(line) as { msg: string; shadowed?: number }) });
+  const s = createVppSink({ socket: f.path }, { defs: fixtureDefs(), logger });
+  const ip4 = (a: string) => Uint8Array.from(a.split('.').map(Number));
+  const pfx = { address: { af: 0, un: { ip4: ip4('192.0.2.0') } }, len: 24 };
+  const ours = route({}),
+    other = route({ prefix: '198.51.100.0/24' });
+  const p = (r: ReflectedRoute) => {
+    const x = s.project(r);
+    assert.ok('key' in x);
+    return x;
+  };
+  const upsert = (r: ReflectedRoute) => ({ op: 'upsert' as const, key: p(r).key, fingerprint: p(r).fingerprint, route: r });
+  /** A resync as the engine runs it: read, then write what differs from what is wanted; returns the writes. */
+  const resync = async (want: ReflectedRoute[]): Promise<number> => {
+    const owned = await s.readOwned();
+    const changes = want.filter((r) => owned.get(p(r).key) !== p(r).fingerprint).map(upsert);
+    if (changes.length) assert.deepEqual((await s.apply(changes)).failed, []);
+    return changes.length;
+  };
+  const warned = () => logged.filter((l) => l.shadowed !== undefined).map((l) => l.shadowed);
+  await s.start(hooks());
+  try {
+    assert.deepEqual((await s.apply([upsert(ours), upsert(other)])).failed, []);
+    // Another injector's entry for our prefix, ahead of ours (priority 100 against 130).
+    fib.addForeign(9, 100, {
+      table_id: 0,
+      prefix: pfx,
+      paths: [{ sw_if_index: 0xffffffff, weight: 1, type: 0, proto: 0, nh: { address: { ip4: ip4('10.99.0.9') } } }],
+    });
+    assert.equal(await resync([ours, other]), 1, 'the first read cannot tell our entry under the other: one rewrite');
+    assert.equal(await resync([ours, other]), 0, 'then it is read as written');
+    assert.equal(await resync([ours, other]), 0);
+    assert.equal((await s.readOwned()).get(p(ours).key), p(ours).fingerprint);
+    assert.equal(s.statusExtra!().shadowed, 1);
+    assert.deepEqual(warned(), [1, 1, 1], 'one line per read that finds keys shadowed, with the count');
+    assert.ok(fib.entries.get(`0|0|c0000200/24`)!.bySource.has(21), 'our paths stay under our source');
+
+    // The other source withdraws: ours is read exactly again, and no longer counted.
+    fib.removeForeign(9, 0, pfx);
+    assert.equal(await resync([ours, other]), 0);
+    assert.equal(s.statusExtra!().shadowed, 0);
+    assert.deepEqual(warned(), [1, 1, 1]);
+
+    // Shadowed again, then deleted: gone from what is read, and from our source in VPP.
+    fib.addForeign(9, 100, {
+      table_id: 0,
+      prefix: pfx,
+      paths: [{ sw_if_index: 0xffffffff, weight: 1, type: 0, proto: 0, nh: { address: { ip4: ip4('10.99.0.9') } } }],
+    });
+    assert.equal(await resync([ours, other]), 1);
+    assert.equal(await resync([ours, other]), 0);
+    assert.deepEqual((await s.apply([{ op: 'delete', key: p(ours).key, fingerprint: p(ours).fingerprint }])).failed, []);
+    assert.equal((await s.readOwned()).has(p(ours).key), false);
+    assert.equal(fib.entries.get(`0|0|c0000200/24`)!.bySource.has(21), false);
+  } finally {
+    await s.stop({ withdraw: false });
+    await f.close();
+  }
 });

@@ -146,6 +146,7 @@ export class VppRouteWriter {
           continue;
         }
         if (this.ctx.mode === 'v1') this.ctx.recorded.set(ch.key, ch.fingerprint);
+        else this.ctx.shadowed.wrote(ch.key, ch.fingerprint);
       } else {
         // A missing table holds nothing to delete.
         if (rv !== 0 && rv !== ERR_NO_SUCH_FIB) {
@@ -154,6 +155,7 @@ export class VppRouteWriter {
           continue;
         }
         this.ctx.recorded.delete(ch.key);
+        this.ctx.shadowed.deleted(ch.key);
       }
       report.applied.push(ch.key);
     }

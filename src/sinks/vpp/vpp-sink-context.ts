@@ -1,5 +1,6 @@
 import type { Logger } from '../../util/logger.js';
 import type { VppSinkOptions } from './vpp-options.js';
+import { ShadowedKeys } from './vpp-shadowed-keys.js';
 
 /** The VPP sink's counters, shown in its status. */
 export interface VppSinkCounters {
@@ -30,6 +31,8 @@ export interface VppSinkContext {
   srcId: number;
   /** v1 fallback: the keys rtreflect wrote (no FIB source of its own to tell them apart). */
   readonly recorded: Map<string, string>;
+  /** v2: keys of ours another FIB source wins (VPP shows that source's paths there, not ours). */
+  readonly shadowed: ShadowedKeys;
 }
 
 export function newVppSinkContext(opts: VppSinkOptions, logger: Logger): VppSinkContext {
@@ -48,6 +51,7 @@ export function newVppSinkContext(opts: VppSinkOptions, logger: Logger): VppSink
     mode: undefined,
     srcId: 0,
     recorded: new Map(),
+    shadowed: new ShadowedKeys(),
   };
 }
 

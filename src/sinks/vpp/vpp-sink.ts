@@ -157,6 +157,7 @@ class VppSink implements Sink {
     this.ctx.mode = mode;
     c.require(['control_ping', 'ip_table_add_del', 'ip_table_dump', 'sw_interface_dump', ...(mode === 'v2' ? v2 : ['ip_route_add_del', 'ip_route_dump'])]);
     if (mode === 'v2') this.ctx.srcId = await this.findOrAddSource();
+    this.ctx.shadowed.clear();
     await this.writer.learnTables(c);
     await this.refreshInterfaces();
   }
@@ -236,6 +237,7 @@ class VppSink implements Sink {
       socket: this.opts.socket,
       mode: this.ctx.mode ?? 'unknown',
       fibSourceId: this.ctx.mode === 'v2' ? this.ctx.srcId : undefined,
+      shadowed: this.ctx.mode === 'v2' ? this.ctx.shadowed.count : undefined,
       ...this.ctx.counters,
       unmappedInterfaces: this.projection.unmapped(),
       lastError: this.lastError,

@@ -2,10 +2,15 @@
  * A bare reader of gobgpd's RIB in a process of its own: ListPath of one family, nothing
  * decoded, over and over until it is killed. The full-table bench runs it beside the minimal
  * raw reflector to measure the floor of a live change made while a sink is being read: what
- * gobgpd serving its table costs a write, without rtreflect's decoding on the same core.
+ * gobgpd serving its table costs a write (it copies the table in its main loop when a ListPath
+ * comes in), without rtreflect's decoding on the same core.
  *
  *   node dist/bench/list-path-loop.js ADDRESS 4|6
+ *
+ * Prints "ready" once loaded, then waits for a line on stdin before its first ListPath, so the
+ * bench's changes can start with the read.
  */
+import { createInterface } from 'node:readline';
 import { GobgpProbe } from './bench-util.js';
 
 const [address, family] = process.argv.slice(2);
@@ -14,4 +19,7 @@ if (!address || (family !== '4' && family !== '6')) {
   process.exit(2);
 }
 const probe = new GobgpProbe(address);
+const go = new Promise<void>((resolve) => createInterface({ input: process.stdin }).once('line', () => resolve()));
+console.log('ready');
+await go;
 for (;;) await probe.bareListPath(Number(family) as 4 | 6);

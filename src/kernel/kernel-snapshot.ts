@@ -7,7 +7,7 @@
  * goes (`pending`), so its caller may pass them on before the dump ends.
  */
 import { diff, effectiveOf, hasOwn, type Fam, type Slot } from './kernel-slots.js';
-import type { Route, RouteEvent } from './route.js';
+import { routeEqual, type Route, type RouteEvent } from './route.js';
 
 /** What ending or undoing a dump needs from the state: its family's slots and a way to replace one. */
 export interface SnapshotTarget {
@@ -39,8 +39,10 @@ export class KernelSnapshot {
   /** The slot of `key` once the dump's next alias `r` is in (`cur`: the slot now). The dump lists a key's aliases in kernel order: the first resets the key. */
   listed(key: string, cur: Slot | undefined, r: Route): Slot {
     if (this.fresh ? cur === undefined || this.liveCreated.delete(key) : !this.seen.has(key)) {
-      if (!this.fresh) this.seen.add(key);
-      return r;
+      if (this.fresh) return r;
+      this.seen.add(key);
+      // Unchanged, a re-dump's common case: the slot stays, so nothing is replaced, logged or compared at the end.
+      return cur !== undefined && !Array.isArray(cur) && routeEqual(cur, r) ? cur : r;
     }
     return cur === undefined ? r : Array.isArray(cur) ? [...cur, r] : [cur, r];
   }
@@ -59,7 +61,7 @@ export class KernelSnapshot {
   takeEvents(): RouteEvent[] {
     if (!this.fresh || (this.pending.length === 0 && this.extra.length === 0)) return [];
     const out = this.pending;
-    if (this.extra.length) out.push(...this.extra.splice(0));
+    for (const e of this.extra.splice(0)) out.push(e);
     this.pending = [];
     this.emitted = true;
     return out;
@@ -76,14 +78,14 @@ export class KernelSnapshot {
       map.forEach((slot, key) => {
         if (!hasOwn(slot, foreign)) t.putKnown(key, undefined, null, slot);
       });
-      events.push(...this.pending);
+      for (const e of this.pending) events.push(e); // not push(...): a dump nobody took events from holds a table's worth
     } else {
       map.forEach((slot, key) => {
         if (!this.seen.has(key) || !hasOwn(slot, foreign)) t.putKnown(key, undefined, null, slot);
       });
       for (const [key, before] of this.undo) diff(effectiveOf(before, foreign), effectiveOf(map.get(key), foreign), events, key);
     }
-    events.push(...this.extra);
+    for (const e of this.extra) events.push(e);
     return events;
   }
 

@@ -414,6 +414,26 @@ test('beside a re-dump a change tells its event at once; the dump listing the ke
   assert.deepEqual([...s.routes()].map((r) => `${r.prefix} ${paths(r)}`).sort(), ['10.1.0.0/16 10.0.0.5', '10.2.0.0/16 10.0.0.1']);
 });
 
+test('a re-dump of an unchanged table keeps every route as it was: nothing replaced, nothing to compare at its end', () => {
+  const { s, route } = setup();
+  route(ADD, { prefix: '10.1.0.0/16', gateway: '10.0.0.1', oif: 2 });
+  route(ADD, { prefix: '10.2.0.0/16', gateway: '10.0.0.2', oif: 2 });
+  const before = [...s.routes()];
+  s.beginSnapshot(4);
+  for (const sp of [
+    { prefix: '10.1.0.0/16', gateway: '10.0.0.1', oif: 2 },
+    { prefix: '10.2.0.0/16', gateway: '10.0.0.9', oif: 2 },
+  ])
+    s.ingestSnapshot(one(encodeRouteMessage({ protocol: 12, nlFlags: 2, ...sp })));
+  assert.deepEqual(show({ events: s.endSnapshot(4), recheck: [] }), ['add 10.2.0.0/16 10.0.0.9']);
+  const after = [...s.routes()];
+  assert.equal(
+    after.find((r) => r.prefix === '10.1.0.0/16'),
+    before.find((r) => r.prefix === '10.1.0.0/16'),
+    'the unchanged route is the same object (what the engine holds stays valid)',
+  );
+});
+
 test('beside a first dump a change tells its event at once; the dump listing that key replaces it, and the replay restores it', () => {
   const { s } = setup();
   const dump = (sp: RouteSpec) => s.ingestSnapshot(one(encodeRouteMessage({ protocol: 12, nlFlags: 2, ...sp })));

@@ -41,7 +41,8 @@ export class KernelSnapshot {
     if (this.fresh ? cur === undefined || this.liveCreated.delete(key) : !this.seen.has(key)) {
       if (this.fresh) return r;
       this.seen.add(key);
-      // Unchanged, a re-dump's common case: the slot stays, so nothing is replaced, logged or compared at the end.
+      // Unchanged, a re-dump's common case: the slot stays, so nothing is replaced, logged or compared at the
+      // end (bench/micro kernel-ingest, "re-dump, unchanged").
       return cur !== undefined && !Array.isArray(cur) && routeEqual(cur, r) ? cur : r;
     }
     return cur === undefined ? r : Array.isArray(cur) ? [...cur, r] : [cur, r];

@@ -88,7 +88,12 @@ async function main(): Promise<void> {
     // Same dependencies for both: the earlier commit builds with this checkout's node_modules.
     symlinkSync(join(root, 'node_modules'), join(tree, 'node_modules'));
     console.log(`building ${sha.slice(0, 9)} in a temporary worktree`);
-    execFileSync('npm', ['run', 'build'], { cwd: tree, stdio: ['ignore', 'ignore', 'inherit'] });
+    try {
+      execFileSync('npm', ['run', 'build'], { cwd: tree, stdio: 'pipe', encoding: 'utf8' });
+    } catch (e) {
+      const out = e as { stdout?: string; stderr?: string };
+      throw new Error(`the build of ${against} failed:\n${(out.stdout ?? '') + (out.stderr ?? '')}`);
+    }
     if (!existsSync(join(tree, 'dist/src/cli/main.js'))) throw new Error(`the build of ${against} made no dist/src/cli/main.js`);
 
     const before: Figures[] = [];

@@ -34,6 +34,7 @@ import { mkdtempSync, rmSync, writeFileSync, openSync, closeSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
 import { createNetns, type Netns } from '../test/helpers/netns.js';
 import { RawReflector } from './raw-reflector.js';
 import { freePort, startGobgpd, type TestGobgpd } from '../test/helpers/gobgpd.js';
@@ -221,7 +222,7 @@ log:
  * write into `ip -batch` to gobgpd's best-path event for the prefix. The next starts when one is seen. `first` runs
  * once the watch is open, right before the first change.
  */
-async function singleChangeLatency(ip: ChildProcess, probe: GobgpProbe, from: number, to: number, first?: () => void): Promise<Latencies> {
+async function singleChangeLatency(ip: ChildProcess, probe: GobgpProbe, from: number, to: number, first?: () => Promise<void>): Promise<Latencies> {
   const waiting = new Map<string, () => void>();
   const cancel = probe.watchBest((prefix) => {
     const w = waiting.get(prefix);
@@ -232,7 +233,7 @@ async function singleChangeLatency(ip: ChildProcess, probe: GobgpProbe, from: nu
   });
   try {
     await sleep(500); // the watch stream is open
-    first?.();
+    await first?.();
     const lat: number[] = [];
     const madeAt: number[] = [];
     let missed = 0;
@@ -276,18 +277,30 @@ function madeBefore(d: Latencies, end: number): Latencies {
 }
 
 /** Runs `work` from the moment another process starts reading gobgpd's IPv4 RIB, over and over (bench/list-path-loop.ts). */
-async function whileListing<T>(address: string, work: (startReading: () => void) => Promise<T>): Promise<T> {
+async function whileListing<T>(address: string, work: (startReading: () => Promise<void>) => Promise<T>): Promise<T> {
   const here = fileURLToPath(import.meta.url);
   const file = join(here, '..', runningCompiled() ? 'list-path-loop.js' : 'list-path-loop.ts');
   const child = spawn(process.execPath, [...(runningCompiled() ? [] : ['--import', 'tsx']), file, address, '4'], { stdio: ['pipe', 'pipe', 'inherit'] });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   try {
-    await new Promise<void>((resolve, reject) => {
-      child.stdout!.once('data', () => resolve());
-      child.once('exit', (code) => reject(new Error(`list-path-loop exited with ${code}`)));
-    });
+    const lines = createInterface({ input: child.stdout! });
+    const line = (want: string): Promise<void> =>
+      new Promise<void>((resolve, reject) => {
+        const onLine = (l: string): void => {
+          if (l !== want) return;
+          lines.off('line', onLine);
+          resolve();
+        };
+        lines.on('line', onLine);
+        child.once('exit', (code) => reject(new Error(`list-path-loop exited with ${code} before "${want}"`)));
+      });
+    await line('ready');
     // Its first ListPath goes out when `work` says, as a resync's read starts.
-    return await work(() => child.stdin!.write('go\n'));
+    return await work(async () => {
+      const sent = line('listing');
+      child.stdin!.write('go\n');
+      await sent;
+    });
   } finally {
     child.kill('SIGKILL');
     await exited;

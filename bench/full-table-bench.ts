@@ -335,6 +335,8 @@ export async function runFullTableBench(o: FullTableOptions): Promise<Record<str
   const dir = mkdtempSync(join(tmpdir(), 'rtr-ftbench-'));
   let ns: Netns | undefined;
   let g: TestGobgpd | undefined;
+  /** The rounds' own gobgpds while they run: stopped on every exit path, a signal's too. */
+  const roundGobgpds = new Set<TestGobgpd>();
   let rt: Daemon | undefined;
   let probe: GobgpProbe | undefined;
   let ipChild: ChildProcess | undefined;
@@ -349,6 +351,7 @@ export async function runFullTableBench(o: FullTableOptions): Promise<Record<str
     await stopRtreflect(rt);
     probe?.close();
     await g?.stop();
+    for (const other of roundGobgpds) await other.stop();
     await ns?.destroy();
     if (process.env.RTR_BENCH_KEEP) console.log(`  kept ${dir} (RTR_BENCH_KEEP)`);
     else rmSync(dir, { recursive: true, force: true });
@@ -404,6 +407,7 @@ export async function runFullTableBench(o: FullTableOptions): Promise<Record<str
     for (let round = 0; round < o.rounds; round++) {
       for (const streams of round === 0 ? [1, 2] : [1]) {
         const raw = await startGobgpd();
+        roundGobgpds.add(raw);
         const rawProbe = new GobgpProbe(raw.grpcAddress);
         try {
           requests ??= rawRequests(
@@ -426,11 +430,13 @@ export async function runFullTableBench(o: FullTableOptions): Promise<Record<str
         } finally {
           rawProbe.close();
           await raw.stop();
+          roundGobgpds.delete(raw);
         }
       }
 
       const last = round === o.rounds - 1;
       const into = last ? g : await startGobgpd();
+      if (!last) roundGobgpds.add(into);
       const intoProbe = last ? probe : new GobgpProbe(into.grpcAddress);
       try {
         writeFileSync(config, configText(ns.name, into.grpcAddress, dir, metricsPort));
@@ -454,6 +460,7 @@ export async function runFullTableBench(o: FullTableOptions): Promise<Record<str
         if (!last) {
           intoProbe.close();
           await into.stop();
+          roundGobgpds.delete(into);
         }
       }
     }

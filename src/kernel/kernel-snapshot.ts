@@ -28,7 +28,10 @@ export class KernelSnapshot {
   pending: RouteEvent[] = [];
   /** Whether takeEvents() gave any (an abort must take them back). */
   private emitted = false;
-  /** Fresh dump: keys a live message created and the dump has not listed yet (a few, not a table's worth). */
+  /**
+   * Keys live messages created beside the dump (a few, not a table's worth). A fresh dump's first
+   * listing of one replaces what the live message put; a re-dump's end keeps one it did not list.
+   */
   private readonly liveCreated = new Set<string>();
 
   constructor(
@@ -48,7 +51,7 @@ export class KernelSnapshot {
     return cur === undefined ? r : Array.isArray(cur) ? [...cur, r] : [cur, r];
   }
 
-  /** A live message applied beside a fresh dump created `key` (the dump's own puts are not this). */
+  /** A live message applied beside the dump created `key` (the dump's own puts are not this). */
   createdBeside(key: string): void {
     this.liveCreated.add(key);
   }
@@ -70,21 +73,49 @@ export class KernelSnapshot {
 
   /** Drops what the dump did not list (and keys left with no alias of ours); returns the difference to the state before. */
   end(t: SnapshotTarget): RouteEvent[] {
+    const steps = this.endSteps(t, Infinity);
+    for (;;) {
+      const step = steps.next();
+      if (step.done) return step.value;
+    }
+  }
+
+  /**
+   * end() in steps of `per` keys: the end of a re-dump walks the whole table, and a caller can let
+   * other work run between the steps. Messages applied meanwhile are taken into account: a key
+   * they change is compared at the end, and one they create is kept.
+   */
+  *endSteps(t: SnapshotTarget, per: number): Generator<void, RouteEvent[]> {
     const map = t.slots,
       foreign = t.foreign;
     const events: RouteEvent[] = [];
+    let n = 0;
+    // Map iterators are live: a key deleted meanwhile is skipped, one added is visited.
     if (this.fresh) {
       // Keys listing only other protocols' aliases were never ours: dropped without an event.
-      // (forEach: a full table's walk makes no entry array per key.)
-      map.forEach((slot, key) => {
+      for (const [key, slot] of map) {
         if (!hasOwn(slot, foreign)) t.putKnown(key, undefined, null, slot);
-      });
+        if (++n === per) {
+          n = 0;
+          yield;
+        }
+      }
       for (const e of this.pending) events.push(e); // not push(...): a dump nobody took events from holds a table's worth
     } else {
-      map.forEach((slot, key) => {
-        if (!this.seen.has(key) || !hasOwn(slot, foreign)) t.putKnown(key, undefined, null, slot);
-      });
-      for (const [key, before] of this.undo) diff(effectiveOf(before, foreign), effectiveOf(map.get(key), foreign), events, key);
+      for (const [key, slot] of map) {
+        if ((!this.seen.has(key) && !this.liveCreated.has(key)) || !hasOwn(slot, foreign)) t.putKnown(key, undefined, null, slot);
+        if (++n === per) {
+          n = 0;
+          yield;
+        }
+      }
+      for (const [key, before] of this.undo) {
+        diff(effectiveOf(before, foreign), effectiveOf(map.get(key), foreign), events, key);
+        if (++n === per) {
+          n = 0;
+          yield;
+        }
+      }
     }
     for (const e of this.extra) events.push(e);
     return events;

@@ -9,6 +9,9 @@ import type { KernelFilter } from './kernel-route-reader.js';
 import { KernelState } from './kernel-state.js';
 import type { Family, Route, RouteEvent } from './route.js';
 
+/** Lets the event loop run (I/O first) before the next slice of a long walk. */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 export interface KernelSourceOptions {
   /** Protocol numbers to keep; null keeps every protocol. */
   protocols: number[] | null;
@@ -211,7 +214,8 @@ export class KernelSource extends EventEmitter {
             if ((err as RtreflectError).code === 'ERR_DUMP_INTERRUPTED_STREAM' && attempt < 10) continue;
             throw err;
           }
-          emitAll(this.state.endSnapshot(family));
+          // In slices: at a full table the end of a re-dump walks a million keys, and live events must not wait for it.
+          emitAll(await this.state.endSnapshotInSlices(family, nextTurn));
           break;
         }
       }

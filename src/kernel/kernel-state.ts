@@ -41,6 +41,9 @@ export interface KernelStateOptions {
   onWarning?: (message: string, details: Record<string, unknown>) => void;
 }
 
+/** Keys per slice of endSnapshotInSlices: a few milliseconds of work. */
+const END_SLICE = 8192;
+
 export class KernelState {
   private readonly filter: KernelFilter;
   private readonly warn: (message: string, details: Record<string, unknown>) => void;
@@ -167,6 +170,26 @@ export class KernelState {
   }
 
   /**
+   * endSnapshot(), `per` keys at a time with `between()` awaited in between: at a full table the
+   * end of a re-dump walks a million keys, which live messages must not wait for. They may be
+   * applied meanwhile (ingest()), as during the dump itself.
+   */
+  async endSnapshotInSlices(family: Fam, between: () => Promise<void>, per = END_SLICE): Promise<RouteEvent[]> {
+    const snap = this.snap;
+    if (!snap || snap.fam !== family)
+      throw new RtreflectError('ERR_INTERNAL', `endSnapshot(${family}) without beginSnapshot(${family})`, { userFacing: false });
+    const steps = snap.endSteps(this.snapshotTarget(family), per);
+    for (;;) {
+      const step = steps.next();
+      if (step.done) {
+        this.snap = null;
+        return step.value;
+      }
+      await between();
+    }
+  }
+
+  /**
    * The dump failed: forget it, the state is as before beginSnapshot (routes; nexthop/link
    * updates stay). Returns the deletes that take back what takeSnapshotEvents already gave.
    */
@@ -226,8 +249,8 @@ export class KernelState {
     const snap = this.snap;
     if (snap !== null && snap.fam === fam) {
       if (!snap.fresh) snap.keepBefore(key, prev);
-      // A live message beside a fresh dump (the dump's own puts pass its `pending`).
-      else if (prev === undefined && next !== undefined && events !== snap.pending) snap.createdBeside(key);
+      // A live message beside the dump (the dump's own puts pass a fresh dump's `pending`, a re-dump's null).
+      if (prev === undefined && next !== undefined && events !== (snap.fresh ? snap.pending : null)) snap.createdBeside(key);
     }
     const map = this.slots[fam];
     if (next === undefined) map.delete(key);

@@ -434,6 +434,47 @@ test('a re-dump of an unchanged table keeps every route as it was: nothing repla
   );
 });
 
+test('the end of a re-dump in slices: the same difference as at once, and a change applied between slices is kept', async () => {
+  const specs = (gw: (i: number) => string, n: number): RouteSpec[] =>
+    Array.from({ length: n }, (_, i) => ({ prefix: `10.${i}.0.0/16`, gateway: gw(i), oif: 2 }));
+  const load = () => {
+    const { s, route } = setup();
+    for (const sp of specs(() => '10.0.0.1', 10)) route(ADD, sp);
+    s.beginSnapshot(4);
+    // The re-dump: 10.9/16 is gone, 10.3/16 moved; the rest unchanged.
+    for (const sp of specs((i) => (i === 3 ? '10.0.0.7' : '10.0.0.1'), 9)) s.ingestSnapshot(one(encodeRouteMessage({ protocol: 12, nlFlags: 2, ...sp })));
+    return s;
+  };
+  const state = (s: KernelState) => [...s.routes()].map((r) => `${r.prefix} ${paths(r)}`).sort();
+  const atOnce = load();
+  const expected = show({ events: atOnce.endSnapshot(4), recheck: [] }).sort();
+  assert.deepEqual(expected, ['add 10.3.0.0/16 10.0.0.7', 'del 10.9.0.0/16 10.0.0.1']);
+
+  const sliced = load();
+  let turns = 0;
+  let live: string[] = [];
+  const events = await sliced.endSnapshotInSlices(
+    4,
+    async () => {
+      // Between two slices: a route the dump never listed is added, and one it listed is replaced.
+      if (turns++ === 1) {
+        live = show(sliced.ingest(one(encodeRouteMessage({ protocol: 12, nlFlags: NLM_F_CREATE, prefix: '10.200.0.0/16', gateway: '10.0.0.5', oif: 2 }))));
+        live.push(
+          ...show(
+            sliced.ingest(one(encodeRouteMessage({ protocol: 12, nlFlags: NLM_F_CREATE | NLM_F_REPLACE, prefix: '10.0.0.0/16', gateway: '10.0.0.6', oif: 2 }))),
+          ),
+        );
+      }
+    },
+    3,
+  );
+  assert.ok(turns >= 3, `the end ran in slices (${turns} turns between them)`);
+  assert.deepEqual(live, ['add 10.200.0.0/16 10.0.0.5', 'add 10.0.0.0/16 10.0.0.6'], 'the changes went out at once');
+  // The end's own difference, plus the changes again (telling a key's state twice is harmless).
+  assert.deepEqual(show({ events, recheck: [] }).sort(), [...expected, 'add 10.0.0.0/16 10.0.0.6', 'add 10.200.0.0/16 10.0.0.5'].sort());
+  assert.deepEqual(state(sliced), [...state(atOnce).filter((x) => !x.startsWith('10.0.0.0/16')), '10.0.0.0/16 10.0.0.6', '10.200.0.0/16 10.0.0.5'].sort());
+});
+
 test('beside a first dump a change tells its event at once; the dump listing that key replaces it, and the replay restores it', () => {
   const { s } = setup();
   const dump = (sp: RouteSpec) => s.ingestSnapshot(one(encodeRouteMessage({ protocol: 12, nlFlags: 2, ...sp })));

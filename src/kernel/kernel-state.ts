@@ -161,10 +161,7 @@ export class KernelState {
 
   /** Ends the dump: returns exactly the difference between the state before and the dump (less what takeSnapshotEvents gave). */
   endSnapshot(family: Fam): RouteEvent[] {
-    const snap = this.snap;
-    if (!snap || snap.fam !== family)
-      throw new RtreflectError('ERR_INTERNAL', `endSnapshot(${family}) without beginSnapshot(${family})`, { userFacing: false });
-    const events = snap.end(this.snapshotTarget(family));
+    const events = this.snapshotOf(family).end(this.snapshotTarget(family));
     this.snap = null;
     return events;
   }
@@ -175,10 +172,7 @@ export class KernelState {
    * applied meanwhile (ingest()), as during the dump itself.
    */
   async endSnapshotInSlices(family: Fam, between: () => Promise<void>, per = END_SLICE): Promise<RouteEvent[]> {
-    const snap = this.snap;
-    if (!snap || snap.fam !== family)
-      throw new RtreflectError('ERR_INTERNAL', `endSnapshot(${family}) without beginSnapshot(${family})`, { userFacing: false });
-    const steps = snap.endSteps(this.snapshotTarget(family), per);
+    const steps = this.snapshotOf(family).endSteps(this.snapshotTarget(family), per);
     for (;;) {
       const step = steps.next();
       if (step.done) {
@@ -187,6 +181,14 @@ export class KernelState {
       }
       await between();
     }
+  }
+
+  /** The dump of `family` under way; ending one that is not is a bug. */
+  private snapshotOf(family: Fam): KernelSnapshot {
+    const snap = this.snap;
+    if (!snap || snap.fam !== family)
+      throw new RtreflectError('ERR_INTERNAL', `endSnapshot(${family}) without beginSnapshot(${family})`, { userFacing: false });
+    return snap;
   }
 
   /**

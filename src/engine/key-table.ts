@@ -73,6 +73,8 @@ export class KeyTable {
   /** Records synced while folding had to wait, not folded yet; and the sweep folding them. */
   private foldLater = 0;
   private sweep: NodeJS.Immediate | undefined;
+  /** During a read: bare routes it reported held exactly as they project (see reportedBare). */
+  private seenBare = new WeakSet<ReflectedRoute>();
 
   constructor(
     private readonly sink: Pick<Sink, 'project'>,
@@ -136,6 +138,21 @@ export class KeyTable {
   }
 
   /**
+   * The read reports `fp` under `key`: when the key is a bare route that projects to exactly that,
+   * it stays bare and counts as reported (its record, made if it changes during the read, starts
+   * as seen). A restart's read of an unchanged full table then makes no record per key, and leaves
+   * the young generation nothing to copy. False when the report must be taken as a record.
+   */
+  reportedBare(key: string, fp: string): boolean {
+    const entry = this.entries.get(key);
+    if (entry === undefined || entry instanceof KeyRecord) return false;
+    const p = this.sink.project(entry);
+    if ('skip' in p || p.fingerprint !== fp) return false;
+    this.seenBare.add(entry);
+    return true;
+  }
+
+  /**
    * The record of a key the sink reported holding `fp`: a bare route is unfolded with that
    * (not with what it projects to: the report is what the sink holds).
    */
@@ -146,7 +163,7 @@ export class KeyTable {
   }
 
   private unfold(key: string, route: ReflectedRoute, applied: string | undefined): KeyRecord {
-    const e = new KeyRecord(key, route, applied, PASS);
+    const e = new KeyRecord(key, route, applied, this.seenBare.has(route) ? PASS | SEEN : PASS);
     if (applied === undefined) this.applied--;
     this.entries.set(key, e);
     return e;
@@ -344,19 +361,21 @@ export class KeyTable {
 
   /**
    * Ends a read: `each` sees every key with whether the read reported it (`seen`) and whether it
-   * was written since the read began (`changed`). A bare route is handed over as a record, as
-   * neither: the read unfolded every bare route it listed. Read marks are cleared before `each` runs.
+   * was written since the read began (`changed`). A bare route the read reported in sync is left
+   * as it is; one it did not report is handed over as a record, as neither. Read marks are cleared
+   * before `each` runs.
    */
   endRead(each: (e: KeyRecord, seen: boolean, changed: boolean) => void): void {
     this.entries.forEach((entry, key) => {
       if (!(entry instanceof KeyRecord)) {
-        each(this.unfold(key, entry, undefined), false, false);
+        if (!this.seenBare.has(entry)) each(this.unfold(key, entry, undefined), false, false);
         return;
       }
       const marks = entry.marks;
       entry.marks &= ~READ_MARKS;
       each(entry, (marks & SEEN) !== 0, (marks & CHANGED) !== 0);
     });
+    this.seenBare = new WeakSet();
   }
 
   /** A read that failed: its marks go, what it taught about each key stays. */
@@ -364,6 +383,7 @@ export class KeyTable {
     this.entries.forEach((entry) => {
       if (entry instanceof KeyRecord) entry.marks &= ~READ_MARKS;
     });
+    this.seenBare = new WeakSet();
   }
 
   // ------------------------------------------------------------ walks

@@ -83,6 +83,7 @@ export class ResyncPass {
   onReported(key: string, reported: string): void {
     const table = this.host.table;
     this.read++;
+    if (table.reportedBare(key, reported)) return; // in sync, and stays without a record
     const fp = table.intern(reported);
     const e = table.recordAsRead(key, fp);
     if (table.isChanged(e) || table.isInFlight(e)) {

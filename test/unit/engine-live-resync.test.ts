@@ -222,6 +222,36 @@ for (const stable of [false, true]) {
     r.stop();
   });
 
+  if (stable)
+    test('a read of keys in sync keeps them without a record, and one that changes meanwhile is written once and ends in sync', async () => {
+      const sink = new PathSetSink(true);
+      const r = engine(sink);
+      const w = r.workers[0]!;
+      for (let i = 0; i < 40; i++) r.onKernelEvent({ op: 'add', route: route(`10.3.${i}.0/24`, ['192.0.2.1']) });
+      await r.whenIdle();
+      while (w.busy) await tick();
+      assert.equal(w.recordCount, 0, 'a table in sync is kept as bare routes');
+      sink.writes.length = 0;
+      const resynced = r.resyncSinks('test');
+      await until(() => sink.readOpen, 'the read began');
+      sink.release(20);
+      assert.equal(w.recordCount, 0, 'the keys the read reported in sync made no record');
+      // A key the read has reported changes: it is written at once, and not again when the read ends.
+      r.onKernelEvent({ op: 'add', route: route('10.3.0.0/24', ['192.0.2.9']) });
+      await until(() => sink.writes.length === 1, 'the change written during the read');
+      sink.release();
+      await resynced;
+      await r.whenIdle();
+      while (w.busy) await tick();
+      assert.deepEqual(
+        sink.writes.map((c) => `${c.op} ${c.key} ${c.fingerprint}`),
+        ['upsert 10.3.0.0/24 192.0.2.9'],
+      );
+      assert.equal(sink.heldFp('10.3.0.0/24'), '192.0.2.9');
+      assert.equal(w.recordCount, 0, 'folded back once in sync');
+      r.stop();
+    });
+
   test(`randomized: kernel changes interleaved with a slow read of a sink in any state always end with the sink equal to the kernel${mode}`, async () => {
     let seed = 0x2545f491;
     const rnd = (n: number): number => {

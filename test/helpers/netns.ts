@@ -23,10 +23,22 @@ export interface Netns {
    * kernel's notifications queue up unread meanwhile (tests of batching and overruns rely on that).
    */
   execBatchSync(lines: string[]): void;
+  /**
+   * A running `ip -n NAME -batch -` whose stdin stays open: a line written later is applied at
+   * once, without a process start (changes timed against something else under way). destroy()
+   * kills it if still open.
+   */
+  openBatch(): BatchPipe;
   /** Starts a long-running process inside the namespace; destroy() kills it (by PID) if still running. */
   spawn(cmd: string, args?: string[], opts?: SpawnOptions): ChildProcess;
   /** Kills processes started with spawn(), then deletes the namespace. Idempotent. */
   destroy(): Promise<void>;
+}
+
+export interface BatchPipe {
+  write(lines: string[]): void;
+  /** Ends the input; resolves once `ip` has applied what it got and exited. */
+  close(): Promise<void>;
 }
 
 const live = new Set<string>();
@@ -74,6 +86,11 @@ export async function createNetns(purpose: string): Promise<Netns> {
   await run('ip', ['netns', 'add', name]);
   live.add(name);
   const children = new Set<ChildProcess>();
+  const track = (child: ChildProcess): ChildProcess => {
+    children.add(child);
+    child.once('exit', () => children.delete(child));
+    return child;
+  };
   let destroyed = false;
   const ns: Netns = {
     name,
@@ -86,11 +103,17 @@ export async function createNetns(purpose: string): Promise<Netns> {
       if (lines.length === 0) return;
       execFileSync('ip', ['-n', name, '-batch', '-'], { input: lines.join('\n') + '\n', stdio: ['pipe', 'ignore', 'pipe'], maxBuffer: 64 * 1024 * 1024 });
     },
-    spawn: (cmd, args = [], opts = {}) => {
-      const child = spawn('ip', ['netns', 'exec', name, cmd, ...args], opts);
-      children.add(child);
-      child.once('exit', () => children.delete(child));
-      return child;
+    spawn: (cmd, args = [], opts = {}) => track(spawn('ip', ['netns', 'exec', name, cmd, ...args], opts)),
+    openBatch: () => {
+      const child = track(spawn('ip', ['-n', name, '-batch', '-'], { stdio: ['pipe', 'ignore', 'inherit'] }));
+      const exited = new Promise<void>((r) => child.once('exit', () => r()));
+      return {
+        write: (lines) => void child.stdin!.write(lines.join('\n') + '\n'),
+        close: async () => {
+          child.stdin!.end();
+          await exited;
+        },
+      };
     },
     destroy: async () => {
       if (destroyed) return;

@@ -10,7 +10,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -170,14 +170,11 @@ log: { level: info }
   daemon.signal('SIGSTOP');
   await ns.execBatch(burst);
   // Open before the resume, so the changes are one write into a running ip, not a process start.
-  const ip = spawn('ip', ['-n', ns.name, '-batch', '-'], { stdio: ['pipe', 'ignore', 'inherit'] });
-  const ipExited = new Promise<void>((r) => ip.once('exit', () => r()));
-  cleanups.push(() => void (ip.exitCode === null && ip.kill()));
+  const ip = ns.openBatch();
   daemon.signal('SIGCONT');
   const t0 = performance.now();
-  ip.stdin!.write(`route add 10.99.3.1/32 via 192.0.2.10 proto bird\nroute replace ${route(22)} via 192.0.2.11 proto bird\nroute del ${route(23)}\n`);
-  ip.stdin!.end();
-  await ipExited;
+  ip.write(['route add 10.99.3.1/32 via 192.0.2.10 proto bird', `route replace ${route(22)} via 192.0.2.11 proto bird`, `route del ${route(23)}`]);
+  await ip.close();
   await waitFor(async () => ((await status())?.source.lastResync?.reason === 'overrun' ? true : undefined), { describe: 'the re-dump after the overrun' });
   await waitFor(
     async () =>

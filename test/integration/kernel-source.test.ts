@@ -5,7 +5,7 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { eventually, heldRoutes, kernelRoutes, viewDiff } from '../helpers/kernel-view.js';
 import { KernelSource, type KernelResyncInfo, type KernelSourceOptions } from '../../src/kernel/kernel-source.js';
@@ -495,8 +495,7 @@ describe('KernelSource against the kernel', () => {
     const ns = await newNetns('ks-overrun-live');
     const h = await open(ns, { receiveBufferBytes: 65536, bpfFilter: true, resyncMinIntervalMs: 200 });
     // Ready before the burst, so the change is one line on an open pipe, not a process start.
-    const ip = spawn('ip', ['-n', ns.name, '-batch', '-'], { stdio: ['pipe', 'ignore', 'inherit'] });
-    const ipDone = new Promise<void>((r) => ip.once('exit', () => r()));
+    const ip = ns.openBatch();
     try {
       const lines: string[] = [];
       for (let i = 0; i < 200_000; i++) lines.push(`route add 10.${(i >> 16) + 1}.${(i >> 8) & 255}.${i & 255}/32 via 192.0.2.10 proto bird`);
@@ -509,7 +508,7 @@ describe('KernelSource against the kernel', () => {
       h.src.once('overrun', () => {
         setTimeout(() => {
           madeWhileResyncing = h.src.resyncing;
-          ip.stdin!.write(`route add ${live} via 192.0.2.10 proto bird\n`);
+          ip.write([`route add ${live} via 192.0.2.10 proto bird`]);
         }, 100);
       });
       h.src.on('event', (ev: RouteEvent) => {
@@ -533,8 +532,7 @@ describe('KernelSource against the kernel', () => {
         `${live} is still held after the re-dump`,
       );
     } finally {
-      ip.stdin!.end();
-      await ipDone;
+      await ip.close();
       h.close();
     }
   });

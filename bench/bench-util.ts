@@ -32,6 +32,14 @@ export function percentile(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
 }
 
+/** The median of the finite values (a figure a run could not measure is NaN); NaN when there is none. */
+export function median(xs: number[]): number {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
 /** CPU time (user + system, ms) a process has used so far; NaN once it is gone. */
 export function cpuMsOf(pid: number): number {
   try {

@@ -13,7 +13,7 @@ import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fmtMs, intArg, printTable, runningCompiled, strArg, type Row } from './bench-util.js';
+import { fmtMs, intArg, median, printTable, runningCompiled, strArg, type Row } from './bench-util.js';
 import { packageRoot } from '../src/util/package-info.js';
 
 type Figures = Record<string, number>;
@@ -59,13 +59,6 @@ const SHOWN: { key: string; label: string; fmt: (x: number) => string }[] = [
   { key: 'live_resync_p99', label: "live change during a resync's comparison p99", fmt: fmtMs },
   { key: 'floorP99', label: 'floor: raw reflector p99 (same run)', fmt: fmtMs },
 ];
-
-function median(xs: number[]): number {
-  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);

@@ -52,6 +52,7 @@ import {
   fmtInt,
   fmtMs,
   intArg,
+  median,
   percentile,
   printTable,
   rssOf,
@@ -128,12 +129,6 @@ interface Daemon {
   pid: number;
   socket: string;
   exited: Promise<void>;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 /** rtreflect's kernel → sink latency histogram for the gobgp sink: writes observed, and how many within 2 ms. */

@@ -89,33 +89,18 @@ export class KernelSnapshot {
     const map = t.slots,
       foreign = t.foreign;
     const events: RouteEvent[] = [];
-    let n = 0;
     // Map iterators are live: a key deleted meanwhile is skipped, one added is visited.
     if (this.fresh) {
       // Keys listing only other protocols' aliases were never ours: dropped without an event.
-      for (const [key, slot] of map) {
+      yield* inSteps(map, per, ([key, slot]) => {
         if (!hasOwn(slot, foreign)) t.putKnown(key, undefined, null, slot);
-        if (++n === per) {
-          n = 0;
-          yield;
-        }
-      }
+      });
       for (const e of this.pending) events.push(e); // not push(...): a dump nobody took events from holds a table's worth
     } else {
-      for (const [key, slot] of map) {
+      yield* inSteps(map, per, ([key, slot]) => {
         if ((!this.seen.has(key) && !this.liveCreated.has(key)) || !hasOwn(slot, foreign)) t.putKnown(key, undefined, null, slot);
-        if (++n === per) {
-          n = 0;
-          yield;
-        }
-      }
-      for (const [key, before] of this.undo) {
-        diff(effectiveOf(before, foreign), effectiveOf(map.get(key), foreign), events, key);
-        if (++n === per) {
-          n = 0;
-          yield;
-        }
-      }
+      });
+      yield* inSteps(this.undo, per, ([key, before]) => diff(effectiveOf(before, foreign), effectiveOf(map.get(key), foreign), events, key));
     }
     for (const e of this.extra) events.push(e);
     return events;
@@ -128,5 +113,17 @@ export class KernelSnapshot {
     if (this.fresh) for (const key of [...t.slots.keys()]) t.put(key, undefined, this.emitted || this.liveCreated.has(key) ? events : null);
     else for (const [key, before] of this.undo) t.put(key, before, null);
     return events;
+  }
+}
+
+/** `each` over `items`, pausing (a yield) after every `per` of them. */
+function* inSteps<T>(items: Iterable<T>, per: number, each: (item: T) => void): Generator<void> {
+  let n = 0;
+  for (const item of items) {
+    each(item);
+    if (++n === per) {
+      n = 0;
+      yield;
+    }
   }
 }

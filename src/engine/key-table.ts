@@ -2,6 +2,7 @@ import type { ReflectedRoute } from './reflected-route.js';
 import type { Sink } from './sink.js';
 import { type Candidates } from './candidates.js';
 import { FamilyMap } from './family-map.js';
+import { afterLoopTurn } from '../util/loop-turn.js';
 
 /**
  * One key of a sink: the routes that want it, what the sink holds there (as a fingerprint),
@@ -72,7 +73,7 @@ export class KeyTable {
   private applied = 0;
   /** Records synced while folding had to wait, not folded yet; and the sweep folding them. */
   private foldLater = 0;
-  private sweep: NodeJS.Immediate | undefined;
+  private sweep: object | undefined;
   /** During a read: bare routes it reported held exactly as they project (see reportedBare). */
   private seenBare = new WeakSet<ReflectedRoute>();
 
@@ -408,7 +409,9 @@ export class KeyTable {
     this.foldLater = 0;
     const its = this.entries.valueIterators();
     let k = 0;
+    const sweep = {};
     const step = (): void => {
+      if (this.sweep !== sweep) return; // stopped by stopSweep()
       if (stopped()) {
         this.sweep = undefined;
         return;
@@ -424,13 +427,13 @@ export class KeyTable {
         const entry = next.value;
         if (entry instanceof KeyRecord && entry.marks === (PASS | SYNCED)) this.entries.set(entry.key, entry.cands as ReflectedRoute);
       }
-      this.sweep = setImmediate(step);
+      afterLoopTurn(step);
     };
-    this.sweep = setImmediate(step);
+    this.sweep = sweep;
+    afterLoopTurn(step);
   }
 
   stopSweep(): void {
-    if (this.sweep) clearImmediate(this.sweep);
     this.sweep = undefined;
   }
 }

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../util/logger.js';
 import { RtreflectError } from '../util/errors.js';
+import { loopTurn } from '../util/loop-turn.js';
 import { forEachMessage, type NlMsg } from './netlink-frame.js';
 import { RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV6_ROUTE, RTNLGRP_LINK, RTNLGRP_NEXTHOP } from './netlink-constants.js';
 import { NetlinkSocket } from './netlink-socket.js';
@@ -8,9 +9,6 @@ import { netlinkDump, buildLinkDumpRequest, buildNexthopDumpRequest, buildRouteD
 import type { KernelFilter } from './kernel-route-reader.js';
 import { KernelState } from './kernel-state.js';
 import type { Family, Route, RouteEvent } from './route.js';
-
-/** Lets the event loop run (I/O first) before the next slice of a long walk. */
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export interface KernelSourceOptions {
   /** Protocol numbers to keep; null keeps every protocol. */
@@ -222,7 +220,7 @@ export class KernelSource extends EventEmitter {
             throw err;
           }
           // In slices: at a full table the end of a re-dump walks a million keys, and live events must not wait for it.
-          emitAll(await this.state.endSnapshotInSlices(family, nextTurn));
+          emitAll(await this.state.endSnapshotInSlices(family, loopTurn));
           break;
         }
       }

@@ -1,5 +1,6 @@
 import { connect, constants, type ClientHttp2Session } from 'node:http2';
 import { connect as netConnect } from 'node:net';
+import { afterLoopTurn } from '../../util/loop-turn.js';
 
 /**
  * A gRPC server-streaming call over Node's own HTTP/2, handing each reply's
@@ -46,12 +47,14 @@ const STREAM_WINDOW = 8 * 1024 * 1024;
 const SESSION_WINDOW = 32 * 1024 * 1024;
 
 /**
- * Bytes of replies handed over per turn of the event loop. A read that fell behind (the start-up's
- * kernel dump kept this process busy while gobgpd went on sending) finds megabytes waiting; taken
- * in one go they would keep kernel events and writes waiting just as long. The full-table bench's
- * "live change during a restart's comparison" measures it.
+ * Milliseconds of work on replies per slice. A read that fell behind (the start-up's kernel load kept
+ * this process busy while gobgpd went on sending) finds megabytes waiting; taken in one go they would
+ * keep kernel events and writes waiting just as long. Between slices the event loop runs once in full
+ * (afterLoopTurn), so a live change waits for at most about one slice: the full-table bench's
+ * "live change during a restart's comparison" measures it. Counted in time, not bytes: what a reply
+ * costs grows with the tables it is compared against.
  */
-const BYTES_PER_TURN = 64 * 1024;
+const SLICE_MS = 1;
 
 function openSession(address: string): ClientHttp2Session {
   const settings = { initialWindowSize: STREAM_WINDOW };
@@ -99,18 +102,14 @@ export function grpcServerStream(address: string, method: string, request: Buffe
     });
     stream.on('trailers', noteStatus);
     let pending: Buffer | undefined;
-    let turnBytes = 0;
-    const nextTurn = (): void => {
-      turnBytes = 0;
+    /** Work done on replies since the last pause, in ms. */
+    let sliceWork = 0;
+    const resume = (): void => {
       if (!settled) stream.resume();
     };
     stream.on('data', (chunk: Buffer) => {
       if (settled) return;
-      turnBytes += chunk.length;
-      if (turnBytes >= BYTES_PER_TURN) {
-        stream.pause(); // after this chunk: the rest waits in the stream's buffer for the next turn
-        setImmediate(nextTurn);
-      }
+      const t0 = performance.now();
       const buf = pending ? Buffer.concat([pending, chunk]) : chunk;
       let at = 0;
       try {
@@ -128,6 +127,12 @@ export function grpcServerStream(address: string, method: string, request: Buffe
         return;
       }
       pending = at < buf.length ? buf.subarray(at) : undefined;
+      sliceWork += performance.now() - t0;
+      if (sliceWork >= SLICE_MS) {
+        sliceWork = 0;
+        stream.pause(); // the rest waits in the stream's buffer
+        afterLoopTurn(resume);
+      }
     });
     stream.on('error', (e: Error) => finish(new GrpcCallError(UNAVAILABLE, `${method} failed: ${e.message}`)));
     stream.on('end', () => {

@@ -139,6 +139,18 @@ export class KeyTable {
   }
 
   /**
+   * A key new to the table, kept as its bare route as if in sync (counted desired and applied)
+   * until a read decides it; false when the table keeps no bare routes or has the key already.
+   */
+  putBare(key: string, route: ReflectedRoute): boolean {
+    if (!this.bareInSync || this.entries.get(key) !== undefined) return false;
+    this.entries.set(key, route);
+    this.desired++;
+    this.applied++;
+    return true;
+  }
+
+  /**
    * The read reports `fp` under `key`: when the key is a bare route that projects to exactly that,
    * it stays bare and counts as reported (its record, made if it changes during the read, starts
    * as seen). A restart's read of an unchanged full table then makes no record per key, and leaves

@@ -162,6 +162,10 @@ export class SinkWorker {
   putKernelRoute(route: ReflectedRoute): void {
     const key = this.keyFor(route);
     if (key === undefined || this.table.isBare(key, route)) return;
+    // The snapshot loading ahead of the first read: a new key goes in as if in sync, with no record
+    // and no queue entry. The read decides it as any other: reported the same, it stays; reported
+    // otherwise, or not at all, it is written. A restart then makes no record per key to load a table.
+    if (this.loading && this.readWillDecide() && this.table.putBare(key, route)) return;
     const e = this.table.record(key);
     this.presume(e);
     if (this.table.putKernelRoute(e, route)) this.markDirty(e);
@@ -180,6 +184,11 @@ export class SinkWorker {
   holdsKernelRoute(route: ReflectedRoute): boolean {
     const key = this.sink.keyOf(route);
     return key !== null && this.table.holdsKernelRoute(key, route);
+  }
+
+  /** A read that has not ended yet, or is due, is the first: it will report or pass over every key. */
+  private readWillDecide(): boolean {
+    return !this.everRead && (this.pass === undefined ? this.resyncReason !== undefined : this.pass.phase === 'reading');
   }
 
   /** The key of a route; undefined (counted as skipped) when the sink has no place for it. */

@@ -76,6 +76,13 @@ export class KeyTable {
   private sweep: object | undefined;
   /** During a read: bare routes it reported held exactly as they project (see reportedBare). */
   private seenBare = new WeakSet<ReflectedRoute>();
+  /**
+   * Bare keys put ahead of the first read (putBare), still bare, and of those the ones the read has
+   * reported so far. While there are any, every bare key is one of them (nothing folds meanwhile):
+   * they count as applied only once reported.
+   */
+  private presumed = 0;
+  private presumedSeen = 0;
 
   constructor(
     private readonly sink: Pick<Sink, 'project'>,
@@ -88,7 +95,7 @@ export class KeyTable {
   }
 
   get appliedCount(): number {
-    return this.applied;
+    return this.applied - (this.presumed - this.presumedSeen);
   }
 
   get size(): number {
@@ -147,6 +154,7 @@ export class KeyTable {
     this.entries.set(key, route);
     this.desired++;
     this.applied++;
+    this.presumed++;
     return true;
   }
 
@@ -162,6 +170,7 @@ export class KeyTable {
     const p = this.sink.project(entry);
     if ('skip' in p || p.fingerprint !== fp) return false;
     this.seenBare.add(entry);
+    if (this.presumed > 0) this.presumedSeen++;
     return true;
   }
 
@@ -176,7 +185,12 @@ export class KeyTable {
   }
 
   private unfold(key: string, route: ReflectedRoute, applied: string | undefined): KeyRecord {
-    const e = new KeyRecord(key, route, applied, this.seenBare.has(route) ? PASS | SEEN : PASS);
+    const seen = this.seenBare.has(route);
+    if (this.presumed > 0) {
+      this.presumed--;
+      if (seen) this.presumedSeen--;
+    }
+    const e = new KeyRecord(key, route, applied, seen ? PASS | SEEN : PASS);
     if (applied === undefined) this.applied--;
     this.entries.set(key, e);
     return e;
@@ -312,7 +326,7 @@ export class KeyTable {
   synced(e: KeyRecord, now: boolean): void {
     if (!this.bareInSync || (e.marks & ~READ_MARKS) !== PASS || Array.isArray(e.cands) || e.cands === undefined) return;
     e.marks |= SYNCED;
-    if (now && (e.marks & READ_MARKS) === 0 && this.sweep === undefined) this.entries.set(e.key, e.cands);
+    if (now && (e.marks & READ_MARKS) === 0 && this.sweep === undefined && this.presumed === 0) this.entries.set(e.key, e.cands);
     else this.foldLater++;
   }
 
@@ -389,6 +403,7 @@ export class KeyTable {
       each(entry, (marks & SEEN) !== 0, (marks & CHANGED) !== 0);
     });
     this.seenBare = new WeakSet();
+    this.presumed = this.presumedSeen = 0; // what is still bare was reported: it is what it seems
   }
 
   /** A read that failed: its marks go, what it taught about each key stays. */
@@ -397,6 +412,7 @@ export class KeyTable {
       if (entry instanceof KeyRecord) entry.marks &= ~READ_MARKS;
     });
     this.seenBare = new WeakSet();
+    this.presumedSeen = 0;
   }
 
   // ------------------------------------------------------------ walks
@@ -417,7 +433,7 @@ export class KeyTable {
 
   /** Folds the records left synced, a slice per turn of the event loop; `stopped` ends it early. */
   startSweep(stopped: () => boolean): void {
-    if (this.sweep !== undefined || this.foldLater === 0) return;
+    if (this.sweep !== undefined || this.foldLater === 0 || this.presumed > 0) return;
     this.foldLater = 0;
     const its = this.entries.valueIterators();
     let k = 0;

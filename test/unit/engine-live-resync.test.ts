@@ -145,7 +145,9 @@ for (const stable of [false, true]) {
     assert.equal(r.sinkStatus()[0]!.resync?.phase, 'reading');
     // Where keys in sync can be kept bare, the snapshot goes in that way: the read decides them.
     if (stable) assert.equal(r.workers[0]!.recordCount, 0, 'the snapshot loaded ahead of the read made no record per key');
+    assert.equal(r.sinkStatus()[0]!.applied, 0, 'nothing counts as applied before the read reports it');
     sink.release(3);
+    assert.equal(r.sinkStatus()[0]!.applied, 3, 'what the read reported in sync counts as applied');
     r.onKernelEvent({ op: 'add', route: route('10.1.0.0/24', ['192.0.2.7']) });
     r.onKernelEvent({ op: 'add', route: route('10.0.15.0/24', ['192.0.2.2']) });
     r.onKernelEvent({ op: 'del', route: route('10.0.16.0/24', ['192.0.2.1']) });
@@ -163,6 +165,7 @@ for (const stable of [false, true]) {
     assert.equal(sink.heldFp('10.0.15.0/24'), '192.0.2.2');
     assert.equal(sink.held.has('10.0.16.0/24'), false);
     assert.equal(r.sinkStatus()[0]!.resync, undefined);
+    assert.equal(r.sinkStatus()[0]!.applied, 20);
     assert.equal(r.sinkStatus()[0]!.lastResync?.read, 19, 'what the sink held, less the key deleted before the read reached it');
     r.stop();
   });
@@ -317,6 +320,7 @@ for (const stable of [false, true]) {
         if (what === 0) change();
         else if (what === 1) sink.release(1 + rnd(3));
         else await tick();
+        assert.ok(r.sinkStatus()[0]!.applied >= 0, `round ${round}: a negative applied count`);
       }
       sink.release();
       await compared;
@@ -327,6 +331,8 @@ for (const stable of [false, true]) {
       const want = [...kernel].map(([k, gws]) => `${k} ${fpOf(gws)}`).sort();
       const got = [...sink.held.keys()].map((k) => `${k} ${sink.heldFp(k)}`).sort();
       assert.deepEqual(got, want, `round ${round} (${startUp ? 'start-up' : 'resync'})`);
+      const st = r.sinkStatus()[0]!;
+      assert.deepEqual([st.applied, st.desired], [kernel.size, kernel.size], `round ${round}: applied and desired counts`);
       r.stop();
     }
   });

@@ -25,7 +25,9 @@ export class KeyRecord {
  * pass-through kernel route, on a sink whose projection depends on the route alone
  * (Sink.capabilities.stableProjection), is kept as that route: what the sink holds is what the
  * route projects to, worked out again when the key changes. That is nearly every key of a full
- * table at rest, and it then costs no record. A bare route is never queued nor in flight.
+ * table at rest, and it then costs no record. A bare route is never queued nor in flight. The
+ * kernel snapshot that loads ahead of the first read goes in bare too (putBare): presumed in sync
+ * until that read reports the key, or ends without it.
  */
 type Entry = KeyRecord | ReflectedRoute;
 
@@ -146,8 +148,9 @@ export class KeyTable {
   }
 
   /**
-   * A key new to the table, kept as its bare route as if in sync (counted desired and applied)
-   * until a read decides it; false when the table keeps no bare routes or has the key already.
+   * A key new to the table, ahead of the first read: kept as its bare route as if in sync (counted
+   * as desired, and as applied once the read reports it) until that read decides it. False when the
+   * table keeps no bare routes or has the key already.
    */
   putBare(key: string, route: ReflectedRoute): boolean {
     if (!this.bareInSync || this.entries.get(key) !== undefined) return false;

@@ -86,8 +86,11 @@ export class KeyTable {
   private presumed = 0;
   private presumedSeen = 0;
 
+  /** While a read's end walks the table: records given read marks meanwhile (they go when it ends). */
+  private walking: KeyRecord[] | undefined;
+
   constructor(
-    private readonly sink: Pick<Sink, 'project'>,
+    private readonly sink: Pick<Sink, 'project' | 'keyOf'>,
     /** Keys in sync may be kept as their bare route (see Entry). */
     private readonly bareInSync: boolean,
   ) {}
@@ -194,6 +197,7 @@ export class KeyTable {
       if (seen) this.presumedSeen--;
     }
     const e = new KeyRecord(key, route, applied, seen ? PASS | SEEN : PASS);
+    if (seen) this.walking?.push(e);
     if (applied === undefined) this.applied--;
     this.entries.set(key, e);
     return e;
@@ -382,6 +386,7 @@ export class KeyTable {
 
   markChanged(e: KeyRecord): void {
     e.marks |= CHANGED;
+    this.walking?.push(e);
   }
 
   /** Neither reported by the read nor written since it began: the read has not decided it yet. */
@@ -393,20 +398,32 @@ export class KeyTable {
    * Ends a read: `each` sees every key with whether the read reported it (`seen`) and whether it
    * was written since the read began (`changed`). A bare route the read reported in sync is left
    * as it is; one it did not report is handed over as a record, as neither. Read marks are cleared
-   * before `each` runs.
+   * before `each` runs. Yields after every `per` keys: keys may change in between (a change marks
+   * its key changed, and a key already walked loses that mark when the walk ends).
    */
-  endRead(each: (e: KeyRecord, seen: boolean, changed: boolean) => void): void {
-    this.entries.forEach((entry, key) => {
-      if (!(entry instanceof KeyRecord)) {
-        if (!this.seenBare.has(entry)) each(this.unfold(key, entry, undefined), false, false);
-        return;
+  *endReadSteps(each: (e: KeyRecord, seen: boolean, changed: boolean) => void, per: number): Generator<void, void> {
+    this.walking = [];
+    try {
+      let n = 0;
+      for (const values of this.entries.valueIterators()) {
+        for (let next = values.next(); !next.done; next = values.next()) {
+          const entry = next.value;
+          if (!(entry instanceof KeyRecord)) {
+            if (!this.seenBare.has(entry)) each(this.unfold(this.sink.keyOf(entry)!, entry, undefined), false, false);
+          } else {
+            const marks = entry.marks;
+            entry.marks &= ~READ_MARKS;
+            each(entry, (marks & SEEN) !== 0, (marks & CHANGED) !== 0);
+          }
+          if (++n % per === 0) yield;
+        }
       }
-      const marks = entry.marks;
-      entry.marks &= ~READ_MARKS;
-      each(entry, (marks & SEEN) !== 0, (marks & CHANGED) !== 0);
-    });
-    this.seenBare = new WeakSet();
-    this.presumed = this.presumedSeen = 0; // what is still bare was reported: it is what it seems
+    } finally {
+      for (const e of this.walking) e.marks &= ~READ_MARKS;
+      this.walking = undefined;
+      this.seenBare = new WeakSet();
+      this.presumed = this.presumedSeen = 0; // what is still bare was reported: it is what it seems
+    }
   }
 
   /** A read that failed: its marks go, what it taught about each key stays. */

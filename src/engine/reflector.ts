@@ -21,6 +21,8 @@ export interface ReflectorOptions {
   batchDelayMs: number;
   /** Least time between two resyncs of one sink (default 0). */
   resyncMinIntervalMs?: number;
+  /** Keys walked per slice at the end of a sink read (default 8192; tests make it small). */
+  resyncEndSlice?: number;
   logger: Logger;
   /** The kernel routes as they are now (the kernel source holds them; the engine keeps no copy). */
   kernelRoutes: () => Iterable<Route>;
@@ -101,6 +103,7 @@ export class Reflector {
           },
           opts.batchDelayMs,
           opts.resyncMinIntervalMs ?? 0,
+          opts.resyncEndSlice,
         ),
     );
     this.holdDown = new HoldDown(opts.holdDown, {

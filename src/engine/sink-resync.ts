@@ -51,6 +51,9 @@ export interface ResyncHost {
   presumedOnly(e: KeyRecord): boolean;
 }
 
+/** Keys walked per slice at the end of a read. */
+const END_SLICE = 8192;
+
 /**
  * One resync of a sink: its own entries are read while writes keep flowing, and each key the
  * read reports is decided at once (same → nothing, different → written, not wanted → deleted).
@@ -63,6 +66,8 @@ export interface ResyncHost {
 export class ResyncPass {
   readonly started = performance.now();
   phase: 'reading' | 'writing' = 'reading';
+  /** The read has ended; its end is walking the table (phase still 'reading') or has walked it. */
+  readDone = false;
   read = 0;
   readMs = 0;
   /** Reports of keys whose write was in flight when read: looked at once the write is answered. */
@@ -127,18 +132,32 @@ export class ResyncPass {
     return reported === e.applied || this.takenAway.get(e)?.includes(reported) === true;
   }
 
-  /** The read is complete: what it did not decide, the sink does not hold. */
-  endOfRead(): void {
+  /**
+   * The read is complete: what it did not decide, the sink does not hold. The table is walked in
+   * slices of `per` keys with `between()` awaited in between (at a full table the walk takes tens of
+   * ms, which live changes must not wait for); they are written meanwhile and count as decided.
+   * False when `current()` says the pass was dropped (the worker stopped) during the walk.
+   */
+  async endOfRead(between: () => Promise<void>, current: () => boolean, per = END_SLICE): Promise<boolean> {
     const table = this.host.table;
     this.readMs = performance.now() - this.started;
-    table.endRead((e, seen, changed) => {
+    this.readDone = true;
+    const steps = table.endReadSteps((e, seen, changed) => {
       // Decided: reported, or written since the read began (a presumption nothing wrote is not).
       if (seen || (changed && (table.isInFlight(e) || !this.host.presumedOnly(e)))) return;
       table.setApplied(e, undefined);
       if (e.cands !== undefined) this.host.requeue(e);
       else table.dropIfEmpty(e);
-    });
+    }, per);
+    while (!steps.next().done) {
+      await between();
+      if (!current()) {
+        steps.return();
+        return false;
+      }
+    }
     this.phase = 'writing';
+    return true;
   }
 
   progress(): ResyncProgress {

@@ -1,5 +1,6 @@
 import type { Logger } from '../util/logger.js';
 import { Backoff } from '../util/backoff.js';
+import { loopTurn } from '../util/loop-turn.js';
 import type { ReflectedRoute } from './reflected-route.js';
 import type { Sink, SinkChange, SinkConnectionState } from './sink.js';
 import { pickWinner } from './candidates.js';
@@ -93,6 +94,8 @@ export class SinkWorker {
     private readonly batchDelayMs: number,
     /** Least time from the end of one resync to the start of the next; triggers in between fold into one. */
     private readonly resyncMinIntervalMs = 0,
+    /** Keys walked per slice at the end of a read (tests make it small, to change keys amid the walk). */
+    private readonly resyncEndSlice?: number,
   ) {
     this.table = new KeyTable(sink, sink.capabilities.stableProjection === true);
   }
@@ -188,7 +191,7 @@ export class SinkWorker {
 
   /** A read that has not ended yet, or is due, is the first: it will report or pass over every key. */
   private readWillDecide(): boolean {
-    return !this.everRead && (this.pass === undefined ? this.resyncReason !== undefined : this.pass.phase === 'reading');
+    return !this.everRead && (this.pass === undefined ? this.resyncReason !== undefined : !this.pass.readDone);
   }
 
   /** The key of a route; undefined (counted as skipped) when the sink has no place for it. */
@@ -206,7 +209,7 @@ export class SinkWorker {
    * report of the key, when it comes, corrects that guess if it was wrong (ResyncPass.onReported).
    */
   private presume(e: KeyRecord): void {
-    if (this.everRead || this.loading || !this.table.undecided(e)) return;
+    if (this.everRead || this.loading || this.pass?.readDone || !this.table.undecided(e)) return;
     this.table.markChanged(e);
     this.presumed.add(e);
     if (e.cands === undefined || e.applied !== undefined) return;
@@ -325,10 +328,10 @@ export class SinkWorker {
           for (const [key, fp] of owned) visit(key, fp);
         });
     this.checkLive();
+    const current = (): boolean => this.pass === pass && !this.stopped;
     read.then(
-      () => {
-        if (this.pass !== pass || this.stopped) return;
-        pass.endOfRead();
+      async () => {
+        if (!current() || !(await pass.endOfRead(loopTurn, current, this.resyncEndSlice))) return;
         this.everRead = true;
         this.presumed.clear();
         this.logger.info({ sink: this.name, reason: pass.reason, owned: pass.read, readMs: Math.round(pass.readMs) }, 'sink read; writing the difference');
@@ -512,7 +515,9 @@ export class SinkWorker {
     const table = this.table;
     const reading = this.pass?.phase === 'reading';
     // Before the first read, a key the read has not decided waits for it (its report, or the read's end).
-    const undecidedWaits = !this.everRead && (this.pass !== undefined || this.resyncReason !== undefined);
+    // Once the read is done (its end may still be walking the table), nothing waits: the walk counts what
+    // is written meanwhile as decided.
+    const undecidedWaits = this.readWillDecide();
     // Bounded work per call, so an unchanged full table (a resync after a restart) yields to the event loop
     // every batch's worth of keys: a live change waits behind no more (the full-table bench's "live change
     // during a restart's comparison").

@@ -111,6 +111,9 @@ function route(prefix: string, gws: string[]): Route {
   return { family: 4, prefix, table: 254, protocol: 12, type: 'unicast', metric: 0, tos: 0, nexthops: gws.map((gateway) => ({ gateway, weight: 1 })) };
 }
 
+/** Keys walked per turn at the end of a read: a few, so that changes land amid the walk. */
+const END_SLICE = 2;
+
 function engine(sink: PathSetSink): Reflector {
   const r = new Reflector({
     chain: passThrough,
@@ -118,6 +121,7 @@ function engine(sink: PathSetSink): Reflector {
     holdDown: { enabled: false, threshold: 3, windowMs: 30, delayMs: 200 },
     batchDelayMs: 0,
     resyncMinIntervalMs: 0,
+    resyncEndSlice: END_SLICE,
     logger: silentLogger(),
     kernelRoutes: () => [],
   });
@@ -126,6 +130,11 @@ function engine(sink: PathSetSink): Reflector {
 }
 
 const tick = (): Promise<void> => new Promise((res) => setTimeout(res, 2));
+/** Runs `fn` after `turns` turns of the event loop: amid the slices of a read's end, each one turn apart. */
+const afterTurns = (turns: number, fn: () => void): void => {
+  if (turns === 0) fn();
+  else setImmediate(() => setImmediate(() => afterTurns(turns - 1, fn)));
+};
 async function until(cond: () => boolean, what: string): Promise<void> {
   for (let i = 0; i < 2000 && !cond(); i++) await tick();
   assert.ok(cond(), `timed out waiting for: ${what}`);
@@ -227,6 +236,39 @@ for (const stable of [false, true]) {
     r.stop();
   });
 
+  test(`changes while the end of a read walks the table are written at once, and leave no mark for the next read${mode}`, async () => {
+    const sink = new PathSetSink(stable);
+    const keys = Array.from({ length: 20 }, (_, i) => `10.4.${i}.0/24`);
+    const r = engine(sink);
+    for (const k of keys) r.onKernelEvent({ op: 'add', route: route(k, ['192.0.2.1']) });
+    await r.whenIdle();
+    // Behind the engine's back the sink loses every other key; a resync reads it.
+    for (let i = 1; i < 20; i += 2) sink.held.delete(keys[i]!);
+    const resynced = r.resyncSinks('test');
+    await until(() => sink.readOpen, 'the read began');
+    sink.writes.length = 0;
+    // Amid the walk (two keys per turn): a key it has passed, and a missing one it has not reached.
+    afterTurns(2, () => r.onKernelEvent({ op: 'add', route: route(keys[0]!, ['192.0.2.5']) }));
+    afterTurns(2, () => r.onKernelEvent({ op: 'add', route: route(keys[19]!, ['192.0.2.6']) }));
+    sink.release();
+    await resynced;
+    await r.whenIdle();
+    assert.equal(sink.heldFp(keys[0]!), '192.0.2.5');
+    assert.equal(sink.heldFp(keys[19]!), '192.0.2.6');
+    for (let i = 1; i < 19; i++) assert.equal(sink.heldFp(keys[i]!), '192.0.2.1', keys[i]);
+    assert.equal(sink.writes.length, 11, 'the nine missing keys, and the two changes once each');
+    // Had the change of the key already walked left its mark, the next read would take the key as
+    // written during it and never restore it.
+    sink.held.delete(keys[0]!);
+    const again = r.resyncSinks('test');
+    await until(() => sink.readOpen, 'the second read began');
+    sink.release();
+    await again;
+    await r.whenIdle();
+    assert.equal(sink.heldFp(keys[0]!), '192.0.2.5', 'the next resync restored the key');
+    r.stop();
+  });
+
   if (stable)
     test('a read of keys in sync keeps them without a record, and one that changes meanwhile is written once and ends in sync', async () => {
       const sink = new PathSetSink(true);
@@ -295,6 +337,15 @@ for (const stable of [false, true]) {
           r.onKernelEvent({ op: 'add', route: route(k, gws) });
         }
       };
+      // Changes a few turns of the event loop from now: amid the end of a read, which walks the table a few keys per turn.
+      let scheduled = 0;
+      const changeSoon = (): void => {
+        scheduled++;
+        afterTurns(rnd(6), () => {
+          scheduled--;
+          change();
+        });
+      };
       const staleKeys = new Set(keys.filter(() => rnd(2) === 0));
       const each = sink.readOwnedEach.bind(sink);
       sink.readOwnedEach = (fn) => each(fn, (k) => staleKeys.has(k));
@@ -318,12 +369,16 @@ for (const stable of [false, true]) {
       for (let step = 0; step < 30; step++) {
         const what = rnd(4);
         if (what === 0) change();
-        else if (what === 1) sink.release(1 + rnd(3));
-        else await tick();
+        else if (what === 1) {
+          if (rnd(2) === 0) changeSoon();
+          sink.release(1 + rnd(3));
+        } else await tick();
         assert.ok(r.sinkStatus()[0]!.applied >= 0, `round ${round}: a negative applied count`);
       }
+      for (let i = rnd(3); i > 0; i--) changeSoon();
       sink.release();
       await compared;
+      await until(() => scheduled === 0, 'the scheduled changes made');
       for (let i = 0; i < 3; i++) change();
       await until(() => !sink.readOpen, 'no read left open');
       sink.release();
@@ -333,6 +388,15 @@ for (const stable of [false, true]) {
       assert.deepEqual(got, want, `round ${round} (${startUp ? 'start-up' : 'resync'})`);
       const st = r.sinkStatus()[0]!;
       assert.deepEqual([st.applied, st.desired], [kernel.size, kernel.size], `round ${round}: applied and desired counts`);
+      // Nothing the pass left behind (a read mark, say) keeps the next one from repairing what the sink lost.
+      for (const k of keys) if (rnd(3) === 0) sink.held.delete(k);
+      const again = r.resyncSinks('test');
+      await until(() => sink.readOpen, 'the next read began');
+      sink.release();
+      await again;
+      await r.whenIdle();
+      const repaired = [...sink.held.keys()].map((k) => `${k} ${sink.heldFp(k)}`).sort();
+      assert.deepEqual(repaired, want, `round ${round} (${startUp ? 'start-up' : 'resync'}): the next resync`);
       r.stop();
     }
   });

@@ -139,6 +139,14 @@ async function until(cond: () => boolean, what: string): Promise<void> {
   for (let i = 0; i < 2000 && !cond(); i++) await tick();
   assert.ok(cond(), `timed out waiting for: ${what}`);
 }
+/** A resync whose read reports everything at once, with nothing changing meanwhile; resolves when all is written. */
+async function plainResync(r: Reflector, sink: PathSetSink): Promise<void> {
+  const done = r.resyncSinks('test');
+  await until(() => sink.readOpen, 'the read began');
+  sink.release();
+  await done;
+  await r.whenIdle();
+}
 
 for (const stable of [false, true]) {
   const mode = stable ? ' [stable projection]' : '';
@@ -260,11 +268,7 @@ for (const stable of [false, true]) {
     // Had the change of the key already walked left its mark, the next read would take the key as
     // written during it and never restore it.
     sink.held.delete(keys[0]!);
-    const again = r.resyncSinks('test');
-    await until(() => sink.readOpen, 'the second read began');
-    sink.release();
-    await again;
-    await r.whenIdle();
+    await plainResync(r, sink);
     assert.equal(sink.heldFp(keys[0]!), '192.0.2.5', 'the next resync restored the key');
     r.stop();
   });
@@ -390,11 +394,7 @@ for (const stable of [false, true]) {
       assert.deepEqual([st.applied, st.desired], [kernel.size, kernel.size], `round ${round}: applied and desired counts`);
       // Nothing the pass left behind (a read mark, say) keeps the next one from repairing what the sink lost.
       for (const k of keys) if (rnd(3) === 0) sink.held.delete(k);
-      const again = r.resyncSinks('test');
-      await until(() => sink.readOpen, 'the next read began');
-      sink.release();
-      await again;
-      await r.whenIdle();
+      await plainResync(r, sink);
       const repaired = [...sink.held.keys()].map((k) => `${k} ${sink.heldFp(k)}`).sort();
       assert.deepEqual(repaired, want, `round ${round} (${startUp ? 'start-up' : 'resync'}): the next resync`);
       r.stop();
